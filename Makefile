@@ -1,0 +1,40 @@
+# Two entry points: `make demo` runs the main job, `make test` runs lint, type check and tests.
+# Both create .venv on first use with the project and its dev extras installed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all test lint typecheck pytest demo bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(BIN)/sentinelle demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/readers.py
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/hunt.py
+	$(BIN)/python bench/network.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

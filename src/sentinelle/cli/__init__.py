@@ -1,0 +1,1 @@
+"""The ``sentinelle`` command line: one module per command family, registered in ``main``."""

@@ -1,0 +1,176 @@
+"""The normalised event: what every reader produces and every detector consumes.
+
+An event is a flat mapping of Sigma-native field names (``EventID``, ``Channel``, ``Image``...)
+to values, plus its UTC timestamp and its provenance (source file or stream, record or line),
+so that any detection points back to exactly one source record.
+
+Measured choice of representation (see ``bench/readers.py`` and ``docs/ARCHITECTURE.md``): the
+Sigma engine looks fields up event by event, which plain dicts do faster in CPython than any
+columnar layout, so batches hold plain records; ``EventBatch.to_arrow`` converts at the
+boundaries that want columns (export, the scale-out engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+# Flags an event can carry; kept as small strings so they serialise as they are.
+FLAG_NO_TIMESTAMP = "no-timestamp"
+FLAG_BAD_TIMESTAMP = "bad-timestamp"
+
+
+class Event:
+    """One normalised record. ``fields`` is owned by the event; readers never share it."""
+
+    __slots__ = ("fields", "flags", "raw", "record", "source", "timestamp")
+
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        timestamp: float | None,
+        source: str,
+        record: int,
+        raw: str | bytes | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        self.fields = fields
+        self.timestamp = timestamp  # seconds since the Unix epoch, UTC; None when unreadable
+        self.source = source  # file path (archive members as "archive.zip!member") or stream name
+        self.record = record  # EVTX record id, or 1-based line number in text sources
+        self.raw = raw  # the original record (JSON text for EVTX), for outputs
+        self.flags = flags
+
+    @property
+    def ref(self) -> str:
+        """The provenance as one string, ``path#record``."""
+        return f"{self.source}#{self.record}"
+
+    def get(self, name: str) -> Any:
+        """The value of a field, or None (the one-method protocol the engine reads through)."""
+        return self.fields.get(name)
+
+    @property
+    def datetime(self) -> datetime | None:
+        if self.timestamp is None:
+            return None
+        return datetime.fromtimestamp(self.timestamp, tz=UTC)
+
+    def iso_time(self) -> str | None:
+        """UTC timestamp as ISO 8601 with microseconds and a ``Z`` suffix."""
+        return format_timestamp(self.timestamp)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: the fields plus provenance and time under reserved names."""
+        out: dict[str, Any] = {
+            "timestamp": self.iso_time(),
+            "source": self.ref,
+            "fields": self.fields,
+        }
+        if self.flags:
+            out["flags"] = list(self.flags)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Event({self.ref}, {self.iso_time()}, {len(self.fields)} fields)"
+
+
+def format_timestamp(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadIssue:
+    """Something a reader could not read: where it is and why. Travels with the batches."""
+
+    location: str
+    reason: str
+    kind: str = "record"  # "record" (one record skipped), "file" (whole file), "chunk" (EVTX)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """A bounded list of events from one source, with the problems met while reading them."""
+
+    source: str
+    events: list[Event] = field(default_factory=list)
+    issues: list[ReadIssue] = field(default_factory=list)
+    format: str = ""
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def to_arrow(self) -> Any:
+        """Columnar copy of the batch as a ``pyarrow.Table``.
+
+        Fixed columns ``timestamp`` (UTC, microseconds), ``source``, ``record``; then one
+        column per field name seen in the batch. Values keep their type where a column is
+        homogeneous (int, float, bool, str) and are JSON-encoded strings otherwise.
+        """
+        import pyarrow as pa
+
+        names: dict[str, None] = {}
+        for ev in self.events:
+            names.update(dict.fromkeys(ev.fields))
+        columns: dict[str, Any] = {
+            "timestamp": pa.array(
+                [
+                    None if e.timestamp is None else int(e.timestamp * 1_000_000)
+                    for e in self.events
+                ],
+                type=pa.timestamp("us", tz="UTC"),
+            ),
+            "source": pa.array([e.source for e in self.events], type=pa.string()),
+            "record": pa.array([e.record for e in self.events], type=pa.int64()),
+        }
+        for name in names:
+            if name in columns:
+                continue
+            values = [e.fields.get(name) for e in self.events]
+            columns[name] = _arrow_column(values)
+        return pa.table(columns)
+
+
+def _arrow_column(values: list[Any]) -> Any:
+    import pyarrow as pa
+
+    kinds = {type(v) for v in values if v is not None}
+    if kinds in ({int}, {float}, {bool}, {str}, {int, float}):
+        try:
+            return pa.array(values)
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+    return pa.array(
+        [None if v is None else (v if isinstance(v, str) else _json_text(v)) for v in values],
+        type=pa.string(),
+    )
+
+
+def _micros(ts: float | None) -> int | None:
+    return None if ts is None else round(ts * 1_000_000)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def event_from_mapping(
+    fields: Mapping[str, Any],
+    source: str = "<memory>",
+    record: int = 1,
+    timestamp: float | None = None,
+) -> Event:
+    """Build an event from a mapping (tests, scenario generators, the live service)."""
+    return Event(dict(fields), timestamp, source, record)
