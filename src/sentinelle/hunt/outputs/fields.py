@@ -1,0 +1,152 @@
+"""The columns every timeline output shares, computed one way from a detection.
+
+Values inside events come from the logs, which an attacker may have written: everything here
+returns plain strings, and the terminal form strips control and bidirectional characters so a
+crafted field cannot repaint the analyst's screen or reorder what it shows.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from sentinelle.detections import Detection
+from sentinelle.events import Event
+from sentinelle.hunt.attack import tactics_of, techniques_of
+
+# Hayabusa's level column spelling.
+LEVEL_SHORT = {
+    "critical": "crit",
+    "high": "high",
+    "medium": "med",
+    "low": "low",
+    "informational": "info",
+}
+
+# Fields that have their own column, so Details does not repeat them.
+_COLUMN_FIELDS = frozenset({"Channel", "EventID", "Computer", "EventRecordID"})
+
+# C0/C1 controls and the Unicode bidi/format characters used for display spoofing.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+DETAILS_SEPARATOR = " ¦ "
+
+
+def level_short(level: str) -> str:
+    return LEVEL_SHORT.get(level.lower(), level.lower())
+
+
+def first_event(det: Detection) -> Event | None:
+    """The matched event, or the first contributing one for a correlation."""
+    if det.event is not None:
+        return det.event
+    return det.events[0] if det.events else None
+
+
+def field_text(value: Any) -> str:
+    """A field value as text: strings as they are, other values as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return orjson.dumps(value, default=str).decode()
+
+
+def event_field(det: Detection, name: str) -> str:
+    ev = first_event(det)
+    if ev is None:
+        return ""
+    return field_text(ev.fields.get(name))
+
+
+def computer(det: Detection) -> str:
+    return det.computer or ""
+
+
+def record_id(det: Detection) -> str:
+    ev = first_event(det)
+    return "" if ev is None else str(ev.record)
+
+
+def utc_text(ts: float | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """``ts`` formatted in UTC, or ``-`` when absent or outside what a datetime can hold."""
+    if ts is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime(fmt)
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def hayabusa_time(ts: float | None) -> str:
+    """Hayabusa's timestamp form in UTC: ``2021-12-12 07:16:04.237 +00:00``."""
+    if ts is None:
+        return ""
+    try:
+        dt = datetime.fromtimestamp(ts, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d} +00:00"
+
+
+def details(det: Detection, limit: int | None = None) -> str:
+    """``Name: value ¦ Name: value``: the rule's details if it gave any, else the event fields.
+
+    A correlation shows its value and group instead of one event's fields.
+    """
+    parts: list[str] = []
+    if det.details:
+        parts.extend(f"{k}: {field_text(v)}" for k, v in det.details.items())
+    elif det.rule_type != "detection" and det.event is None:
+        if det.value is not None:
+            parts.append(f"Value: {det.value:g}")
+        parts.extend(f"{k}: {field_text(v)}" for k, v in det.group.items())
+        parts.append(f"Events: {len(det.events)}")
+    else:
+        ev = det.event
+        if ev is not None:
+            parts.extend(
+                f"{k}: {field_text(v)}"
+                for k, v in ev.fields.items()
+                if k not in _COLUMN_FIELDS and v not in (None, "")
+            )
+    text = DETAILS_SEPARATOR.join(parts) if parts else "-"
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "…"
+    return text
+
+
+def mitre_tactics(det: Detection) -> str:
+    return DETAILS_SEPARATOR.join(t.short for t in tactics_of(det.tags))
+
+
+def mitre_tags(det: Detection) -> str:
+    """Techniques, groups and software ids, as Hayabusa's MitreTags column lists them."""
+    ids = techniques_of(det.tags)
+    ids.extend(
+        sorted(
+            tag[len("attack.") :].upper()
+            for tag in det.tags
+            if re.fullmatch(r"attack\.[gs]\d{4}", tag.lower())
+        )
+    )
+    return DETAILS_SEPARATOR.join(ids)
+
+
+def other_tags(det: Detection) -> str:
+    return DETAILS_SEPARATOR.join(t for t in det.tags if not t.lower().startswith("attack."))
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: controls and bidi overrides shown as ``\\xNN`` escapes."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -1,0 +1,103 @@
+"""What a hunt read and found, accumulated detection by detection so it never holds them all.
+
+Every output that shows a summary (the terminal table, the HTML report) reads this one object,
+so the figures agree whichever format the analyst picked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sentinelle.detections import LEVELS, Detection, level_rank
+from sentinelle.events import ReadIssue
+from sentinelle.hunt.attack import tactics_of, techniques_of
+
+# Read issues kept verbatim for the report; the rest are counted only, since a corrupt file can
+# produce one issue per record.
+MAX_ISSUE_SAMPLES = 200
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What one worker reports for one input file."""
+
+    path: str
+    events: int = 0
+    events_without_time: int = 0
+    detections: int = 0
+    issues: int = 0
+    issue_samples: list[ReadIssue] = field(default_factory=list)
+    failed: bool = False  # the file as a whole could not be read
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleKey:
+    rule_id: str
+    title: str
+    level: str
+
+
+@dataclass(slots=True)
+class HuntSummary:
+    """Counts over the files read and over the detections shown."""
+
+    files: int = 0
+    files_failed: int = 0
+    events: int = 0
+    events_without_time: int = 0
+    read_issues: int = 0
+    issue_samples: list[ReadIssue] = field(default_factory=list)
+    rules_loaded: int = 0
+    rule_errors: list[str] = field(default_factory=list)
+    detections: int = 0
+    by_level: Counter[str] = field(default_factory=Counter)
+    by_rule: Counter[RuleKey] = field(default_factory=Counter)
+    by_host: Counter[str] = field(default_factory=Counter)
+    by_tactic: Counter[str] = field(default_factory=Counter)
+    by_technique: Counter[str] = field(default_factory=Counter)
+    rules_by_technique: dict[str, Counter[str]] = field(default_factory=dict)
+    per_hour: dict[int, Counter[str]] = field(default_factory=dict)
+    first: float | None = None
+    last: float | None = None
+    seconds: float = 0.0
+
+    def add_file(self, result: FileResult) -> None:
+        self.files += 1
+        self.files_failed += int(result.failed)
+        self.events += result.events
+        self.events_without_time += result.events_without_time
+        self.read_issues += result.issues
+        room = MAX_ISSUE_SAMPLES - len(self.issue_samples)
+        if room > 0:
+            self.issue_samples.extend(result.issue_samples[:room])
+
+    def add(self, det: Detection) -> None:
+        """Count one detection that the hunt shows."""
+        self.detections += 1
+        level = det.level.lower() if det.level.lower() in LEVELS else "informational"
+        self.by_level[level] += 1
+        self.by_rule[RuleKey(det.rule_id, det.rule_title, level)] += 1
+        host = det.computer
+        if host:
+            self.by_host[host] += 1
+        for tactic in tactics_of(det.tags):
+            self.by_tactic[tactic.name] += 1
+        for technique in techniques_of(det.tags):
+            self.by_technique[technique] += 1
+            self.rules_by_technique.setdefault(technique, Counter())[det.rule_title] += 1
+        ts = det.timestamp
+        if ts is not None:
+            if self.first is None or ts < self.first:
+                self.first = ts
+            if self.last is None or ts > self.last:
+                self.last = ts
+            self.per_hour.setdefault(int(ts // 3600), Counter())[level] += 1
+
+    @property
+    def highest_level(self) -> str | None:
+        """The most severe level among the detections shown, or None without any."""
+        if not self.by_level:
+            return None
+        return max(self.by_level, key=level_rank)

@@ -1,0 +1,244 @@
+"""Timeline outputs over detections built directly; input and expectation side by side."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+
+from hunt.helpers import make_correlation, make_detection, make_event
+from sentinelle.detections import Detection
+from sentinelle.hunt.outputs import open_writer
+from sentinelle.hunt.outputs.attack import attack_layer, write_attack_layer
+from sentinelle.hunt.outputs.csv import PROFILES, defuse
+from sentinelle.hunt.outputs.html import HtmlWriter, chart_bins
+from sentinelle.hunt.outputs.jsonl import detection_record
+from sentinelle.hunt.outputs.timesketch import timesketch_record
+from sentinelle.hunt.summary import HuntSummary
+
+SYSMON = {
+    "Channel": "Microsoft-Windows-Sysmon/Operational",
+    "EventID": 1,
+    "Computer": "PC-RADIO-01",
+    "Image": "C:\\Windows\\System32\\cmd.exe",
+    "CommandLine": "cmd /c whoami",
+}
+
+
+def _summary(*dets: Detection) -> HuntSummary:
+    s = HuntSummary(files=1, events=10, rules_loaded=2)
+    for d in dets:
+        s.add(d)
+    return s
+
+
+def _render(fmt: str, dets: list[Detection], profile: str = "standard") -> str:
+    buf = io.StringIO()
+    writer = open_writer(fmt, buf, profile, width=200)
+    for d in dets:
+        writer.write(d)
+    writer.close(_summary(*dets))
+    return buf.getvalue()
+
+
+def test_jsonl_detection_has_every_required_key() -> None:
+    det = make_detection(SYSMON)
+    line = _render("jsonl", [det]).splitlines()[0]
+    obj = json.loads(line)
+    assert obj["rule_id"] == "r-1"
+    assert obj["rule_title"] == "Rule one"
+    assert obj["level"] == "high"
+    assert obj["tags"] == ["attack.execution", "attack.t1059.001"]
+    assert obj["timestamp"] == "2020-09-13T12:26:40.250000Z"
+    assert obj["computer"] == "PC-RADIO-01"
+    assert obj["channel"] == "Microsoft-Windows-Sysmon/Operational"
+    assert obj["event_id"] == 1
+    assert obj["source"] == "logs/a.evtx#7"
+    assert obj["event"] == SYSMON
+    assert obj["rule_type"] == "detection"
+    # keys sorted, so timelines diff line by line
+    assert list(obj) == sorted(obj)
+
+
+def test_jsonl_correlation_lists_group_window_value_and_events() -> None:
+    events = [
+        make_event({"EventID": 4625, "Computer": "DC1", "TargetUserName": "admin"}, t, "s.evtx", i)
+        for i, t in enumerate((100.0, 130.0, 160.0), start=1)
+    ]
+    obj = detection_record(make_correlation(events))
+    assert obj["rule_type"] == "correlation"
+    assert obj["group"] == {"TargetUserName": "admin"}
+    assert obj["first_seen"] == "1970-01-01T00:01:40.000000Z"
+    assert obj["last_seen"] == "1970-01-01T00:02:40.000000Z"
+    assert obj["value"] == 3.0
+    assert [e["source"] for e in obj["events"]] == ["s.evtx#1", "s.evtx#2", "s.evtx#3"]
+    assert obj["events"][0]["event"]["EventID"] == 4625
+    assert obj["computer"] == "DC1"
+
+
+def test_jsonl_writes_values_json_cannot_hold_as_text() -> None:
+    det = make_detection({"Blob": b"\x00\x01", "Set": {"a"}})
+    obj = json.loads(_render("jsonl", [det]))
+    assert obj["event"]["Blob"] == str(b"\x00\x01")
+
+
+def test_csv_standard_profile_is_hayabusa_layout() -> None:
+    dets = [
+        make_detection(SYSMON, level="critical"),
+        make_detection({**SYSMON, "EventID": 3}, level="medium", record=8, tags=()),
+    ]
+    rows = list(csv.reader(io.StringIO(_render("csv", dets))))
+    assert rows[0] == [
+        "Timestamp",
+        "Computer",
+        "Channel",
+        "EventID",
+        "Level",
+        "MitreTactics",
+        "RecordID",
+        "RuleTitle",
+        "Details",
+    ]
+    first = dict(zip(rows[0], rows[1], strict=True))
+    assert first["Timestamp"] == "2020-09-13 12:26:40.250 +00:00"
+    assert first["Level"] == "crit"
+    assert first["MitreTactics"] == "Exec"
+    assert first["RecordID"] == "7"
+    assert first["Details"] == "Image: C:\\Windows\\System32\\cmd.exe ¦ CommandLine: cmd /c whoami"
+    second = dict(zip(rows[0], rows[2], strict=True))
+    assert (second["Level"], second["MitreTactics"], second["EventID"]) == ("med", "", "3")
+
+
+def test_csv_profiles_have_hayabusa_columns() -> None:
+    assert "MitreTactics" not in PROFILES["minimal"]
+    header = next(csv.reader(io.StringIO(_render("csv", [], profile="verbose"))))
+    assert header[-2:] == ["RuleFile", "EvtxFile"]
+    assert "MitreTags" in header and "OtherTags" in header
+
+
+def test_csv_defuses_spreadsheet_formulas_from_event_content() -> None:
+    det = make_detection({"Computer": '=HYPERLINK("http://x")', "Data": "a"}, title="@SUM(1)")
+    rows = list(csv.reader(io.StringIO(_render("csv", [det]))))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["Computer"] == '\'=HYPERLINK("http://x")'
+    assert row["RuleTitle"] == "'@SUM(1)"
+    assert defuse("-") == "-"
+    assert defuse("-cmd") == "'-cmd"
+    assert defuse("plain") == "plain"
+
+
+def test_csv_keeps_newlines_and_quotes_inside_one_cell() -> None:
+    det = make_detection({"CommandLine": 'a "b"\r\nc,d'})
+    rows = list(csv.reader(io.StringIO(_render("csv", [det]))))
+    assert len(rows) == 2
+    assert rows[1][-1] == 'CommandLine: a "b"\r\nc,d'
+
+
+def test_timesketch_lines_have_required_fields_and_keep_colliding_names() -> None:
+    det = make_detection({**SYSMON, "message": "evil", "Computer": "PC1"})
+    rec = timesketch_record(det)
+    assert rec["datetime"] == "2020-09-13T12:26:40.250000Z"
+    assert rec["timestamp_desc"] == "Sentinelle detection"
+    assert rec["timestamp"] == 1_600_000_000_250_000
+    assert rec["message"].startswith("[high] Rule one: ")
+    assert rec["event_message"] == "evil"
+    assert rec["event_Computer"] == "PC1"
+    assert rec["CommandLine"] == "cmd /c whoami"
+    line = _render("timesketch", [det])
+    assert json.loads(line)["rule_id"] == "r-1"
+
+
+def test_attack_layer_scores_techniques_and_opens_parents(tmp_path: Path) -> None:
+    dets = [
+        make_detection(SYSMON, tags=("attack.t1059.001",)),
+        make_detection(SYSMON, tags=("attack.t1059.001", "attack.T1003"), title="Dump"),
+        make_detection(SYSMON, tags=("attack.execution", "attack.g0016")),
+    ]
+    layer = attack_layer(_summary(*dets))
+    assert layer["versions"]["layer"] == "4.5"
+    assert layer["domain"] == "enterprise-attack"
+    by_id = {t["techniqueID"]: t for t in layer["techniques"]}
+    assert by_id["T1059.001"]["score"] == 2
+    assert by_id["T1003"]["score"] == 1
+    assert "Dump (1)" in by_id["T1059.001"]["comment"]
+    assert by_id["T1059"] == {"techniqueID": "T1059", "enabled": True, "showSubtechniques": True}
+    assert layer["gradient"]["maxValue"] == 2
+    out = tmp_path / "layer.json"
+    write_attack_layer(out, _summary(*dets))
+    assert json.loads(out.read_text())["techniques"] == layer["techniques"]
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: Counter[str] = Counter()
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags[tag] += 1
+        self.attrs.extend(attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+HOSTILE = '<script>alert(1)</script><img src="http://evil/x.png">" onmouseover="x'
+
+
+def test_html_report_is_self_contained_and_escapes_event_content(tmp_path: Path) -> None:
+    dets = [
+        make_detection({**SYSMON, "CommandLine": HOSTILE}, ts=3600.0 * 10 + 5),
+        make_detection({**SYSMON, "Computer": HOSTILE}, ts=3600.0 * 12, title=HOSTILE),
+        make_detection(SYSMON, ts=3600.0 * 12 + 60, level="low"),
+    ]
+    path = tmp_path / "report.html"
+    writer = HtmlWriter(path)
+    for d in dets:
+        writer.write(d)
+    writer.close(_summary(*dets))
+    text = path.read_text()
+    parser = _Collector()
+    parser.feed(text)
+    assert parser.tags["script"] == 0
+    assert parser.tags["img"] == 0
+    assert not [a for a in parser.attrs if a[0] in {"src", "href", "onmouseover"}]
+    assert "default-src 'none'" in text
+    assert HOSTILE in "".join(parser.text)  # shown to the analyst, as text
+    # chart: one bar segment per (hour, level) present: 10h high, 12h high + low
+    assert parser.tags["rect"] - 5 == 3  # five legend swatches
+    assert "Execution: 3" in text
+    assert text.count("<tr><td>") >= 3
+
+
+def test_chart_bins_widen_for_long_spans() -> None:
+    hourly = {0: Counter(high=1), 5: Counter(low=2)}
+    assert chart_bins(hourly) == (1, hourly)
+    spread = {0: Counter(high=1), 24 * 365: Counter(high=1), 24 * 365 + 1: Counter(low=1)}
+    width, bins = chart_bins(spread)
+    assert width == 24
+    assert bins[24 * 365] == Counter(high=1, low=1)
+    width, _ = chart_bins({0: Counter(high=1), 10**7: Counter(high=1)})
+    assert (10**7) / width <= 400
+
+
+def test_table_shows_markup_and_escapes_literally_with_summary() -> None:
+    dets = [
+        make_detection({**SYSMON, "CommandLine": "[bold red]boom[/] \x1b[2J\u202eevil"}),
+        make_detection(SYSMON, ts=None, level="low", title="Second rule", rule_id="r-2"),
+    ]
+    out = _render("table", dets)
+    assert "[bold red]boom[/]" in out
+    assert "\x1b[2J" not in out and "\\x1b[2J" in out
+    assert "\u202e" not in out and "\\u202e" in out
+    assert "Top rules" in out and "Rule one" in out and "Second rule" in out
+    assert "PC-RADIO-01" in out
+    assert "Execution" in out
+    assert "Detections" in out and "1 high" in out and "1 low" in out
+
+
+def test_table_says_when_nothing_was_found() -> None:
+    assert "No detections." in _render("table", [])
