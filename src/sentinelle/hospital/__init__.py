@@ -1,0 +1,68 @@
+"""The hospital model (sites, zones, services, assets, dependencies) and the impact engine.
+
+Load a model with :func:`load_model`, then ask :func:`assess` what compromised or unavailable
+machines and containment actions do to each service at each site. ``docs/HOSPITAL.md`` describes
+the file format and the semantics; :func:`example_model_path` is the worked example, a fictional
+university hospital.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentinelle.hospital.actions import ContainmentAction, parse_action, resolve_action
+from sentinelle.hospital.impact import (
+    ImpactEntry,
+    ImpactReport,
+    ServiceState,
+    assess,
+    assets_for_detection,
+)
+from sentinelle.hospital.loader import ModelError, load_model, parse_duration
+from sentinelle.hospital.model import (
+    Asset,
+    Component,
+    Criticality,
+    Dependency,
+    DependencyKind,
+    HospitalModel,
+    Infrastructure,
+    Placement,
+    Service,
+    Site,
+    Zone,
+)
+
+_EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+def example_model_path() -> Path:
+    """The worked example: a fictional university hospital, nine sites in three towns."""
+    return _EXAMPLES / "chu-example.yml"
+
+
+__all__ = [
+    "Asset",
+    "Component",
+    "ContainmentAction",
+    "Criticality",
+    "Dependency",
+    "DependencyKind",
+    "HospitalModel",
+    "ImpactEntry",
+    "ImpactReport",
+    "Infrastructure",
+    "ModelError",
+    "Placement",
+    "Service",
+    "ServiceState",
+    "Site",
+    "Zone",
+    "assess",
+    "assets_for_detection",
+    "example_model_path",
+    "load_model",
+    "parse_action",
+    "parse_duration",
+    "resolve_action",
+]

@@ -1,0 +1,540 @@
+"""The impact engine: what an attack or a containment action does to each service, per site.
+
+Every component instance gets two independent signals, each with the path that explains it:
+
+* availability: operational (0), degraded (1) or down (2). A component is down when it is cut,
+  when every machine carrying it is unavailable, or when a hard dependency is down; it is
+  degraded when some of its machines are unavailable, when a hard dependency is degraded, or
+  when a soft dependency is degraded or down. Reaching a single-site component from another
+  site is a hard dependency on both sites' WAN links.
+* risk: a component is at risk when a machine carrying it is compromised, or when anything it
+  depends on (hard or soft) is at risk, because an attacker there can reach or tamper with it.
+
+The state shown is the worst of the two, ordered operational < at risk < degraded < down; a
+degraded or down component that is also at risk keeps ``at_risk`` set. Both signals only ever go
+up when more things are cut, unavailable or compromised, so the state is monotone in the inputs
+(tested with Hypothesis). The graph is evaluated once, in dependency order, without recursion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sentinelle.errors import ConfigError
+from sentinelle.hospital.actions import ContainmentAction, parse_action, resolve_action
+from sentinelle.hospital.graph import needed_sites, topological_order
+from sentinelle.hospital.model import (
+    Asset,
+    Component,
+    DependencyKind,
+    HospitalModel,
+    Placement,
+    Service,
+    normalise_host,
+)
+
+OK, DEGRADED, DOWN = 0, 1, 2
+
+
+class ServiceState(StrEnum):
+    OPERATIONAL = "operational"
+    AT_RISK = "at-risk"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+    @property
+    def rank(self) -> int:
+        return _STATE_RANK[self]
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("-", " ")
+
+
+_STATE_RANK = {
+    ServiceState.OPERATIONAL: 0,
+    ServiceState.AT_RISK: 1,
+    ServiceState.DEGRADED: 2,
+    ServiceState.DOWN: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Why:
+    """One signal's level and its explanation: path from this node to the root cause."""
+
+    level: int
+    path: tuple[str, ...] = ()
+    cause: str = ""
+
+    def via(self, label: str) -> _Why:
+        return _Why(self.level, (label, *self.path), self.cause)
+
+
+_FINE = _Why(OK)
+
+
+def _worse(current: _Why, candidate: _Why) -> _Why:
+    # Higher level wins; among equals the shorter explanation, then the one seen first.
+    if candidate.level > current.level:
+        return candidate
+    if candidate.level == current.level and 0 < len(candidate.path) < len(current.path):
+        return candidate
+    return current
+
+
+def _better(current: _Why | None, candidate: _Why) -> _Why:
+    if current is None or candidate.level < current.level:
+        return candidate
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class _Signals:
+    availability: _Why = _FINE
+    risk: _Why = _FINE
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactEntry:
+    """The state of one component as seen from one site, and why."""
+
+    site: str
+    component: str
+    name: str
+    kind: str  # "service" or "infrastructure"
+    criticality: str | None
+    state: ServiceState
+    reason: str
+    path: tuple[str, ...]  # from the component to the root cause; empty when operational
+    cause: str
+    at_risk: bool
+    risk_path: tuple[str, ...]
+    risk_cause: str
+    runbook: str | None
+    rto_seconds: int | None
+    owner: str
+    on_call: str
+
+    @property
+    def service(self) -> str:
+        return self.component
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "component": self.component,
+            "name": self.name,
+            "kind": self.kind,
+            "criticality": self.criticality,
+            "state": self.state.value,
+            "reason": self.reason,
+            "path": list(self.path),
+            "cause": self.cause,
+            "at_risk": self.at_risk,
+            "risk_path": list(self.risk_path),
+            "risk_cause": self.risk_cause,
+            "runbook": self.runbook,
+            "rto_seconds": self.rto_seconds,
+            "owner": self.owner,
+            "on_call": self.on_call,
+        }
+
+
+@dataclass(slots=True)
+class ImpactReport:
+    """Per (site, service) states, plus infrastructure, in model order (deterministic)."""
+
+    hospital: str
+    actions: list[str]
+    compromised: list[str]
+    unavailable: list[str]
+    unresolved: list[str]  # inputs that name nothing in the model, with the reason
+    entries: list[ImpactEntry]
+    infrastructure: list[ImpactEntry]
+    _index: dict[tuple[str, str], ImpactEntry] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for entry in (*self.entries, *self.infrastructure):
+            self._index[(entry.component, entry.site)] = entry
+
+    def entry(self, component: str, site: str) -> ImpactEntry | None:
+        return self._index.get((component, site))
+
+    def state(self, component: str, site: str) -> ServiceState:
+        found = self._index.get((component, site))
+        if found is None:
+            raise KeyError(f"{component} is not reported at site {site}")
+        return found.state
+
+    def states(self, component: str) -> dict[str, ServiceState]:
+        """State of a service or infrastructure component at each site where it is reported."""
+        return {
+            e.site: e.state
+            for e in (*self.entries, *self.infrastructure)
+            if e.component == component
+        }
+
+    def worst(self, component: str) -> ServiceState:
+        states = self.states(component).values()
+        return max(states, key=lambda s: s.rank, default=ServiceState.OPERATIONAL)
+
+    def affected(self) -> list[ImpactEntry]:
+        """Service entries that are not operational."""
+        return [e for e in self.entries if e.state is not ServiceState.OPERATIONAL]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in ServiceState}
+        for e in self.entries:
+            out[e.state.value] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hospital": self.hospital,
+            "actions": self.actions,
+            "compromised": self.compromised,
+            "unavailable": self.unavailable,
+            "unresolved": self.unresolved,
+            "counts": self.counts(),
+            "services": [e.to_dict() for e in self.entries],
+            "infrastructure": [e.to_dict() for e in self.infrastructure],
+        }
+
+
+@dataclass(slots=True)
+class _AssetHit:
+    """What the inputs did to one asset."""
+
+    asset: Asset
+    down_hosts: list[str] = field(default_factory=list)
+    whole_down: str = ""  # cause when the whole asset is unavailable
+    compromised: list[str] = field(default_factory=list)
+    whole_compromised: str = ""
+
+    def availability(self) -> _Why:
+        label = f"asset:{self.asset.id}"
+        if self.whole_down:
+            return _Why(DOWN, (label,), self.whole_down)
+        if not self.down_hosts:
+            return _FINE
+        host = self.down_hosts[0]
+        cause = f"host {host} unavailable"
+        if len(self.down_hosts) > 1:
+            cause = f"{len(self.down_hosts)} hosts unavailable ({', '.join(self.down_hosts[:5])})"
+        # A pattern or a count means machines we cannot name may still run: never assume all.
+        complete = not self.asset.patterns and len(set(self.down_hosts)) >= self.asset.size
+        return _Why(DOWN if complete else DEGRADED, (label, f"host:{host}"), cause)
+
+    def risk(self) -> _Why:
+        label = f"asset:{self.asset.id}"
+        if self.whole_compromised:
+            return _Why(1, (label,), self.whole_compromised)
+        if self.compromised:
+            host = self.compromised[0]
+            return _Why(1, (label, f"host:{host}"), f"host {host} compromised")
+        return _FINE
+
+
+class _Inputs:
+    """The assessment's inputs, resolved against the model."""
+
+    def __init__(self, model: HospitalModel) -> None:
+        self.model = model
+        self.hits: dict[str, _AssetHit] = {}
+        self.cut: dict[tuple[str, str | None], str] = {}  # (component, site or None) -> cause
+        self.isolated: dict[str, str] = {}  # site -> cause
+        self.unresolved: list[str] = []
+        self.compromised: list[str] = []
+        self.unavailable: list[str] = []
+
+    def hit(self, asset: Asset) -> _AssetHit:
+        return self.hits.setdefault(asset.id, _AssetHit(asset))
+
+    def add_action(self, action: ContainmentAction) -> None:
+        resolved = resolve_action(self.model, action)
+        cause = f"containment action {action}"
+        if action.isolates_site:
+            assert resolved.site is not None
+            self.isolated.setdefault(resolved.site, f"site isolated by {cause}")
+        elif resolved.component is not None:
+            key = (resolved.component.id, resolved.site)
+            self.cut.setdefault(key, f"cut by {cause}")
+        elif resolved.asset is not None:
+            self.hit(resolved.asset).whole_down = f"stopped by {cause}"
+
+    def add_unavailable(self, name: str) -> None:
+        base, _, site = name.partition("@")
+        comp = self.model.component(base)
+        if comp is not None and (not site or site in self.model.sites):
+            self.cut.setdefault((comp.id, site or None), "reported unavailable")
+            self.unavailable.append(name)
+            return
+        asset = self.model.assets.get(name)
+        if asset is not None:
+            self.hit(asset).whole_down = f"asset {asset.id} unavailable"
+            self.unavailable.append(name)
+            return
+        asset = self.model.locate_host(name)
+        if asset is None:
+            self.unresolved.append(f"unavailable {name!r}: no component, asset or host matches")
+            return
+        host = normalise_host(name)
+        hit = self.hit(asset)
+        if host not in hit.down_hosts:
+            hit.down_hosts.append(host)
+        self.unavailable.append(name)
+
+    def add_compromised(self, name: str) -> None:
+        asset = self.model.assets.get(name)
+        if asset is not None:
+            self.hit(asset).whole_compromised = f"asset {asset.id} compromised"
+            self.compromised.append(name)
+            return
+        asset = self.model.locate_host(name)
+        if asset is None:
+            self.unresolved.append(f"compromised {name!r}: no asset or host matches")
+            return
+        host = normalise_host(name)
+        hit = self.hit(asset)
+        if host not in hit.compromised:
+            hit.compromised.append(host)
+        self.compromised.append(name)
+
+
+def assess(
+    model: HospitalModel,
+    *,
+    compromised: Iterable[str] = (),
+    unavailable: Iterable[str] = (),
+    actions: Iterable[ContainmentAction | str] = (),
+) -> ImpactReport:
+    """The state of every service at every site where it is used, and of the infrastructure.
+
+    ``compromised``: host names, IP addresses or asset ids where an attacker is (or may be).
+    ``unavailable``: host names, IPs, asset ids, component ids or ``component@site`` that are
+    down (encrypted, powered off). ``actions``: containment actions, parsed from strings when
+    needed. Names that match nothing are listed in ``ImpactReport.unresolved``; an action whose
+    target is unknown raises ConfigError, because acting on a typo must not look harmless.
+    """
+    inputs = _Inputs(model)
+    action_list = [parse_action(a) if isinstance(a, str) else a for a in actions]
+    for action in action_list:
+        inputs.add_action(action)
+    for name in unavailable:
+        inputs.add_unavailable(name)
+    for name in compromised:
+        inputs.add_compromised(name)
+    evaluator = _Evaluator(model, inputs)
+    return evaluator.report([str(a) for a in action_list])
+
+
+class _Evaluator:
+    def __init__(self, model: HospitalModel, inputs: _Inputs) -> None:
+        self.model = model
+        self.inputs = inputs
+        self.components = model.components
+        order = topological_order(self.components)
+        if order is None:
+            raise ConfigError("the model has a dependency cycle; run `sentinelle model check`")
+        self.order = order
+        self.needed = needed_sites(self.components, order)
+        self.site_order = {s: i for i, s in enumerate(model.sites)}
+        # Instance signals: (component, instance site) -> signals; external components have one
+        # "instance" per site that uses them.
+        self.instances: dict[tuple[str, str], _Signals] = {}
+        self.views: dict[tuple[str, str], _Signals] = {}
+        for cid in order:
+            comp = self.components[cid]
+            for site in self._instance_sites(comp):
+                self.instances[(cid, site)] = self._instance(comp, site)
+
+    def _instance_sites(self, comp: Component) -> list[str]:
+        if comp.placement is Placement.EXTERNAL:
+            return list(self.model.sites)  # cheap, and lets a report show it at any site
+        return list(comp.sites)
+
+    @staticmethod
+    def _label(comp: Component, site: str) -> str:
+        if comp.placement in (Placement.LOCAL, Placement.REPLICATED):
+            return f"{comp.id}@{site}"
+        return comp.id
+
+    def _wan(self, site: str) -> _Why:
+        cause = self.inputs.isolated.get(site)
+        return _Why(DOWN, (f"wan:{site}",), cause) if cause else _FINE
+
+    def _carriers(self, comp: Component, site: str) -> list[Asset]:
+        if comp.placement in (Placement.LOCAL, Placement.REPLICATED):
+            return self.model.carriers(comp.id, site)
+        return self.model.carriers(comp.id)
+
+    def _instance(self, comp: Component, site: str) -> _Signals:
+        label = self._label(comp, site)
+        avail = _FINE
+        risk = _FINE
+        # A cut of the whole component names it plainly; a cut of one instance names the site.
+        for key, where in (((comp.id, None), comp.id), ((comp.id, site), label)):
+            cause = self.inputs.cut.get(key)
+            if cause is not None:
+                avail = _worse(avail, _Why(DOWN, (where,), cause))
+        carriers = self._carriers(comp, site)
+        if carriers:
+            states = []
+            for asset in carriers:
+                hit = self.inputs.hits.get(asset.id)
+                states.append(hit.availability() if hit else _FINE)
+                if hit:
+                    risk = _worse(risk, hit.risk().via(label))
+            if all(s.level == DOWN for s in states):
+                avail = _worse(avail, states[0].via(label))
+            else:
+                for s in states:
+                    if s.level:
+                        avail = _worse(avail, _Why(DEGRADED, s.path, s.cause).via(label))
+        for dep in comp.depends_on:
+            seen = self.view(dep.target, site)
+            dep_avail = seen.availability
+            if dep.kind is DependencyKind.SOFT and dep_avail.level == DOWN:
+                dep_avail = _Why(
+                    DEGRADED,
+                    dep_avail.path,
+                    f"{dep_avail.cause}; {comp.id} works without {dep.target} (soft dependency)",
+                )
+            avail = _worse(avail, dep_avail.via(label))
+            risk = _worse(risk, seen.risk.via(label))
+        return _Signals(avail, risk)
+
+    def view(self, cid: str, site: str) -> _Signals:
+        """A component as users (or dependents) at ``site`` see it."""
+        key = (cid, site)
+        found = self.views.get(key)
+        if found is not None:
+            return found
+        comp = self.components[cid]
+        if comp.placement is Placement.EXTERNAL:
+            result = self.instances[(cid, site)]
+        elif comp.placement is Placement.LOCAL:
+            inst = self.instances.get((cid, site))
+            if inst is None:  # the loader refuses such models; kept for models built in code
+                result = _Signals(_Why(DOWN, (cid,), f"no instance of {cid} at site {site}"))
+            else:
+                result = inst
+        else:
+            result = self._remote_view(comp, site)
+        self.views[key] = result
+        return result
+
+    def _remote_view(self, comp: Component, site: str) -> _Signals:
+        # The best instance a site can reach: its own first (no WAN needed), then the others in
+        # site order. Risk is the worst over replicas: they share data and credentials.
+        best: _Why | None = None
+        risk = _FINE
+        candidates = sorted(comp.sites, key=lambda s: (s != site, self.site_order.get(s, 0)))
+        for inst_site in candidates:
+            inst = self.instances[(comp.id, inst_site)]
+            avail = inst.availability
+            if inst_site != site:
+                for wan_site in (site, inst_site):
+                    wan = self._wan(wan_site)
+                    avail = _worse(avail, wan.via(self._label(comp, inst_site)))
+            best = _better(best, avail)
+            risk = _worse(risk, inst.risk)
+        assert best is not None  # a placed component has at least one site
+        return _Signals(best, risk)
+
+    # -- the report ---------------------------------------------------------------------------
+
+    def report(self, actions: list[str]) -> ImpactReport:
+        entries: list[ImpactEntry] = []
+        for service in self.model.services.values():
+            for site in sorted(service.used_at, key=self.site_order.__getitem__):
+                entries.append(self._entry(service, site))
+        infra: list[ImpactEntry] = []
+        for comp in self.model.infrastructure.values():
+            sites = self.needed[comp.id] | set(comp.sites)
+            if not sites:
+                sites = set(self.model.sites) if comp.placement is Placement.EXTERNAL else sites
+            for site in sorted(sites, key=self.site_order.__getitem__):
+                infra.append(self._entry(comp, site))
+        inputs = self.inputs
+        return ImpactReport(
+            hospital=self.model.name,
+            actions=actions,
+            compromised=list(inputs.compromised),
+            unavailable=list(inputs.unavailable),
+            unresolved=list(inputs.unresolved),
+            entries=entries,
+            infrastructure=infra,
+        )
+
+    def _entry(self, comp: Component, site: str) -> ImpactEntry:
+        seen = self.view(comp.id, site)
+        avail, risk = seen.availability, seen.risk
+        if avail.level == DOWN:
+            state = ServiceState.DOWN
+        elif avail.level == DEGRADED:
+            state = ServiceState.DEGRADED
+        elif risk.level:
+            state = ServiceState.AT_RISK
+        else:
+            state = ServiceState.OPERATIONAL
+        main = avail if avail.level else risk
+        path = _row_path(comp.id, site, main.path)
+        risk_path = _row_path(comp.id, site, risk.path)
+        if state is ServiceState.OPERATIONAL:
+            reason = "operational"
+        else:
+            reason = f"{state.label}: {' -> '.join(path)} ({main.cause})"
+            if risk.level and main is not risk:
+                reason += f"; also at risk: {' -> '.join(risk_path)} ({risk.cause})"
+        runbook: str | None = None
+        if comp.runbook is not None:
+            base = self.model.source.parent if self.model.source else None
+            runbook = str(comp.runbook.relative_to(base.resolve())) if base else str(comp.runbook)
+        return ImpactEntry(
+            site=site,
+            component=comp.id,
+            name=comp.name,
+            kind="service" if isinstance(comp, Service) else "infrastructure",
+            criticality=comp.criticality.value if isinstance(comp, Service) else None,
+            state=state,
+            reason=reason,
+            path=path,
+            cause=main.cause,
+            at_risk=bool(risk.level),
+            risk_path=risk_path,
+            risk_cause=risk.cause,
+            runbook=runbook,
+            rto_seconds=comp.rto_seconds,
+            owner=comp.owner,
+            on_call=comp.on_call,
+        )
+
+
+def _row_path(cid: str, site: str, path: tuple[str, ...]) -> tuple[str, ...]:
+    """The path as a row shows it: always starting with the plain component id."""
+    if not path:
+        return ()
+    if path[0] in (cid, f"{cid}@{site}"):
+        return (cid, *path[1:])
+    return (cid, *path)
+
+
+def assets_for_detection(model: HospitalModel, host: str | None, *ips: str | None) -> list[Asset]:
+    """Assets a detection points at: its host name first, then the IP addresses given.
+
+    Callers pass the victim side (``Computer`` of a Windows event, the destination of an inbound
+    flood); duplicates are dropped, order is kept.
+    """
+    out: list[Asset] = []
+    for name in (host, *ips):
+        if not name:
+            continue
+        asset = model.locate_host(name)
+        if asset is not None and asset not in out:
+            out.append(asset)
+    return out
