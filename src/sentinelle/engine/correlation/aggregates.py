@@ -1,0 +1,352 @@
+"""What one group of one correlation remembers about its window, one class per measure.
+
+Every aggregate keeps its entries in arrival order (which is time order) so that expiring a
+sliding window is popping from the left. ``value(cutoff)`` is the measure over the entries at or
+after ``cutoff``; the caller has already expired older ones, except for the ordered-temporal
+chains, which are not stored as entries and filter on ``cutoff`` themselves.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Callable, Collection
+from typing import Any
+
+from sentinelle.events import Event
+
+# Sentinel for "this detection carries no usable value" (missing or non-numeric field).
+NO_VALUE: Any = object()
+
+
+class Aggregate:
+    """Interface; ``size`` counts the entries held, which the memory caps are expressed in."""
+
+    __slots__ = ()
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        raise NotImplementedError
+
+    def expire(self, cutoff: float) -> None:
+        """Forget entries older than ``cutoff``."""
+
+    def evict_oldest(self) -> None:
+        """Forget the oldest entry early (the per-group cap); the caller counts it."""
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def value(self, cutoff: float) -> float | None:
+        raise NotImplementedError
+
+    def first_ts(self, cutoff: float) -> float | None:
+        """Time of the oldest entry that counts towards the value."""
+        raise NotImplementedError
+
+    def contributing(self, cutoff: float) -> list[tuple[float, Event]] | None:
+        """Events that make the value, when the aggregate tracks them (temporal kinds)."""
+        return None
+
+
+class CountAggregate(Aggregate):
+    """event_count: the entries are timestamps."""
+
+    __slots__ = ("times",)
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque()
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        self.times.append(ts)
+
+    def expire(self, cutoff: float) -> None:
+        times = self.times
+        while times and times[0] < cutoff:
+            times.popleft()
+
+    def evict_oldest(self) -> None:
+        self.times.popleft()
+
+    @property
+    def size(self) -> int:
+        return len(self.times)
+
+    def value(self, cutoff: float) -> float | None:
+        return float(len(self.times))
+
+    def first_ts(self, cutoff: float) -> float | None:
+        return self.times[0] if self.times else None
+
+
+class DistinctAggregate(Aggregate):
+    """value_count: entries are (time, value); a counter per value tells when one leaves."""
+
+    __slots__ = ("counts", "entries")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[float, Any]] = deque()
+        self.counts: dict[Any, int] = {}
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        if payload is NO_VALUE:
+            return
+        self.entries.append((ts, payload))
+        self.counts[payload] = self.counts.get(payload, 0) + 1
+
+    def _drop(self) -> None:
+        _, key = self.entries.popleft()
+        left = self.counts[key] - 1
+        if left:
+            self.counts[key] = left
+        else:
+            del self.counts[key]
+
+    def expire(self, cutoff: float) -> None:
+        entries = self.entries
+        while entries and entries[0][0] < cutoff:
+            self._drop()
+
+    def evict_oldest(self) -> None:
+        self._drop()
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    def value(self, cutoff: float) -> float | None:
+        return float(len(self.counts))
+
+    def first_ts(self, cutoff: float) -> float | None:
+        return self.entries[0][0] if self.entries else None
+
+
+class SumAggregate(Aggregate):
+    """value_sum and value_avg: entries are (time, number); the total is kept running.
+
+    Integers stay integers, so the usual byte counts are summed exactly; when the window empties
+    the running float total is reset, so rounding drift cannot outlive a quiet period.
+    """
+
+    __slots__ = ("average", "entries", "total")
+
+    def __init__(self, average: bool) -> None:
+        self.entries: deque[tuple[float, int | float]] = deque()
+        self.total: int | float = 0
+        self.average = average
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        if payload is NO_VALUE:
+            return
+        self.entries.append((ts, payload))
+        self.total += payload
+
+    def _drop(self) -> None:
+        _, number = self.entries.popleft()
+        self.total = self.total - number if self.entries else 0
+
+    def expire(self, cutoff: float) -> None:
+        entries = self.entries
+        while entries and entries[0][0] < cutoff:
+            self._drop()
+
+    def evict_oldest(self) -> None:
+        self._drop()
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    def value(self, cutoff: float) -> float | None:
+        if not self.entries:
+            return None  # like SQL: the sum or mean of no values is NULL, which fails every test
+        return self.total / len(self.entries) if self.average else float(self.total)
+
+    def first_ts(self, cutoff: float) -> float | None:
+        return self.entries[0][0] if self.entries else None
+
+
+class PercentileAggregate(Aggregate):
+    """value_percentile / value_median: entries plus the same numbers kept sorted."""
+
+    __slots__ = ("entries", "percentile", "sorted")
+
+    def __init__(self, percentile: float) -> None:
+        self.entries: deque[tuple[float, int | float]] = deque()
+        self.sorted: list[int | float] = []
+        self.percentile = percentile
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        if payload is NO_VALUE:
+            return
+        self.entries.append((ts, payload))
+        bisect.insort(self.sorted, payload)
+
+    def _drop(self) -> None:
+        _, number = self.entries.popleft()
+        del self.sorted[bisect.bisect_left(self.sorted, number)]
+
+    def expire(self, cutoff: float) -> None:
+        entries = self.entries
+        while entries and entries[0][0] < cutoff:
+            self._drop()
+
+    def evict_oldest(self) -> None:
+        self._drop()
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    def value(self, cutoff: float) -> float | None:
+        return percentile_of(self.sorted, self.percentile)
+
+    def first_ts(self, cutoff: float) -> float | None:
+        return self.entries[0][0] if self.entries else None
+
+
+def percentile_of(ordered: list[int | float], percentile: float) -> float | None:
+    """Linear interpolation between the closest ranks (numpy's default, ``method='linear'``)."""
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * percentile / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = rank - low
+    return float(ordered[low] + (ordered[high] - ordered[low]) * fraction)
+
+
+class TemporalAggregate(Aggregate):
+    """temporal: entries are (time, position); the value is how many rules are in the window.
+
+    The latest event of each rule is kept, so an alert can show one event per rule.
+    """
+
+    __slots__ = ("counts", "entries", "latest", "test")
+
+    def __init__(self, positions: int, test: Callable[[Collection[int]], bool] | None) -> None:
+        self.entries: deque[tuple[float, int]] = deque()
+        self.counts = [0] * positions
+        self.latest: list[tuple[float, Event] | None] = [None] * positions
+        self.test = test
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        self.entries.append((ts, pos))
+        self.counts[pos] += 1
+        if event is not None:
+            self.latest[pos] = (ts, event)
+
+    def _drop(self) -> None:
+        _, pos = self.entries.popleft()
+        self.counts[pos] -= 1
+        if not self.counts[pos]:
+            self.latest[pos] = None
+
+    def expire(self, cutoff: float) -> None:
+        entries = self.entries
+        while entries and entries[0][0] < cutoff:
+            self._drop()
+
+    def evict_oldest(self) -> None:
+        self._drop()
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    def seen(self) -> set[int]:
+        return {pos for pos, n in enumerate(self.counts) if n}
+
+    def value(self, cutoff: float) -> float | None:
+        return float(sum(1 for n in self.counts if n))
+
+    def holds(self) -> bool:
+        """The boolean (extended) condition over the rules in the window."""
+        assert self.test is not None
+        return self.test(self.seen())
+
+    def first_ts(self, cutoff: float) -> float | None:
+        times = [item[0] for item in self.latest if item is not None]
+        return min(times) if times else None
+
+    def contributing(self, cutoff: float) -> list[tuple[float, Event]] | None:
+        return sorted((i for i in self.latest if i is not None), key=lambda item: item[0])
+
+
+# One ordered chain: its start time and its events, oldest first.
+Chain = tuple[float, tuple[tuple[float, Event | None, int], ...]]
+
+
+class OrderedAggregate(Aggregate):
+    """temporal_ordered: the longest chain of the rules, in list order, inside the window.
+
+    ``best[pos][length]`` is the chain of ``length`` rules (positions strictly increasing, the
+    last one ``pos``) that started latest: the latest start is the one that stays in a sliding
+    window longest, so keeping only it loses nothing. Rules may be skipped (with a condition
+    below the number of rules, ``a`` then ``c`` is an ordered chain of two out of ``a, b, c``).
+    Equal timestamps keep arrival order.
+    """
+
+    __slots__ = ("best", "positions")
+
+    def __init__(self, positions: int) -> None:
+        self.positions = positions
+        self.best: list[list[Chain | None]] = [[None] * (positions + 1) for _ in range(positions)]
+
+    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
+        cutoff = payload  # the caller passes the window start (or -inf for anchored windows)
+        row = self.best[pos]
+        for length in range(pos + 1, 1, -1):
+            candidate: Chain | None = None
+            for earlier in range(pos):
+                chain = self.best[earlier][length - 1]
+                if (
+                    chain is not None
+                    and chain[0] >= cutoff
+                    and (candidate is None or chain[0] >= candidate[0])
+                ):
+                    candidate = chain
+            if candidate is not None:
+                current = row[length]
+                if current is None or current[0] < cutoff or candidate[0] >= current[0]:
+                    row[length] = (candidate[0], (*candidate[1], (ts, event, pos)))
+        row[1] = (ts, ((ts, event, pos),))
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    def _longest(self, cutoff: float) -> Chain | None:
+        for length in range(self.positions, 0, -1):
+            found: Chain | None = None
+            for row in self.best:
+                chain = row[length]
+                if (
+                    chain is not None
+                    and chain[0] >= cutoff
+                    and (found is None or chain[0] > found[0])
+                ):
+                    found = chain
+            if found is not None:
+                return found
+        return None
+
+    def value(self, cutoff: float) -> float | None:
+        chain = self._longest(cutoff)
+        return float(len(chain[1])) if chain else 0.0
+
+    def first_ts(self, cutoff: float) -> float | None:
+        chain = self._longest(cutoff)
+        return chain[0] if chain else None
+
+    def contributing(self, cutoff: float) -> list[tuple[float, Event]] | None:
+        chain = self._longest(cutoff)
+        if chain is None:
+            return []
+        return [(ts, ev) for ts, ev, _ in chain[1] if ev is not None]
+
+    def chain_positions(self, cutoff: float) -> list[int]:
+        """Positions (in the rules list) of the longest chain in the window."""
+        chain = self._longest(cutoff)
+        return [pos for _, _, pos in chain[1]] if chain else []
