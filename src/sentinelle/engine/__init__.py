@@ -1,0 +1,86 @@
+"""The Sigma engine: rules compiled once into multi-pattern matchers, plus a reference twin."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from sigma.correlations import SigmaCorrelationRule
+
+from sentinelle.engine.cache import cache_key, read_entry, write_entry
+from sentinelle.engine.compile import CompiledRules, base_rule_refs
+from sentinelle.engine.placeholders import load_placeholders
+from sentinelle.engine.plan import Plan, RuleInfo, plan_rules
+from sentinelle.errors import RuleError
+from sentinelle.paths import cache_dir as default_cache_dir
+from sentinelle.sigma import RuleSet, load_rules
+from sentinelle.sigma.logsources import LogsourceMap, default_logsource_text, load_logsource_map
+
+__all__ = ["CompiledRules", "Plan", "RuleError", "RuleInfo", "compile_rules", "load_compiled"]
+
+
+def _mark_suppressed(plan: Plan, correlations: Sequence[SigmaCorrelationRule]) -> None:
+    """Flag the rules whose own detections a correlation hides (``generate: false``).
+
+    The correlator decides which rules those are (it also resolves chained correlations), so
+    the engine and the correlator can never disagree.
+    """
+    if not correlations:
+        return
+    from sentinelle.engine.correlation import Correlator
+
+    hidden = Correlator(correlations, base_rule_refs(plan.rules)).suppressed_rule_ids
+    plan.rules = [replace(r, suppressed=True) if r.id in hidden else r for r in plan.rules]
+
+
+def compile_rules(
+    ruleset: RuleSet,
+    *,
+    logsources: LogsourceMap | None = None,
+    placeholders: Mapping[str, Sequence[str]] | None = None,
+    reference: bool = False,
+) -> CompiledRules:
+    """Compile a loaded rule set. ``reference=True`` selects the plain reference evaluator."""
+    mapping = logsources if logsources is not None else load_logsource_map()
+    values = placeholders if placeholders is not None else load_placeholders()[0]
+    plan = plan_rules(ruleset, mapping, values)
+    _mark_suppressed(plan, ruleset.correlations)
+    return CompiledRules(plan, ruleset.correlations, reference=reference)
+
+
+def load_compiled(
+    paths: Sequence[str | Path],
+    *,
+    cache_dir: Path | None = None,
+    logsource_files: Sequence[Path] = (),
+    placeholders_file: Path | None = None,
+) -> CompiledRules:
+    """Load and compile the rules under ``paths``, reusing the disk cache when nothing changed."""
+    from sentinelle.sigma.loader import rule_files
+
+    files, _ = rule_files(paths)
+    values, placeholder_bytes = load_placeholders(placeholders_file)
+    parts: list[tuple[str, bytes]] = [("<logsources>", default_logsource_text())]
+    parts += [(f"<logsources:{p}>", p.read_bytes()) for p in logsource_files]
+    parts.append(("<placeholders>", placeholder_bytes))
+    parts.append(("<paths>", "\0".join(str(p) for p in paths).encode()))
+    for f in files:
+        try:
+            parts.append((str(f), f.read_bytes()))
+        except OSError:
+            parts.append((str(f), b"\0unreadable"))
+    key = cache_key(parts)
+    directory = cache_dir if cache_dir is not None else default_cache_dir()
+    cached = read_entry(directory, key)
+    if isinstance(cached, CompiledRules):
+        return cached
+    ruleset = load_rules(paths)
+    compiled = compile_rules(
+        ruleset, logsources=load_logsource_map(logsource_files), placeholders=values
+    )
+    # A read-only cache directory only costs the next run its compile time.
+    with contextlib.suppress(OSError):
+        write_entry(directory, key, compiled)
+    return compiled

@@ -1,0 +1,193 @@
+"""The engine's own rule form: a boolean tree over typed atoms, free of pySigma objects.
+
+Both evaluation paths (the reference evaluator and the compiled matchers) read this one form, so
+they can differ only in how they evaluate it, never in what a rule means. Everything here is a
+frozen, hashable value: equal atoms of different rules are shared by the compiled path, and the
+whole form pickles cheaply for the on-disk cache and worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Wildcard tokens inside a string pattern; literal text parts are plain ``str``.
+STAR = 0  # ``*``: any run of characters, possibly empty
+ONE = 1  # ``?``: exactly one character
+
+Part = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A Sigma string: literal parts and wildcards, matched case-insensitively unless cased."""
+
+    parts: tuple[Part, ...]
+    cased: bool = False
+
+    @property
+    def literal(self) -> str | None:
+        """The text when the pattern has no wildcard."""
+        if all(isinstance(p, str) for p in self.parts):
+            return "".join(p for p in self.parts if isinstance(p, str))
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    pattern: str
+    flags: str = ""  # subset of "ims"
+
+
+@dataclass(frozen=True, slots=True)
+class Cidr:
+    network: str
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: int | float
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # "lt" "lte" "gt" "gte"
+    value: int | float
+
+
+@dataclass(frozen=True, slots=True)
+class Boolean:
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Null:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """The value equals (or starts/ends with, or contains) the value of another field."""
+
+    field: str
+    starts: bool = False  # the other field's value may be followed by more text
+    ends: bool = False  # the other field's value may be preceded by more text
+
+
+@dataclass(frozen=True, slots=True)
+class TimePart:
+    part: str  # "minute" "hour" "day" "week" "month" "year"
+    value: int
+
+
+Matcher = Pattern | Regex | Cidr | Number | Compare | Boolean | Null | Exists | FieldRef | TimePart
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """One test of one field (``field`` None: a keyword, tested against every value)."""
+
+    field: str | None
+    matcher: Matcher
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    atom: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A test on a field the event source never carries: neither true nor false (Kleene)."""
+
+    field: str
+
+
+Node = Leaf | And | Or | Not | Const | Unknown
+
+
+def atoms_of(node: Node) -> list[Atom]:
+    """Every atom of a tree, in order of appearance, with repeats."""
+    out: list[Atom] = []
+    stack: list[Node] = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Leaf):
+            out.append(n.atom)
+        elif isinstance(n, And | Or):
+            stack.extend(reversed(n.children))
+        elif isinstance(n, Not):
+            stack.append(n.child)
+    return out
+
+
+def resolve_unknowns(node: Node, *, must: bool = True) -> Node:
+    """Replace ``Unknown`` leaves so the tree is true only when it is true whatever they are.
+
+    Kleene logic with two views of each node: ``must`` (certainly true) and ``may`` (possibly
+    true). An unknown test is never certainly true and always possibly true; ``not`` swaps the
+    views. The result is an ordinary two-valued tree: a rule never fires because of a field the
+    source does not have.
+    """
+    if isinstance(node, Unknown):
+        return Const(not must)
+    if isinstance(node, Not):
+        return simplify(Not(resolve_unknowns(node.child, must=not must)))
+    if isinstance(node, And):
+        return simplify(And(tuple(resolve_unknowns(c, must=must) for c in node.children)))
+    if isinstance(node, Or):
+        return simplify(Or(tuple(resolve_unknowns(c, must=must) for c in node.children)))
+    return node
+
+
+def simplify(node: Node) -> Node:
+    """Fold constants and flatten nested and/or one level; keeps the meaning exactly."""
+    if isinstance(node, Not):
+        child = node.child
+        if isinstance(child, Const):
+            return Const(not child.value)
+        if isinstance(child, Not):
+            return child.child
+        return node
+    if isinstance(node, And | Or):
+        is_and = isinstance(node, And)
+        kept: list[Node] = []
+        for c in node.children:
+            if isinstance(c, Const):
+                if c.value != is_and:  # false in an and, true in an or: decides the whole node
+                    return Const(c.value)
+                continue
+            if type(c) is type(node):
+                kept.extend(c.children)
+            else:
+                kept.append(c)
+        if not kept:
+            return Const(is_and)
+        if len(kept) == 1:
+            return kept[0]
+        return And(tuple(kept)) if is_and else Or(tuple(kept))
+    return node

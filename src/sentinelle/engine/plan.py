@@ -1,0 +1,101 @@
+"""The compiled form of a rule set as plain data: rule facts and one tree per (rule, source).
+
+``plan_rules`` does the slow part once (pySigma parsing is done by the loader; here every rule is
+translated for each source of its logsource). The plan is what the cache stores and what worker
+processes receive; the matchers are rebuilt from it in the receiving process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sigma.rule import SigmaRule
+
+from sentinelle.engine import ir
+from sentinelle.engine.translate import Rejected, rule_tree
+from sentinelle.errors import Location, RuleError
+from sentinelle.sigma.loader import RuleSet, location_of
+from sentinelle.sigma.logsources import LogsourceMap
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What outputs and correlations need to know about a loaded detection rule."""
+
+    id: str
+    title: str
+    level: str
+    tags: tuple[str, ...]
+    name: str | None
+    logsource: tuple[str | None, str | None, str | None]  # product, category, service
+    path: str
+    line: int | None
+    sources: tuple[str, ...]  # labels of the event sources it applies to; empty: never fires
+    suppressed: bool = False  # a correlation says `generate: false` for it
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One rule on one event source: where it applies, and its condition over that source."""
+
+    rule: int  # index into ``Plan.rules``
+    channel: str | None  # folded
+    event_ids: tuple[int, ...]
+    tree: ir.Node
+
+
+@dataclass(slots=True)
+class Plan:
+    rules: list[RuleInfo] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
+    errors: list[RuleError] = field(default_factory=list)
+    unmapped: list[int] = field(default_factory=list)  # rules whose logsource maps to nothing
+
+
+def rule_identity(rule: SigmaRule, loc: Location) -> str:
+    return str(rule.id) if rule.id is not None else f"{loc.source}:{loc.line or 1}"
+
+
+def plan_rules(
+    ruleset: RuleSet,
+    logsources: LogsourceMap,
+    placeholders: Mapping[str, Sequence[str]],
+) -> Plan:
+    """Translate every rule for every source of its logsource; collect rejections."""
+    plan = Plan(errors=list(ruleset.errors))
+    for rule in ruleset.rules:
+        loc = location_of(ruleset, rule)
+        ls = rule.logsource
+        sources = logsources.sources(ls.product, ls.category, ls.service)
+        trees: list[tuple[int, ir.Node]] = []
+        try:
+            for i, src in enumerate(sources):
+                tree = rule_tree(rule, src, placeholders)
+                if tree != ir.Const(False):
+                    trees.append((i, tree))
+        except Rejected as exc:
+            plan.errors.append(RuleError(f"rule {rule.title!r} rejected: {exc.reason}", loc))
+            continue
+        rid = rule_identity(rule, loc)
+        info = RuleInfo(
+            id=rid,
+            title=rule.title,
+            level=rule.level.name.lower() if rule.level is not None else "informational",
+            tags=tuple(str(t) for t in rule.tags),
+            name=rule.name,
+            logsource=(ls.product, ls.category, ls.service),
+            path=loc.source,
+            line=loc.line,
+            sources=tuple(sources[i].label for i, _ in trees),
+        )
+        index = len(plan.rules)
+        plan.rules.append(info)
+        if not sources:
+            plan.unmapped.append(index)
+        for i, tree in trees:
+            src = sources[i]
+            plan.variants.append(
+                Variant(index, src.channel.lower() if src.channel else None, src.event_ids, tree)
+            )
+    return plan

@@ -1,0 +1,266 @@
+"""From a pySigma rule to the engine's tree (``ir``), for one event source.
+
+This is where Sigma meaning is fixed once: pySigma has applied the modifiers and expanded
+``1 of x*`` / ``all of them``; here each typed value becomes an atom, field names take the
+source's names, ``expand`` placeholders take their configured values, and anything that cannot be
+honoured exactly raises ``Rejected`` with a reason a rule author understands.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import re2
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+from sigma.types import (
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SpecialChars,
+)
+
+from sentinelle.engine import ir
+from sentinelle.sigma.logsources import Source
+
+MAX_EXPANSION = 4096  # values one placeholder-bearing string may expand to
+
+_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: "i",
+    SigmaRegularExpressionFlag.MULTILINE: "m",
+    SigmaRegularExpressionFlag.DOTALL: "s",
+}
+
+
+class Rejected(Exception):
+    """The rule cannot be evaluated exactly; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def rule_tree(
+    rule: SigmaRule, source: Source, placeholders: Mapping[str, Sequence[str]]
+) -> ir.Node:
+    """The rule's condition as a tree over event fields of ``source`` (its ``where`` included)."""
+    try:
+        parsed = [cond.parsed for cond in rule.detection.parsed_condition]
+    except SigmaError as exc:
+        raise Rejected(f"condition: {exc}") from None
+    ctx = _Context(source, placeholders)
+    trees = [ctx.node(p) for p in parsed]
+    # Several conditions in one rule are alternatives (spec: a list of conditions is OR-ed).
+    tree: ir.Node = trees[0] if len(trees) == 1 else ir.Or(tuple(trees))
+    if source.where:
+        wheres: list[ir.Node] = [
+            ir.Or(tuple(ir.Leaf(ir.Atom(name, _literal(v))) for v in values))
+            for name, values in source.where
+        ]
+        tree = ir.And((*wheres, tree))
+    return ir.resolve_unknowns(ir.simplify(tree))
+
+
+def _literal(value: str | int) -> ir.Matcher:
+    if isinstance(value, int):
+        return ir.Number(value)
+    return ir.Pattern((value,))
+
+
+class _Context:
+    def __init__(self, source: Source, placeholders: Mapping[str, Sequence[str]]) -> None:
+        self.source = source
+        self.placeholders = placeholders
+
+    def node(self, cond: Any) -> ir.Node:
+        if isinstance(cond, ConditionAND):
+            return ir.And(tuple(self.node(c) for c in cond.args))
+        if isinstance(cond, ConditionOR):
+            return ir.Or(tuple(self.node(c) for c in cond.args))
+        if isinstance(cond, ConditionNOT):
+            return ir.Not(self.node(cond.args[0]))
+        if isinstance(cond, ConditionFieldEqualsValueExpression):
+            names = self.source.event_fields(cond.field)
+            if not names:
+                return ir.Unknown(cond.field)
+            if len(names) == 1:
+                return self.value(names[0], cond.value)
+            # Alternative names of one field (an event has at most one of them): any of them
+            # matches, except for absence tests, which need every name absent.
+            alternatives = tuple(self.value(n, cond.value) for n in names)
+            if isinstance(cond.value, SigmaNull) or (
+                isinstance(cond.value, SigmaExists) and not cond.value.exists
+            ):
+                return ir.And(alternatives)
+            return ir.Or(alternatives)
+        if isinstance(cond, ConditionValueExpression):
+            return self.value(None, cond.value)
+        if cond is None:
+            raise Rejected("a detection became empty")
+        raise Rejected(f"unsupported condition element {type(cond).__name__}")
+
+    def value(self, field: str | None, value: Any) -> ir.Node:
+        if isinstance(value, SigmaExpansion):
+            # Expanded values (windash, base64offset) are alternatives whatever the linking.
+            return ir.Or(tuple(self.value(field, v) for v in value.values))
+        if isinstance(value, SigmaString):
+            cased = isinstance(value, SigmaCasedString)
+            if field is None:
+                # A keyword is searched inside every value of the event (implicit wildcards).
+                value = _surround(value)
+            strings = self.expand(value)
+            leaves = tuple(ir.Leaf(ir.Atom(field, _pattern(s, cased))) for s in strings)
+            return leaves[0] if len(leaves) == 1 else ir.Or(leaves)
+        if field is None and not isinstance(value, SigmaRegularExpression | SigmaNumber):
+            raise Rejected(f"a keyword cannot be a {type(value).__name__} value")
+        if isinstance(value, SigmaFieldReference):
+            assert field is not None
+            others = self.source.event_fields(value.field)
+            if not others:
+                return ir.Unknown(value.field)
+            if len(others) > 1:
+                return ir.Or(
+                    tuple(
+                        ir.Leaf(
+                            ir.Atom(
+                                field,
+                                ir.FieldRef(o, starts=value.starts_with, ends=value.ends_with),
+                            )
+                        )
+                        for o in others
+                    )
+                )
+            other = others[0]
+            # startswith: the value starts with the other field's value, so more text may follow.
+            return ir.Leaf(
+                ir.Atom(field, ir.FieldRef(other, starts=value.starts_with, ends=value.ends_with))
+            )
+        return ir.Leaf(ir.Atom(field, self.scalar(value)))
+
+    def scalar(self, value: Any) -> ir.Matcher:
+        if isinstance(value, SigmaRegularExpression):
+            if value.regexp.contains_placeholder():
+                value = _expand_regex(value, self.placeholders)
+            pattern = value.regexp.to_plain()
+            flags = "".join(sorted(_FLAGS[f] for f in value.flags))
+            try:
+                re2.compile(_re2_text(pattern, flags))
+            except re2.error as exc:
+                raise Rejected(
+                    f"regular expression {pattern!r} is not supported by RE2 (linear-time): {exc}"
+                ) from None
+            return ir.Regex(pattern, flags)
+        if isinstance(value, SigmaCIDRExpression):
+            return ir.Cidr(str(value.network))
+        if isinstance(value, SigmaCompareExpression):
+            op = value.op.name.lower()
+            if op == "neq":
+                raise Rejected("numeric `neq` comparison is not part of Sigma 2")
+            return ir.Compare(op, value.number.number)
+        if isinstance(value, SigmaTimestampPart):
+            return ir.TimePart(value.timestamp_part.name.lower(), int(value.number))
+        if isinstance(value, SigmaBool):
+            return ir.Boolean(bool(value.boolean))
+        if isinstance(value, SigmaNumber):
+            return ir.Number(value.number)
+        if isinstance(value, SigmaNull):
+            return ir.Null()
+        if isinstance(value, SigmaExists):
+            return ir.Exists(bool(value.exists))
+        raise Rejected(f"value type {type(value).__name__} cannot be evaluated on events")
+
+    def expand(self, value: SigmaString) -> list[SigmaString]:
+        if not value.contains_placeholder():
+            return [value]
+        options: list[list[list[Any]]] = []
+        for part in value.s:
+            if isinstance(part, Placeholder):
+                values = self.placeholders.get(part.name)
+                if not values:
+                    raise Rejected(
+                        f"placeholder %{part.name}% has no values (add it to the placeholders file)"
+                    )
+                options.append([list(SigmaString(v).s) for v in values])
+            else:
+                options.append([[part]])
+        total = 1
+        for o in options:
+            total *= len(o)
+        if total > MAX_EXPANSION:
+            raise Rejected(f"placeholders expand to {total} values (limit {MAX_EXPANSION})")
+        out: list[SigmaString] = []
+        for combo in itertools.product(*options):
+            s = SigmaString()
+            s.s = [p for parts in combo for p in parts]
+            out.append(s._merge_strs())
+        return out
+
+
+def _surround(value: SigmaString) -> SigmaString:
+    if not value.startswith(SpecialChars.WILDCARD_MULTI):
+        value = SpecialChars.WILDCARD_MULTI + value
+    if not value.endswith(SpecialChars.WILDCARD_MULTI):
+        value = value + SpecialChars.WILDCARD_MULTI
+    return value
+
+
+def _expand_regex(
+    value: SigmaRegularExpression, placeholders: Mapping[str, Sequence[str]]
+) -> SigmaRegularExpression:
+    # A placeholder in a regex becomes an alternation of the escaped values.
+    parts: list[str] = []
+    for part in value.regexp.s:
+        if isinstance(part, Placeholder):
+            values = placeholders.get(part.name)
+            if not values:
+                raise Rejected(
+                    f"placeholder %{part.name}% has no values (add it to the placeholders file)"
+                )
+            parts.append("(?:" + "|".join(re2.escape(v) for v in values) + ")")
+        elif isinstance(part, SpecialChars):
+            parts.append("*" if part is SpecialChars.WILDCARD_MULTI else "?")
+        else:
+            parts.append(part)
+    return SigmaRegularExpression("".join(parts), set(value.flags))
+
+
+def _pattern(value: SigmaString, cased: bool) -> ir.Pattern:
+    parts: list[ir.Part] = []
+    for part in value.s:
+        if isinstance(part, str):
+            if parts and isinstance(parts[-1], str):
+                parts[-1] = parts[-1] + part
+            else:
+                parts.append(part)
+        elif part is SpecialChars.WILDCARD_MULTI:
+            if not (parts and parts[-1] == ir.STAR):  # ``**`` means the same as ``*``
+                parts.append(ir.STAR)
+        elif part is SpecialChars.WILDCARD_SINGLE:
+            parts.append(ir.ONE)
+        else:
+            raise Rejected(f"unexpanded placeholder {part!r}")
+    return ir.Pattern(tuple(parts), cased)
+
+
+def _re2_text(pattern: str, flags: str) -> str:
+    return f"(?{flags}){pattern}" if flags else pattern

@@ -1,0 +1,112 @@
+"""Safe YAML for untrusted rule files: bounded size, bounded node count and depth, no aliases.
+
+PyYAML's safe loader already refuses arbitrary Python objects; on top of it a rule file may not
+use anchors or aliases (the "billion laughs" expansion), duplicate mapping keys (ambiguous: YAML
+keeps the last one silently), more than ``MAX_NODES`` nodes or nesting deeper than ``MAX_DEPTH``.
+The node graph is checked before any Python object is built, so a hostile file costs at most its
+parse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sentinelle.errors import Location, RuleError
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """One document of a YAML stream and the 1-based line it starts on."""
+
+    data: Any
+    line: int
+
+
+def load_yaml_documents(text: str | bytes, source: str) -> list[YamlDocument]:
+    """Parse every document of ``text``; raise ``RuleError`` with a location on any violation."""
+    if len(text) > MAX_BYTES:
+        raise RuleError(
+            f"file is {len(text)} bytes, more than the {MAX_BYTES} allowed", Location(source)
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise RuleError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start})", Location(source)
+            ) from None
+    loader = _Loader(text)
+    docs: list[YamlDocument] = []
+    budget = [MAX_NODES]
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _check_node(node, source, budget, set(), 0)
+            docs.append(YamlDocument(loader.construct_document(node), node.start_mark.line + 1))
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise RuleError(
+            f"invalid YAML: {exc.problem or exc.context}", Location(source, line)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RuleError(f"invalid YAML: {exc}", Location(source)) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _check_node(
+    node: yaml.Node, source: str, budget: list[int], seen: set[int], depth: int
+) -> None:
+    line = node.start_mark.line + 1
+    if id(node) in seen:
+        # The composer hands back the same node object for every alias of an anchor.
+        raise RuleError(
+            "YAML aliases and anchors are not allowed in rule files", Location(source, line)
+        )
+    seen.add(id(node))
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise RuleError(f"more than {MAX_NODES} YAML nodes", Location(source, line))
+    if depth > MAX_DEPTH:
+        raise RuleError(f"YAML nested deeper than {MAX_DEPTH} levels", Location(source, line))
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.tag == "tag:yaml.org,2002:merge":
+                    raise RuleError(
+                        "YAML merge keys (<<) are not allowed",
+                        Location(source, key.start_mark.line + 1),
+                    )
+                if key.value in keys:
+                    raise RuleError(
+                        f"duplicate key {key.value!r} (YAML would silently keep only the last one)",
+                        Location(source, key.start_mark.line + 1),
+                    )
+                keys.add(key.value)
+            _check_node(key, source, budget, seen, depth + 1)
+            _check_node(value, source, budget, seen, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_node(item, source, budget, seen, depth + 1)
+
+
+def find_key_line(text: str, key: str) -> int | None:
+    """Best-effort line of the first ``key:`` in ``text``, to point an error at its place."""
+    needle = key + ":"
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().startswith(needle) or line.strip().startswith(f"'{key}':"):
+            return number
+    return None
