@@ -69,9 +69,10 @@ class _Why:
     level: int
     path: tuple[str, ...] = ()
     cause: str = ""
+    note: str = ""  # where a soft dependency turned "down" into "degraded"
 
     def via(self, label: str) -> _Why:
-        return _Why(self.level, (label, *self.path), self.cause)
+        return _Why(self.level, (label, *self.path), self.cause, self.note)
 
 
 _FINE = _Why(OK)
@@ -110,7 +111,8 @@ class ImpactEntry:
     state: ServiceState
     reason: str
     path: tuple[str, ...]  # from the component to the root cause; empty when operational
-    cause: str
+    cause: str  # the root cause, in words
+    note: str  # how it propagated when that matters ("works without X (soft dependency)")
     at_risk: bool
     risk_path: tuple[str, ...]
     risk_cause: str
@@ -134,6 +136,7 @@ class ImpactEntry:
             "reason": self.reason,
             "path": list(self.path),
             "cause": self.cause,
+            "note": self.note,
             "at_risk": self.at_risk,
             "risk_path": list(self.risk_path),
             "risk_cause": self.risk_cause,
@@ -273,36 +276,34 @@ class _Inputs:
             self.cut.setdefault((comp.id, site or None), "reported unavailable")
             self.unavailable.append(name)
             return
-        asset = self.model.assets.get(name)
-        if asset is not None:
-            self.hit(asset).whole_down = f"asset {asset.id} unavailable"
+        if self._mark_asset(name, "unavailable"):
             self.unavailable.append(name)
-            return
-        asset = self.model.locate_host(name)
-        if asset is None:
-            self.unresolved.append(f"unavailable {name!r}: no component, asset or host matches")
-            return
-        host = normalise_host(name)
-        hit = self.hit(asset)
-        if host not in hit.down_hosts:
-            hit.down_hosts.append(host)
-        self.unavailable.append(name)
 
     def add_compromised(self, name: str) -> None:
+        if self._mark_asset(name, "compromised"):
+            self.compromised.append(name)
+
+    def _mark_asset(self, name: str, effect: str) -> bool:
+        """Apply ``effect`` to the asset named by id, host name or IP; False when unknown."""
         asset = self.model.assets.get(name)
         if asset is not None:
-            self.hit(asset).whole_compromised = f"asset {asset.id} compromised"
-            self.compromised.append(name)
-            return
+            hit = self.hit(asset)
+            cause = f"asset {asset.id} {effect}"
+            if effect == "unavailable":
+                hit.whole_down = hit.whole_down or cause
+            else:
+                hit.whole_compromised = hit.whole_compromised or cause
+            return True
         asset = self.model.locate_host(name)
         if asset is None:
-            self.unresolved.append(f"compromised {name!r}: no asset or host matches")
-            return
-        host = normalise_host(name)
+            self.unresolved.append(f"{effect} {name!r}: matches no component, asset or host")
+            return False
         hit = self.hit(asset)
-        if host not in hit.compromised:
-            hit.compromised.append(host)
-        self.compromised.append(name)
+        hosts = hit.down_hosts if effect == "unavailable" else hit.compromised
+        host = normalise_host(name)
+        if host not in hosts:
+            hosts.append(host)
+        return True
 
 
 def assess(
@@ -399,11 +400,8 @@ class _Evaluator:
             seen = self.view(dep.target, site)
             dep_avail = seen.availability
             if dep.kind is DependencyKind.SOFT and dep_avail.level == DOWN:
-                dep_avail = _Why(
-                    DEGRADED,
-                    dep_avail.path,
-                    f"{dep_avail.cause}; {comp.id} works without {dep.target} (soft dependency)",
-                )
+                note = f"{comp.id} works without {dep.target} (soft dependency)"
+                dep_avail = _Why(DEGRADED, dep_avail.path, dep_avail.cause, note)
             avail = _worse(avail, dep_avail.via(label))
             risk = _worse(risk, seen.risk.via(label))
         return _Signals(avail, risk)
@@ -489,6 +487,8 @@ class _Evaluator:
             reason = "operational"
         else:
             reason = f"{state.label}: {' -> '.join(path)} ({main.cause})"
+            if main.note:
+                reason += f"; {main.note}"
             if risk.level and main is not risk:
                 reason += f"; also at risk: {' -> '.join(risk_path)} ({risk.cause})"
         runbook: str | None = None
@@ -505,6 +505,7 @@ class _Evaluator:
             reason=reason,
             path=path,
             cause=main.cause,
+            note=main.note,
             at_risk=bool(risk.level),
             risk_path=risk_path,
             risk_cause=risk.cause,

@@ -1,0 +1,302 @@
+"""``sentinelle impact`` and ``sentinelle model``: what an attack or a containment action costs.
+
+``impact`` prints, per service and site, whether it is down, degraded, at risk or operational,
+with the dependency path that explains it; ``--format json`` gives the same as one JSON document.
+``model check`` validates a hospital model and lists every problem with its ``file:line``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sentinelle.errors import ConfigError
+from sentinelle.hospital import (
+    ContainmentAction,
+    HospitalModel,
+    ImpactEntry,
+    ImpactReport,
+    ServiceState,
+    assess,
+    example_model_path,
+    load_model,
+    parse_action,
+)
+
+_STYLE = {
+    ServiceState.OPERATIONAL: ("ok", "green"),
+    ServiceState.AT_RISK: ("risk", "yellow"),
+    ServiceState.DEGRADED: ("degr", "dark_orange"),
+    ServiceState.DOWN: ("DOWN", "bold red"),
+}
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Hospital model (YAML). Default: the worked example, a fictional CHU.",
+        dir_okay=False,
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("impact")(impact_command)
+    model_app = typer.Typer(help="Check and explore a hospital model.", no_args_is_help=True)
+    model_app.command("check")(model_check_command)
+    model_app.command("locate")(model_locate_command)
+    model_app.command("runbook")(model_runbook_command)
+    app.add_typer(model_app, name="model")
+
+
+def _load(path: Path | None) -> HospitalModel:
+    return load_model(path if path is not None else example_model_path())
+
+
+def collect_actions(
+    cut: Sequence[str],
+    isolate_site: Sequence[str],
+    shut: Sequence[str],
+    disable: Sequence[str],
+    action: Sequence[str],
+) -> list[ContainmentAction]:
+    """The containment actions the options name, in a fixed order (cut, isolate, shut...)."""
+    out: list[ContainmentAction] = []
+    for verb, targets in (
+        ("cut", cut),
+        ("isolate", isolate_site),
+        ("shut", shut),
+        ("disable", disable),
+    ):
+        out.extend(parse_action(f"{verb}:{t}") for t in targets)
+    out.extend(parse_action(a) for a in action)
+    return out
+
+
+def impact_command(
+    model: ModelOption = None,
+    cut: Annotated[
+        list[str] | None,
+        typer.Option("--cut", help="Cut a service or infrastructure (id or role): internet..."),
+    ] = None,
+    isolate_site: Annotated[
+        list[str] | None, typer.Option("--isolate-site", help="Cut a site's WAN link.")
+    ] = None,
+    shut: Annotated[
+        list[str] | None, typer.Option("--shut", help="Shut a component: remote-access...")
+    ] = None,
+    disable: Annotated[
+        list[str] | None, typer.Option("--disable", help="Disable a component: directory...")
+    ] = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option("--action", help="Any action as VERB:TARGET[@SITE], e.g. cut:telephony@snz."),
+    ] = None,
+    compromised: Annotated[
+        list[str] | None,
+        typer.Option("--compromised", help="Host name, IP or asset id an attacker controls."),
+    ] = None,
+    unavailable: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unavailable", help="Host, IP, asset, component or component@site that is down."
+        ),
+    ] = None,
+    site: Annotated[list[str] | None, typer.Option("--site", help="Show only these sites.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Per site and service: down, degraded, at risk or operational, and why."""
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    hospital = _load(model)
+    actions = collect_actions(
+        cut or [], isolate_site or [], shut or [], disable or [], action or []
+    )
+    report = assess(
+        hospital,
+        compromised=compromised or [],
+        unavailable=unavailable or [],
+        actions=actions,
+    )
+    for problem in report.unresolved:
+        print(f"sentinelle: warning: {problem}", file=sys.stderr)
+    sites = list(site or [])
+    for name in sites:
+        if name not in hospital.sites:
+            raise ConfigError(f"--site {name!r}: no such site (sites: {', '.join(hospital.sites)})")
+    if fmt == "json":
+        data = report.to_dict()
+        if sites:
+            for key in ("services", "infrastructure"):
+                data[key] = [e for e in data[key] if e["site"] in sites]
+        sys.stdout.write(
+            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        )
+        sys.stdout.write("\n")
+        return
+    shown = sites or list(hospital.sites)
+    # Wide enough for the matrix even when the output is a pipe (rich assumes 80 columns then).
+    longest = max((len(s) for s in hospital.services), default=10)
+    console = Console(soft_wrap=True)
+    console.width = max(console.width, longest + 16 + 7 * len(shown))
+    print_report(hospital, report, console, shown)
+
+
+def print_report(
+    hospital: HospitalModel, report: ImpactReport, console: Console, sites: Sequence[str]
+) -> None:
+    """The state matrix (services by sites), then the explanations and the procedures."""
+    title = hospital.name
+    if report.actions:
+        title += " — " + ", ".join(report.actions)
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("service", no_wrap=True)
+    table.add_column("crit.")
+    for site in sites:
+        table.add_column(site, justify="center")
+    for service in hospital.services.values():
+        row: list[Text | str] = [service.id, service.criticality.value]
+        for site in sites:
+            entry = report.entry(service.id, site)
+            if entry is None:
+                row.append(Text("·", style="dim"))
+            else:
+                label, style = _STYLE[entry.state]
+                row.append(Text(label, style=style))
+        table.add_row(*row)
+    console.print(table)
+    counts = report.counts()
+    console.print(
+        "  ".join(f"{ServiceState(k).label}: {v}" for k, v in counts.items()),
+        highlight=False,
+    )
+    affected = [e for e in report.affected() if e.site in sites]
+    if not affected:
+        console.print("Every service is operational at the sites shown.")
+        return
+    console.print("\n[bold]Why[/bold]")
+    for group in group_explanations(affected):
+        label, style = _STYLE[group.state]
+        where = "every site shown" if len(group.sites) == len(sites) else ", ".join(group.sites)
+        line = Text()
+        line.append(group.state.label, style=style)
+        line.append(f" at {where}: ")
+        line.append(", ".join(group.components), style="bold")
+        console.print(line, highlight=False)
+        via = Text("    ")
+        if group.via:
+            via.append("via " + " → ".join(group.via), style="cyan")
+            via.append(" ")
+        via.append(f"({group.cause})")
+        if group.note:
+            via.append(f"; {group.note}", style="dim")
+        console.print(via, highlight=False)
+    procedures = {e.component: e for e in affected if e.state is not ServiceState.AT_RISK}
+    if procedures:
+        console.print("\n[bold]Degraded-mode procedures[/bold]")
+        for entry in procedures.values():
+            rto = _hours(entry.rto_seconds)
+            book = entry.runbook or "no runbook"
+            console.print(
+                f"{entry.component}: {book} (RTO {rto}; on call: {entry.on_call or '-'})",
+                highlight=False,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Components in one state at the same sites for the same reason."""
+
+    state: ServiceState
+    via: tuple[str, ...]  # the dependency path after the component itself
+    cause: str
+    note: str
+    sites: tuple[str, ...]
+    components: tuple[str, ...]
+
+
+def group_explanations(entries: Sequence[ImpactEntry]) -> list[Explanation]:
+    """Explanations that read the same merged: first across sites, then across components."""
+    per_component: dict[tuple[str, ServiceState, tuple[str, ...], str, str], list[str]] = {}
+    for entry in entries:
+        # A path through the site's own WAN link reads the same for every site.
+        via = tuple("wan:<site>" if p == f"wan:{entry.site}" else p for p in entry.path[1:])
+        cause = entry.cause.replace(f"isolate:{entry.site}", "isolate:<site>")
+        key = (entry.component, entry.state, via, cause, entry.note)
+        per_component.setdefault(key, []).append(entry.site)
+    merged: dict[tuple[ServiceState, tuple[str, ...], str, tuple[str, ...]], list[str]] = {}
+    notes: dict[tuple[ServiceState, tuple[str, ...], str, tuple[str, ...]], str] = {}
+    for (component, state, via, cause, note), sites in per_component.items():
+        group = (state, via, cause, tuple(sites))
+        merged.setdefault(group, []).append(component)
+        notes.setdefault(group, "degraded, not down: a soft dependency" if note else "")
+    out = [
+        Explanation(state, via, cause, notes[(state, via, cause, sites)], sites, tuple(names))
+        for (state, via, cause, sites), names in merged.items()
+    ]
+    out.sort(key=lambda e: -e.state.rank)  # stable: model order within a state
+    return out
+
+
+def _hours(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}min"
+
+
+def model_check_command(
+    path: Annotated[Path, typer.Argument(help="Hospital model (YAML).", dir_okay=False)],
+) -> None:
+    """Validate a hospital model; every problem is listed with its file:line."""
+    hospital = load_model(path)
+    hosts = sum(len(a.hosts) for a in hospital.assets.values())
+    print(
+        f"{path}: OK: {hospital.name}: {len(hospital.sites)} sites, {len(hospital.zones)} zones,"
+        f" {len(hospital.services)} services, {len(hospital.infrastructure)} infrastructure"
+        f" components, {len(hospital.assets)} assets ({hosts} hosts named)"
+    )
+
+
+def model_locate_command(
+    names: Annotated[list[str], typer.Argument(help="Host names or IP addresses.")],
+    model: ModelOption = None,
+) -> None:
+    """Which asset, site, zone and services a host name or IP address belongs to."""
+    hospital = _load(model)
+    missing = 0
+    for name in names:
+        asset = hospital.locate_host(name)
+        if asset is None:
+            print(f"{name}: not in the model")
+            missing += 1
+            continue
+        carried = ", ".join(asset.carries) or "nothing"
+        print(f"{name}: asset {asset.id} at {asset.site}, zone {asset.zone}, carries {carried}")
+    if missing:
+        raise typer.Exit(1)
+
+
+def model_runbook_command(
+    component: Annotated[str, typer.Argument(help="Service or infrastructure id.")],
+    model: ModelOption = None,
+) -> None:
+    """Print the degraded-mode procedure of a service."""
+    hospital = _load(model)
+    if hospital.component(component) is None:
+        raise ConfigError(f"no service or infrastructure {component!r} in the model")
+    text = hospital.runbook_text(component)
+    if text is None:
+        raise ConfigError(f"{component} has no runbook in the model")
+    sys.stdout.write(text)
