@@ -9,7 +9,6 @@ from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
-from hunt.helpers import make_correlation, make_detection, make_event
 from sentinelle.detections import Detection
 from sentinelle.hunt.outputs import open_writer
 from sentinelle.hunt.outputs.attack import attack_layer, write_attack_layer
@@ -18,6 +17,7 @@ from sentinelle.hunt.outputs.html import HtmlWriter, chart_bins
 from sentinelle.hunt.outputs.jsonl import detection_record
 from sentinelle.hunt.outputs.timesketch import timesketch_record
 from sentinelle.hunt.summary import HuntSummary
+from tests.hunt.helpers import make_correlation, make_detection, make_event
 
 SYSMON = {
     "Channel": "Microsoft-Windows-Sysmon/Operational",

@@ -95,26 +95,21 @@ def hayabusa_time(ts: float | None) -> str:
 
 
 def details(det: Detection, limit: int | None = None) -> str:
-    """``Name: value ¦ Name: value``: the rule's details if it gave any, else the event fields.
-
-    A correlation shows its value and group instead of one event's fields.
-    """
+    """``Name: value ¦ Name: value``: the event's fields, or a correlation's value and group,
+    followed by whatever the engine noted in ``details`` (e.g. an incomplete window)."""
     parts: list[str] = []
-    if det.details:
-        parts.extend(f"{k}: {field_text(v)}" for k, v in det.details.items())
-    elif det.rule_type != "detection" and det.event is None:
+    if det.event is None and (det.events or det.group or det.value is not None):
         if det.value is not None:
             parts.append(f"Value: {det.value:g}")
         parts.extend(f"{k}: {field_text(v)}" for k, v in det.group.items())
         parts.append(f"Events: {len(det.events)}")
-    else:
-        ev = det.event
-        if ev is not None:
-            parts.extend(
-                f"{k}: {field_text(v)}"
-                for k, v in ev.fields.items()
-                if k not in _COLUMN_FIELDS and v not in (None, "")
-            )
+    elif det.event is not None:
+        parts.extend(
+            f"{k}: {field_text(v)}"
+            for k, v in det.event.fields.items()
+            if k not in _COLUMN_FIELDS and v not in (None, "")
+        )
+    parts.extend(f"{k}: {field_text(v)}" for k, v in det.details.items() if k != "suppressed")
     text = DETAILS_SEPARATOR.join(parts) if parts else "-"
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"

@@ -1,0 +1,425 @@
+"""Running a hunt: files split across worker processes, one deterministic timeline out.
+
+Stages, each bounded in memory whatever the input size:
+
+1. **Workers** (``--jobs`` processes, forked so the compiled rules are shared, not rebuilt)
+   take one file at a time, stream its batches through the engine, keep the detections that
+   fall inside ``--since``/``--until``, and write them to sorted *run files* in a private spill
+   directory (a run is cut every ``RUN_SIZE`` detections). They send back counts and read issues.
+2. **Merge**: the parent merges the runs by ``Detection.sort_key`` (time, source, record, rule),
+   so the order never depends on which worker finished first: the output is byte-identical
+   whatever ``--jobs`` is.
+3. **Correlate**: every base detection is fed to the correlator in that time order; the
+   correlation detections it returns are interleaved by the same key.
+4. **Select and write**: suppressed base rules (``generate: false``), ``--min-level`` and
+   ``--tags`` are applied, and each remaining detection goes to every writer and the summary.
+
+A worker that dies (a parser crash, the OOM killer) costs only the file it was reading: that
+file is reported as unreadable, a new worker takes its place, and the hunt goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+from sentinelle.detections import Detection, level_rank
+from sentinelle.events import EventBatch, ReadIssue
+from sentinelle.hunt.outputs import TimelineWriter
+from sentinelle.hunt.summary import FileResult, HuntSummary
+
+RUN_SIZE = 20_000  # detections a worker holds before sorting them into a run file
+MAX_OPEN_RUNS = 64  # runs merged at once; more are merged in passes first
+MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
+ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
+_PICKLE_BATCH = 512
+
+
+class Matcher(Protocol):
+    """What the hunt needs from a compiled rule set (``sentinelle.engine.CompiledRules``)."""
+
+    def match_batch(self, batch: EventBatch) -> list[Detection]: ...
+
+    def correlator(self) -> Any: ...
+
+
+class ProgressSink(Protocol):
+    def start(self, files: int) -> None: ...
+
+    def advance(self, events: int) -> None: ...
+
+    def file_done(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+FileReader = Callable[[Path, int], Iterable[EventBatch]]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which detections a hunt keeps."""
+
+    min_level: str | None = None
+    since: float | None = None
+    until: float | None = None
+    tags: tuple[str, ...] = ()
+
+    def in_window(self, det: Detection) -> bool:
+        if self.since is None and self.until is None:
+            return True
+        ts = det.timestamp
+        if ts is None:
+            return False
+        if self.since is not None and ts < self.since:
+            return False
+        return self.until is None or ts <= self.until
+
+    def shown(self, det: Detection) -> bool:
+        if self.min_level is not None and level_rank(det.level) < level_rank(self.min_level):
+            return False
+        return not self.tags or any(tag_matches(t, self.tags) for t in det.tags)
+
+
+def tag_matches(tag: str, wanted: Sequence[str]) -> bool:
+    """``attack.t1059.001`` matches ``attack.t1059.001``, ``attack.t1059`` and ``t1059``."""
+    tag = tag.lower()
+    for want in wanted:
+        lowered = want.lower()
+        for form in (lowered, f"attack.{lowered}"):
+            if tag == form or tag.startswith(form + "."):
+                return True
+    return False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """A worker's answer for one file."""
+
+    result: FileResult
+    runs: list[str] = field(default_factory=list)
+
+
+# -- worker side -------------------------------------------------------------------------------
+
+# Set in the parent before forking; workers inherit it (copy-on-write) instead of unpickling.
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def hunt_file(
+    path: Path,
+    matcher: Matcher,
+    reader: FileReader,
+    selection: Selection,
+    spill: Path,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> _Outcome:
+    """Read one file, match it, spill its detections as sorted runs. Never raises for the file."""
+    result = FileResult(path=str(path))
+    outcome = _Outcome(result)
+    pending: list[Detection] = []
+    started = time.perf_counter()
+    try:
+        for batch in reader(path, batch_size):
+            n = len(batch.events)
+            result.events += n
+            result.events_without_time += sum(1 for e in batch.events if e.timestamp is None)
+            for issue in batch.issues:
+                _note_issue(result, issue)
+            if n:
+                for det in matcher.match_batch(batch):
+                    if selection.in_window(det):
+                        if det.event is not None:
+                            det.event.raw = None  # outputs use the fields; halves the spill
+                        pending.append(det)
+                if len(pending) >= RUN_SIZE:
+                    outcome.runs.append(_write_run(pending, spill))
+                    result.detections += len(pending)
+                    pending = []
+            if progress is not None:
+                progress(n)
+    except Exception as exc:  # noqa: BLE001 (file boundary: one bad file must not stop the hunt)
+        result.failed = True
+        _note_issue(result, ReadIssue(str(path), f"{type(exc).__name__}: {exc}", kind="file"))
+    if pending:
+        outcome.runs.append(_write_run(pending, spill))
+        result.detections += len(pending)
+    result.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _note_issue(result: FileResult, issue: ReadIssue) -> None:
+    result.issues += 1
+    if len(result.issue_samples) < ISSUES_PER_FILE:
+        result.issue_samples.append(issue)
+
+
+def _write_run(dets: list[Detection], spill: Path) -> str:
+    dets.sort(key=_key)
+    fd, name = tempfile.mkstemp(dir=spill, suffix=".run")
+    with os.fdopen(fd, "wb") as fh:
+        for i in range(0, len(dets), _PICKLE_BATCH):
+            pickle.dump(dets[i : i + _PICKLE_BATCH], fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return name
+
+
+def _read_run(name: str) -> Iterator[Detection]:
+    # Our own file, in a directory only this user can read, written moments ago by our worker.
+    with open(name, "rb") as fh:  # noqa: PTH123
+        while True:
+            try:
+                chunk: list[Detection] = pickle.load(fh)  # noqa: S301
+            except EOFError:
+                return
+            yield from chunk
+
+
+def _key(det: Detection) -> tuple[float, str, int, str]:
+    return det.sort_key
+
+
+def _worker_main(conn: Connection) -> None:
+    state = _WORKER_STATE
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        outcome = hunt_file(
+            Path(task),
+            state["matcher"],
+            state["reader"],
+            state["selection"],
+            state["spill"],
+            state["batch_size"],
+            lambda n: conn.send(("progress", n)),
+        )
+        conn.send(("done", outcome))
+
+
+# -- parent side -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: Any  # multiprocessing.context.ForkProcess (not typed in typeshed)
+    conn: Connection
+    task: str | None = None
+
+
+def _spawn(ctx: Any) -> _Worker:
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+    proc.start()
+    child.close()
+    return _Worker(proc, parent)
+
+
+def _hunt_parallel(
+    files: list[Path], jobs: int, progress: ProgressSink | None
+) -> Iterator[_Outcome]:
+    ctx = multiprocessing.get_context("fork")
+    queue = [str(p) for p in reversed(files)]  # pop() from the end: largest files first
+    attempts: dict[str, int] = {}
+    workers: list[_Worker] = []
+
+    def assign(w: _Worker) -> None:
+        w.task = queue.pop() if queue else None
+        if w.task is not None:
+            attempts[w.task] = attempts.get(w.task, 0) + 1
+        # Sending to a worker that already died fails; the sentinel check re-queues its task.
+        with contextlib.suppress(OSError):
+            w.conn.send(w.task)
+
+    try:
+        for _ in range(min(jobs, len(files))):
+            w = _spawn(ctx)
+            workers.append(w)
+            assign(w)
+        while any(w.task is not None for w in workers):
+            busy = [w for w in workers if w.task is not None]
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for w in busy:
+                if w.conn in ready:
+                    try:
+                        while w.conn.poll():
+                            kind, payload = w.conn.recv()
+                            if kind == "progress":
+                                if progress is not None:
+                                    progress.advance(payload)
+                            else:
+                                yield payload
+                                assign(w)
+                                break
+                    except (EOFError, OSError):
+                        pass  # the worker died mid-message; its sentinel says so below
+                if w.task is not None and not w.process.is_alive():
+                    if attempts[w.task] < MAX_ATTEMPTS:
+                        queue.append(w.task)  # maybe not this file's fault: one more try
+                    else:
+                        yield _lost(w)
+                    w.conn.close()
+                    fresh = _spawn(ctx)
+                    workers[workers.index(w)] = fresh
+                    assign(fresh)
+    finally:
+        for w in workers:
+            if w.process.is_alive():
+                w.process.terminate()
+            w.process.join(timeout=5)
+            w.conn.close()
+
+
+def _lost(w: _Worker) -> _Outcome:
+    """The file a worker was reading when it died, reported as unreadable."""
+    path = w.task or "?"
+    reason = f"worker process died (exit code {w.process.exitcode}) while reading this file"
+    result = FileResult(path=path, failed=True, issues=1)
+    result.issue_samples.append(ReadIssue(path, reason, kind="file"))
+    return _Outcome(result)
+
+
+def _merge_runs(runs: list[str], spill: Path) -> Iterator[Detection]:
+    """All runs as one stream in ``sort_key`` order, never more than MAX_OPEN_RUNS open."""
+    while len(runs) > MAX_OPEN_RUNS:
+        merged: list[str] = []
+        for i in range(0, len(runs), MAX_OPEN_RUNS):
+            group = runs[i : i + MAX_OPEN_RUNS]
+            fd, name = tempfile.mkstemp(dir=spill, suffix=".run")
+            with os.fdopen(fd, "wb") as fh:
+                chunk: list[Detection] = []
+                for det in heapq.merge(*(_read_run(r) for r in group), key=_key):
+                    chunk.append(det)
+                    if len(chunk) == _PICKLE_BATCH:
+                        pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                        chunk = []
+                if chunk:
+                    pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            for r in group:
+                os.unlink(r)  # noqa: PTH108
+            merged.append(name)
+        runs = merged
+    return heapq.merge(*(_read_run(r) for r in runs), key=_key)
+
+
+def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]:
+    """Base detections in time order, with the correlator's outputs placed by ``sort_key``.
+
+    The correlator emits in non-decreasing time and never before the detection it was just
+    fed, so anything strictly older than the newest detection can be released: the buffer only
+    ever holds detections of one timestamp.
+    """
+    if correlator is None:
+        yield from base
+        return
+    heap: list[tuple[tuple[float, str, int, str], int, Detection]] = []
+    seq = 0
+    for det in base:
+        ts = det.timestamp if det.timestamp is not None else float("-inf")
+        while heap and heap[0][0][0] < ts:
+            yield heapq.heappop(heap)[2]
+        for out in (det, *correlator.feed(det)):
+            heapq.heappush(heap, (out.sort_key, seq, out))
+            seq += 1
+    for out in correlator.flush():
+        heapq.heappush(heap, (out.sort_key, seq, out))
+        seq += 1
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
+def run_hunt(
+    files: Sequence[Path],
+    matcher: Matcher,
+    reader: FileReader,
+    writers: Sequence[TimelineWriter],
+    summary: HuntSummary,
+    *,
+    selection: Selection | None = None,
+    jobs: int = 1,
+    batch_size: int = 2048,
+    progress: ProgressSink | None = None,
+) -> HuntSummary:
+    """Hunt ``files`` with ``matcher``; write the timeline to ``writers``; fill ``summary``."""
+    selection = selection or Selection()
+    started = time.perf_counter()
+    spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
+    # Largest first, so a big file does not start last and leave the other workers idle.
+    ordered = sorted(files, key=_size, reverse=True)
+    runs: list[str] = []
+    if progress is not None:
+        progress.start(len(ordered))
+    try:
+        if jobs <= 1 or len(ordered) <= 1:
+            outcomes: Iterable[_Outcome] = (
+                hunt_file(
+                    p,
+                    matcher,
+                    reader,
+                    selection,
+                    spill,
+                    batch_size,
+                    progress.advance if progress is not None else None,
+                )
+                for p in ordered
+            )
+        else:
+            _WORKER_STATE.update(
+                matcher=matcher,
+                reader=reader,
+                selection=selection,
+                spill=spill,
+                batch_size=batch_size,
+            )
+            outcomes = _hunt_parallel(ordered, jobs, progress)
+        for outcome in outcomes:
+            summary.add_file(outcome.result)
+            runs.extend(outcome.runs)
+            if progress is not None:
+                progress.file_done()
+        if progress is not None:
+            progress.stop()
+
+        correlator = matcher.correlator()
+        suppressed: set[str] = set(getattr(correlator, "suppressed_rule_ids", ()) or ())
+        stream = correlate(_merge_runs(runs, spill), correlator if _has_rules(correlator) else None)
+        for det in stream:
+            if det.rule_type == "detection" and (
+                det.rule_id in suppressed or det.details.get("suppressed")
+            ):
+                continue
+            if not selection.shown(det):
+                continue
+            summary.add(det)
+            for w in writers:
+                w.write(det)
+    finally:
+        _WORKER_STATE.clear()
+        shutil.rmtree(spill, ignore_errors=True)
+    summary.seconds = time.perf_counter() - started
+    for w in writers:
+        w.close(summary)
+    return summary
+
+
+def _has_rules(correlator: Any) -> bool:
+    rules = getattr(correlator, "rules", None)
+    return correlator is not None and (rules is None or len(rules) > 0)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
