@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -33,7 +34,7 @@ def build(text: str, limits: CorrelationLimits | None = None) -> Setup:
     for number, doc in enumerate(yaml.safe_load_all(text), start=1):
         if doc is None:
             continue
-        source = SigmaRuleLocation("rules.yml", line=number)
+        source = SigmaRuleLocation(Path("rules.yml"), line=number)
         if "correlation" in doc:
             correlations.append(parse_correlation(doc, source))
         else:

@@ -285,7 +285,7 @@ correlation:
         {condition}
 """
     )
-    stream = [
+    stream: list[tuple[str, float, dict[str, object]]] = [
         ("web_access", 0, {"SourceIp": "10.1.1.1", "BytesOut": 400}),
         ("web_access", 20, {"SourceIp": "10.1.1.1", "BytesOut": "700"}),  # text is parsed
         ("web_access", 30, {"SourceIp": "10.1.1.1", "BytesOut": 100}),
@@ -293,7 +293,8 @@ correlation:
         ("web_access", 70, {"SourceIp": "10.1.1.1", "BytesOut": 900}),
     ]
     out = run(setup, stream)
-    assert [(d.timestamp, pytest.approx(d.value)) for d in out] == expected
+    assert [d.timestamp for d in out] == [ts for ts, _ in expected]
+    assert [d.value for d in out] == pytest.approx([value for _, value in expected])
     assert setup.correlator.stats.non_numeric_values == 1
 
 

@@ -80,130 +80,109 @@ class CountAggregate(Aggregate):
         return self.times[0] if self.times else None
 
 
-class DistinctAggregate(Aggregate):
-    """value_count: entries are (time, value); a counter per value tells when one leaves."""
+class _EntryAggregate(Aggregate):
+    """Entries ``(time, payload)`` in arrival order; subclasses keep their measure in step."""
 
-    __slots__ = ("counts", "entries")
+    __slots__ = ("entries",)
 
     def __init__(self) -> None:
         self.entries: deque[tuple[float, Any]] = deque()
-        self.counts: dict[Any, int] = {}
 
     def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
         if payload is NO_VALUE:
             return
         self.entries.append((ts, payload))
-        self.counts[payload] = self.counts.get(payload, 0) + 1
+        self._added(payload, event, ts)
 
-    def _drop(self) -> None:
-        _, key = self.entries.popleft()
-        left = self.counts[key] - 1
-        if left:
-            self.counts[key] = left
-        else:
-            del self.counts[key]
+    def _added(self, payload: Any, event: Event | None, ts: float) -> None:
+        raise NotImplementedError
+
+    def _dropped(self, payload: Any) -> None:
+        raise NotImplementedError
 
     def expire(self, cutoff: float) -> None:
         entries = self.entries
         while entries and entries[0][0] < cutoff:
-            self._drop()
+            self._dropped(entries.popleft()[1])
 
     def evict_oldest(self) -> None:
-        self._drop()
+        self._dropped(self.entries.popleft()[1])
 
     @property
     def size(self) -> int:
         return len(self.entries)
-
-    def value(self, cutoff: float) -> float | None:
-        return float(len(self.counts))
 
     def first_ts(self, cutoff: float) -> float | None:
         return self.entries[0][0] if self.entries else None
 
 
-class SumAggregate(Aggregate):
-    """value_sum and value_avg: entries are (time, number); the total is kept running.
+class DistinctAggregate(_EntryAggregate):
+    """value_count: a counter per value tells when the last one leaves the window."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[Any, int] = {}
+
+    def _added(self, payload: Any, event: Event | None, ts: float) -> None:
+        self.counts[payload] = self.counts.get(payload, 0) + 1
+
+    def _dropped(self, payload: Any) -> None:
+        left = self.counts[payload] - 1
+        if left:
+            self.counts[payload] = left
+        else:
+            del self.counts[payload]
+
+    def value(self, cutoff: float) -> float | None:
+        return float(len(self.counts))
+
+
+class SumAggregate(_EntryAggregate):
+    """value_sum and value_avg: the total is kept running.
 
     Integers stay integers, so the usual byte counts are summed exactly; when the window empties
     the running float total is reset, so rounding drift cannot outlive a quiet period.
     """
 
-    __slots__ = ("average", "entries", "total")
+    __slots__ = ("average", "total")
 
     def __init__(self, average: bool) -> None:
-        self.entries: deque[tuple[float, int | float]] = deque()
+        super().__init__()
         self.total: int | float = 0
         self.average = average
 
-    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
-        if payload is NO_VALUE:
-            return
-        self.entries.append((ts, payload))
+    def _added(self, payload: Any, event: Event | None, ts: float) -> None:
         self.total += payload
 
-    def _drop(self) -> None:
-        _, number = self.entries.popleft()
-        self.total = self.total - number if self.entries else 0
-
-    def expire(self, cutoff: float) -> None:
-        entries = self.entries
-        while entries and entries[0][0] < cutoff:
-            self._drop()
-
-    def evict_oldest(self) -> None:
-        self._drop()
-
-    @property
-    def size(self) -> int:
-        return len(self.entries)
+    def _dropped(self, payload: Any) -> None:
+        self.total = self.total - payload if self.entries else 0
 
     def value(self, cutoff: float) -> float | None:
         if not self.entries:
             return None  # like SQL: the sum or mean of no values is NULL, which fails every test
         return self.total / len(self.entries) if self.average else float(self.total)
 
-    def first_ts(self, cutoff: float) -> float | None:
-        return self.entries[0][0] if self.entries else None
 
+class PercentileAggregate(_EntryAggregate):
+    """value_percentile / value_median: the same numbers are also kept sorted."""
 
-class PercentileAggregate(Aggregate):
-    """value_percentile / value_median: entries plus the same numbers kept sorted."""
-
-    __slots__ = ("entries", "percentile", "sorted")
+    __slots__ = ("percentile", "sorted")
 
     def __init__(self, percentile: float) -> None:
-        self.entries: deque[tuple[float, int | float]] = deque()
+        super().__init__()
         self.sorted: list[int | float] = []
         self.percentile = percentile
 
-    def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
-        if payload is NO_VALUE:
-            return
-        self.entries.append((ts, payload))
+    def _added(self, payload: Any, event: Event | None, ts: float) -> None:
         bisect.insort(self.sorted, payload)
 
-    def _drop(self) -> None:
-        _, number = self.entries.popleft()
-        del self.sorted[bisect.bisect_left(self.sorted, number)]
-
-    def expire(self, cutoff: float) -> None:
-        entries = self.entries
-        while entries and entries[0][0] < cutoff:
-            self._drop()
-
-    def evict_oldest(self) -> None:
-        self._drop()
-
-    @property
-    def size(self) -> int:
-        return len(self.entries)
+    def _dropped(self, payload: Any) -> None:
+        del self.sorted[bisect.bisect_left(self.sorted, payload)]
 
     def value(self, cutoff: float) -> float | None:
         return percentile_of(self.sorted, self.percentile)
-
-    def first_ts(self, cutoff: float) -> float | None:
-        return self.entries[0][0] if self.entries else None
 
 
 def percentile_of(ordered: list[int | float], percentile: float) -> float | None:
@@ -217,43 +196,32 @@ def percentile_of(ordered: list[int | float], percentile: float) -> float | None
     return float(ordered[low] + (ordered[high] - ordered[low]) * fraction)
 
 
-class TemporalAggregate(Aggregate):
-    """temporal: entries are (time, position); the value is how many rules are in the window.
+class TemporalAggregate(_EntryAggregate):
+    """temporal: entries carry the rule position; the value is how many rules are in the window.
 
     The latest event of each rule is kept, so an alert can show one event per rule.
     """
 
-    __slots__ = ("counts", "entries", "latest", "test")
+    __slots__ = ("counts", "latest", "test")
 
     def __init__(self, positions: int, test: Callable[[Collection[int]], bool] | None) -> None:
-        self.entries: deque[tuple[float, int]] = deque()
+        super().__init__()
         self.counts = [0] * positions
         self.latest: list[tuple[float, Event] | None] = [None] * positions
         self.test = test
 
     def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
-        self.entries.append((ts, pos))
-        self.counts[pos] += 1
+        super().add(ts, pos, pos, event)
+
+    def _added(self, payload: Any, event: Event | None, ts: float) -> None:
+        self.counts[payload] += 1
         if event is not None:
-            self.latest[pos] = (ts, event)
+            self.latest[payload] = (ts, event)
 
-    def _drop(self) -> None:
-        _, pos = self.entries.popleft()
-        self.counts[pos] -= 1
-        if not self.counts[pos]:
-            self.latest[pos] = None
-
-    def expire(self, cutoff: float) -> None:
-        entries = self.entries
-        while entries and entries[0][0] < cutoff:
-            self._drop()
-
-    def evict_oldest(self) -> None:
-        self._drop()
-
-    @property
-    def size(self) -> int:
-        return len(self.entries)
+    def _dropped(self, payload: Any) -> None:
+        self.counts[payload] -= 1
+        if not self.counts[payload]:
+            self.latest[payload] = None
 
     def seen(self) -> set[int]:
         return {pos for pos, n in enumerate(self.counts) if n}

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sigma.correlations import SigmaCorrelationRule
+
 from sentinelle.detections import Detection
 from sentinelle.engine.correlation.aggregates import (
     NO_VALUE,
@@ -138,7 +140,7 @@ class Correlator:
 
     def __init__(
         self,
-        correlations: Sequence[Any],
+        correlations: Sequence[SigmaCorrelationRule],
         base_rules: Sequence[BaseRuleRef],
         limits: CorrelationLimits | None = None,
     ) -> None:
@@ -284,31 +286,18 @@ class Correlator:
     # ---------------------------------------------------------------- windows
 
     def _update(self, rule: _Rule, pos: int, detection: Detection, ts: float) -> Detection | None:
+        """Add one detection to its group's window; the alert when a sliding window fires."""
         corr = rule.corr
         key, shown = self._group_key(corr, pos, detection)
         payload = self._payload(corr, pos, detection)
-        event = _event_of(detection)
-        if corr.eager:
-            return self._update_sliding(rule, key, shown, pos, payload, event, ts)
-        self._update_anchored(rule, key, shown, pos, payload, event, ts)
-        return None
-
-    def _update_sliding(
-        self,
-        rule: _Rule,
-        key: tuple[Any, ...],
-        shown: dict[str, Any],
-        pos: int,
-        payload: Any,
-        event: Event | None,
-        ts: float,
-    ) -> Detection | None:
-        corr = rule.corr
-        cutoff = ts - corr.span
+        # Sliding windows end at this detection; anchored ones keep all they saw until closing.
+        cutoff = ts - corr.span if corr.eager else -math.inf
+        if corr.kind is Kind.TEMPORAL_ORDERED:
+            payload = cutoff  # chains are filtered by their start, not stored as entries
         group = rule.groups.get(key)
         if group is None:
             group = self._new_group(rule, key, shown, ts)
-        else:
+        elif corr.eager:
             before = group.aggregate.size
             group.aggregate.expire(cutoff)
             rule.entries -= before - group.aggregate.size
@@ -319,32 +308,15 @@ class Correlator:
                 # The last alert's detection has left the window, or the condition stopped
                 # holding in between: what follows is a new episode.
                 group.armed = True
-        if corr.kind is Kind.TEMPORAL_ORDERED:
-            payload = cutoff
-        self._add(rule, group, pos, payload, event, ts)
+        self._add(rule, group, pos, payload, _event_of(detection), ts)
+        if not corr.eager:
+            return None
         self._expire_idle(rule, cutoff)
         if group.armed and self._holds(corr, group.aggregate, cutoff):
             group.armed = False
             group.fire_ts = ts
             return self._output(rule, group, ts, cutoff, complete=True)
         return None
-
-    def _update_anchored(
-        self,
-        rule: _Rule,
-        key: tuple[Any, ...],
-        shown: dict[str, Any],
-        pos: int,
-        payload: Any,
-        event: Event | None,
-        ts: float,
-    ) -> None:
-        group = rule.groups.get(key)
-        if group is None:
-            group = self._new_group(rule, key, shown, ts)
-        if rule.corr.kind is Kind.TEMPORAL_ORDERED:
-            payload = -math.inf
-        self._add(rule, group, pos, payload, event, ts)
 
     def _new_group(
         self, rule: _Rule, key: tuple[Any, ...], shown: dict[str, Any], ts: float

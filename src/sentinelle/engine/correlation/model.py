@@ -267,7 +267,7 @@ def correlation_rule_id(rule: Any, index: int) -> str:
 
 
 def compile_correlations(
-    correlations: Sequence[Any], bases: Sequence[BaseRuleRef]
+    correlations: Sequence[SigmaCorrelationRule], bases: Sequence[BaseRuleRef]
 ) -> tuple[list[CompiledCorrelation], list[RuleError]]:
     """Resolve and type every correlation; rejected ones come back as errors, with reasons.
 
