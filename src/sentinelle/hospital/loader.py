@@ -227,8 +227,9 @@ class _Builder:
             town = r.string(f["town"], "site town") if "town" in f else None
             staff = r.integer(f["staff"], "site staff") if "staff" in f else 0
             desc = self._text(f, "description")
-            if ident and name and town:
-                self.sites[ident] = Site(ident, name, town, staff or 0, desc or "", r.at(item))
+            if ident:  # placeholders for bad fields (already reported) avoid cascading errors
+                site = Site(ident, name or ident, town or "", staff or 0, desc, r.at(item))
+                self.sites[ident] = site
 
     def _zones(self, node: yaml.Node) -> None:
         r = self.reader
@@ -243,8 +244,8 @@ class _Builder:
                 r.problem(f["kind"], f"unknown zone kind {kind!r} (known: {', '.join(ZONE_KINDS)})")
                 kind = None
             desc = self._text(f, "description")
-            if ident and name and kind:
-                self.zones[ident] = Zone(ident, name, kind, desc or "", r.at(item))
+            if ident:  # placeholders for bad fields (already reported) avoid cascading errors
+                self.zones[ident] = Zone(ident, name or ident, kind or "other", desc, r.at(item))
 
     def _component(self, item: yaml.Node, *, is_service: bool) -> None:
         r = self.reader
@@ -277,8 +278,13 @@ class _Builder:
                 r.problem(f["rto"], f"rto {text!r} is not a duration such as 4h, 30m, 1d, 2h30m")
         runbook = self._runbook(f["runbook"]) if "runbook" in f else None
         desc = self._text(f, "description")
-        if not ident or not name or placement is None:
+        if not ident:
             return
+        # Placeholders for fields already reported, so that one mistake does not also show up
+        # as "unknown component" wherever the component is named.
+        name = name or ident
+        if placement is None:
+            placement, sites = Placement.EXTERNAL, ()
         loc = r.at(item)
         if is_service:
             crit = self._criticality(f.get("criticality"))
@@ -287,11 +293,9 @@ class _Builder:
                     item, f"{crit} service {ident!r} has no runbook (degraded-mode procedure)"
                 )
             used_at = self._used_at(f.get("used_at"), placement, sites)
-            if crit is None:
-                return
             self.components[ident] = Service(
                 ident, name, placement, sites, deps, role, owner or "", on_call or "", rto,
-                runbook, desc or "", loc, crit, used_at,
+                runbook, desc or "", loc, crit or Criticality.MINOR, used_at,
             )  # fmt: skip
         else:
             category = "other"

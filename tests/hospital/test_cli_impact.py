@@ -1,0 +1,117 @@
+"""``sentinelle impact`` and ``sentinelle model``, through the real command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import typer
+from typer.testing import CliRunner
+
+from sentinelle.cli.impact import register
+from sentinelle.hospital import example_model_path
+from tests.hospital.conftest import SMALL_MODEL
+
+app = typer.Typer()
+register(app)
+runner = CliRunner()
+
+
+def test_impact_table_for_an_internet_cut() -> None:
+    result = runner.invoke(app, ["impact", "--cut", "internet"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "CHU de Loire-Atlantique (fictional) — cut:internet" in out
+    assert "down at every site shown: external-email, remote-access, appointment-booking," in out
+    assert "via internet (cut by containment action cut:internet)" in out
+    assert "external-email: runbooks/email.md (RTO 24h" in out
+    row = next(line for line in out.splitlines() if "patient-record" in line)
+    assert row.count("ok") == 9 and "DOWN" not in row
+
+
+def test_impact_json_with_sites_and_compromised_host() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "impact",
+            "--model",
+            str(example_model_path()),
+            "--isolate-site",
+            "cht",
+            "--compromised",
+            "urg-cht01",
+            "--site",
+            "cht",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(result.output)
+    assert data["actions"] == ["isolate:cht"]
+    assert {e["site"] for e in data["services"]} == {"cht"}
+    emergency = next(e for e in data["services"] if e["component"] == "emergency")
+    assert emergency["state"] == "degraded"
+    assert emergency["at_risk"] is True
+    assert emergency["risk_path"] == ["emergency", "asset:ed-cht", "host:urg-cht01"]
+    record = next(e for e in data["services"] if e["component"] == "patient-record")
+    assert record["state"] == "down" and record["path"] == ["patient-record", "wan:cht"]
+
+
+def test_model_check_reports_ok_and_problems(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["model", "check", str(example_model_path())])
+    assert result.exit_code == 0
+    assert "OK: CHU de Loire-Atlantique (fictional): 9 sites" in result.output
+    bad = tmp_path / "bad.yml"
+    bad.write_text(SMALL_MODEL.replace("on: [db]", "on: [db, dbx]"), encoding="utf-8")
+    # Through the real entry point: a model error is one message and exit status 2.
+    proc = subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", "model", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"sentinelle: error: {bad}:15: app depends on unknown service or infrastructure"
+        " component 'dbx'\n"
+    )
+
+
+def test_unknown_action_target_and_unknown_host() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sentinelle.cli.main",
+            "impact",
+            "--compromised",
+            "ghost-host",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert "warning: compromised 'ghost-host': matches no component, asset or host" in proc.stderr
+    assert orjson.loads(proc.stdout)["counts"]["operational"] == 127
+    result = runner.invoke(app, ["impact", "--shut", "remote-acess"])
+    assert result.exit_code != 0
+    assert "'remote-acess' is no service" in str(result.exception)
+
+
+def test_model_locate_and_runbook() -> None:
+    result = runner.invoke(app, ["model", "locate", "PCC-SNZ-0001.chu-loire.example", "1.2.3.4"])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "PCC-SNZ-0001.chu-loire.example: asset ws-clinical-snz at snz, zone clinical,"
+        " carries workstations",
+        "1.2.3.4: not in the model",
+    ]
+    result = runner.invoke(app, ["model", "runbook", "telephony"])
+    assert result.exit_code == 0
+    assert result.output.startswith("# Degraded mode: telephony unavailable")
