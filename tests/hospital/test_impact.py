@@ -5,13 +5,16 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from sentinelle.detections import Detection
 from sentinelle.errors import ConfigError
+from sentinelle.events import event_from_mapping
 from sentinelle.hospital import (
     ContainmentAction,
     HospitalModel,
     ServiceState,
     assess,
     assets_for_detection,
+    locate_detection,
     parse_action,
 )
 
@@ -225,3 +228,28 @@ def test_assets_for_detection_by_host_then_ip(chu: HospitalModel) -> None:
     assert [a.id for a in found] == ["ws-clinical-nord", "dpi-servers"]
     assert assets_for_detection(chu, None, "203.0.113.5")[0].id == "edge-firewalls"
     assert assets_for_detection(chu, "unknown", "192.0.2.7") == []
+
+
+def test_locate_detection_uses_the_victim_side(chu: HospitalModel) -> None:
+    logon = Detection(
+        rule_id="r1",
+        rule_title="Remote service created",
+        level="high",
+        timestamp=0.0,
+        event=event_from_mapping(
+            {"Computer": "FS-CEN02.chu-loire.example", "IpAddress": "10.10.16.7"}
+        ),
+    )
+    assert [a.id for a in locate_detection(chu, logon)] == ["file-servers"]
+    flood = Detection(
+        rule_id="net-flood-start",
+        rule_title="Network flood started",
+        level="high",
+        timestamp=0.0,
+        rule_type="network",
+        group={"dst_ip": "203.0.113.3"},
+    )
+    [edge] = locate_detection(chu, flood)
+    assert edge.id == "edge-firewalls" and edge.carries == ("internet",)
+    report = assess(chu, compromised=[a.id for a in locate_detection(chu, logon)])
+    assert set(report.states("file-shares").values()) == {AT_RISK}

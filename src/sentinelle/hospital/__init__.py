@@ -17,6 +17,7 @@ from sentinelle.hospital.impact import (
     ServiceState,
     assess,
     assets_for_detection,
+    locate_detection,
 )
 from sentinelle.hospital.loader import ModelError, load_model, parse_duration
 from sentinelle.hospital.model import (
@@ -62,6 +63,7 @@ __all__ = [
     "assets_for_detection",
     "example_model_path",
     "load_model",
+    "locate_detection",
     "parse_action",
     "parse_duration",
     "resolve_action",

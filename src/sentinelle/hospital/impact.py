@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sentinelle.detections import Detection
 from sentinelle.errors import ConfigError
 from sentinelle.hospital.actions import ContainmentAction, parse_action, resolve_action
 from sentinelle.hospital.graph import needed_sites, topological_order
@@ -525,17 +526,35 @@ def _row_path(cid: str, site: str, path: tuple[str, ...]) -> tuple[str, ...]:
     return (cid, *path)
 
 
-def assets_for_detection(model: HospitalModel, host: str | None, *ips: str | None) -> list[Asset]:
-    """Assets a detection points at: its host name first, then the IP addresses given.
-
-    Callers pass the victim side (``Computer`` of a Windows event, the destination of an inbound
-    flood); duplicates are dropped, order is kept.
-    """
+def assets_for_detection(model: HospitalModel, *names: str | None) -> list[Asset]:
+    """Assets named by host names or IP addresses (None and unknown names skipped), in order,
+    without duplicates. Callers pass the victim side (see :func:`locate_detection`)."""
     out: list[Asset] = []
-    for name in (host, *ips):
+    for name in names:
         if not name:
             continue
         asset = model.locate_host(name)
         if asset is not None and asset not in out:
             out.append(asset)
     return out
+
+
+# Fields that name the machine a detection is about (the victim side), in the order tried after
+# the detection's ``Computer``: network detectors group by destination, Windows events carry
+# the computer, Sysmon network events the destination.
+VICTIM_FIELDS = ("dst_ip", "DestinationIp", "DestinationHostname", "Computer", "Hostname", "host")
+
+
+def locate_detection(model: HospitalModel, detection: Detection) -> list[Asset]:
+    """The assets a detection is about: its computer, then the victim fields of its group and
+    events (``VICTIM_FIELDS``). Source addresses are never used: they are the attacker's side."""
+    names: list[str | None] = [detection.computer]
+    sources: list[dict[str, Any]] = [detection.group]
+    events = [detection.event] if detection.event is not None else list(detection.events[:20])
+    sources.extend(ev.fields for ev in events)
+    for fields in sources:
+        for key in VICTIM_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, str):
+                names.append(value)
+    return assets_for_detection(model, *names)
