@@ -205,3 +205,13 @@ def test_per_group_and_total_entry_caps_evict_the_oldest_and_say_so() -> None:
     state = correlator._rules[0]
     assert state.entries <= 10
     assert correlator.stats.evicted_groups == {"failed_logons": 1}  # "hot" went first
+
+
+def test_detections_of_other_rules_move_time_and_close_windows() -> None:
+    setup = build(_count_rule("lt: 2", timespan="10s") + "---" + base_rule("unrelated"))
+    correlator = setup.correlator
+    failed, unrelated = setup.bases["failed_logon"], setup.bases["unrelated"]
+    assert correlator.feed(detection(failed, 0, User="a")) == []
+    assert correlator.feed(detection(unrelated, 10)) == []  # [0, 10] is still open
+    [alert] = correlator.feed(detection(unrelated, 11))
+    assert (alert.timestamp, alert.value, alert.group) == (10, 1.0, {"User": "a"})

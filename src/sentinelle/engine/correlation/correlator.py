@@ -177,20 +177,28 @@ class Correlator:
     # ------------------------------------------------------------------ input
 
     def feed(self, detection: Detection) -> list[Detection]:
-        """Take one detection; return the correlation detections it (or the time) completed."""
+        """Take one detection; return the correlation detections it (or the time) completed.
+
+        Every detection moves the clock, even one no correlation references: an anchored window
+        that ended before it is judged now, so no output is ever older than a detection fed
+        before it (callers that interleave outputs with their input rely on this).
+        """
         self.stats.detections += 1
         routes = self._routes_for(detection)
-        if not routes:
-            return []
         ts = detection.timestamp
         if ts is None or not math.isfinite(ts):
-            self.stats.untimed += 1
+            if routes:
+                self.stats.untimed += 1
             return []
+        out: list[Detection] = []
+        if ts > self._clock:
+            self._advance(ts, out)
+            self._clock = ts
+        if not routes:
+            return out
         if ts < self._clock:
             self.stats.out_of_order += 1
             ts = self._clock
-        out: list[Detection] = []
-        self._advance(ts, out)
         self._dispatch(detection, ts, routes, out)
         self._since_sweep += 1
         if self._since_sweep >= 4096:
