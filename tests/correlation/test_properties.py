@@ -131,7 +131,7 @@ def test_anchored_lt_equals_brute_force(stream: list[tuple[int, str, str]], n: i
         closes.append((min(start + SPAN, end), group, counts[group]))
     expected = sorted((c for c in closes if c[2] < n), key=lambda c: (c[0], c[1]))
     out = _feed("event_count", f"lt: {n}", stream)
-    got = sorted(((d.timestamp or 0.0, d.group["Group"], d.value or 0.0) for d in out))
+    got = sorted((d.timestamp or 0.0, d.group["Group"], d.value or 0.0) for d in out)
     assert got == [(float(a), b, float(c)) for a, b, c in expected]
 
 
