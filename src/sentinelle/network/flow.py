@@ -1,0 +1,220 @@
+"""The one flow shape every network detector reads, and the converter from normalised events.
+
+NetFlow/IPFIX decoding (``netflow.py``) and firewall or Zeek events (through the readers) both
+become ``FlowRecord``s, so the detectors never know where a flow came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sentinelle.events import Event, EventBatch, ReadIssue
+
+# IANA protocol numbers for the names the readers use.
+PROTO_NUMBERS: dict[str, int] = {
+    "icmp": 1,
+    "tcp": 6,
+    "udp": 17,
+    "gre": 47,
+    "esp": 50,
+    "ipv6-icmp": 58,
+}
+PROTO_NAMES: dict[int, str] = {num: name for name, num in PROTO_NUMBERS.items()}
+PROTO_NAMES[58] = "icmp6"
+
+TCP_FIN = 0x01
+TCP_SYN = 0x02
+TCP_RST = 0x04
+TCP_ACK = 0x10
+
+# Zeek conn_state values where the originator sent a SYN and never completed the handshake.
+_ZEEK_SYN_ONLY = frozenset({"S0", "REJ", "RSTOS0", "SH"})
+_ZEEK_HANDSHAKE = frozenset({"SF", "S1", "S2", "S3", "RSTO", "RSTR", "RSTRH", "SHR"})
+# Firewall verdicts that mean the connection never got through.
+DENIED_ACTIONS = frozenset(
+    {"deny", "denied", "drop", "dropped", "block", "blocked", "reject", "rejected", "refused"}
+)
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    """One unidirectional flow (with optional reverse counters for biflows and session logs).
+
+    ``flags`` is the OR of the TCP flags seen from source to destination, or None when the input
+    does not say (firewall logs). ``action`` (firewall verdict) and ``state`` (Zeek conn_state)
+    are None for NetFlow. ``origin`` names where the record came from (exporter or file#line).
+    """
+
+    start: float
+    end: float
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    proto: int
+    packets: int
+    bytes: int
+    flags: int | None = None
+    rpackets: int = 0
+    rbytes: int = 0
+    action: str | None = None
+    state: str | None = None
+    origin: str = field(default="")
+
+    @property
+    def proto_name(self) -> str:
+        return PROTO_NAMES.get(self.proto, str(self.proto))
+
+    @property
+    def syn_without_ack(self) -> bool:
+        """A TCP flow that opened (SYN) and never acknowledged: the SYN-flood signature."""
+        f = self.flags
+        return f is not None and self.proto == 6 and f & TCP_SYN != 0 and f & TCP_ACK == 0
+
+
+def proto_name(proto: int) -> str:
+    return PROTO_NAMES.get(proto, str(proto))
+
+
+@dataclass(slots=True)
+class ConversionStats:
+    """What the event converter did: flows built and events skipped (with a bounded sample)."""
+
+    events: int = 0
+    flows: int = 0
+    skipped: int = 0
+    read_issues: int = 0  # problems the readers reported on the batches (already counted there)
+    issues: list[ReadIssue] = field(default_factory=list)
+    max_issues: int = 100
+
+    def skip(self, ev: Event, reason: str) -> None:
+        self.skipped += 1
+        if len(self.issues) < self.max_issues:
+            self.issues.append(ReadIssue(ev.ref, reason))
+
+
+def _int_field(value: Any, default: int) -> int | None:
+    """A non-negative integer from an event field; None when present but not a count."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def _proto_field(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value <= 255 else None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit():
+            number = int(text)
+            return number if number <= 255 else None
+        return PROTO_NUMBERS.get(text)
+    return None
+
+
+def flow_from_event(ev: Event, stats: ConversionStats | None = None) -> FlowRecord | None:
+    """The flow an event describes (firewall session log, Zeek conn.log), or None.
+
+    Events without a timestamp, addresses or a known protocol cannot be placed in a window or
+    attributed to a destination: they are skipped and counted in ``stats``.
+    """
+    f = ev.fields
+    if stats is not None:
+        stats.events += 1
+    src, dst = f.get("src_ip"), f.get("dst_ip")
+    reason: str | None = None
+    if ev.timestamp is None:
+        reason = "no timestamp"
+    elif not src or not dst:
+        reason = "no src_ip/dst_ip"
+    proto = _proto_field(f.get("proto"))
+    if reason is None and proto is None:
+        reason = f"unknown proto {f.get('proto')!r}"
+    sport = _int_field(f.get("src_port"), 0)
+    dport = _int_field(f.get("dst_port"), 0)
+    if reason is None and (sport is None or dport is None or sport > 65535 or dport > 65535):
+        reason = f"bad port {f.get('src_port')!r}/{f.get('dst_port')!r}"
+    # A logged connection carried at least one packet even when the log omits the count.
+    packets = _int_field(f.get("packets_out"), 1)
+    nbytes = _int_field(f.get("bytes_out"), 0)
+    rpackets = _int_field(f.get("packets_in"), 0)
+    rbytes = _int_field(f.get("bytes_in"), 0)
+    if reason is None and None in (packets, nbytes, rpackets, rbytes):
+        reason = "bad byte or packet count"
+    duration: float = 0.0
+    raw_duration = f.get("duration")
+    if reason is None and raw_duration not in (None, "", "-"):
+        try:
+            duration = float(raw_duration)
+        except (TypeError, ValueError):
+            reason = f"bad duration {raw_duration!r}"
+        else:
+            if not 0.0 <= duration < 1e7:
+                reason = f"bad duration {raw_duration!r}"
+    if reason is not None:
+        if stats is not None:
+            stats.skip(ev, reason)
+        return None
+    assert ev.timestamp is not None and proto is not None
+    assert sport is not None and dport is not None and packets is not None
+    assert nbytes is not None and rpackets is not None and rbytes is not None
+    state = f.get("conn_state")
+    state = str(state) if state not in (None, "", "-") else None
+    flags: int | None = None
+    if proto == 6 and state is not None:
+        if state in _ZEEK_SYN_ONLY:
+            flags = TCP_SYN
+        elif state in _ZEEK_HANDSHAKE:
+            flags = TCP_SYN | TCP_ACK
+    action = f.get("action")
+    action = str(action).lower() if action not in (None, "") else None
+    if stats is not None:
+        stats.flows += 1
+    return FlowRecord(
+        start=ev.timestamp,
+        end=ev.timestamp + duration,
+        src=str(src),
+        dst=str(dst),
+        sport=sport,
+        dport=dport,
+        proto=proto,
+        packets=max(packets, 1),
+        bytes=nbytes,
+        flags=flags,
+        rpackets=rpackets,
+        rbytes=rbytes,
+        action=action,
+        state=state,
+        origin=ev.ref,
+    )
+
+
+def flows_from_events(
+    events: Iterable[Event], stats: ConversionStats | None = None
+) -> Iterator[FlowRecord]:
+    for ev in events:
+        flow = flow_from_event(ev, stats)
+        if flow is not None:
+            yield flow
+
+
+def flows_from_batches(
+    batches: Iterable[EventBatch], stats: ConversionStats | None = None
+) -> Iterator[list[FlowRecord]]:
+    """One list of flows per event batch; the reader's own issues are passed on to ``stats``."""
+    for batch in batches:
+        if stats is not None:
+            room = stats.max_issues - len(stats.issues)
+            stats.issues.extend(batch.issues[: max(room, 0)])
+            stats.read_issues += len(batch.issues)
+        yield list(flows_from_events(batch.events, stats))
