@@ -253,3 +253,17 @@ def test_locate_detection_uses_the_victim_side(chu: HospitalModel) -> None:
     assert edge.id == "edge-firewalls" and edge.carries == ("internet",)
     report = assess(chu, compromised=[a.id for a in locate_detection(chu, logon)])
     assert set(report.states("file-shares").values()) == {AT_RISK}
+
+
+def test_instance_cuts_must_name_a_site_where_the_component_runs(chu: HospitalModel) -> None:
+    with pytest.raises(ConfigError, match="patient-record has no instance at snz"):
+        assess(chu, actions=["cut:patient-record@snz"])
+    report = assess(chu, unavailable=["patient-record@snz", "directory@snz"])
+    assert report.unresolved == [
+        "unavailable 'patient-record@snz': matches no component, asset or host"
+    ]
+    assert report.state("directory", "snz") is OK  # another controller answers
+    # An external service has an instance wherever it is used.
+    cut = assess(chu, actions=["cut:appointment-booking@ehp"])
+    assert cut.state("appointment-booking", "ehp") is DOWN
+    assert cut.state("appointment-booking", "cht") is OK

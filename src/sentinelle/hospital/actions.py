@@ -75,6 +75,12 @@ def resolve_action(model: HospitalModel, action: ContainmentAction) -> ResolvedA
         raise ConfigError(f"{action}: unknown site {action.site!r}")
     comp = model.resolve_component(action.target)
     if comp is not None:
+        if action.site is not None and not comp.runs_at(action.site):
+            where = ", ".join(comp.sites)
+            raise ConfigError(
+                f"{action}: {comp.id} has no instance at {action.site} (it runs at {where});"
+                f" cut it everywhere, or isolate the site"
+            )
         return ResolvedAction(action, site=action.site, component=comp)
     asset = model.assets.get(action.target)
     if asset is not None:

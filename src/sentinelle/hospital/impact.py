@@ -273,7 +273,7 @@ class _Inputs:
     def add_unavailable(self, name: str) -> None:
         base, _, site = name.partition("@")
         comp = self.model.component(base)
-        if comp is not None and (not site or site in self.model.sites):
+        if comp is not None and (not site or comp.runs_at(site)):
             self.cut.setdefault((comp.id, site or None), "reported unavailable")
             self.unavailable.append(name)
             return

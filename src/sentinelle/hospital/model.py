@@ -103,6 +103,10 @@ class Component:
     def is_service(self) -> bool:
         return False
 
+    def runs_at(self, site: str) -> bool:
+        """Whether the component has an instance of its own for ``site``."""
+        return self.placement is Placement.EXTERNAL or site in self.sites
+
 
 @dataclass(frozen=True, slots=True)
 class Service(Component):
@@ -210,6 +214,8 @@ def _pattern_regex(pattern: str) -> Any:
     # RE2 runs in linear time whatever the pattern, which matters because models are input.
     compiled = _PATTERN_CACHE.get(pattern)
     if compiled is None:
+        if len(_PATTERN_CACHE) > 50_000:  # many models loaded in one process: start afresh
+            _PATTERN_CACHE.clear()
         compiled = re2.compile(pattern_to_regex(pattern))
         _PATTERN_CACHE[pattern] = compiled
     return compiled
@@ -257,9 +263,12 @@ class HospitalModel:
     _patterned: list[Asset] = field(default_factory=list, init=False, repr=False)
     _ranges: list[tuple[IPNetwork, Asset]] = field(default_factory=list, init=False, repr=False)
     _lookups: dict[str, Asset | None] = field(default_factory=dict, init=False, repr=False)
+    _carriers: dict[str, list[Asset]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for asset in self.assets.values():
+            for cid in asset.carries:
+                self._carriers.setdefault(cid, []).append(asset)
             for host in asset.hosts:
                 self._by_host[host] = asset
             if asset.patterns:
@@ -301,11 +310,8 @@ class HospitalModel:
 
     def carriers(self, component_id: str, site: str | None = None) -> list[Asset]:
         """Assets carrying a component, optionally only those at one site."""
-        return [
-            a
-            for a in self.assets.values()
-            if component_id in a.carries and (site is None or a.site == site)
-        ]
+        found = self._carriers.get(component_id, [])
+        return [a for a in found if site is None or a.site == site]
 
     def hosts_for_service(
         self, component_id: str, site: str | None = None, *, limit: int = 50
