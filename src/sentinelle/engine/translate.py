@@ -9,7 +9,7 @@ honoured exactly raises ``Rejected`` with a reason a rule author understands.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import re2
@@ -21,7 +21,8 @@ from sigma.conditions import (
     ConditionValueExpression,
 )
 from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+from sigma.modifiers import SigmaUTF16Modifier
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import (
     Placeholder,
     SigmaBool,
@@ -64,6 +65,7 @@ def rule_tree(
     rule: SigmaRule, source: Source, placeholders: Mapping[str, Sequence[str]]
 ) -> ir.Node:
     """The rule's condition as a tree over event fields of ``source`` (its ``where`` included)."""
+    _check_modifiers(rule.detection.detections.values())
     try:
         parsed = [cond.parsed for cond in rule.detection.parsed_condition]
     except SigmaError as exc:
@@ -79,6 +81,18 @@ def rule_tree(
         ]
         tree = ir.And((*wheres, tree))
     return ir.resolve_unknowns(ir.simplify(tree))
+
+
+def _check_modifiers(items: Iterable[SigmaDetection | SigmaDetectionItem]) -> None:
+    for item in items:
+        if isinstance(item, SigmaDetection):
+            _check_modifiers(item.detection_items)
+        elif SigmaUTF16Modifier in item.modifiers:
+            # pySigma writes the byte order mark as one character, which a following base64
+            # encodes as the UTF-8 bytes EF BB BF instead of FF FE: not the value the spec means.
+            raise Rejected(
+                "the utf16 modifier (UTF-16 with byte order mark) is not evaluated exactly"
+            )
 
 
 def _literal(value: str | int) -> ir.Matcher:

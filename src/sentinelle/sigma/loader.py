@@ -15,12 +15,16 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
+from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 
 from sentinelle.errors import Location, RuleError
 from sentinelle.sigma.yamlsafe import load_yaml_documents
 
 RULE_SUFFIXES = (".yml", ".yaml")
+
+# Sigma 2 names UTF-16LE both `wide` and `utf16le`; pySigma 1.x knows only the first.
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,128 @@
+"""Every modifier of the Sigma 2 appendix: detection, event and expectation side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.engine.conftest import Check
+
+CASES: list[tuple[str, str, dict[str, Any], bool]] = [
+    ("contains", "sel: {F|contains: vil}", {"F": "EVIL"}, True),
+    ("contains-no", "sel: {F|contains: vil}", {"F": "good"}, False),
+    ("startswith", "sel: {F|startswith: ev}", {"F": "Evil"}, True),
+    ("startswith-no", "sel: {F|startswith: vi}", {"F": "Evil"}, False),
+    ("endswith", "sel: {F|endswith: '.EXE'}", {"F": "a.exe"}, True),
+    ("endswith-no", "sel: {F|endswith: '.exe'}", {"F": "a.exe.txt"}, False),
+    ("all", "sel: {F|contains|all: [a, b]}", {"F": "xbxa"}, True),
+    ("all-missing-one", "sel: {F|contains|all: [a, b]}", {"F": "xxa"}, False),
+    ("exists", "sel: {F|exists: true}", {"F": ""}, True),
+    ("exists-absent", "sel: {F|exists: true}", {"G": 1}, False),
+    ("exists-false", "sel: {F|exists: false}", {"G": 1}, True),
+    ("cased", "sel: {F|cased: Abc}", {"F": "Abc"}, True),
+    ("cased-other-case", "sel: {F|cased: Abc}", {"F": "abc"}, False),
+    ("cased-contains", "sel: {F|cased|contains: Bc}", {"F": "aBcd"}, True),
+    ("neq", "sel: {F|neq: x}", {"F": "y"}, True),
+    ("neq-equal", "sel: {F|neq: x}", {"F": "X"}, False),
+    ("neq-absent", "sel: {F|neq: x}", {}, True),
+    ("windash-slash", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd /exec"}, True),
+    ("windash-endash", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd \u2013exec"}, True),
+    ("windash-dash", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd -exec"}, True),
+    ("windash-no", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd +exec"}, False),
+    ("re", "sel: {F|re: '^a.c$'}", {"F": "abc"}, True),
+    ("re-search", "sel: {F|re: 'b'}", {"F": "abc"}, True),
+    ("re-cased", "sel: {F|re: '^a.c$'}", {"F": "ABC"}, False),
+    ("re-i", "sel: {F|re|i: '^a.c$'}", {"F": "ABC"}, True),
+    ("re-m", "sel: {F|re|m: '^b$'}", {"F": "a\nb"}, True),
+    ("re-no-m", "sel: {F|re: '^b$'}", {"F": "a\nb"}, False),
+    ("re-s", "sel: {F|re|s: 'a.b'}", {"F": "a\nb"}, True),
+    ("re-no-s", "sel: {F|re: 'a.b'}", {"F": "a\nb"}, False),
+    ("base64", "sel: {F|base64: evil}", {"F": "ZXZpbA=="}, True),
+    ("base64-contains", "sel: {F|base64|contains: evil}", {"F": "x ZXZpbA== y"}, True),
+    ("base64offset-1", "sel: {F|base64offset|contains: evil}", {"F": "eGV2aWw="}, True),
+    ("base64offset-0", "sel: {F|base64offset|contains: evil}", {"F": "ZXZpbA"}, True),
+    ("base64offset-no", "sel: {F|base64offset|contains: evil}", {"F": "Z29vZA=="}, False),
+    ("wide-base64", "sel: {F|wide|base64: ab}", {"F": "YQBiAA=="}, True),
+    ("utf16le-base64", "sel: {F|utf16le|base64: ab}", {"F": "YQBiAA=="}, True),
+    ("utf16be-base64", "sel: {F|utf16be|base64: ab}", {"F": "AGEAYg=="}, True),
+    ("wide-plain", "sel: {F|wide|contains: ab}", {"F": "xa\x00b\x00"}, True),
+    ("lt", "sel: {F|lt: 5}", {"F": 4}, True),
+    ("lt-equal", "sel: {F|lt: 5}", {"F": 5}, False),
+    ("lte", "sel: {F|lte: 5}", {"F": "5"}, True),
+    ("gt", "sel: {F|gt: 5}", {"F": 5.5}, True),
+    ("gt-text", "sel: {F|gt: 5}", {"F": "abc"}, False),
+    ("gte", "sel: {F|gte: 5}", {"F": 5}, True),
+    ("cidr4", "sel: {IP|cidr: 10.0.0.0/8}", {"IP": "10.1.2.3"}, True),
+    ("cidr4-no", "sel: {IP|cidr: 10.0.0.0/8}", {"IP": "11.1.2.3"}, False),
+    ("cidr4-list", "sel: {IP|cidr: [10.0.0.0/8, 192.168.0.0/16]}", {"IP": "192.168.4.4"}, True),
+    ("cidr6", "sel: {IP|cidr: 'fe80::/10'}", {"IP": "fe80::1"}, True),
+    ("cidr6-no", "sel: {IP|cidr: 'fe80::/10'}", {"IP": "2001:db8::1"}, False),
+    ("cidr-garbage", "sel: {IP|cidr: 10.0.0.0/8}", {"IP": "not an ip"}, False),
+    ("fieldref", "sel: {F|fieldref: G}", {"F": "abc", "G": "ABC"}, True),
+    ("fieldref-no", "sel: {F|fieldref: G}", {"F": "abc", "G": "abd"}, False),
+    ("fieldref-missing", "sel: {F|fieldref: G}", {"F": "abc"}, False),
+    ("fieldref-contains", "sel: {F|fieldref|contains: G}", {"F": "xabcx", "G": "abc"}, True),
+    ("fieldref-startswith", "sel: {F|fieldref|startswith: G}", {"F": "abcx", "G": "abc"}, True),
+    ("fieldref-endswith", "sel: {F|fieldref|endswith: G}", {"F": "abcx", "G": "abc"}, False),
+    ("minute", "sel: {T|minute: 4}", {"T": "2024-05-06T03:04:05Z"}, True),
+    ("hour", "sel: {T|hour: 3}", {"T": "2024-05-06 03:04:05.123"}, True),
+    ("hour-other", "sel: {T|hour: 4}", {"T": "2024-05-06T03:04:05Z"}, False),
+    ("day", "sel: {T|day: 6}", {"T": "2024-05-06T03:04:05Z"}, True),
+    ("week", "sel: {T|week: 19}", {"T": "2024-05-06T03:04:05Z"}, True),
+    ("month", "sel: {T|month: 5}", {"T": "2024-05-06T03:04:05Z"}, True),
+    ("year", "sel: {T|year: 2024}", {"T": 1714964645}, True),
+    ("time-garbage", "sel: {T|year: 2024}", {"T": "yesterday"}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("detection", "event", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_modifier(fires: Check, detection: str, event: dict[str, Any], expected: bool) -> None:
+    assert fires(detection + "\ncondition: sel", event) is expected
+
+
+def test_expand_uses_placeholder_values(compile_yaml: Any) -> None:
+    from sentinelle.events import event_from_mapping
+
+    compiled = compile_yaml(
+        """
+        title: t
+        logsource: {product: test}
+        detection:
+            sel: {F|expand: '%hosts%'}
+            condition: sel
+        """,
+        placeholders={"hosts": ["alpha", "b*"]},
+    )
+    assert not compiled.errors
+    assert compiled.match(event_from_mapping({"F": "beta"}))
+    assert compiled.match(event_from_mapping({"F": "ALPHA"}))
+    assert not compiled.match(event_from_mapping({"F": "gamma"}))
+
+
+@pytest.mark.parametrize(
+    ("detection", "reason"),
+    [
+        ("sel: {F|re: '(a)\\1'}", "not supported by RE2"),
+        ("sel: {F|re: '(?=a)'}", "not supported by RE2"),
+        ("sel: {F|expand: '%nowhere%'}", "placeholder %nowhere% has no values"),
+        ("sel: {F|utf16|base64: ab}", "utf16 modifier"),
+        ("sel: {F|contians: x}", "Unknown modifier 'contians'"),
+    ],
+    ids=["backreference", "lookahead", "placeholder", "utf16-bom", "unknown-modifier"],
+)
+def test_rule_that_cannot_be_honoured_is_rejected(
+    compile_yaml: Any, detection: str, reason: str
+) -> None:
+    compiled = compile_yaml(
+        "title: t\nlogsource: {product: test}\ndetection:\n    "
+        + detection
+        + "\n    condition: sel\n"
+    )
+    assert not compiled.rules
+    assert len(compiled.errors) == 1
+    err = compiled.errors[0]
+    assert reason in str(err)
+    assert err.location is not None and err.location.line == 1

@@ -1,0 +1,85 @@
+"""Values and conditions: each case is the detection, the event and the expected outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.engine.conftest import Check
+
+CASES: list[tuple[str, str, dict[str, Any], bool]] = [
+    # id, detection, event, expected
+    (
+        "eq-ci",
+        "sel: {Image: 'C:\\Windows\\cmd.exe'}\ncondition: sel",
+        {"Image": "c:\\windows\\CMD.EXE"},
+        True,
+    ),
+    ("eq-whole", "sel: {Image: cmd.exe}\ncondition: sel", {"Image": "xcmd.exe"}, False),
+    ("star", "sel: {Image: '*\\cmd.exe'}\ncondition: sel", {"Image": "C:\\x\\cmd.exe"}, True),
+    # `\*` escapes the star: a wildcard after a backslash needs the backslash doubled.
+    (
+        "star-escaped",
+        "sel: {Image: 'C:\\*\\cmd.exe'}\ncondition: sel",
+        {"Image": "C:\\a\\cmd.exe"},
+        False,
+    ),
+    (
+        "star-inner",
+        "sel: {Image: 'C:\\\\*\\cmd.exe'}\ncondition: sel",
+        {"Image": "C:\\a\\b\\cmd.exe"},
+        True,
+    ),
+    ("question", "sel: {F: 'a?c'}\ncondition: sel", {"F": "abc"}, True),
+    ("question-one", "sel: {F: 'a?c'}\ncondition: sel", {"F": "abbc"}, False),
+    ("escaped-star", "sel: {F: 'a\\*c'}\ncondition: sel", {"F": "a*c"}, True),
+    ("escaped-star-literal", "sel: {F: 'a\\*c'}\ncondition: sel", {"F": "abc"}, False),
+    ("escaped-question", "sel: {F: 'a\\?'}\ncondition: sel", {"F": "ab"}, False),
+    ("backslash-plain", "sel: {F: 'C:\\Temp'}\ncondition: sel", {"F": "C:\\Temp"}, True),
+    ("double-backslash", "sel: {F: 'a\\\\*'}\ncondition: sel", {"F": "a\\xyz"}, True),
+    ("star-any", "sel: {F: '*'}\ncondition: sel", {"F": ""}, True),
+    ("star-absent", "sel: {F: '*'}\ncondition: sel", {"G": "x"}, False),
+    ("null-absent", "sel: {F: null}\ncondition: sel", {"G": "x"}, True),
+    ("null-none", "sel: {F: null}\ncondition: sel", {"F": None}, True),
+    ("null-present", "sel: {F: null}\ncondition: sel", {"F": "x"}, False),
+    ("empty-string", "sel: {F: ''}\ncondition: sel", {"F": ""}, True),
+    ("empty-not-absent", "sel: {F: ''}\ncondition: sel", {}, False),
+    ("number-int", "sel: {EventID: 4688}\ncondition: sel", {"EventID": 4688}, True),
+    ("number-text", "sel: {EventID: 4688}\ncondition: sel", {"EventID": "4688"}, True),
+    ("number-text-rule", "sel: {EventID: '4688'}\ncondition: sel", {"EventID": 4688}, True),
+    ("number-other", "sel: {EventID: 4688}\ncondition: sel", {"EventID": 4689}, False),
+    ("bool", "sel: {Enabled: true}\ncondition: sel", {"Enabled": "True"}, True),
+    ("list-or", "sel: {F: [a, b]}\ncondition: sel", {"F": "B"}, True),
+    ("map-and", "sel: {F: a, G: b}\ncondition: sel", {"F": "a", "G": "c"}, False),
+    ("list-of-maps", "sel: [{F: a}, {G: b}]\ncondition: sel", {"G": "b"}, True),
+    ("multi-valued", "sel: {F: b}\ncondition: sel", {"F": ["a", "b"]}, True),
+    ("keyword", "kw: [evil]\ncondition: kw", {"F": "an EVIL thing", "G": 1}, True),
+    ("keyword-none", "kw: [evil]\ncondition: kw", {"F": "good"}, False),
+    ("keyword-wild", "kw: ['ev*il']\ncondition: kw", {"F": "x evXXil y"}, True),
+    # conditions
+    ("and-not", "a: {F: x}\nb: {G: y}\ncondition: a and not b", {"F": "x", "G": "z"}, True),
+    ("precedence", "a: {F: x}\nb: {G: y}\nc: {H: z}\ncondition: a or b and c", {"F": "x"}, True),
+    (
+        "precedence2",
+        "a: {F: x}\nb: {G: y}\nc: {H: z}\ncondition: (a or b) and c",
+        {"F": "x"},
+        False,
+    ),
+    ("one-of", "s_a: {F: x}\ns_b: {G: y}\ncondition: 1 of s_*", {"G": "y"}, True),
+    ("all-of", "s_a: {F: x}\ns_b: {G: y}\ncondition: all of s_*", {"G": "y"}, False),
+    ("all-of-them", "a: {F: x}\nb: {G: y}\ncondition: all of them", {"F": "x", "G": "y"}, True),
+    ("one-of-them", "a: {F: x}\nb: {G: y}\ncondition: 1 of them", {"G": "y"}, True),
+    ("them-skips-underscore", "a: {F: x}\n_b: {G: y}\ncondition: all of them", {"F": "x"}, True),
+    ("not-alone", "a: {F: x}\ncondition: not a", {"G": "q"}, True),
+    ("two-conditions", "a: {F: x}\nb: {G: y}\ncondition: [a, b]", {"G": "y"}, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("detection", "event", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_value_semantics(
+    fires: Check, detection: str, event: dict[str, Any], expected: bool
+) -> None:
+    assert fires(detection, event) is expected
