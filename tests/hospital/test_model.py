@@ -235,6 +235,10 @@ def test_not_utf8_empty_missing_and_oversized_files(tmp_path: Path, write_model:
     bad.write_bytes(b"hospital:\n  name: H\xf4pital\n")
     with pytest.raises(ConfigError, match=r"latin1\.yml:2: not valid UTF-8"):
         load_model(bad)
+    control = tmp_path / "control.yml"
+    control.write_bytes(b"hospital:\n  name: A\x00\n")
+    with pytest.raises(ConfigError, match=r"control\.yml:2: character U\+0000 is not allowed"):
+        load_model(control)
     with pytest.raises(ConfigError, match="the file is empty"):
         load_model(write_model("# nothing\n", "empty.yml"))
     with pytest.raises(ConfigError, match="cannot read"):

@@ -96,8 +96,9 @@ def compose_file(path: Path) -> yaml.Node | None:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError("not valid UTF-8", Location(source, line)) from exc
-    loader = _GuardedLoader(text)
+    loader: _GuardedLoader | None = None
     try:
+        loader = _GuardedLoader(text)  # its reader already refuses control characters
         return loader.get_single_node()
     except _Refused as exc:
         raise ConfigError(exc.message, Location(source, _line(exc.mark))) from exc
@@ -105,10 +106,15 @@ def compose_file(path: Path) -> yaml.Node | None:
         mark = exc.problem_mark or exc.context_mark
         reason = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise ConfigError(f"invalid YAML: {reason}", Location(source, _line(mark))) from exc
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, but a position
+        line = text[: exc.position].count("\n") + 1
+        reason = f"character U+{exc.character:04X} is not allowed in YAML"
+        raise ConfigError(reason, Location(source, line)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", Location(source)) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class Reader:
