@@ -98,7 +98,7 @@ def _check_modifiers(items: Iterable[SigmaDetection | SigmaDetectionItem]) -> No
 def _literal(value: str | int) -> ir.Matcher:
     if isinstance(value, int):
         return ir.Number(value)
-    return ir.Pattern((value,))
+    return _pattern(SigmaString(value), cased=False)
 
 
 class _Context:
