@@ -332,3 +332,57 @@ correlation:
         field: Failed
         gt: {threshold}
 """
+
+
+@pytest.mark.parametrize(("timespan", "seconds"), [("90s", 90), ("2m", 120), ("1h", 3600)])
+def test_timespan_units(timespan: str, seconds: int) -> None:
+    text = (
+        FAILED
+        + f"""
+---
+title: Pair
+correlation:
+    type: event_count
+    rules: [failed_logon]
+    timespan: {timespan}
+    condition: {{gte: 2}}
+"""
+    )
+    setup = build(text)
+    assert setup.correlator.rules[0].span == seconds
+    out = run(setup, [("failed_logon", 0, {}), ("failed_logon", seconds, {})])
+    assert summary(out) == [("Pair", seconds, 2.0, {})]
+    late = run(build(text), [("failed_logon", 0, {}), ("failed_logon", seconds + 1, {})])
+    assert late == []
+
+
+def test_temporal_ordered_with_an_upper_bound_reports_unfinished_sequences() -> None:
+    setup = build(
+        RECON
+        + """
+---
+title: started but not finished
+correlation:
+    type: temporal_ordered
+    rules: [recon_a, recon_b, recon_c]
+    group-by: [Computer]
+    timespan: 1m
+    condition: {lt: 3}
+"""
+    )
+    out = run(
+        setup,
+        [
+            ("recon_a", 0, {"Computer": "h1"}),
+            ("recon_b", 5, {"Computer": "h1"}),
+            ("recon_a", 6, {"Computer": "h2"}),
+            ("recon_b", 7, {"Computer": "h2"}),
+            ("recon_c", 8, {"Computer": "h2"}),  # h2 finished the sequence
+            ("recon_c", 100, {"Computer": "h3"}),
+        ],
+    )
+    assert [(d.timestamp, d.group, d.value) for d in out] == [
+        (60, {"Computer": "h1"}, 2.0),
+        (100, {"Computer": "h3"}, 1.0),  # cut by the end of the input
+    ]
+    assert out[0].details["rules_matched"] == ["recon_a", "recon_b"]

@@ -296,7 +296,8 @@ class Correlator:
     def _update(self, rule: _Rule, pos: int, detection: Detection, ts: float) -> Detection | None:
         """Add one detection to its group's window; the alert when a sliding window fires."""
         corr = rule.corr
-        key, shown = self._group_key(corr, pos, detection)
+        values = [field_value(detection, f) for f in corr.group_fields[pos]]
+        key = tuple(map(_hashable, values))
         payload = self._payload(corr, pos, detection)
         # Sliding windows end at this detection; anchored ones keep all they saw until closing.
         cutoff = ts - corr.span if corr.eager else -math.inf
@@ -304,6 +305,7 @@ class Correlator:
             payload = cutoff  # chains are filtered by their start, not stored as entries
         group = rule.groups.get(key)
         if group is None:
+            shown = dict(zip(corr.group_by, values, strict=True))
             group = self._new_group(rule, key, shown, ts)
         elif corr.eager:
             before = group.aggregate.size
@@ -401,16 +403,6 @@ class Correlator:
             self._emit(rule, produced, out)
 
     # ------------------------------------------------------------- extraction
-
-    def _group_key(
-        self, corr: CompiledCorrelation, pos: int, detection: Detection
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        names = corr.group_by
-        if not names:
-            return (), {}
-        fields = corr.group_fields[pos]
-        values = [field_value(detection, f) for f in fields]
-        return tuple(_hashable(v) for v in values), dict(zip(names, values, strict=True))
 
     def _payload(self, corr: CompiledCorrelation, pos: int, detection: Detection) -> Any:
         kind = corr.kind

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -80,25 +81,23 @@ class BaseRuleRef:
         return cls(str(ident), rule.name, str(rule.title), level, tuple(str(t) for t in rule.tags))
 
 
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "eq": operator.eq,
+    "neq": operator.ne,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Bound:
     op: str
     limit: float
 
     def holds(self, value: float) -> bool:
-        match self.op:
-            case "gt":
-                return value > self.limit
-            case "gte":
-                return value >= self.limit
-            case "lt":
-                return value < self.limit
-            case "lte":
-                return value <= self.limit
-            case "eq":
-                return value == self.limit
-            case _:
-                return value != self.limit
+        return _COMPARE[self.op](value, self.limit)
 
     def __str__(self) -> str:
         limit = int(self.limit) if float(self.limit).is_integer() else self.limit
@@ -114,7 +113,7 @@ class Threshold:
     def holds(self, value: float | None) -> bool:
         if value is None:
             return False
-        return all(b.holds(value) for b in self.bounds)
+        return all(_COMPARE[bound.op](value, bound.limit) for bound in self.bounds)
 
     @property
     def lower_only(self) -> bool:
