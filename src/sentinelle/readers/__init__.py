@@ -1,0 +1,255 @@
+"""Readers: every log a hospital keeps, as normalised event batches, whatever the input holds.
+
+Public API (other stages code against exactly these):
+
+* :func:`expand_paths` - files under the given paths (directories recursively, sorted).
+* :func:`sniff_format` - the format of a file, from its content first.
+* :func:`read_file` / :func:`read_paths` - :class:`~sentinelle.events.EventBatch` es.
+
+Bad input never raises out of ``read_file``/``read_paths``: what cannot be read is reported as
+:class:`~sentinelle.events.ReadIssue` on the batches (a file that cannot be read at all gives a
+batch with one ``file`` issue and no events), and reading goes on.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+
+from sentinelle.errors import Location, ReadError
+from sentinelle.events import EventBatch
+from sentinelle.readers.batches import BatchBuilder
+from sentinelle.readers.evtx import EvtxLimits, read_evtx, read_evtx_files
+from sentinelle.readers.lines import ByteStream
+from sentinelle.readers.sniff import ARCHIVES, SNIFF_BYTES, sniff_bytes
+from sentinelle.readers.textlogs import read_text_stream
+
+__all__ = [
+    "EvtxLimits",
+    "expand_paths",
+    "read_file",
+    "read_paths",
+    "sniff_format",
+]
+
+# Archives inside archives are followed this deep (a zip of gzipped logs is depth 2).
+MAX_ARCHIVE_DEPTH = 3
+# Errors a damaged compressed stream or archive raises while it is read.
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError, RuntimeError)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Every file under ``paths``: directories are walked recursively, in sorted order.
+
+    Archives stay single files (their members are read by :func:`read_file`). A path that does
+    not exist is kept, so that reading it reports it instead of dropping it silently.
+    """
+    out: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found: list[Path] = []
+            for root, dirs, files in os.walk(path, followlinks=False):
+                dirs.sort()
+                found.extend(Path(root, name) for name in files)
+            out.extend(sorted(p for p in found if p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+def sniff_format(path: str | Path) -> str:
+    """``evtx``, ``jsonl``, ``syslog``, ``cef``, ``kv``, ``zeek``, ``csv``, ``text``, ``gzip``,
+    ``bzip2``, ``zip``, ``binary`` (unsupported) or ``empty``; raises ReadError if unreadable.
+    """
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}", Location(str(path))) from exc
+    return sniff_bytes(head, str(path))
+
+
+def read_file(path: str | Path, *, batch_size: int = 2048) -> Iterator[EventBatch]:
+    """Normalised batches of one file of any supported format, archives included."""
+    return _read(Path(path), str(path), batch_size, 0)
+
+
+def read_paths(paths: Iterable[str | Path], *, batch_size: int = 2048) -> Iterator[EventBatch]:
+    """Batches of every file under ``paths`` (see :func:`expand_paths`), file after file.
+
+    Runs of consecutive EVTX files share one worker that parses ahead of the consumer.
+    """
+    files = iter(expand_paths(paths))
+    held: list[tuple[Path, str]] = []
+
+    def evtx_run(first: Path) -> Iterator[tuple[str | Path, str | None]]:
+        yield first, str(first)
+        for path in files:
+            fmt = _sniff_quietly(path)
+            if fmt != "evtx":
+                held.append((path, fmt))
+                return
+            yield path, str(path)
+
+    for first in files:
+        path, fmt = first, _sniff_quietly(first)
+        while True:
+            if fmt == "evtx":
+                yield from read_evtx_files(evtx_run(path), batch_size=batch_size)
+            else:
+                yield from _read(path, str(path), batch_size, 0)
+            if not held:
+                break
+            path, fmt = held.pop()
+
+
+def _sniff_quietly(path: Path) -> str:
+    try:
+        return sniff_format(path)
+    except ReadError:
+        return "unreadable"
+
+
+def _unreadable(source: str, reason: str, fmt: str = "") -> EventBatch:
+    batch = EventBatch(source, format=fmt)
+    builder = BatchBuilder(source, fmt, 1)
+    builder.issue(source, reason, "file")
+    return builder.finish() or batch
+
+
+def _read(path: Path, source: str, batch_size: int, depth: int) -> Iterator[EventBatch]:
+    try:
+        fmt = sniff_format(path)
+    except ReadError as exc:
+        yield _unreadable(source, exc.message)
+        return
+    if fmt == "evtx":
+        yield from read_evtx(path, source, batch_size=batch_size)
+    elif fmt in ARCHIVES:
+        yield from _read_archive(path, fmt, source, batch_size, depth)
+    elif fmt == "binary":
+        yield _unreadable(source, "binary content of no supported format", fmt)
+    elif fmt != "empty":
+        try:
+            mtime = path.stat().st_mtime
+            with path.open("rb") as handle:
+                yield from _read_stream(handle, fmt, source, batch_size, mtime)
+        except OSError as exc:
+            yield _unreadable(source, f"cannot read: {exc.strerror or exc}", fmt)
+
+
+def _read_stream(
+    stream: ByteStream, fmt: str, source: str, batch_size: int, mtime: float | None
+) -> Iterator[EventBatch]:
+    builder = BatchBuilder(source, fmt, batch_size)
+    try:
+        yield from read_text_stream(stream, fmt, source, builder, mtime=mtime)
+    except _STREAM_ERRORS as exc:
+        # A damaged compressed stream: what was read stays, the rest is reported.
+        builder.issue(source, f"read stopped: {type(exc).__name__}: {exc}", "file")
+    last = builder.finish()
+    if last is not None:
+        yield last
+
+
+def _read_archive(
+    path: Path, fmt: str, source: str, batch_size: int, depth: int
+) -> Iterator[EventBatch]:
+    if depth >= MAX_ARCHIVE_DEPTH:
+        yield _unreadable(source, f"archive nested deeper than {MAX_ARCHIVE_DEPTH}", fmt)
+        return
+    if fmt == "zip":
+        yield from _read_zip(path, source, batch_size, depth)
+        return
+    opener = gzip.open if fmt == "gzip" else bz2.open
+    inner_name = source[: -len(Path(source).suffix)] if Path(source).suffix else source
+    try:
+        with opener(path, "rb") as stream:
+            yield from _read_member(stream, inner_name, source, batch_size, depth)
+    except _STREAM_ERRORS as exc:
+        yield _unreadable(source, f"{fmt} stream unreadable: {type(exc).__name__}: {exc}", fmt)
+
+
+def _read_zip(path: Path, source: str, batch_size: int, depth: int) -> Iterator[EventBatch]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (*_STREAM_ERRORS, zipfile.LargeZipFile) as exc:
+        yield _unreadable(source, f"zip archive unreadable: {exc}", "zip")
+        return
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            member = f"{source}!{info.filename}"
+            if info.flag_bits & 0x1:
+                yield _unreadable(member, "encrypted zip member, skipped", "zip")
+                continue
+            try:
+                with archive.open(info) as stream:
+                    yield from _read_member(stream, member, member, batch_size, depth)
+            except (*_STREAM_ERRORS, NotImplementedError) as exc:
+                yield _unreadable(member, f"zip member unreadable: {type(exc).__name__}: {exc}")
+
+
+def _read_member(
+    stream: ByteStream, name: str, source: str, batch_size: int, depth: int
+) -> Iterator[EventBatch]:
+    """A decompressed stream: sniffed, then read as text or spooled for EVTX and archives."""
+    head = stream.read(SNIFF_BYTES)
+    fmt = sniff_bytes(head, PurePosixPath(name).name)
+    if fmt in ("empty",):
+        return
+    if fmt == "binary":
+        yield _unreadable(source, "binary content of no supported format", fmt)
+        return
+    if fmt == "evtx" or fmt in ARCHIVES:
+        # The EVTX worker and the zip reader need a real, seekable file: spool to disk.
+        with tempfile.NamedTemporaryFile(prefix="sentinelle-", suffix=".spool") as spool:
+            spool.write(head)
+            shutil.copyfileobj(stream, spool, 1 << 20)
+            spool.flush()
+            if fmt == "evtx":
+                yield from read_evtx(spool.name, source, batch_size=batch_size)
+            else:
+                yield from _read_archive(Path(spool.name), fmt, source, batch_size, depth + 1)
+        return
+    yield from _read_stream(_Prefixed(head, stream), fmt, source, batch_size, None)
+
+
+class _Prefixed:
+    """A read-only stream: the sniffed head again, then the rest of the underlying stream."""
+
+    def __init__(self, head: bytes, rest: ByteStream) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readline(self, size: int = -1, /) -> bytes:
+        if self._head:
+            newline = self._head.find(b"\n")
+            end = len(self._head) if newline < 0 else newline + 1
+            if size >= 0:
+                end = min(end, size)
+            line, self._head = self._head[:end], self._head[end:]
+            if line.endswith(b"\n") or (size >= 0 and len(line) >= size):
+                return line
+            more = self._rest.readline(-1 if size < 0 else size - len(line))
+            return line + more
+        return self._rest.readline(size)
+
+    def read(self, size: int = -1, /) -> bytes:
+        wanted = size
+        if self._head:
+            if wanted < 0:
+                data, self._head = self._head, b""
+                return data + self._rest.read()
+            data, self._head = self._head[:wanted], self._head[wanted:]
+            return data
+        return self._rest.read(wanted)

@@ -1,0 +1,371 @@
+"""EVTX reader: the native parser runs in a guarded worker process, normalising runs here.
+
+The worker (:mod:`sentinelle.readers.evtx_worker`) parses chunk by chunk and streams each chunk's
+records as compact JSON through a pipe; this process decodes them with orjson and flattens them.
+Parsing and normalising therefore overlap on two cores, and what crosses the pipe is the cheapest
+possible form (the JSON text the parser makes anyway, which is also kept as ``Event.raw``).
+
+Guards: the worker caps its address space (``EvtxLimits.memory_mb``); this side gives every
+chunk ``EvtxLimits.chunk_seconds`` of wall clock. A chunk that hangs the parser or kills the
+worker is reported (file + chunk + reason), the worker is replaced and parsing resumes at the
+next chunk, so one poisoned chunk costs only its own records. After ``max_restarts`` such
+failures in one file the rest of the file is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from sentinelle.events import Event, EventBatch
+from sentinelle.readers.batches import BatchBuilder
+from sentinelle.readers.winevent import flatten_evtx_json
+
+_FRAME = struct.Struct("<cI")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere, where the default pipe size is used
+_WORKER_SCRIPT = Path(__file__).with_name("evtx_worker.py")
+
+
+@dataclass(frozen=True, slots=True)
+class EvtxLimits:
+    """Resource limits of the EVTX worker (documented in docs/ARCHITECTURE.md)."""
+
+    chunk_seconds: float = 15.0  # wall clock for one 64 KiB chunk (normal: milliseconds)
+    memory_mb: int = 2048  # RLIMIT_AS of the worker (normal use: under 200 MiB)
+    start_seconds: float = 30.0  # interpreter start-up of a new worker
+    max_restarts: int = 5  # worker kills/crashes tolerated in one file before giving up on it
+    ansi_codec: str = "windows-1252"
+
+
+DEFAULT_LIMITS = EvtxLimits()
+
+
+class _WorkerGone(Exception):
+    """The worker hung past its deadline or died; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Worker:
+    def __init__(self, limits: EvtxLimits) -> None:
+        self.limits = limits
+        self.owner = os.getpid()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
+        env = dict(os.environ)
+        # Few malloc arenas: each one reserves address space that RLIMIT_AS would count.
+        env["MALLOC_ARENA_MAX"] = "2"
+        # Run as a script (importing the package would slow every start for nothing); -P keeps
+        # this folder, whose evtx.py would shadow the parser package, off sys.path.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", str(_WORKER_SCRIPT), str(limits.memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            close_fds=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self._stdin: IO[bytes] = self.proc.stdin
+        self._fd = self.proc.stdout.fileno()
+        with contextlib.suppress(OSError):
+            import fcntl
+
+            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+        self._buf = bytearray(_PIPE_SIZE)
+        self._pos = 0  # first unread byte in _buf
+        self._end = 0  # end of the bytes read so far
+        self.fresh = True
+
+    def request(self, jobs: Iterable[tuple[str, int]]) -> None:
+        """Queue files (path, first chunk) in one write: each write wakes the worker up."""
+        codec = self.limits.ansi_codec
+        lines = b"".join(
+            orjson.dumps({"path": path, "start": start, "codec": codec}) + b"\n"
+            for path, start in jobs
+        )
+        try:
+            self._stdin.write(lines)
+            self._stdin.flush()
+        except OSError as exc:
+            raise _WorkerGone(self._death_reason(f"worker unreachable ({exc})")) from exc
+
+    def frame(self) -> tuple[bytes, bytes]:
+        """The next frame, or _WorkerGone when it does not come in time."""
+        timeout = self.limits.chunk_seconds
+        if self.fresh:
+            timeout += self.limits.start_seconds
+        header = self._read(_FRAME.size, timeout)
+        self.fresh = False
+        kind, length = _FRAME.unpack(header)
+        return kind, self._read(length, timeout)
+
+    def _read(self, size: int, timeout: float) -> bytes:
+        # Bytes arrive into one reusable buffer (readv into its free tail); consumed bytes are
+        # dropped only when the buffer is compacted, so no frame costs a large allocation.
+        deadline = time.monotonic() + timeout
+        while self._end - self._pos < size:
+            if self._pos and (self._pos > len(self._buf) // 2 or self._end == len(self._buf)):
+                pending = self._end - self._pos
+                self._buf[:pending] = self._buf[self._pos : self._end]
+                self._pos, self._end = 0, pending
+            if len(self._buf) - self._end < max(size - (self._end - self._pos), 65536):
+                self._buf.extend(bytes(max(size, len(self._buf))))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _WorkerGone(f"no answer within {timeout:g} s (parser hung; worker killed)")
+            ready, _, _ = select.select([self._fd], [], [], remaining)
+            if not ready:
+                continue
+            got = os.readv(self._fd, [memoryview(self._buf)[self._end :]])
+            if not got:
+                raise _WorkerGone(self._death_reason("worker exited"))
+            self._end += got
+        data = bytes(memoryview(self._buf)[self._pos : self._pos + size])
+        self._pos += size
+        return data
+
+    def _death_reason(self, default: str) -> str:
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return default
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = " (memory limit?)" if name in ("SIGABRT", "SIGSEGV", "SIGKILL") else ""
+            return f"worker killed by {name}{hint}; limit {self.limits.memory_mb} MiB{self._tail()}"
+        return f"worker exited with status {code}{self._tail()}"
+
+    def _tail(self) -> str:
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - 300))
+            text = self._stderr.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        last = text.splitlines()[-1] if text else ""
+        return f": {last}" if last else ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.owner == os.getpid()
+
+    def kill(self) -> None:
+        if self.owner != os.getpid():
+            return  # inherited through fork: the process belongs to the parent
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._stderr.close()
+
+
+class _Pool:
+    """Idle workers kept between files: starting an interpreter costs more than a small file."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def acquire(self, limits: EvtxLimits) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.limits == limits and worker.alive():
+                    return worker
+                worker.kill()
+        return _Worker(limits)
+
+    def release(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker.alive() and len(self._idle) < 4:
+                self._idle.append(worker)
+                return
+        worker.kill()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
+
+_POOL = _Pool()
+atexit.register(_POOL.close)
+
+
+# Files requested ahead of the one being read: small EVTX files are common (a few chunks), and
+# without look-ahead the worker would idle while this side normalises, and the reverse. Requests
+# are topped up in groups, since every write to the worker costs a wake-up.
+_LOOKAHEAD = 16
+_TOP_UP_BELOW = 8
+
+
+def read_evtx(
+    path: str | Path,
+    source: str | None = None,
+    *,
+    batch_size: int = 2048,
+    limits: EvtxLimits = DEFAULT_LIMITS,
+) -> Iterator[EventBatch]:
+    """Normalised batches of one EVTX file; damage is reported on the batches, never raised."""
+    return read_evtx_files([(path, source)], batch_size=batch_size, limits=limits)
+
+
+def read_evtx_files(
+    files: Iterable[tuple[str | Path, str | None]],
+    *,
+    batch_size: int = 2048,
+    limits: EvtxLimits = DEFAULT_LIMITS,
+) -> Iterator[EventBatch]:
+    """Batches of several EVTX files ``(path, source name)``, in order, parsed ahead in one worker.
+
+    Each file's batches come in one run; every batch belongs to exactly one file.
+    """
+    upcoming = iter(files)
+    pending: deque[_Job] = deque()
+    worker: _Worker | None = None
+    clean = False
+    try:
+        while True:
+            if worker is None:
+                worker = _POOL.acquire(limits)
+                # a replaced worker gets the queued files again
+                worker.request([(job.path, job.start) for job in pending])
+            if len(pending) < _TOP_UP_BELOW:
+                added = list(itertools.islice(upcoming, _LOOKAHEAD - len(pending)))
+                for path, source in added:
+                    name = str(path) if source is None else source
+                    pending.append(_Job(os.fspath(path), name, batch_size))
+                if added:
+                    worker.request([(job.path, 0) for job in list(pending)[-len(added) :]])
+            if not pending:
+                break
+            job = pending[0]
+            try:
+                done = False
+                while not done:
+                    done = _step(worker, job)
+                    yield from job.builder.drain()
+            except _WorkerGone as gone:
+                worker.kill()
+                worker = None
+                job.failed(gone.reason, limits.max_restarts)
+                if not job.finished:
+                    continue
+            last = job.builder.finish()
+            if last is not None:
+                yield last
+            pending.popleft()
+        clean = True
+    finally:
+        if worker is not None:
+            if clean:
+                _POOL.release(worker)
+            else:  # the consumer stopped early: the worker is mid-file, do not reuse it
+                worker.kill()
+
+
+class _Job:
+    """One EVTX file being read: its batches, and where to resume after a worker failure."""
+
+    __slots__ = ("builder", "chunk", "finished", "path", "restarts", "source", "start")
+
+    def __init__(self, path: str, source: str, batch_size: int) -> None:
+        self.path = path
+        self.source = source
+        self.builder = BatchBuilder(source, "evtx", batch_size)
+        self.start = 0
+        self.chunk: int | None = None  # chunk being parsed, from the last C frame
+        self.restarts = 0
+        self.finished = False
+
+    def failed(self, reason: str, max_restarts: int) -> None:
+        if self.chunk is None:
+            self.builder.issue(self.source, f"EVTX parser unavailable: {reason}", "file")
+            self.finished = True
+            return
+        self.restarts += 1
+        self.builder.issue(f"{self.source} chunk {self.chunk}", reason, "chunk")
+        if self.restarts >= max_restarts:
+            self.builder.issue(
+                self.source,
+                f"gave up after {self.restarts} worker failures; chunks after {self.chunk} skipped",
+                "file",
+            )
+            self.finished = True
+        self.start = self.chunk + 1
+        self.chunk = None
+
+
+def _step(worker: _Worker, job: _Job) -> bool:
+    """Handle one frame of ``job``; True when the file is done."""
+    kind, payload = worker.frame()
+    if kind == b"R":
+        _decode_records(payload, job.source, job.builder)
+    elif kind == b"C":
+        job.chunk = _U64.unpack(payload)[0]
+    elif kind == b"I":
+        _chunk_issue(job.builder, job.source, orjson.loads(payload))
+    elif kind == b"E":
+        job.builder.issue(job.source, orjson.loads(payload)["reason"], "file")
+        return True
+    elif kind == b"D":
+        return True
+    else:
+        raise _WorkerGone(f"protocol error (frame {kind!r})")
+    return False
+
+
+def _chunk_issue(builder: BatchBuilder, source: str, issue: dict[str, Any]) -> None:
+    chunk = issue.get("chunk")
+    location = source if chunk is None else f"{source} chunk {chunk}"
+    builder.issue(location, str(issue.get("reason")), "chunk")
+
+
+def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
+    count = _U32.unpack_from(payload)[0]
+    ids_end = 4 + 8 * count
+    ids = struct.unpack_from(f"<{count}q", payload, 4)
+    texts = payload[ids_end:].split(b"\n")
+    if len(texts) != count:
+        builder.issue(source, f"malformed record frame ({len(texts)} texts, {count} ids)", "chunk")
+        return
+    events = builder.events
+    loads = orjson.loads
+    for record_id, text in zip(ids, texts, strict=True):
+        try:
+            doc = loads(text)
+            fields, ts, flags = flatten_evtx_json(doc)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
+            continue
+        events.append(Event(fields, ts, source, record_id, text.decode("utf-8", "replace"), flags))

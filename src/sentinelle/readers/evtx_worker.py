@@ -1,0 +1,195 @@
+"""The EVTX worker process: runs the native parser where a hang or a huge allocation is harmless.
+
+Started by :mod:`sentinelle.readers.evtx` as ``python -m sentinelle.readers.evtx_worker MB``.
+It caps its own address space (``RLIMIT_AS``), reads requests (one JSON line each: path, first
+chunk, ANSI codec) on stdin and answers with frames on stdout. The parent kills it when a chunk
+takes too long, and learns from the last ``CHUNK`` frame which chunk was at fault.
+
+Each 64 KiB chunk is read, checked (signature, header and data CRC32) and parsed on its own,
+through a one-chunk EVTX image whose file header is made here. Chunks are self-contained in the
+format (records never span chunks, string and template tables are per chunk), so this yields the
+same records as a whole-file parse, keeps memory at one chunk, recovers the chunks of files whose
+file header is damaged or that are carved chunks, and pins every problem to a chunk number.
+
+Frames are ``kind (1 byte) + payload length (u32 LE) + payload``:
+``C`` chunk index (u64) about to be parsed; ``R`` records: count (u32), record ids (i64 each),
+then the records' compact JSON joined by newlines (compact JSON never holds a raw newline);
+``I`` an issue (JSON: chunk, reason); ``E`` the file cannot be read (JSON: reason); ``D`` done.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import struct
+import sys
+import warnings
+import zlib
+from array import array
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+FILE_MAGIC = b"ElfFile\x00"
+CHUNK_MAGIC = b"ElfChnk\x00"
+FILE_HEADER_SIZE = 4096
+CHUNK_SIZE = 65536
+_FRAME = struct.Struct("<cI")
+
+
+def one_chunk_header() -> bytes:
+    """A valid EVTX file header announcing exactly one chunk."""
+    header = bytearray(FILE_HEADER_SIZE)
+    # signature, first chunk, last chunk, next record id, header size, minor, major,
+    # header block size, chunk count
+    struct.pack_into("<8sQQQIHHHH", header, 0, FILE_MAGIC, 0, 0, 1, 128, 1, 3, 4096, 1)
+    struct.pack_into("<I", header, 124, zlib.crc32(bytes(header[:120])))
+    return bytes(header)
+
+
+_ONE_CHUNK_HEADER = one_chunk_header()
+_ZERO_CHUNK = bytes(CHUNK_SIZE)
+
+
+def chunk_base(head: bytes) -> tuple[int, str | None]:
+    """Offset of chunk 0, and a problem with the file header if there is one."""
+    if head.startswith(CHUNK_MAGIC):
+        return 0, None  # a carved chunk (or run of chunks) with no file header
+    if not head.startswith(FILE_MAGIC):
+        return FILE_HEADER_SIZE, "file header has no EVTX signature; recovering its chunks"
+    if len(head) >= 128:
+        stored = struct.unpack_from("<I", head, 124)[0]
+        if stored != zlib.crc32(head[:120]):
+            return FILE_HEADER_SIZE, "file header checksum mismatch; chunks parsed anyway"
+    return FILE_HEADER_SIZE, None
+
+
+def chunk_problems(chunk: bytes) -> list[str]:
+    """Checksum problems of an intact-length chunk that has the signature (records still read)."""
+    problems = []
+    header_crc = struct.unpack_from("<I", chunk, 124)[0]
+    if header_crc != zlib.crc32(chunk[128:512], zlib.crc32(chunk[:120])):
+        problems.append("chunk header checksum mismatch")
+    free_offset = struct.unpack_from("<I", chunk, 48)[0]
+    if 512 <= free_offset <= CHUNK_SIZE:
+        data_crc = struct.unpack_from("<I", chunk, 52)[0]
+        if data_crc != zlib.crc32(chunk[512:free_offset]):
+            problems.append("records checksum mismatch")
+    else:
+        problems.append(f"free space offset {free_offset} out of range")
+    return problems
+
+
+class _Out:
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def frame(self, kind: bytes, payload: bytes = b"") -> None:
+        self._stream.write(_FRAME.pack(kind, len(payload)))
+        self._stream.write(payload)
+
+    def issue(self, chunk: int | None, reason: str) -> None:
+        self.frame(b"I", orjson.dumps({"chunk": chunk, "reason": reason}))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out) -> None:
+    try:
+        handle = Path(path).open("rb")  # noqa: SIM115 - closed below; errors become frames
+    except OSError as exc:
+        out.frame(b"E", orjson.dumps({"reason": f"cannot open: {exc.strerror or exc}"}))
+        return
+    with handle:
+        head = handle.read(FILE_HEADER_SIZE)
+        base, header_problem = chunk_base(head)
+        if header_problem and start_chunk == 0:
+            out.issue(None, header_problem)
+        index = start_chunk
+        while True:
+            handle.seek(base + index * CHUNK_SIZE)
+            chunk = handle.read(CHUNK_SIZE)
+            if not chunk:
+                break
+            out.frame(b"C", struct.pack("<Q", index))
+            out.flush()
+            _parse_chunk(index, chunk, ansi_codec, out)
+            index += 1
+    out.frame(b"D")
+    out.flush()
+
+
+def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
+    if not chunk.startswith(CHUNK_MAGIC):
+        if chunk != _ZERO_CHUNK[: len(chunk)]:  # all-zero chunks are preallocated, not damage
+            out.issue(index, f"no chunk signature, {len(chunk)} bytes skipped")
+        return
+    expected: tuple[int, int] | None = None
+    if len(chunk) < CHUNK_SIZE:
+        out.issue(
+            index,
+            f"chunk truncated ({len(chunk)} of {CHUNK_SIZE} bytes); records past the cut are lost",
+        )
+        chunk = chunk + bytes(CHUNK_SIZE - len(chunk))
+    else:
+        for problem in chunk_problems(chunk):
+            out.issue(index, f"{problem}; records parsed anyway")
+        first_id, last_id = struct.unpack_from("<QQ", chunk, 24)
+        if first_id <= last_id and last_id - first_id < CHUNK_SIZE:
+            expected = (first_id, last_id)
+    ids = array("q")
+    texts: list[bytes] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            import evtx
+
+            parser = evtx.PyEvtxParser(
+                io.BytesIO(_ONE_CHUNK_HEADER + chunk),
+                number_of_threads=1,
+                ansi_codec=ansi_codec,
+                indent=False,
+                skip_errors=True,
+            )
+            for item in parser.records_json():
+                record: dict[str, Any] = item  # type: ignore[assignment]  # never None
+                ids.append(record["event_record_id"])
+                texts.append(record["data"].encode("utf-8", "surrogatepass"))
+        except (RuntimeError, ValueError, OSError, OverflowError, MemoryError) as exc:
+            out.issue(index, f"parser stopped: {exc}")
+    for warning in caught:
+        out.issue(index, str(warning.message))
+    if texts:
+        out.frame(b"R", struct.pack("<I", len(ids)) + ids.tobytes() + b"\n".join(texts))
+    if expected is not None and len(ids) < expected[1] - expected[0] + 1:
+        missing = expected[1] - expected[0] + 1 - len(ids)
+        out.issue(
+            index,
+            f"{missing} of {expected[1] - expected[0] + 1} records unreadable "
+            f"(record ids {expected[0]}..{expected[1]})",
+        )
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main() -> None:
+    # Frames go to a private copy of stdout; fd 1 now points at stderr, so a stray print from
+    # any library cannot corrupt the protocol.
+    frames = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
+    os.dup2(2, 1)
+    _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    out = _Out(frames)
+    for line in sys.stdin.buffer:
+        request = orjson.loads(line)
+        parse_file(request["path"], int(request["start"]), request["codec"], out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Which format a file holds, from its first bytes (magic numbers, then text shape); the file
+name only breaks ties (``.csv``, ``.json``) or marks a damaged EVTX worth recovering (``.evtx``).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import PurePath
+
+from sentinelle.readers.evtx_worker import CHUNK_MAGIC, FILE_HEADER_SIZE, FILE_MAGIC
+from sentinelle.readers.payloads import parse_kv
+from sentinelle.readers.syslog import looks_like_syslog
+
+SNIFF_BYTES = 65536
+
+# Formats whose content is a compressed container of another file.
+ARCHIVES = frozenset(("gzip", "bzip2", "zip"))
+# Formats read line by line by the syslog parser.
+LINE_FORMATS = frozenset(("syslog", "cef", "kv", "text"))
+
+_MAGIC = (
+    (FILE_MAGIC, "evtx"),
+    (CHUNK_MAGIC, "evtx"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+)
+_CONTROL_RE = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_NAME_RE = re.compile(r"^[\w .@#:/()\[\]-]{1,64}$")
+
+
+def sniff_bytes(head: bytes, name: str = "") -> str:
+    """The format of a file starting with ``head`` (see ``sentinelle.readers.sniff_format``)."""
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return fmt
+    suffixes = [s.lower() for s in PurePath(name).suffixes]
+    if head[FILE_HEADER_SIZE : FILE_HEADER_SIZE + 8] == CHUNK_MAGIC or (
+        suffixes and suffixes[-1] == ".evtx" and head
+    ):
+        return "evtx"  # a damaged file header: the worker recovers the chunks
+    if not head.strip():
+        return "empty"
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    # The last line may be cut by the sniff window: judge by whole lines where possible.
+    body = head if len(head) < SNIFF_BYTES else head[: head.rfind(b"\n") + 1] or head
+    controls = len(_CONTROL_RE.findall(body[:4096]))
+    if b"\x00" in body[:4096] or controls > len(body[:4096]) // 10:
+        return "binary"
+    text = body.decode("utf-8", "replace")
+    lines = [line for line in text.splitlines() if line.strip()][:20]
+    if not lines:
+        return "empty"
+    first = lines[0].lstrip()
+    if first.startswith(("#separator", "#fields")):
+        return "zeek"
+    if first[:1] in "{[":
+        return "jsonl"
+    if suffixes and suffixes[-1] in (".json", ".jsonl", ".ndjson"):
+        return "jsonl"
+    if first.startswith("CEF:"):
+        return "cef"
+    if looks_like_syslog(first):
+        return "syslog"
+    if parse_kv(first) is not None:
+        return "kv"
+    if _looks_like_csv(lines) or (suffixes and suffixes[-1] in (".csv", ".tsv") and len(lines)):
+        return "csv"
+    return "text"
+
+
+def _looks_like_csv(lines: list[str]) -> bool:
+    if len(lines) < 2:
+        return False
+    header = lines[0]
+    delimiter = max((",", ";", "\t", "|"), key=header.count)
+    if header.count(delimiter) == 0:
+        return False
+    try:
+        rows = list(csv.reader(lines[:10], delimiter=delimiter))
+    except csv.Error:
+        return False
+    names = rows[0]
+    if not all(_NAME_RE.match(name.strip()) for name in names if name.strip()):
+        return False
+    # Rows may be cut by quoted newlines; most must match the header's width.
+    matching = sum(1 for row in rows[1:] if len(row) == len(names))
+    return matching >= max(1, (len(rows) - 1) // 2)

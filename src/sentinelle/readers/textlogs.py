@@ -1,0 +1,118 @@
+"""Reading a text log stream (plain file, gzip/bzip2 stream, zip member) of a known format into
+normalised batches. One function per family; all report bad records on the batch and go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sentinelle.events import Event, EventBatch
+from sentinelle.readers.batches import BatchBuilder
+from sentinelle.readers.csvlog import read_csv_lines
+from sentinelle.readers.jsonl import TIME_KEYS, iter_json_documents, normalise_document
+from sentinelle.readers.lines import ByteStream, iter_lines
+from sentinelle.readers.syslog import YearGuess, parse_syslog
+from sentinelle.readers.timestamps import parse_timestamp
+from sentinelle.readers.winevent import FLAGS_BAD_TIME, FLAGS_NO_TIME, NO_FLAGS
+from sentinelle.readers.zeek import read_zeek_lines
+
+Fields = dict[str, Any]
+
+
+def read_text_stream(
+    stream: ByteStream,
+    fmt: str,
+    source: str,
+    builder: BatchBuilder,
+    *,
+    mtime: float | None = None,
+) -> Iterator[EventBatch]:
+    """Fill ``builder`` from ``stream``, yielding every batch that fills up."""
+    if fmt == "jsonl":
+        yield from _json(stream, source, builder)
+    elif fmt == "zeek":
+        yield from _zeek(stream, source, builder)
+    elif fmt == "csv":
+        yield from _csv(stream, source, builder)
+    else:  # syslog, cef, kv, text
+        yield from _syslog(stream, source, builder, YearGuess(mtime))
+
+
+def _time_flags(ts: float | None, had_stamp: bool) -> tuple[str, ...]:
+    if ts is not None:
+        return NO_FLAGS
+    return FLAGS_BAD_TIME if had_stamp else FLAGS_NO_TIME
+
+
+def _json(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
+    events = builder.events
+    for line, doc, raw, problem, note in iter_json_documents(stream):
+        location = f"{source}:{line}"
+        if problem is not None:
+            builder.issue(location, problem)
+        elif not isinstance(doc, dict):
+            builder.issue(location, f"JSON {type(doc).__name__} is not an object, skipped")
+        else:
+            if note is not None:
+                builder.issue(location, note)
+            fields, ts, flags = normalise_document(doc)
+            text = raw.decode("utf-8", "replace") if raw is not None else None
+            events.append(Event(fields, ts, source, line, text, flags))
+            events = builder.events
+        if builder.full():
+            yield from builder.drain()
+            events = builder.events
+
+
+def _syslog(
+    stream: ByteStream, source: str, builder: BatchBuilder, years: YearGuess
+) -> Iterator[EventBatch]:
+    for line in iter_lines(stream):
+        location = f"{source}:{line.number}"
+        if line.problem is not None:
+            builder.issue(location, line.problem)
+            continue
+        if not line.text.strip():
+            continue
+        if line.note is not None:
+            builder.issue(location, line.note)
+        fields, ts, had_stamp = parse_syslog(line.text, years)
+        builder.events.append(
+            Event(fields, ts, source, line.number, line.text, _time_flags(ts, had_stamp))
+        )
+        if builder.full():
+            yield from builder.drain()
+
+
+def _zeek(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
+    for line, fields, problem in read_zeek_lines(iter_lines(stream)):
+        location = f"{source}:{line.number}"
+        if fields is None:
+            builder.issue(location, problem or "unreadable Zeek line")
+            continue
+        if line.note is not None:
+            builder.issue(location, line.note)
+        stamp = fields.get("ts")
+        ts = parse_timestamp(stamp) if stamp is not None else None
+        builder.events.append(
+            Event(fields, ts, source, line.number, line.text, _time_flags(ts, stamp is not None))
+        )
+        if builder.full():
+            yield from builder.drain()
+
+
+def _csv(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
+    time_key: str | None = None
+    for number, fields, problem in read_csv_lines(iter_lines(stream)):
+        location = f"{source}:{number}"
+        if fields is None:
+            builder.issue(location, problem or "unreadable CSV record")
+            continue
+        if time_key is None:
+            time_key = next((key for key in TIME_KEYS if key in fields), "")
+        stamp = fields.get(time_key) if time_key else None
+        ts = parse_timestamp(stamp) if stamp else None
+        builder.events.append(Event(fields, ts, source, number, None, _time_flags(ts, bool(stamp))))
+        if builder.full():
+            yield from builder.drain()
