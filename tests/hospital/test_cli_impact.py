@@ -115,3 +115,11 @@ def test_model_locate_and_runbook() -> None:
     result = runner.invoke(app, ["model", "runbook", "telephony"])
     assert result.exit_code == 0
     assert result.output.startswith("# Degraded mode: telephony unavailable")
+
+
+def test_impact_infrastructure_matrix() -> None:
+    result = runner.invoke(app, ["impact", "--isolate-site", "cen", "--infrastructure"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "│ pstn-trunk" in line)
+    assert row.split("│")[3].strip() == "ok"  # at cen itself
+    assert row.count("DOWN") == 8

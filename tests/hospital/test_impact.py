@@ -267,3 +267,20 @@ def test_instance_cuts_must_name_a_site_where_the_component_runs(chu: HospitalMo
     cut = assess(chu, actions=["cut:appointment-booking@ehp"])
     assert cut.state("appointment-booking", "ehp") is DOWN
     assert cut.state("appointment-booking", "cht") is OK
+
+
+def test_changes_since_gives_what_the_containment_cost(chu: HospitalModel) -> None:
+    detected = assess(chu, compromised=["vpn-gw01"])
+    contained = assess(chu, compromised=["vpn-gw01"], actions=["cut:internet"])
+    changes = contained.changes_since(detected)
+    changed = {(e.component, old, e.state) for old, e in changes}
+    assert changed == {
+        ("external-email", OK, DOWN),
+        ("appointment-booking", OK, DOWN),
+        ("public-website", OK, DOWN),
+        ("remote-access", AT_RISK, DOWN),
+    }
+    assert len(changes) == 4 * 9
+    used_at_ehp = [s.id for s in chu.services.values() if "ehp" in s.used_at]
+    assert [e.component for e in contained.by_site()["ehp"]] == used_at_ehp
+    assert "emergency" not in used_at_ehp  # the nursing home has no emergency department

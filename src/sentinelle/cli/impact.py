@@ -113,6 +113,9 @@ def impact_command(
         ),
     ] = None,
     site: Annotated[list[str] | None, typer.Option("--site", help="Show only these sites.")] = None,
+    infrastructure: Annotated[
+        bool, typer.Option("--infrastructure", help="Also show the infrastructure's states.")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Per site and service: down, degraded, at risk or operational, and why."""
@@ -149,32 +152,26 @@ def impact_command(
     longest = max((len(s) for s in hospital.services), default=10)
     console = Console(soft_wrap=True)
     console.width = max(console.width, longest + 16 + 7 * len(shown))
-    print_report(hospital, report, console, shown)
+    print_report(hospital, report, console, shown, infrastructure=infrastructure)
 
 
 def print_report(
-    hospital: HospitalModel, report: ImpactReport, console: Console, sites: Sequence[str]
+    hospital: HospitalModel,
+    report: ImpactReport,
+    console: Console,
+    sites: Sequence[str],
+    *,
+    infrastructure: bool = False,
 ) -> None:
     """The state matrix (services by sites), then the explanations and the procedures."""
     title = hospital.name
     if report.actions:
         title += " — " + ", ".join(report.actions)
-    table = Table(title=title, title_justify="left", show_lines=False)
-    table.add_column("service", no_wrap=True)
-    table.add_column("crit.")
-    for site in sites:
-        table.add_column(site, justify="center")
-    for service in hospital.services.values():
-        row: list[Text | str] = [service.id, service.criticality.value]
-        for site in sites:
-            entry = report.entry(service.id, site)
-            if entry is None:
-                row.append(Text("·", style="dim"))
-            else:
-                label, style = _STYLE[entry.state]
-                row.append(Text(label, style=style))
-        table.add_row(*row)
-    console.print(table)
+    rows = [(s.id, s.criticality.value) for s in hospital.services.values()]
+    console.print(_matrix(title, "service", rows, report, sites))
+    if infrastructure:
+        rows = [(c.id, c.category) for c in hospital.infrastructure.values()]
+        console.print(_matrix("Infrastructure", "component", rows, report, sites))
     counts = report.counts()
     console.print(
         "  ".join(f"{ServiceState(k).label}: {v}" for k, v in counts.items()),
@@ -186,7 +183,7 @@ def print_report(
         return
     console.print("\n[bold]Why[/bold]")
     for group in group_explanations(affected):
-        label, style = _STYLE[group.state]
+        style = _STYLE[group.state][1]
         where = "every site shown" if len(group.sites) == len(sites) else ", ".join(group.sites)
         line = Text()
         line.append(group.state.label, style=style)
@@ -223,6 +220,31 @@ class Explanation:
     note: str
     sites: tuple[str, ...]
     components: tuple[str, ...]
+
+
+def _matrix(
+    title: str,
+    what: str,
+    rows: Sequence[tuple[str, str]],
+    report: ImpactReport,
+    sites: Sequence[str],
+) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column(what, no_wrap=True)
+    table.add_column("crit." if what == "service" else "category")
+    for site in sites:
+        table.add_column(site, justify="center")
+    for component, detail in rows:
+        cells: list[Text | str] = [component, detail]
+        for site in sites:
+            entry = report.entry(component, site)
+            if entry is None:
+                cells.append(Text("·", style="dim"))  # not used at that site
+            else:
+                label, style = _STYLE[entry.state]
+                cells.append(Text(label, style=style))
+        table.add_row(*cells)
+    return table
 
 
 def group_explanations(entries: Sequence[ImpactEntry]) -> list[Explanation]:

@@ -190,6 +190,26 @@ class ImpactReport:
         """Service entries that are not operational."""
         return [e for e in self.entries if e.state is not ServiceState.OPERATIONAL]
 
+    def by_site(self) -> dict[str, list[ImpactEntry]]:
+        """Service entries grouped by site, sites and services in model order."""
+        out: dict[str, list[ImpactEntry]] = {}
+        for e in self.entries:
+            out.setdefault(e.site, []).append(e)
+        return out
+
+    def changes_since(self, before: ImpactReport) -> list[tuple[ServiceState, ImpactEntry]]:
+        """Service entries whose state differs from ``before`` (same model), with the old state.
+
+        For "what did the containment cost": assess the detections alone, then with the action.
+        """
+        out: list[tuple[ServiceState, ImpactEntry]] = []
+        for e in self.entries:
+            old = before.entry(e.component, e.site)
+            old_state = old.state if old is not None else ServiceState.OPERATIONAL
+            if old_state is not e.state:
+                out.append((old_state, e))
+        return out
+
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in ServiceState}
         for e in self.entries:
