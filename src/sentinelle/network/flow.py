@@ -15,14 +15,23 @@ from sentinelle.events import Event, EventBatch, ReadIssue
 # IANA protocol numbers for the names the readers use.
 PROTO_NUMBERS: dict[str, int] = {
     "icmp": 1,
+    "igmp": 2,
+    "ipip": 4,
     "tcp": 6,
     "udp": 17,
+    "ipv6": 41,
     "gre": 47,
     "esp": 50,
+    "ah": 51,
     "ipv6-icmp": 58,
+    "icmp6": 58,
+    "icmpv6": 58,
+    "ospf": 89,
+    "pim": 103,
+    "vrrp": 112,
+    "sctp": 132,
 }
-PROTO_NAMES: dict[int, str] = {num: name for name, num in PROTO_NUMBERS.items()}
-PROTO_NAMES[58] = "icmp6"
+PROTO_NAMES: dict[int, str] = {num: name for name, num in reversed(PROTO_NUMBERS.items())}
 
 TCP_FIN = 0x01
 TCP_SYN = 0x02

@@ -1,0 +1,227 @@
+"""``sentinelle network``: flow collection and network detection (floods, scans, exfiltration).
+
+``network detect PATH...`` reads flow captures (pcap, pcapng, RFC 5655 IPFIX files) and, through
+the readers, firewall syslog and Zeek ``conn.log`` files, all into one detector, in the order
+given (give files in time order). ``network collect`` listens for NetFlow/IPFIX on UDP.
+``network config`` prints the effective settings. Detections go out as JSON Lines (the hunt
+timeline format); counters and problems go to stderr, or as JSON to ``--stats``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import typer
+
+from sentinelle.detections import Detection
+from sentinelle.errors import Location, ReadError, SentinelleError
+from sentinelle.events import ReadIssue
+from sentinelle.network.capture import CaptureStats, read_capture, sniff_capture
+from sentinelle.network.collector import FlowCollector, parse_listen
+from sentinelle.network.config import NetworkConfig, dump_config, load_config
+from sentinelle.network.detect import NetworkDetector
+from sentinelle.network.flow import ConversionStats, FlowRecord, flows_from_batches
+from sentinelle.network.netflow import FlowDecoder
+
+network_app = typer.Typer(
+    name="network",
+    help="Flow collection and network detection: floods, scans, exfiltration.",
+    no_args_is_help=True,
+)
+
+_CONFIG = typer.Option(None, "--config", "-c", help="YAML settings (defaults when absent).")
+_OUTPUT = typer.Option(None, "--output", "-o", help="Write detections here (JSONL); else stdout.")
+_PATHS = typer.Argument(..., help="Flow captures, firewall logs, Zeek conn.log.")
+_STATS = typer.Option(None, "--stats", help="Write counters and problems here as JSON.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(network_app)
+
+
+class _Run:
+    """One detector with its decoder and counters, and where detections go."""
+
+    def __init__(self, config: NetworkConfig, stream: TextIO) -> None:
+        self.decoder = FlowDecoder(config.decoder)
+        self.detector = NetworkDetector(config)
+        self.capture = CaptureStats()
+        self.events = ConversionStats()
+        self.stream = stream
+        self.written = 0
+        self.failed_files: list[str] = []
+
+    def emit(self, detections: list[Detection]) -> None:
+        from sentinelle.hunt.outputs.jsonl import detection_record, dumps
+
+        for det in detections:
+            self.stream.write(dumps(detection_record(det)) + "\n")
+            self.written += 1
+        if detections:
+            self.stream.flush()
+
+    def summary(self) -> dict[str, Any]:
+        issues: list[ReadIssue] = [*self.capture.issues, *self.decoder.stats.issues]
+        issues.extend(self.events.issues)
+        return {
+            "detections": self.written,
+            "failed_files": self.failed_files,
+            "capture": {k: getattr(self.capture, k) for k in _CAPTURE_COUNTERS},
+            "decoder": self.decoder.stats.as_dict(),
+            "events": {
+                "events": self.events.events,
+                "flows": self.events.flows,
+                "skipped": self.events.skipped,
+                "read_issues": self.events.read_issues,
+            },
+            **self.detector.summary(),
+            "issues": [str(issue) for issue in issues],
+        }
+
+    def report(self, stats_path: Path | None) -> None:
+        summary = self.summary()
+        if stats_path is not None:
+            stats_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        decoder = summary["decoder"]
+        detector = summary["detector"]
+        typer.echo(
+            f"sentinelle network: {summary['detections']} detections; "
+            f"{decoder['messages']} flow messages, {decoder['records']} NetFlow records, "
+            f"{summary['events']['flows']} flows from events; "
+            f"{detector['flows']} flows analysed, {detector['late_flows']} late",
+            err=True,
+        )
+        problems = {
+            "malformed": decoder["malformed"],
+            "truncated": decoder["truncated"] + self.capture.truncated,
+            "unknown-template sets": decoder["unknown_template_sets"],
+            "hostile lengths": decoder["hostile_lengths"],
+            "not NetFlow/IPFIX": decoder["unsupported_version"],
+            "sequence gaps": decoder["sequence_gaps"],
+            "events skipped": summary["events"]["skipped"],
+            "suspect timestamps": detector["suspect_future_flows"],
+        }
+        shown = ", ".join(f"{n} {name}" for name, n in problems.items() if n)
+        if shown:
+            typer.echo(f"sentinelle network: skipped or suspect: {shown}", err=True)
+            for issue in summary["issues"][:10]:
+                typer.echo(f"  {issue}", err=True)
+
+
+_CAPTURE_COUNTERS = (
+    "packets",
+    "messages",
+    "skipped_not_udp",
+    "skipped_port",
+    "skipped_fragment",
+    "truncated",
+)
+
+
+def _flows_of_file(path: Path, run: _Run) -> Iterator[list[FlowRecord]]:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise ReadError(f"cannot open: {exc.strerror}", Location(str(path))) from exc
+    if sniff_capture(head) is not None:
+        for message in read_capture(path, run.capture):
+            yield run.decoder.decode(message.payload, message.exporter, message.time, message.where)
+        return
+    try:
+        from sentinelle.readers import read_file  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:
+        raise ReadError(
+            "not a flow capture, and the log readers are not available", Location(str(path))
+        ) from exc
+    yield from flows_from_batches(read_file(path), run.events)
+
+
+def _open_output(output: Path | None) -> TextIO:
+    if output is None:
+        return sys.stdout
+    return output.open("w", encoding="utf-8")
+
+
+@network_app.command("detect")
+def detect_command(
+    paths: list[Path] = _PATHS,
+    config: Path | None = _CONFIG,
+    output: Path | None = _OUTPUT,
+    stats: Path | None = _STATS,
+) -> None:
+    """Detect floods, scans and unusual outbound volume in flow and firewall files."""
+    settings = load_config(config)
+    stream = _open_output(output)
+    run = _Run(settings, stream)
+    try:
+        for path in paths:
+            try:
+                for flows in _flows_of_file(path, run):
+                    run.emit(run.detector.feed(flows))
+            except SentinelleError as exc:  # one bad file must not stop the others
+                run.failed_files.append(str(path))
+                typer.echo(f"sentinelle network: {path}: {exc.message}", err=True)
+        run.emit(run.detector.finish())
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    run.report(stats)
+    if run.failed_files:
+        raise typer.Exit(1)
+
+
+@network_app.command("collect")
+def collect_command(
+    listen: str = typer.Option("127.0.0.1:2055", "--listen", "-l", help="HOST:PORT to bind."),
+    config: Path | None = _CONFIG,
+    output: Path | None = _OUTPUT,
+    stats: Path | None = _STATS,
+    duration: float | None = typer.Option(None, help="Stop after this many seconds."),
+    idle_timeout: float | None = typer.Option(
+        None, "--idle-timeout", help="Stop after this many seconds without a datagram."
+    ),
+    max_messages: int | None = typer.Option(None, "--max-messages", help="Stop after N."),
+) -> None:
+    """Receive NetFlow v5/v9 and IPFIX on UDP and detect as flows arrive (Ctrl-C stops)."""
+    settings = load_config(config)
+    host, port = parse_listen(listen)
+    stream = _open_output(output)
+    run = _Run(settings, stream)
+    detector = run.detector
+    try:
+        with FlowCollector(host, port) as collector:
+            typer.echo(f"sentinelle network: listening on {host}:{collector.address[1]}", err=True)
+            # Flow time moves on with the wall clock while exporters are silent, so that an
+            # attack still ends when its traffic (and with it the flows) stops.
+            quiet_since, quiet_base = time.monotonic(), detector.newest
+            try:
+                for message in collector.messages(duration, idle_timeout, max_messages):
+                    if message is None:
+                        if quiet_base > float("-inf"):
+                            elapsed = time.monotonic() - quiet_since
+                            run.emit(detector.advance(quiet_base + elapsed))
+                        continue
+                    flows = run.decoder.decode(
+                        message.payload, message.exporter, message.time, message.where
+                    )
+                    run.emit(detector.feed(flows))
+                    quiet_since, quiet_base = time.monotonic(), detector.newest
+            except KeyboardInterrupt:
+                typer.echo("sentinelle network: stopped", err=True)
+        run.emit(detector.finish())
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    run.report(stats)
+
+
+@network_app.command("config")
+def config_command(config: Path | None = _CONFIG) -> None:
+    """Print the effective settings (the defaults, overridden by --config) as YAML."""
+    typer.echo(dump_config(load_config(config)), nl=False)
