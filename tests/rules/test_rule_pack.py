@@ -3,6 +3,9 @@ it, and each case gives the expected result through both evaluation paths of the
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,19 @@ def test_case(pack: CompiledRules, case: Case) -> None:
         assert rid in fired, f"{rid} did not fire; fired: {sorted(fired)}"
     for rid in case.silent:
         assert rid not in fired, f"{rid} fired"
+
+
+def test_rules_check_accepts_the_whole_pack(tmp_path: Path) -> None:
+    env = {**os.environ, "SENTINELLE_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", "rules", "check", str(PACK)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    docs = [d for p in PACK.rglob("*.yml") for d in yaml.safe_load_all(p.read_text("utf-8"))]
+    correlations = sum(1 for d in docs if "correlation" in d)
+    assert f"loaded {len(docs) - correlations} rules" in out.stdout
+    assert f"{correlations} correlations; rejected 0" in out.stdout

@@ -1,0 +1,9 @@
+"""Incidents: detections grouped by the machines, addresses and accounts they share over time,
+each told as an attack chain in ATT&CK tactic order."""
+
+from __future__ import annotations
+
+from sentinelle.incidents.entities import entities_of
+from sentinelle.incidents.group import DEFAULT_MAX_GAP, Incident, Stage, group_incidents
+
+__all__ = ["DEFAULT_MAX_GAP", "Incident", "Stage", "entities_of", "group_incidents"]
