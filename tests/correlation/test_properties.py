@@ -168,3 +168,49 @@ correlation:
             assert d.timestamp >= last_output
             last_output = d.timestamp
         newest = max(newest, t)
+
+
+def _longest_ordered(window: list[int]) -> int:
+    """Longest subsequence of rule positions that strictly increases (brute force DP)."""
+    best = [1] * len(window)
+    for i, pos in enumerate(window):
+        for j in range(i):
+            if window[j] < pos:
+                best[i] = max(best[i], best[j] + 1)
+    return max(best, default=0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stream=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3)), max_size=30).map(sorted),
+    n=st.integers(1, 4),
+)
+def test_temporal_ordered_equals_brute_force(stream: list[tuple[int, int]], n: int) -> None:
+    names = ["s0", "s1", "s2", "s3"]
+    setup = build(
+        "---".join(base_rule(name) for name in names)
+        + f"""
+---
+title: ordered
+correlation:
+    type: temporal_ordered
+    rules: [{", ".join(names)}]
+    timespan: {SPAN}s
+    condition: {{gte: {n}}}
+"""
+    )
+    got = []
+    for record, (t, pos) in enumerate(stream, start=1):
+        for d in setup.correlator.feed(detection(setup.bases[names[pos]], t, record)):
+            got.append((d.timestamp, d.value))
+    expected = []
+    armed, fired_at = True, -math.inf
+    for i, (t, _) in enumerate(stream):
+        earlier = [p for u, p in stream[:i] if u >= t - SPAN]
+        now = [p for u, p in stream[: i + 1] if u >= t - SPAN]
+        if not armed and (fired_at < t - SPAN or _longest_ordered(earlier) < n):
+            armed = True
+        if armed and _longest_ordered(now) >= n:
+            expected.append((t, float(_longest_ordered(now))))
+            armed, fired_at = False, t
+    assert got == expected

@@ -322,3 +322,14 @@ def test_pysigma_rules_without_exact_bounds_still_work() -> None:
     assert isinstance(correlation, SigmaCorrelationRule)
     correlator = Correlator([correlation], [BaseRuleRef.from_sigma(rule)])
     assert [str(c.threshold) for c in correlator.rules] == ["gt 1"]
+
+
+def test_temporal_ordered_over_too_many_rules_is_refused() -> None:
+    names = [f"step{i}" for i in range(65)]
+    setup = build(
+        "---".join(base_rule(n) for n in names)
+        + f"---\ntitle: long\ncorrelation: {{type: temporal_ordered, rules: [{', '.join(names)}],"
+        " timespan: 1h}\n"
+    )
+    [error] = setup.correlator.errors
+    assert "more than 64 is refused" in error.message

@@ -256,18 +256,20 @@ class OrderedAggregate(Aggregate):
     Equal timestamps keep arrival order.
     """
 
-    __slots__ = ("best", "positions")
+    __slots__ = ("best", "filled", "positions")
 
     def __init__(self, positions: int) -> None:
         self.positions = positions
-        self.best: list[list[Chain | None]] = [[None] * (positions + 1) for _ in range(positions)]
+        # A chain ending at position p has at most p + 1 steps.
+        self.best: list[list[Chain | None]] = [[None] * (p + 2) for p in range(positions)]
+        self.filled = 0  # chains held: what the memory caps count for this aggregate
 
     def add(self, ts: float, pos: int, payload: Any, event: Event | None) -> None:
         cutoff = payload  # the caller passes the window start (or -inf for anchored windows)
         row = self.best[pos]
         for length in range(pos + 1, 1, -1):
             candidate: Chain | None = None
-            for earlier in range(pos):
+            for earlier in range(length - 2, pos):  # earlier rows hold no longer chains
                 chain = self.best[earlier][length - 1]
                 if (
                     chain is not None
@@ -278,17 +280,24 @@ class OrderedAggregate(Aggregate):
             if candidate is not None:
                 current = row[length]
                 if current is None or current[0] < cutoff or candidate[0] >= current[0]:
+                    self.filled += current is None
                     row[length] = (candidate[0], (*candidate[1], (ts, event, pos)))
+        self.filled += row[1] is None
         row[1] = (ts, ((ts, event, pos),))
+
+    def evict_oldest(self) -> None:
+        """Chains have no order to evict by: past the per-group cap they are all forgotten."""
+        self.best = [[None] * (p + 2) for p in range(self.positions)]
+        self.filled = 0
 
     @property
     def size(self) -> int:
-        return 1
+        return self.filled
 
     def _longest(self, cutoff: float) -> Chain | None:
         for length in range(self.positions, 0, -1):
             found: Chain | None = None
-            for row in self.best:
+            for row in self.best[length - 1 :]:
                 chain = row[length]
                 if (
                     chain is not None

@@ -359,10 +359,12 @@ class Correlator:
         limits = self.limits
         rid = rule.corr.rule_id
         while aggregate.size > limits.max_entries_per_group:
+            before = aggregate.size
             aggregate.evict_oldest()
-            rule.entries -= 1
+            dropped = before - aggregate.size
+            rule.entries -= dropped
             group.approximate = True
-            self.stats.evicted_entries[rid] = self.stats.evicted_entries.get(rid, 0) + 1
+            self.stats.evicted_entries[rid] = self.stats.evicted_entries.get(rid, 0) + dropped
         while rule.entries > limits.max_entries and len(rule.groups) > 1:
             oldest = next(iter(rule.groups.values()))
             if oldest is group:

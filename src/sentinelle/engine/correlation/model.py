@@ -40,6 +40,10 @@ OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
 LOWER_BOUND_OPERATORS = frozenset({"gt", "gte"})
 
 
+# Finding ordered chains costs (number of rules)^2 per detection and per group.
+MAX_ORDERED_RULES = 64
+
+
 class Kind(StrEnum):
     EVENT_COUNT = "event_count"
     VALUE_COUNT = "value_count"
@@ -370,6 +374,12 @@ def _compile_one(index: int, rule: Any, names: _Namespace) -> CompiledCorrelatio
         references = ()
     if not references:
         raise RuleError("correlation references no rule", where)
+    if kind is Kind.TEMPORAL_ORDERED and len(references) > MAX_ORDERED_RULES:
+        raise RuleError(
+            f"temporal_ordered over {len(references)} rules: the chain search costs the square "
+            f"of the number of rules per detection, so more than {MAX_ORDERED_RULES} is refused",
+            where,
+        )
     duplicates = sorted({r for r in references if references.count(r) > 1})
     if duplicates:
         raise RuleError(f"rule(s) listed more than once: {', '.join(duplicates)}", where)
