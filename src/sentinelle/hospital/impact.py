@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sentinelle.detections import Detection
@@ -365,6 +366,9 @@ class _Evaluator:
         self.order = order
         self.needed = needed_sites(self.components, order)
         self.site_order = {s: i for i, s in enumerate(model.sites)}
+        # Runbooks are reported relative to the model's folder (resolved once: it costs syscalls).
+        self.model_dir = model.source.parent.resolve() if model.source is not None else None
+        self.runbooks: dict[str, str | None] = {}
         # Instance signals: (component, instance site) -> signals; external components have one
         # "instance" per site that uses them.
         self.instances: dict[tuple[str, str], _Signals] = {}
@@ -490,6 +494,11 @@ class _Evaluator:
             infrastructure=infra,
         )
 
+    def _runbook(self, comp: Component) -> str | None:
+        if comp.id not in self.runbooks:
+            self.runbooks[comp.id] = _runbook_text_path(comp, self.model_dir)
+        return self.runbooks[comp.id]
+
     def _entry(self, comp: Component, site: str) -> ImpactEntry:
         seen = self.view(comp.id, site)
         avail, risk = seen.availability, seen.risk
@@ -512,10 +521,7 @@ class _Evaluator:
                 reason += f"; {main.note}"
             if risk.level and main is not risk:
                 reason += f"; also at risk: {' -> '.join(risk_path)} ({risk.cause})"
-        runbook: str | None = None
-        if comp.runbook is not None:
-            base = self.model.source.parent if self.model.source else None
-            runbook = str(comp.runbook.relative_to(base.resolve())) if base else str(comp.runbook)
+        runbook = self._runbook(comp)
         return ImpactEntry(
             site=site,
             component=comp.id,
@@ -535,6 +541,15 @@ class _Evaluator:
             owner=comp.owner,
             on_call=comp.on_call,
         )
+
+
+def _runbook_text_path(comp: Component, model_dir: Path | None) -> str | None:
+    """The runbook as reports show it: relative to the model's folder when inside it."""
+    if comp.runbook is None:
+        return None
+    if model_dir is not None and comp.runbook.is_relative_to(model_dir):
+        return str(comp.runbook.relative_to(model_dir))
+    return str(comp.runbook)
 
 
 def _row_path(cid: str, site: str, path: tuple[str, ...]) -> tuple[str, ...]:
