@@ -284,3 +284,9 @@ def test_changes_since_gives_what_the_containment_cost(chu: HospitalModel) -> No
     used_at_ehp = [s.id for s in chu.services.values() if "ehp" in s.used_at]
     assert [e.component for e in contained.by_site()["ehp"]] == used_at_ehp
     assert "emergency" not in used_at_ehp  # the nursing home has no emergency department
+
+
+def test_a_single_name_may_be_passed_as_a_string(chu: HospitalModel) -> None:
+    report = assess(chu, compromised="dc-cen01", actions="cut:internet")
+    assert report.compromised == ["dc-cen01"] and report.actions == ["cut:internet"]
+    assert report.unresolved == []

@@ -344,15 +344,20 @@ def assess(
     target is unknown raises ConfigError, because acting on a typo must not look harmless.
     """
     inputs = _Inputs(model)
-    action_list = [parse_action(a) if isinstance(a, str) else a for a in actions]
+    action_list = [parse_action(a) if isinstance(a, str) else a for a in _items(actions)]
     for action in action_list:
         inputs.add_action(action)
-    for name in unavailable:
+    for name in _items(unavailable):
         inputs.add_unavailable(name)
-    for name in compromised:
+    for name in _items(compromised):
         inputs.add_compromised(name)
     evaluator = _Evaluator(model, inputs)
     return evaluator.report([str(a) for a in action_list])
+
+
+def _items(value: Iterable[Any]) -> list[Any]:
+    # One name passed as a plain string means that name, not its characters.
+    return [value] if isinstance(value, str) else list(value)
 
 
 class _Evaluator:
