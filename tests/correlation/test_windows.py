@@ -215,3 +215,10 @@ def test_detections_of_other_rules_move_time_and_close_windows() -> None:
     assert correlator.feed(detection(unrelated, 10)) == []  # [0, 10] is still open
     [alert] = correlator.feed(detection(unrelated, 11))
     assert (alert.timestamp, alert.value, alert.group) == (10, 1.0, {"User": "a"})
+
+
+def test_nan_group_values_form_one_group() -> None:
+    # Two distinct NaN objects (as two parsed events give): NaN != NaN, yet one group.
+    setup = build(_count_rule("gte: 2"))
+    stream = [("failed_logon", t, {"User": float("nan")}) for t in (0, 1)]
+    assert [d.value for d in run(setup, stream)] == [2.0]

@@ -530,8 +530,10 @@ def as_number(value: Any) -> int | float | None:
 def _hashable(value: Any) -> Any:
     """Group keys compare values exactly (case and type included), like SQL GROUP BY."""
     kind = type(value)
-    if kind is str or kind is int or kind is float or value is None:
+    if kind is str or kind is int or value is None:
         return value
+    if kind is float:
+        return ("nan",) if math.isnan(value) else value  # NaN != NaN: one group per event
     if kind is bool:
         return ("bool", value)  # True must not merge with 1
     if isinstance(value, list | tuple):
