@@ -191,6 +191,18 @@ def test_unknown_fields_are_typos_not_silently_ignored(write_model: Writer) -> N
         (("[db]", "[{target: db, kind: optional}]"), "dependency kind 'optional'"),
         (("staff: 100}", "staff: -1}"), "hospital staff must be at least 0"),
         (("name: Application", "name: [a, b]"), "name must be a text value, not a list"),
+        (("rto: 1h", "rto: 1h\n    role: db\n    used_at: [a, q]"), "unknown site 'q'"),
+        (
+            ("{id: db, name: Database, site: a}", "{id: db, name: Database, sites: [b]}"),
+            "asset db-servers at site 'a' carries 'db', which has no instance there (sites: b)",
+        ),
+        (
+            ("owner: someone", "owner: someone\n    role: x\n    replicated: true"),
+            "'replicated' goes with 'sites', not 'site'",
+        ),
+        (("zone: srv, hosts: [db01]", "zone: srv, patterns: ['*']"), "would match every host"),
+        (("ip_ranges: [10.0.0.0/28]", "ip_ranges: [10.0.0.0/33]"), "IP range '10.0.0.0/33'"),
+        (("hosts: [db01], ip_ranges: [10.0.0.0/28], ", ""), "needs at least one of hosts"),
     ],
 )
 def test_located_mistakes(write_model: Writer, change: tuple[str, str], message: str) -> None:
@@ -292,7 +304,7 @@ def test_local_component_needed_where_it_has_no_instance(write_model: Writer) ->
     ).replace("site: a, zone: srv, hosts: [db01]", "site: b, zone: srv, hosts: [db01]")
     path = write_model(text)
     assert problems_of(path) == [
-        f"{path}:{line_of(text, '{id: db,')}: db runs only at b (local), but app need it at a"
+        f"{path}:{line_of(text, '{id: db,')}: db runs only at b (local), but app needs it at a"
     ]
 
 
@@ -304,3 +316,13 @@ def test_parse_duration() -> None:
     assert parse_duration("45min") == 2700
     assert parse_duration("soon") is None
     assert parse_duration("") is None
+
+
+def test_a_role_belongs_to_one_component(write_model: Writer) -> None:
+    text = SMALL_MODEL.replace("rto: 1h", "rto: 1h\n    role: internet").replace(
+        "{id: db, name: Database, site: a}", "{id: db, name: Database, site: a, role: internet}"
+    )
+    path = write_model(text)
+    assert problems_of(path) == [
+        f"{path}:{line_of(text, '{id: db,')}: role 'internet' is given to both app and db"
+    ]

@@ -611,7 +611,8 @@ class _Builder:
             self.reader.problems.append(
                 ConfigError(
                     f"{cid} runs only at {', '.join(comp.sites)} (local), but"
-                    f" {', '.join(users) or 'its users'} need it at {', '.join(missing)}",
+                    f" {', '.join(users) or 'its users'} {'needs' if len(users) == 1 else 'need'}"
+                    f" it at {', '.join(missing)}",
                     comp.location,
                 )
             )
