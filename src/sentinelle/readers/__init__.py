@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from sentinelle.errors import Location, ReadError
-from sentinelle.events import EventBatch
+from sentinelle.events import EventBatch, ReadIssue
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.evtx import EvtxLimits, read_evtx, read_evtx_files
 from sentinelle.readers.lines import ByteStream
@@ -111,6 +111,20 @@ def read_paths(paths: Iterable[str | Path], *, batch_size: int = 2048) -> Iterat
             path, fmt = held.pop()
 
 
+# Text with no structure Sentinelle knows is read line by line (one ``message`` per line) only when
+# its name says it is a log; READMEs and licences next to the logs are reported and skipped, so
+# their words never reach keyword rules.
+_PLAIN_LOG_SUFFIXES = frozenset((".log", ".txt", ".out", ".err", ".syslog", ".messages"))
+_PLAIN_TEXT_SKIPPED = "plain text that is no log format Sentinelle reads (not a .log/.txt); skipped"
+
+
+def _plain_log_name(name: str) -> bool:
+    pure = PurePosixPath(name.replace("!", "/"))
+    return any(suffix.lower() in _PLAIN_LOG_SUFFIXES for suffix in pure.suffixes) or (
+        not pure.suffix
+    )
+
+
 def _sniff_quietly(path: Path) -> str:
     try:
         return sniff_format(path)
@@ -119,10 +133,7 @@ def _sniff_quietly(path: Path) -> str:
 
 
 def _unreadable(source: str, reason: str, fmt: str = "") -> EventBatch:
-    batch = EventBatch(source, format=fmt)
-    builder = BatchBuilder(source, fmt, 1)
-    builder.issue(source, reason, "file")
-    return builder.finish() or batch
+    return EventBatch(source, issues=[ReadIssue(source, reason, "file")], format=fmt)
 
 
 def _read(path: Path, source: str, batch_size: int, depth: int) -> Iterator[EventBatch]:
@@ -137,6 +148,8 @@ def _read(path: Path, source: str, batch_size: int, depth: int) -> Iterator[Even
         yield from _read_archive(path, fmt, source, batch_size, depth)
     elif fmt == "binary":
         yield _unreadable(source, "binary content of no supported format", fmt)
+    elif fmt == "text" and not _plain_log_name(source):
+        yield _unreadable(source, _PLAIN_TEXT_SKIPPED, fmt)
     elif fmt != "empty":
         try:
             mtime = path.stat().st_mtime
@@ -209,6 +222,9 @@ def _read_member(
         return
     if fmt == "binary":
         yield _unreadable(source, "binary content of no supported format", fmt)
+        return
+    if fmt == "text" and not _plain_log_name(name):
+        yield _unreadable(source, _PLAIN_TEXT_SKIPPED, fmt)
         return
     if fmt == "evtx" or fmt in ARCHIVES:
         # The EVTX worker and the zip reader need a real, seekable file: spool to disk.

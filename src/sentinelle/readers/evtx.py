@@ -368,4 +368,9 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
             continue
-        events.append(Event(fields, ts, source, record_id, text.decode("utf-8", "replace"), flags))
+        # The System EventRecordID (what Event Viewer shows) names the record; exported logs
+        # renumber the record headers, so the header id is only the fallback.
+        number = fields.get("EventRecordID")
+        if number.__class__ is not int:
+            number = record_id
+        events.append(Event(fields, ts, source, number, text.decode("utf-8", "replace"), flags))

@@ -12,8 +12,9 @@ same records as a whole-file parse, keeps memory at one chunk, recovers the chun
 file header is damaged or that are carved chunks, and pins every problem to a chunk number.
 
 Frames are ``kind (1 byte) + payload length (u32 LE) + payload``:
-``C`` chunk index (u64) about to be parsed; ``R`` records: count (u32), record ids (i64 each),
-then the records' compact JSON joined by newlines (compact JSON never holds a raw newline);
+``C`` chunk index (u64) about to be read and parsed; ``R`` records: count (u32), record ids
+(i64 each), then the records' compact JSON joined by newlines (compact JSON never holds a raw
+newline);
 ``I`` an issue (JSON: chunk, reason); ``E`` the file cannot be read (JSON: reason); ``D`` done.
 """
 
@@ -103,21 +104,29 @@ def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out) -> None:
     except OSError as exc:
         out.frame(b"E", orjson.dumps({"reason": f"cannot open: {exc.strerror or exc}"}))
         return
-    with handle:
-        head = handle.read(FILE_HEADER_SIZE)
-        base, header_problem = chunk_base(head)
-        if header_problem and start_chunk == 0:
-            out.issue(None, header_problem)
-        index = start_chunk
-        while True:
-            handle.seek(base + index * CHUNK_SIZE)
-            chunk = handle.read(CHUNK_SIZE)
-            if not chunk:
-                break
-            out.frame(b"C", struct.pack("<Q", index))
-            out.flush()
-            _parse_chunk(index, chunk, ansi_codec, out)
-            index += 1
+    index = start_chunk
+    try:
+        with handle:
+            head = handle.read(FILE_HEADER_SIZE)
+            base, header_problem = chunk_base(head)
+            if header_problem and start_chunk == 0:
+                out.issue(None, header_problem)
+            position = len(head)
+            while True:
+                # The parent must know the chunk before its read or parse can hang.
+                out.frame(b"C", struct.pack("<Q", index))
+                out.flush()
+                target = base + index * CHUNK_SIZE
+                if target != position:  # seek only when needed: pipes and devices cannot
+                    handle.seek(target)
+                chunk = handle.read(CHUNK_SIZE)
+                position = target + len(chunk)
+                if not chunk:
+                    break
+                _parse_chunk(index, chunk, ansi_codec, out)
+                index += 1
+    except OSError as exc:
+        out.issue(index, f"read error: {exc.strerror or exc}; rest of the file skipped")
     out.frame(b"D")
     out.flush()
 

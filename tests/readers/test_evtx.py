@@ -1,0 +1,263 @@
+"""EVTX reader: Sigma-native names on the shared corpus, and recovery from generated damage.
+
+Corrupted files are made here from a shared corpus file (flipped bytes, truncation, bad chunk and
+file headers, carved chunks); each test states which records must come back and which chunk must
+be blamed. Expectations come from the bare native parser over the intact file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import evtx
+import orjson
+import pytest
+
+from sentinelle.events import Event, ReadIssue
+from sentinelle.readers import read_file, read_paths, sniff_format
+from sentinelle.readers.evtx import EvtxLimits, read_evtx, read_evtx_files
+from tests.readers.helpers import CHUNK, HEADER, chunk_record_ids
+
+pytestmark = pytest.mark.corpus
+
+
+def _read(path: Path, limits: EvtxLimits | None = None) -> tuple[list[Event], list[ReadIssue]]:
+    events: list[Event] = []
+    issues: list[ReadIssue] = []
+    batches = read_evtx(path) if limits is None else read_evtx(path, limits=limits)
+    for batch in batches:
+        events.extend(batch.events)
+        issues.extend(batch.issues)
+    return events, issues
+
+
+def _all_ids(per_chunk: dict[int, set[int]], *skip: int) -> set[int]:
+    return {i for chunk, ids in per_chunk.items() if chunk not in skip for i in ids}
+
+
+def _populated(per_chunk: dict[int, set[int]]) -> list[int]:
+    return [chunk for chunk, ids in sorted(per_chunk.items()) if ids]
+
+
+def test_whole_corpus_reads_every_record_without_issue(mitre_dir: Path) -> None:
+    expected = 0
+    for path in sorted(mitre_dir.rglob("*.evtx")):
+        expected += sum(1 for _ in evtx.PyEvtxParser(str(path)).records_json())
+    count = 0
+    issues: list[ReadIssue] = []
+    for batch in read_paths([mitre_dir], batch_size=500):
+        assert len(batch.events) <= 500
+        count += len(batch.events)
+        issues.extend(batch.issues)
+    # The licence file next to the logs is reported as skipped, and nothing else.
+    assert [(Path(i.location).name, i.kind) for i in issues] == [("LICENSE.md", "file")]
+    assert count == expected
+
+
+def test_system_fields_are_sigma_native(multi_chunk_evtx: Path) -> None:
+    events, issues = _read(multi_chunk_evtx)
+    assert issues == []
+    event = events[0]
+    fields = event.fields
+    doc = orjson.loads(event.raw or "")
+    system = doc["Event"]["System"]
+    assert (
+        fields["EventID"] == int(system["EventID"])
+        if not isinstance(system["EventID"], dict)
+        else int(system["EventID"]["#text"])
+    )
+    assert isinstance(fields["EventID"], int)
+    assert fields["Channel"] == system["Channel"]
+    assert fields["Computer"] == system["Computer"]
+    assert fields["Provider_Name"] == system["Provider"]["#attributes"]["Name"]
+    assert fields["EventRecordID"] == event.record
+    assert isinstance(fields["ProcessID"], int)
+    assert event.timestamp is not None and event.flags == ()
+    assert event.source == str(multi_chunk_evtx)
+    # Every named EventData item is a field of its own, under its own name.
+    for name in doc["Event"].get("EventData") or {}:
+        if name not in ("Data", "Binary", "#attributes"):
+            assert name in fields or f"EventData.{name}" in fields
+
+
+def test_flipped_bytes_lose_only_their_chunk(multi_chunk_evtx: Path, tmp_path: Path) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    victim = _populated(per_chunk)[1]
+    data = bytearray(multi_chunk_evtx.read_bytes())
+    start = HEADER + victim * CHUNK + 512 + 64
+    data[start : start + 48] = bytes(random.Random(7).randrange(256) for _ in range(48))
+    damaged = tmp_path / "flipped.evtx"
+    damaged.write_bytes(bytes(data))
+
+    events, issues = _read(damaged)
+
+    assert _all_ids(per_chunk, victim) <= {e.record for e in events}
+    assert any(i.location.endswith(f"chunk {victim}") for i in issues)
+    assert all(i.kind == "chunk" for i in issues)
+
+
+def test_bad_chunk_signature_is_reported_and_skipped(
+    multi_chunk_evtx: Path, tmp_path: Path
+) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    victim = _populated(per_chunk)[0]
+    data = bytearray(multi_chunk_evtx.read_bytes())
+    data[HEADER + victim * CHUNK : HEADER + victim * CHUNK + 8] = b"XXXXXXXX"
+    damaged = tmp_path / "badmagic.evtx"
+    damaged.write_bytes(bytes(data))
+
+    events, issues = _read(damaged)
+
+    assert {e.record for e in events} == _all_ids(per_chunk, victim)
+    assert [i.location for i in issues] == [f"{damaged} chunk {victim}"]
+    assert "no chunk signature" in issues[0].reason
+
+
+def test_truncated_file_keeps_whole_chunks_and_complete_records(
+    multi_chunk_evtx: Path, tmp_path: Path
+) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    victim = _populated(per_chunk)[1]
+    data = multi_chunk_evtx.read_bytes()
+    damaged = tmp_path / "truncated.evtx"
+    damaged.write_bytes(data[: HEADER + victim * CHUNK + 40000])
+
+    events, issues = _read(damaged)
+
+    ids = {e.record for e in events}
+    earlier = {i for chunk, s in per_chunk.items() if chunk < victim for i in s}
+    assert earlier <= ids
+    assert ids - earlier <= per_chunk[victim]  # records of the cut chunk that fit before the cut
+    assert any("truncated" in i.reason and i.location.endswith(f"chunk {victim}") for i in issues)
+
+
+def test_damaged_file_header_still_yields_every_record(
+    multi_chunk_evtx: Path, tmp_path: Path
+) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    data = bytearray(multi_chunk_evtx.read_bytes())
+    data[0:8] = b"\x00" * 8
+    damaged = tmp_path / "noheader.evtx"
+    damaged.write_bytes(bytes(data))
+
+    assert sniff_format(damaged) == "evtx"  # the extension marks it worth recovering
+    events, issues = _read(damaged)
+
+    assert {e.record for e in events} == _all_ids(per_chunk)
+    assert len(issues) == 1 and "file header" in issues[0].reason
+
+
+def test_carved_chunks_without_file_header_are_read(multi_chunk_evtx: Path, tmp_path: Path) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    carved = tmp_path / "carved.bin"
+    carved.write_bytes(multi_chunk_evtx.read_bytes()[HEADER:])
+
+    assert sniff_format(carved) == "evtx"
+    events = [e for batch in read_file(carved) for e in batch.events]
+    assert {e.record for e in events} == _all_ids(per_chunk)
+
+
+def test_chunk_checksum_mismatch_is_reported_but_records_kept(
+    multi_chunk_evtx: Path, tmp_path: Path
+) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    victim = _populated(per_chunk)[0]
+    data = bytearray(multi_chunk_evtx.read_bytes())
+    data[HEADER + victim * CHUNK + 124] ^= 0xFF  # the stored header checksum itself
+    damaged = tmp_path / "crc.evtx"
+    damaged.write_bytes(bytes(data))
+
+    events, issues = _read(damaged)
+
+    assert {e.record for e in events} == _all_ids(per_chunk)
+    assert [i.location for i in issues] == [f"{damaged} chunk {victim}"]
+    assert "header checksum mismatch" in issues[0].reason
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_damage_never_raises_and_spares_untouched_chunks(
+    multi_chunk_evtx: Path, tmp_path: Path, seed: int
+) -> None:
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    rng = random.Random(seed)
+    data = bytearray(multi_chunk_evtx.read_bytes())
+    touched = set()
+    for _ in range(rng.randrange(1, 6)):
+        offset = rng.randrange(HEADER, len(data))
+        data[offset] ^= 1 << rng.randrange(8)
+        touched.add((offset - HEADER) // CHUNK)
+    damaged = tmp_path / f"random{seed}.evtx"
+    damaged.write_bytes(bytes(data))
+
+    events, issues = _read(damaged)
+
+    assert _all_ids(per_chunk, *touched) <= {e.record for e in events}
+    for issue in issues:
+        chunk = int(issue.location.rsplit(" ", 1)[-1])
+        assert chunk in touched
+
+
+def test_garbage_named_evtx_is_reported_not_raised(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.evtx"
+    garbage.write_bytes(os.urandom(200_000))
+    events, issues = _read(garbage)
+    assert events == []
+    assert issues and all(i.kind == "chunk" for i in issues)
+
+
+def test_stalled_input_is_reported_and_the_next_file_read(
+    multi_chunk_evtx: Path, tmp_path: Path
+) -> None:
+    """A worker stuck in I/O (a FIFO that stops mid-chunk) is killed at its deadline."""
+    fifo = tmp_path / "stalled.evtx"
+    os.mkfifo(fifo)
+    data = multi_chunk_evtx.read_bytes()
+    release = threading.Event()
+
+    def writer() -> None:
+        with fifo.open("wb") as out:
+            out.write(data[: HEADER + CHUNK + 1000])  # file header, chunk 0, a bit of chunk 1
+            out.flush()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    limits = EvtxLimits(chunk_seconds=1.0, start_seconds=10.0, max_restarts=1)
+    try:
+        batches = list(read_evtx_files([(fifo, None), (multi_chunk_evtx, None)], limits=limits))
+    finally:
+        release.set()
+        thread.join(5)
+    stalled = [b for b in batches if b.source == str(fifo)]
+    healthy = [b for b in batches if b.source == str(multi_chunk_evtx)]
+    issues = [i for b in stalled for i in b.issues]
+    assert {e.record for b in stalled for e in b.events} == chunk_record_ids(multi_chunk_evtx)[0]
+    assert any(i.location == f"{fifo} chunk 1" and "no answer" in i.reason for i in issues)
+    assert sum(len(b.events) for b in healthy) == len(_all_ids(chunk_record_ids(multi_chunk_evtx)))
+    assert not any(b.issues for b in healthy)
+
+
+def test_memory_limit_failures_are_reported_per_chunk_then_abandoned(
+    multi_chunk_evtx: Path,
+) -> None:
+    """A worker that cannot allocate dies; each chunk is blamed until the file is given up."""
+    limits = EvtxLimits(memory_mb=16, max_restarts=3)
+    events, issues = _read(multi_chunk_evtx, limits)
+    assert events == []
+    assert [i.location for i in issues[:3]] == [f"{multi_chunk_evtx} chunk {n}" for n in range(3)]
+    assert all("MemoryError" in i.reason for i in issues[:3])
+    assert issues[3].kind == "file" and "gave up after 3" in issues[3].reason
+    # The next read, with the normal limits, is not affected.
+    assert _read(multi_chunk_evtx)[0]
+
+
+def test_stopping_early_leaves_no_worker_behind(mitre_dir: Path) -> None:
+    batches: Iterator[object] = read_paths([mitre_dir], batch_size=10)
+    next(batches)
+    batches.close()  # type: ignore[attr-defined]
+    # The pool only keeps workers that finished cleanly; a new read still works.
+    assert sum(len(b.events) for b in read_paths([next(mitre_dir.rglob("*.evtx"))])) > 0
