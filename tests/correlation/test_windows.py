@@ -222,3 +222,13 @@ def test_nan_group_values_form_one_group() -> None:
     setup = build(_count_rule("gte: 2"))
     stream = [("failed_logon", t, {"User": float("nan")}) for t in (0, 1)]
     assert [d.value for d in run(setup, stream)] == [2.0]
+
+
+def test_groups_that_expired_are_not_counted_as_evictions() -> None:
+    setup = build(_count_rule("gte: 3", timespan="10s"), CorrelationLimits(max_groups=2))
+    out = run(setup, [("failed_logon", t, {"User": u}) for t, u in [(0, "a"), (5, "b"), (16, "c")]])
+    assert out == []
+    assert setup.correlator.stats.evicted_groups == {}
+    setup = build(_count_rule("gte: 3", timespan="10s"), CorrelationLimits(max_groups=2))
+    run(setup, [("failed_logon", t, {"User": u}) for t, u in [(0, "a"), (5, "b"), (6, "c")]])
+    assert setup.correlator.stats.evicted_groups == {"failed_logons": 1}

@@ -332,6 +332,8 @@ class Correlator:
         self, rule: _Rule, key: tuple[Any, ...], shown: dict[str, Any], ts: float
     ) -> _Group:
         limits = self.limits
+        if len(rule.groups) >= limits.max_groups and rule.corr.eager:
+            self._expire_idle(rule, ts - rule.corr.span)  # expired groups are not evictions
         while len(rule.groups) >= limits.max_groups:
             self._evict_group(rule)
         group = _Group(self._aggregate(rule.corr), shown, ts, rule.corr.span)
