@@ -40,6 +40,8 @@ needs_softflowd = pytest.mark.skipif(
     reason="softflowd not installed (Debian: apt-get install -y softflowd; CI installs it)",
 )
 
+# Fixed addresses: without them scapy tries to resolve the MAC of every packet.
+MAC_A, MAC_B = "02:00:00:00:00:01", "02:00:00:00:00:02"
 T0 = 1_700_000_000.0
 VICTIM = "10.1.1.10"
 FLOOD_START, FLOOD_END = 40.0, 70.0  # seconds after T0
@@ -69,16 +71,16 @@ def _write_capture(path: Path) -> None:
         ask = IP(src=client, dst=VICTIM) / TCP(sport=port, dport=443, flags="PA")
         answer = IP(src=VICTIM, dst=client) / TCP(sport=443, dport=port, flags="PA")
         lookup = IP(src=client, dst=SERVER_WEB) / UDP(sport=40000 + tick, dport=53)
-        add(t, Ether() / ask / (b"q" * 200))
-        add(t + 0.1, Ether() / answer / (b"r" * 900))
-        add(t + 0.2, Ether() / lookup / (b"d" * 40))
+        add(t, Ether(src=MAC_A, dst=MAC_B) / ask / (b"q" * 200))
+        add(t + 0.1, Ether(src=MAC_A, dst=MAC_B) / answer / (b"r" * 900))
+        add(t + 0.2, Ether(src=MAC_A, dst=MAC_B) / lookup / (b"d" * 40))
     # The flood: 250 SYN/s, three heavy sources sending half of it.
     count = int((FLOOD_END - FLOOD_START) * 250)
     for i in range(count):
         t = FLOOD_START + i / 250
         src = HEAVY[i % 3] if i % 2 == 0 else rnd.choice(LIGHT)
         syn = TCP(sport=rnd.randrange(1024, 65535), dport=80, flags="S")
-        add(t, Ether() / IP(src=src, dst=VICTIM) / syn)
+        add(t, Ether(src=MAC_A, dst=MAC_B) / IP(src=src, dst=VICTIM) / syn)
     packets.sort(key=lambda p: float(p.time))
     wrpcap(str(path), packets)
 
