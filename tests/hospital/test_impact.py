@@ -290,3 +290,21 @@ def test_a_single_name_may_be_passed_as_a_string(chu: HospitalModel) -> None:
     report = assess(chu, compromised="dc-cen01", actions="cut:internet")
     assert report.compromised == ["dc-cen01"] and report.actions == ["cut:internet"]
     assert report.unresolved == []
+
+
+def test_a_flood_on_the_edge_degrades_then_the_cut_takes_down(chu: HospitalModel) -> None:
+    # The Nantes night: a flood on the edge's public address, then the internet link cut.
+    flood = assess(chu, degraded=["203.0.113.5"])
+    entry = flood.entry("external-email", "cen")
+    assert entry is not None and entry.state is DEGRADED
+    assert entry.path == ("external-email", "internet", "asset:edge-firewalls", "host:203.0.113.5")
+    assert entry.cause == "host 203.0.113.5 degraded"
+    assert set(flood.states("appointment-booking").values()) == {DEGRADED}
+    assert set(flood.states("patient-record").values()) == {OK}
+    cut = assess(chu, degraded=["203.0.113.5"], actions=["cut:internet"])
+    assert {(e.component, old, e.state) for old, e in cut.changes_since(flood)} == {
+        (service, DEGRADED, DOWN)
+        for service in ("external-email", "remote-access", "appointment-booking", "public-website")
+    }
+    assert assess(chu, degraded=["internet"]).state("remote-access", "ger") is DEGRADED
+    assert flood.degraded == ["203.0.113.5"]

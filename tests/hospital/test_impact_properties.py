@@ -51,6 +51,7 @@ def _trouble(model: HospitalModel) -> st.SearchStrategy[dict[str, list[str]]]:
             "actions": st.lists(actions, max_size=4),
             "unavailable": st.lists(st.one_of(names, st.sampled_from(components)), max_size=5),
             "compromised": st.lists(names, max_size=4),
+            "degraded": st.lists(st.one_of(names, st.sampled_from(components)), max_size=3),
         }
     )
 
@@ -61,6 +62,7 @@ def _run(model: HospitalModel, trouble: dict[str, list[str]]) -> ImpactReport:
         actions=trouble["actions"],
         unavailable=trouble["unavailable"],
         compromised=trouble["compromised"],
+        degraded=trouble["degraded"],
     )
 
 

@@ -112,6 +112,10 @@ def impact_command(
             "--unavailable", help="Host, IP, asset, component or component@site that is down."
         ),
     ] = None,
+    degraded: Annotated[
+        list[str] | None,
+        typer.Option("--degraded", help="Same kinds of names, for what works badly (a flood)."),
+    ] = None,
     site: Annotated[list[str] | None, typer.Option("--site", help="Show only these sites.")] = None,
     infrastructure: Annotated[
         bool, typer.Option("--infrastructure", help="Also show the infrastructure's states.")
@@ -129,6 +133,7 @@ def impact_command(
         hospital,
         compromised=compromised or [],
         unavailable=unavailable or [],
+        degraded=degraded or [],
         actions=actions,
     )
     for problem in report.unresolved:

@@ -157,6 +157,7 @@ class ImpactReport:
     actions: list[str]
     compromised: list[str]
     unavailable: list[str]
+    degraded: list[str]
     unresolved: list[str]  # inputs that name nothing in the model, with the reason
     entries: list[ImpactEntry]
     infrastructure: list[ImpactEntry]
@@ -223,6 +224,7 @@ class ImpactReport:
             "actions": self.actions,
             "compromised": self.compromised,
             "unavailable": self.unavailable,
+            "degraded": self.degraded,
             "unresolved": self.unresolved,
             "counts": self.counts(),
             "services": [e.to_dict() for e in self.entries],
@@ -232,27 +234,50 @@ class ImpactReport:
 
 @dataclass(slots=True)
 class _AssetHit:
-    """What the inputs did to one asset."""
+    """What the inputs did to one asset: "whole" causes name the asset, lists name hosts."""
 
     asset: Asset
     down_hosts: list[str] = field(default_factory=list)
-    whole_down: str = ""  # cause when the whole asset is unavailable
+    whole_down: str = ""
+    degraded_hosts: list[str] = field(default_factory=list)
+    whole_degraded: str = ""
     compromised: list[str] = field(default_factory=list)
     whole_compromised: str = ""
+
+    def hosts(self, effect: str) -> list[str]:
+        if effect == UNAVAILABLE:
+            return self.down_hosts
+        return self.degraded_hosts if effect == DEGRADED_EFFECT else self.compromised
+
+    def mark_whole(self, effect: str, cause: str) -> None:
+        if effect == UNAVAILABLE:
+            self.whole_down = self.whole_down or cause
+        elif effect == DEGRADED_EFFECT:
+            self.whole_degraded = self.whole_degraded or cause
+        else:
+            self.whole_compromised = self.whole_compromised or cause
 
     def availability(self) -> _Why:
         label = f"asset:{self.asset.id}"
         if self.whole_down:
             return _Why(DOWN, (label,), self.whole_down)
-        if not self.down_hosts:
-            return _FINE
-        host = self.down_hosts[0]
-        cause = f"host {host} unavailable"
-        if len(self.down_hosts) > 1:
-            cause = f"{len(self.down_hosts)} hosts unavailable ({', '.join(self.down_hosts[:5])})"
-        # A pattern or a count means machines we cannot name may still run: never assume all.
-        complete = not self.asset.patterns and len(set(self.down_hosts)) >= self.asset.size
-        return _Why(DOWN if complete else DEGRADED, (label, f"host:{host}"), cause)
+        found = _FINE
+        if self.down_hosts:
+            host = self.down_hosts[0]
+            cause = f"host {host} unavailable"
+            if len(self.down_hosts) > 1:
+                named = ", ".join(self.down_hosts[:5])
+                cause = f"{len(self.down_hosts)} hosts unavailable ({named})"
+            # A pattern or a count means machines we cannot name may still run: never assume
+            # all of them are down.
+            complete = not self.asset.patterns and len(self.down_hosts) >= self.asset.size
+            found = _Why(DOWN if complete else DEGRADED, (label, f"host:{host}"), cause)
+        if self.whole_degraded:
+            found = _worse(found, _Why(DEGRADED, (label,), self.whole_degraded))
+        elif self.degraded_hosts:
+            host = self.degraded_hosts[0]
+            found = _worse(found, _Why(DEGRADED, (label, f"host:{host}"), f"host {host} degraded"))
+        return found
 
     def risk(self) -> _Why:
         label = f"asset:{self.asset.id}"
@@ -264,20 +289,27 @@ class _AssetHit:
         return _FINE
 
 
+UNAVAILABLE, DEGRADED_EFFECT, COMPROMISED = "unavailable", "degraded", "compromised"
+
+
 class _Inputs:
     """The assessment's inputs, resolved against the model."""
 
     def __init__(self, model: HospitalModel) -> None:
         self.model = model
         self.hits: dict[str, _AssetHit] = {}
-        self.cut: dict[tuple[str, str | None], str] = {}  # (component, site or None) -> cause
+        # (component, site or None for every instance) -> (level, cause); the worst one is kept.
+        self.stopped: dict[tuple[str, str | None], tuple[int, str]] = {}
         self.isolated: dict[str, str] = {}  # site -> cause
         self.unresolved: list[str] = []
-        self.compromised: list[str] = []
-        self.unavailable: list[str] = []
+        self.named: dict[str, list[str]] = {UNAVAILABLE: [], DEGRADED_EFFECT: [], COMPROMISED: []}
 
     def hit(self, asset: Asset) -> _AssetHit:
         return self.hits.setdefault(asset.id, _AssetHit(asset))
+
+    def stop(self, key: tuple[str, str | None], level: int, cause: str) -> None:
+        if key not in self.stopped or self.stopped[key][0] < level:
+            self.stopped[key] = (level, cause)
 
     def add_action(self, action: ContainmentAction) -> None:
         resolved = resolve_action(self.model, action)
@@ -286,46 +318,34 @@ class _Inputs:
             assert resolved.site is not None
             self.isolated.setdefault(resolved.site, f"site isolated by {cause}")
         elif resolved.component is not None:
-            key = (resolved.component.id, resolved.site)
-            self.cut.setdefault(key, f"cut by {cause}")
+            self.stop((resolved.component.id, resolved.site), DOWN, f"cut by {cause}")
         elif resolved.asset is not None:
-            self.hit(resolved.asset).whole_down = f"stopped by {cause}"
+            self.hit(resolved.asset).mark_whole(UNAVAILABLE, f"stopped by {cause}")
 
-    def add_unavailable(self, name: str) -> None:
-        base, _, site = name.partition("@")
-        comp = self.model.component(base)
-        if comp is not None and (not site or comp.runs_at(site)):
-            self.cut.setdefault((comp.id, site or None), "reported unavailable")
-            self.unavailable.append(name)
-            return
-        if self._mark_asset(name, "unavailable"):
-            self.unavailable.append(name)
-
-    def add_compromised(self, name: str) -> None:
-        if self._mark_asset(name, "compromised"):
-            self.compromised.append(name)
-
-    def _mark_asset(self, name: str, effect: str) -> bool:
-        """Apply ``effect`` to the asset named by id, host name or IP; False when unknown."""
+    def add(self, name: str, effect: str) -> None:
+        """A component (``id`` or ``id@site``, not for compromise), asset id, host name or IP."""
+        if effect != COMPROMISED:
+            base, _, site = name.partition("@")
+            comp = self.model.component(base)
+            if comp is not None and (not site or comp.runs_at(site)):
+                level = DOWN if effect == UNAVAILABLE else DEGRADED
+                self.stop((comp.id, site or None), level, f"reported {effect}")
+                self.named[effect].append(name)
+                return
         asset = self.model.assets.get(name)
         if asset is not None:
-            hit = self.hit(asset)
-            cause = f"asset {asset.id} {effect}"
-            if effect == "unavailable":
-                hit.whole_down = hit.whole_down or cause
-            else:
-                hit.whole_compromised = hit.whole_compromised or cause
-            return True
+            self.hit(asset).mark_whole(effect, f"asset {asset.id} {effect}")
+            self.named[effect].append(name)
+            return
         asset = self.model.locate_host(name)
         if asset is None:
             self.unresolved.append(f"{effect} {name!r}: matches no component, asset or host")
-            return False
-        hit = self.hit(asset)
-        hosts = hit.down_hosts if effect == "unavailable" else hit.compromised
+            return
+        hosts = self.hit(asset).hosts(effect)
         host = normalise_host(name)
         if host not in hosts:
             hosts.append(host)
-        return True
+        self.named[effect].append(name)
 
 
 def assess(
@@ -334,12 +354,14 @@ def assess(
     compromised: Iterable[str] = (),
     unavailable: Iterable[str] = (),
     actions: Iterable[ContainmentAction | str] = (),
+    degraded: Iterable[str] = (),
 ) -> ImpactReport:
     """The state of every service at every site where it is used, and of the infrastructure.
 
     ``compromised``: host names, IP addresses or asset ids where an attacker is (or may be).
     ``unavailable``: host names, IPs, asset ids, component ids or ``component@site`` that are
-    down (encrypted, powered off). ``actions``: containment actions, parsed from strings when
+    down (encrypted, powered off). ``degraded``: the same kinds of names, for what still works
+    but badly (a link under a flood). ``actions``: containment actions, parsed from strings when
     needed. Names that match nothing are listed in ``ImpactReport.unresolved``; an action whose
     target is unknown raises ConfigError, because acting on a typo must not look harmless.
     """
@@ -347,10 +369,13 @@ def assess(
     action_list = [parse_action(a) if isinstance(a, str) else a for a in _items(actions)]
     for action in action_list:
         inputs.add_action(action)
-    for name in _items(unavailable):
-        inputs.add_unavailable(name)
-    for name in _items(compromised):
-        inputs.add_compromised(name)
+    for effect, names in (
+        (UNAVAILABLE, unavailable),
+        (DEGRADED_EFFECT, degraded),
+        (COMPROMISED, compromised),
+    ):
+        for name in _items(names):
+            inputs.add(name, effect)
     evaluator = _Evaluator(model, inputs)
     return evaluator.report([str(a) for a in action_list])
 
@@ -409,9 +434,9 @@ class _Evaluator:
         risk = _FINE
         # A cut of the whole component names it plainly; a cut of one instance names the site.
         for key, where in (((comp.id, None), comp.id), ((comp.id, site), label)):
-            cause = self.inputs.cut.get(key)
-            if cause is not None:
-                avail = _worse(avail, _Why(DOWN, (where,), cause))
+            stopped = self.inputs.stopped.get(key)
+            if stopped is not None:
+                avail = _worse(avail, _Why(stopped[0], (where,), stopped[1]))
         carriers = self._carriers(comp, site)
         if carriers:
             states = []
@@ -492,8 +517,9 @@ class _Evaluator:
         return ImpactReport(
             hospital=self.model.name,
             actions=actions,
-            compromised=list(inputs.compromised),
-            unavailable=list(inputs.unavailable),
+            compromised=list(inputs.named[COMPROMISED]),
+            unavailable=list(inputs.named[UNAVAILABLE]),
+            degraded=list(inputs.named[DEGRADED_EFFECT]),
             unresolved=list(inputs.unresolved),
             entries=entries,
             infrastructure=infra,
