@@ -11,15 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentinelle.hospital.actions import ContainmentAction, parse_action, resolve_action
-from sentinelle.hospital.impact import (
-    ImpactEntry,
-    ImpactReport,
-    ServiceState,
-    assess,
-    assets_for_detection,
-    locate_detection,
-)
+from sentinelle.hospital.impact import assess
 from sentinelle.hospital.loader import ModelError, load_model, parse_duration
+from sentinelle.hospital.locate import VICTIM_FIELDS, assets_for_detection, locate_detection
 from sentinelle.hospital.model import (
     Asset,
     Component,
@@ -33,6 +27,7 @@ from sentinelle.hospital.model import (
     Site,
     Zone,
 )
+from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState
 
 _EXAMPLES = Path(__file__).resolve().parent / "examples"
 
@@ -43,6 +38,7 @@ def example_model_path() -> Path:
 
 
 __all__ = [
+    "VICTIM_FIELDS",
     "Asset",
     "Component",
     "ContainmentAction",

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sentinelle.detections import Detection
 from sentinelle.errors import ConfigError
 from sentinelle.hospital.actions import ContainmentAction, parse_action, resolve_action
 from sentinelle.hospital.graph import needed_sites, topological_order
@@ -37,31 +35,9 @@ from sentinelle.hospital.model import (
     Service,
     normalise_host,
 )
+from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState
 
 OK, DEGRADED, DOWN = 0, 1, 2
-
-
-class ServiceState(StrEnum):
-    OPERATIONAL = "operational"
-    AT_RISK = "at-risk"
-    DEGRADED = "degraded"
-    DOWN = "down"
-
-    @property
-    def rank(self) -> int:
-        return _STATE_RANK[self]
-
-    @property
-    def label(self) -> str:
-        return self.value.replace("-", " ")
-
-
-_STATE_RANK = {
-    ServiceState.OPERATIONAL: 0,
-    ServiceState.AT_RISK: 1,
-    ServiceState.DEGRADED: 2,
-    ServiceState.DOWN: 3,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,137 +75,6 @@ def _better(current: _Why | None, candidate: _Why) -> _Why:
 class _Signals:
     availability: _Why = _FINE
     risk: _Why = _FINE
-
-
-@dataclass(frozen=True, slots=True)
-class ImpactEntry:
-    """The state of one component as seen from one site, and why."""
-
-    site: str
-    component: str
-    name: str
-    kind: str  # "service" or "infrastructure"
-    criticality: str | None
-    state: ServiceState
-    reason: str
-    path: tuple[str, ...]  # from the component to the root cause; empty when operational
-    cause: str  # the root cause, in words
-    note: str  # how it propagated when that matters ("works without X (soft dependency)")
-    at_risk: bool
-    risk_path: tuple[str, ...]
-    risk_cause: str
-    runbook: str | None
-    rto_seconds: int | None
-    owner: str
-    on_call: str
-
-    @property
-    def service(self) -> str:
-        return self.component
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "site": self.site,
-            "component": self.component,
-            "name": self.name,
-            "kind": self.kind,
-            "criticality": self.criticality,
-            "state": self.state.value,
-            "reason": self.reason,
-            "path": list(self.path),
-            "cause": self.cause,
-            "note": self.note,
-            "at_risk": self.at_risk,
-            "risk_path": list(self.risk_path),
-            "risk_cause": self.risk_cause,
-            "runbook": self.runbook,
-            "rto_seconds": self.rto_seconds,
-            "owner": self.owner,
-            "on_call": self.on_call,
-        }
-
-
-@dataclass(slots=True)
-class ImpactReport:
-    """Per (site, service) states, plus infrastructure, in model order (deterministic)."""
-
-    hospital: str
-    actions: list[str]
-    compromised: list[str]
-    unavailable: list[str]
-    degraded: list[str]
-    unresolved: list[str]  # inputs that name nothing in the model, with the reason
-    entries: list[ImpactEntry]
-    infrastructure: list[ImpactEntry]
-    _index: dict[tuple[str, str], ImpactEntry] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        for entry in (*self.entries, *self.infrastructure):
-            self._index[(entry.component, entry.site)] = entry
-
-    def entry(self, component: str, site: str) -> ImpactEntry | None:
-        return self._index.get((component, site))
-
-    def state(self, component: str, site: str) -> ServiceState:
-        found = self._index.get((component, site))
-        if found is None:
-            raise KeyError(f"{component} is not reported at site {site}")
-        return found.state
-
-    def states(self, component: str) -> dict[str, ServiceState]:
-        """State of a service or infrastructure component at each site where it is reported."""
-        return {
-            e.site: e.state
-            for e in (*self.entries, *self.infrastructure)
-            if e.component == component
-        }
-
-    def worst(self, component: str) -> ServiceState:
-        states = self.states(component).values()
-        return max(states, key=lambda s: s.rank, default=ServiceState.OPERATIONAL)
-
-    def affected(self) -> list[ImpactEntry]:
-        """Service entries that are not operational."""
-        return [e for e in self.entries if e.state is not ServiceState.OPERATIONAL]
-
-    def by_site(self) -> dict[str, list[ImpactEntry]]:
-        """Service entries grouped by site, sites and services in model order."""
-        out: dict[str, list[ImpactEntry]] = {}
-        for e in self.entries:
-            out.setdefault(e.site, []).append(e)
-        return out
-
-    def changes_since(self, before: ImpactReport) -> list[tuple[ServiceState, ImpactEntry]]:
-        """Service entries whose state differs from ``before`` (same model), with the old state.
-
-        For "what did the containment cost": assess the detections alone, then with the action.
-        """
-        out: list[tuple[ServiceState, ImpactEntry]] = []
-        for e in self.entries:
-            old = before.entry(e.component, e.site)
-            old_state = old.state if old is not None else ServiceState.OPERATIONAL
-            if old_state is not e.state:
-                out.append((old_state, e))
-        return out
-
-    def counts(self) -> dict[str, int]:
-        out = {s.value: 0 for s in ServiceState}
-        for e in self.entries:
-            out[e.state.value] += 1
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hospital": self.hospital,
-            "actions": self.actions,
-            "compromised": self.compromised,
-            "unavailable": self.unavailable,
-            "degraded": self.degraded,
-            "unresolved": self.unresolved,
-            "counts": self.counts(),
-            "services": [e.to_dict() for e in self.entries],
-            "infrastructure": [e.to_dict() for e in self.infrastructure],
-        }
 
 
 @dataclass(slots=True)
@@ -590,37 +435,3 @@ def _row_path(cid: str, site: str, path: tuple[str, ...]) -> tuple[str, ...]:
     if path[0] in (cid, f"{cid}@{site}"):
         return (cid, *path[1:])
     return (cid, *path)
-
-
-def assets_for_detection(model: HospitalModel, *names: str | None) -> list[Asset]:
-    """Assets named by host names or IP addresses (None and unknown names skipped), in order,
-    without duplicates. Callers pass the victim side (see :func:`locate_detection`)."""
-    out: list[Asset] = []
-    for name in names:
-        if not name:
-            continue
-        asset = model.locate_host(name)
-        if asset is not None and asset not in out:
-            out.append(asset)
-    return out
-
-
-# Fields that name the machine a detection is about (the victim side), in the order tried after
-# the detection's ``Computer``: network detectors group by destination, Windows events carry
-# the computer, Sysmon network events the destination.
-VICTIM_FIELDS = ("dst_ip", "DestinationIp", "DestinationHostname", "Computer", "Hostname", "host")
-
-
-def locate_detection(model: HospitalModel, detection: Detection) -> list[Asset]:
-    """The assets a detection is about: its computer, then the victim fields of its group and
-    events (``VICTIM_FIELDS``). Source addresses are never used: they are the attacker's side."""
-    names: list[str | None] = [detection.computer]
-    sources: list[dict[str, Any]] = [detection.group]
-    events = [detection.event] if detection.event is not None else list(detection.events[:20])
-    sources.extend(ev.fields for ev in events)
-    for fields in sources:
-        for key in VICTIM_FIELDS:
-            value = fields.get(key)
-            if isinstance(value, str):
-                names.append(value)
-    return assets_for_detection(model, *names)

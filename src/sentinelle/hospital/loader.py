@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from sentinelle.errors import ConfigError, Location
-from sentinelle.hospital.graph import evaluation_sites, find_cycles, needed_sites, topological_order
+from sentinelle.hospital.checks import check_graph, check_roles
 from sentinelle.hospital.model import (
     ZONE_KINDS,
     Asset,
@@ -142,8 +142,8 @@ class _Builder:
         for node in self._items(top.get("assets"), "assets", MAX_ASSETS):
             self._asset(node)
         self._check_references()
-        self._check_roles()
-        self._check_graph()
+        self.reader.problems.extend(check_roles(self.components))
+        self.reader.problems.extend(check_graph(self.components, list(self.sites)))
         self._check_hosts()
         services = {k: v for k, v in self.components.items() if isinstance(v, Service)}
         infra = {k: v for k, v in self.components.items() if isinstance(v, Infrastructure)}
@@ -564,61 +564,6 @@ class _Builder:
                         f"asset {asset.id} at site {asset.site!r} carries {target!r},"
                         f" which has no instance there (sites: {', '.join(carried.sites)})",
                     )
-
-    def _check_roles(self) -> None:
-        owners: dict[str, str] = {}
-        for comp in self.components.values():
-            if comp.role is None:
-                continue
-            if comp.role in owners:
-                self.reader.problems.append(
-                    ConfigError(
-                        f"role {comp.role!r} is given to both {owners[comp.role]} and {comp.id}",
-                        comp.location,
-                    )
-                )
-            else:
-                owners[comp.role] = comp.id
-
-    def _check_graph(self) -> None:
-        known = dict(self.components)
-        cycles = find_cycles(known)
-        for cycle in cycles:
-            first = known[cycle[0]]
-            edge = next(d for d in first.depends_on if d.target == cycle[1])
-            self.reader.problems.append(
-                ConfigError(f"dependency cycle: {' -> '.join(cycle)}", edge.location)
-            )
-        if cycles:
-            return
-        order = topological_order(known)
-        if order is None:  # cannot happen without a cycle; keep the guard for safety
-            return
-        needed = needed_sites(known, order)
-        for cid in order:
-            comp = known[cid]
-            if comp.placement is not Placement.LOCAL:
-                continue
-            missing = sorted(needed[cid] - set(comp.sites), key=self._site_rank)
-            if not missing:
-                continue
-            users = [
-                other.id
-                for other in known.values()
-                if any(d.target == cid for d in other.depends_on)
-                and evaluation_sites(other, needed[other.id]) & set(missing)
-            ]
-            self.reader.problems.append(
-                ConfigError(
-                    f"{cid} runs only at {', '.join(comp.sites)} (local), but"
-                    f" {', '.join(users) or 'its users'} {'needs' if len(users) == 1 else 'need'}"
-                    f" it at {', '.join(missing)}",
-                    comp.location,
-                )
-            )
-
-    def _site_rank(self, site: str) -> int:
-        return list(self.sites).index(site) if site in self.sites else len(self.sites)
 
     def _check_hosts(self) -> None:
         r = self.reader
