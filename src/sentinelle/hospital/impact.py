@@ -4,8 +4,9 @@ Every component instance gets two independent signals, each with the path that e
 
 * availability: operational (0), degraded (1) or down (2). A component is down when it is cut,
   when every machine carrying it is unavailable, or when a hard dependency is down; it is
-  degraded when some of its machines are unavailable, when a hard dependency is degraded, or
-  when a soft dependency is degraded or down. Reaching a single-site component from another
+  degraded when it or some of its machines are reported degraded (a flooded link), when some of
+  its machines are unavailable, when a hard dependency is degraded, or when a soft dependency is
+  degraded or down. Reaching a single-site component from another
   site is a hard dependency on both sites' WAN links.
 * risk: a component is at risk when a machine carrying it is compromised, or when anything it
   depends on (hard or soft) is at risk, because an attacker there can reach or tamper with it.
@@ -38,6 +39,8 @@ from sentinelle.hospital.model import (
 from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState
 
 OK, DEGRADED, DOWN = 0, 1, 2
+# What an input does to the machine or component it names.
+UNAVAILABLE, DEGRADED_EFFECT, COMPROMISED = "unavailable", "degraded", "compromised"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ def _worse(current: _Why, candidate: _Why) -> _Why:
 
 
 def _better(current: _Why | None, candidate: _Why) -> _Why:
+    # For alternatives (replicas): the lowest level wins; among equals the one seen first.
     if current is None or candidate.level < current.level:
         return candidate
     return current
@@ -132,9 +136,6 @@ class _AssetHit:
             host = self.compromised[0]
             return _Why(1, (label, f"host:{host}"), f"host {host} compromised")
         return _FINE
-
-
-UNAVAILABLE, DEGRADED_EFFECT, COMPROMISED = "unavailable", "degraded", "compromised"
 
 
 class _Inputs:
