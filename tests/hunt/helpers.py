@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from sentinelle.detections import Detection
@@ -47,3 +52,50 @@ def make_correlation(events: list[Event], value: float = 3.0) -> Detection:
         last_seen=events[-1].timestamp,
         value=value,
     )
+
+
+class PackageServer:
+    """Serves whatever bytes ``packages[path]`` holds; 404 otherwise."""
+
+    def __init__(self) -> None:
+        self.packages: dict[str, bytes] = {}
+        packages = self.packages
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = packages.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}{path}"
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def rules_from(shared_data: Path, subset: str) -> dict[str, bytes]:
+    base = shared_data / "sigma" / "rules"
+    return {
+        f"rules/{p.relative_to(base).as_posix()}": p.read_bytes()
+        for p in sorted((base / subset).rglob("*.yml"))
+    }

@@ -64,7 +64,10 @@ class ProgressSink(Protocol):
     def stop(self) -> None: ...
 
 
-FileReader = Callable[[Path, int], Iterable[EventBatch]]
+class FileReader(Protocol):
+    """``sentinelle.readers.read_file``: batches of one file; problems ride on the batches."""
+
+    def __call__(self, path: Path, *, batch_size: int) -> Iterable[EventBatch]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ def hunt_file(
     pending: list[Detection] = []
     started = time.perf_counter()
     try:
-        for batch in reader(path, batch_size):
+        for batch in reader(path, batch_size=batch_size):
             n = len(batch.events)
             result.events += n
             result.events_without_time += sum(1 for e in batch.events if e.timestamp is None)

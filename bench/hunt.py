@@ -1,0 +1,295 @@
+"""End-to-end benchmark of ``sentinelle hunt`` (issue 4), run through the real command line.
+
+1. Over ``../shared/data/evtx/mitre`` with every SigmaHQ Windows rule: a cold-cache hunt, then a
+   warm one, against the pySigma-SQLite way of the main Python peer (Zircolite): rules converted
+   with the SQLite backend under the ``sysmon`` + ``windows-logsources`` and ``windows-audit`` +
+   ``windows-logsources`` pipelines, events flattened into one SQLite table, one query per rule.
+   Conversion is not timed (the peer ships converted rule sets); loading and querying are.
+   Detections per rule are compared (distinct events per rule id).
+2. Over the same corpus repeated ``--repeat`` times (symbolic links): events/s end to end against
+   the decode floor (bare ``evtx`` parse plus ``orjson.loads`` of every record, one process),
+   and peak RSS against the 1x run.
+
+Usage: ``.venv/bin/python bench/hunt.py [--repeat 20] [--jobs N] [--skip-peer]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import mitre_evtx_files, ratio, run_child_json
+from sentinelle.paths import shared_data_dir
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+# One CLI run in a fresh interpreter; its RUSAGE_CHILDREN covers the command, its forked
+# workers and the EVTX parser processes, so max RSS is the largest of them.
+_HUNT_CHILD = """
+import json, resource, subprocess, sys, time
+cmd = [sys.executable, "-m", "sentinelle.cli.main", "hunt", *sys.argv[2:]]
+env = dict(__import__("os").environ, SENTINELLE_CACHE_DIR=sys.argv[1])
+t = time.perf_counter()
+p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+wall = time.perf_counter() - t
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": wall, "peak_rss_mb": ru.ru_maxrss / 1024, "rc": p.returncode,
+                  "stderr": p.stderr[-4000:]}))
+"""
+
+_FLOOR_CHILD = """
+import json, sys, time
+from pathlib import Path
+import evtx, orjson
+files = sorted(Path(sys.argv[1]).rglob("*.evtx"))
+t = time.perf_counter()
+n = 0
+for f in files:
+    for rec in evtx.PyEvtxParser(str(f)).records_json():
+        orjson.loads(rec["data"])
+        n += 1
+print(json.dumps({"records": n, "seconds": time.perf_counter() - t}))
+"""
+
+_PEER_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import hunt
+hunt.peer_child(sys.argv[2], sys.argv[3])
+"""
+
+
+def hunt_cli(cache: Path, *args: str) -> dict[str, Any]:
+    result = run_child_json(_HUNT_CHILD, str(cache), *args)
+    if result["rc"] not in (0, 1, 2):
+        raise RuntimeError(f"hunt failed (status {result['rc']}):\n{result['stderr']}")
+    m = re.search(r"Events read\s+([\d,]+)", str(result["stderr"]))
+    result["events"] = int(m.group(1).replace(",", "")) if m else 0
+    return result
+
+
+def detections_per_rule(jsonl: Path) -> Counter[str]:
+    """Distinct events per rule id in a JSONL timeline (the fair per-rule figure)."""
+    seen: dict[str, set[str]] = {}
+    with jsonl.open("rb") as fh:
+        for line in fh:
+            obj = json.loads(line)
+            if obj.get("rule_type") == "detection":
+                seen.setdefault(obj["rule_id"], set()).add(obj["source"])
+    return Counter({rule: len(sources) for rule, sources in seen.items()})
+
+
+# -- the peer ----------------------------------------------------------------------------------
+
+
+def convert_rules_sqlite(rules_dir: Path) -> tuple[list[tuple[str, str]], int]:
+    """(rule id, SQL) for every rule under both pipeline pairs; and the count of failures."""
+    from sigma.backends.sqlite.sqlite import sqliteBackend
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaError
+    from sigma.pipelines.sysmon.sysmon import sysmon_pipeline
+    from sigma.pipelines.windows.windows import (
+        windows_audit_pipeline,
+        windows_logsource_pipeline,
+    )
+    from sigma.rule import SigmaRule
+
+    queries: list[tuple[str, str]] = []
+    failures = 0
+    pipelines = (
+        sysmon_pipeline() + windows_logsource_pipeline(),
+        windows_audit_pipeline() + windows_logsource_pipeline(),
+    )
+    files = sorted(rules_dir.rglob("*.yml"))
+    for pipeline in pipelines:
+        backend = sqliteBackend(pipeline)
+        for path in files:
+            try:
+                collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"))
+                for rule in collection.rules:
+                    if not isinstance(rule, SigmaRule):
+                        continue  # the peer converts correlations separately; none here
+                    for sql in backend.convert_rule(rule):
+                        queries.append((str(rule.id), str(sql)))
+            except (SigmaError, NotImplementedError, ValueError, TypeError, KeyError):
+                failures += 1
+    return queries, failures
+
+
+def _flatten(node: Any, out: dict[str, str], last: str = "") -> None:
+    # The peer keeps the last path component as the column name (its field mappings do the
+    # same for the Windows fields), with "#attributes" and "#text" folded into their parent.
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "#attributes":
+                # Provider attributes keep their owner's name, as the peer's field mappings do
+                prefix = "Provider_" if last == "Provider" else ""
+                for attr, attr_value in (value or {}).items():
+                    _flatten(attr_value, out, prefix + attr)
+                continue
+            _flatten(value, out, last if key == "#text" else key)
+    elif node is not None and last:
+        # SQLite column names ignore case, as the peer's field matching does
+        out[last.lower()] = node if isinstance(node, str) else json.dumps(node)
+
+
+def peer_child(rules_dir: str, evtx_dir: str) -> None:
+    """Zircolite's way, timed: flatten events into SQLite, run every converted rule."""
+    import sqlite3
+
+    import evtx
+    import orjson
+
+    queries, failures = convert_rules_sqlite(Path(rules_dir))
+    started = time.perf_counter()
+    rows: list[dict[str, str]] = []
+    for f in sorted(Path(evtx_dir).rglob("*.evtx")):
+        try:
+            for rec in evtx.PyEvtxParser(str(f)).records_json():
+                flat: dict[str, str] = {}
+                assert rec is not None
+                _flatten(orjson.loads(rec["data"]), flat)
+                rows.append(flat)
+        except (OSError, RuntimeError):
+            continue
+    columns = sorted({k for r in rows for k in r})
+    db = sqlite3.connect(":memory:")
+    db.create_function("regexp", 2, _regexp, deterministic=True)
+    cols = ", ".join(f'"{c}" TEXT COLLATE NOCASE' for c in columns)
+    db.execute(f"CREATE TABLE logs (row_id INTEGER PRIMARY KEY, {cols})")
+    marks = ", ".join("?" for _ in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    db.executemany(
+        f"INSERT INTO logs ({names}) VALUES ({marks})",
+        ([r.get(c) for c in columns] for r in rows),
+    )
+    hits: dict[str, set[int]] = {}
+    errors = 0
+    for rule_id, sql in queries:
+        query = sql.replace("<TABLE_NAME>", "logs").replace("SELECT *", "SELECT row_id", 1)
+        try:
+            found = hits.setdefault(rule_id, set())
+            found.update(r[0] for r in db.execute(query))
+        except sqlite3.Error:
+            errors += 1
+    seconds = time.perf_counter() - started
+    counts = {rule: len(ids) for rule, ids in hits.items() if ids}
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "events": len(rows),
+                "queries": len(queries),
+                "convert_failures": failures,
+                "query_errors": errors,
+                "counts": counts,
+            }
+        )
+    )
+
+
+def _regexp(pattern: str | None, value: str | None) -> bool:
+    if pattern is None or value is None:
+        return False
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=0, help="hunt --jobs (0: all cores)")
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+
+    files = mitre_evtx_files()
+    corpus = shared_data_dir() / "evtx" / "mitre"
+    rules = shared_data_dir() / "sigma" / "rules" / "windows"
+    jobs = ["--jobs", str(args.jobs)]
+    with tempfile.TemporaryDirectory(prefix="bench-hunt-") as tmp_name:
+        tmp = Path(tmp_name)
+        cache = tmp / "cache"
+        out = tmp / "timeline.jsonl"
+        common = [str(corpus), "--rules", str(rules), "-f", "jsonl", "-o", str(out), *jobs]
+        print(f"corpus: {len(files)} EVTX files in {corpus}; rules: {rules}")
+        cold = hunt_cli(cache, *common)
+        warm = hunt_cli(cache, *common)
+        ours = detections_per_rule(out)
+        events = warm["events"]
+        print(f"sentinelle hunt, cold cache: {cold['seconds']:.2f} s, {events:,} events")
+        print(
+            f"sentinelle hunt, warm cache: {warm['seconds']:.2f} s "
+            f"({ratio(events, warm['seconds']):,.0f} events/s), peak RSS "
+            f"{warm['peak_rss_mb']:.0f} MB, {sum(ours.values()):,} detections "
+            f"from {len(ours)} rules"
+        )
+
+        if not args.skip_peer:
+            peer = run_child_json(_PEER_CHILD, str(BENCH_DIR), str(rules), str(corpus))
+            theirs = Counter({str(k): int(v) for k, v in dict(peer["counts"]).items()})  # type: ignore[call-overload]
+            peer_s = float(peer["seconds"])  # type: ignore[arg-type]
+            print(
+                f"peer (pySigma SQLite, Zircolite way): {peer_s:.2f} s for {peer['events']:,} "
+                f"events and {peer['queries']:,} queries ({peer['convert_failures']} rules not "
+                f"converted, {peer['query_errors']} query errors), peak RSS "
+                f"{peer['peak_rss_mb']:.0f} MB"
+            )
+            print(f"warm hunt speed-up over the peer: {ratio(peer_s, warm['seconds']):.1f}x")
+            _compare(ours, theirs)
+
+        repeated = tmp / "repeated"
+        for i in range(args.repeat):
+            for f in files:
+                link = repeated / f"copy{i:02d}" / f.relative_to(corpus)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(f)
+        floor = run_child_json(_FLOOR_CHILD, str(repeated))
+        floor_rate = ratio(float(floor["records"]), float(floor["seconds"]))  # type: ignore[arg-type]
+        big_out = tmp / "big.jsonl"
+        big = hunt_cli(
+            cache, str(repeated), "--rules", str(rules), "-f", "jsonl", "-o", str(big_out), *jobs
+        )
+        big_rate = ratio(big["events"], big["seconds"])
+        print(
+            f"{args.repeat}x corpus: decode floor {floor['records']:,} records in "
+            f"{floor['seconds']:.2f} s ({floor_rate:,.0f} records/s, one process)"
+        )
+        print(
+            f"{args.repeat}x corpus: hunt {big['events']:,} events in {big['seconds']:.2f} s "
+            f"({big_rate:,.0f} events/s) = {ratio(big_rate, floor_rate):.2f}x the decode floor"
+        )
+        print(
+            f"peak RSS: 1x {warm['peak_rss_mb']:.0f} MB, {args.repeat}x "
+            f"{big['peak_rss_mb']:.0f} MB "
+            f"(+{100 * (ratio(big['peak_rss_mb'], warm['peak_rss_mb']) - 1):.0f} %)"
+        )
+
+
+def _compare(ours: Counter[str], theirs: Counter[str]) -> None:
+    rules = sorted(set(ours) | set(theirs))
+    same = [r for r in rules if ours[r] == theirs[r]]
+    differ = [r for r in rules if ours[r] != theirs[r]]
+    print(
+        f"detections per rule: {len(same)} rules agree, {len(differ)} differ "
+        f"(ours {sum(ours.values()):,} vs peer {sum(theirs.values()):,} rule-event pairs)"
+    )
+    for r in sorted(differ, key=lambda r: -abs(ours[r] - theirs[r]))[:25]:
+        print(f"  {r}: ours {ours[r]}, peer {theirs[r]}")
+
+
+if __name__ == "__main__":
+    main()
