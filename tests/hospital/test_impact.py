@@ -308,3 +308,12 @@ def test_a_flood_on_the_edge_degrades_then_the_cut_takes_down(chu: HospitalModel
     }
     assert assess(chu, degraded=["internet"]).state("remote-access", "ger") is DEGRADED
     assert flood.degraded == ["203.0.113.5"]
+
+
+def test_a_component_can_be_reported_compromised(chu: HospitalModel) -> None:
+    report = assess(chu, compromised=["directory"])
+    entry = report.entry("file-shares", "adm")
+    assert entry is not None and entry.state is AT_RISK
+    assert entry.path == ("file-shares", "directory")
+    assert entry.cause == "reported compromised"
+    assert set(report.states("telephony").values()) == {OK}

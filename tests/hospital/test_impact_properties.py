@@ -50,7 +50,7 @@ def _trouble(model: HospitalModel) -> st.SearchStrategy[dict[str, list[str]]]:
         {
             "actions": st.lists(actions, max_size=4),
             "unavailable": st.lists(st.one_of(names, st.sampled_from(components)), max_size=5),
-            "compromised": st.lists(names, max_size=4),
+            "compromised": st.lists(st.one_of(names, st.sampled_from(components)), max_size=4),
             "degraded": st.lists(st.one_of(names, st.sampled_from(components)), max_size=3),
         }
     )

@@ -104,7 +104,9 @@ def impact_command(
     ] = None,
     compromised: Annotated[
         list[str] | None,
-        typer.Option("--compromised", help="Host name, IP or asset id an attacker controls."),
+        typer.Option(
+            "--compromised", help="Host, IP, asset or component an attacker (may) control."
+        ),
     ] = None,
     unavailable: Annotated[
         list[str] | None,

@@ -146,6 +146,7 @@ class _Inputs:
         self.hits: dict[str, _AssetHit] = {}
         # (component, site or None for every instance) -> (level, cause); the worst one is kept.
         self.stopped: dict[tuple[str, str | None], tuple[int, str]] = {}
+        self.risky: dict[tuple[str, str | None], str] = {}  # components said compromised
         self.isolated: dict[str, str] = {}  # site -> cause
         self.unresolved: list[str] = []
         self.named: dict[str, list[str]] = {UNAVAILABLE: [], DEGRADED_EFFECT: [], COMPROMISED: []}
@@ -169,15 +170,18 @@ class _Inputs:
             self.hit(resolved.asset).mark_whole(UNAVAILABLE, f"stopped by {cause}")
 
     def add(self, name: str, effect: str) -> None:
-        """A component (``id`` or ``id@site``, not for compromise), asset id, host name or IP."""
-        if effect != COMPROMISED:
-            base, _, site = name.partition("@")
-            comp = self.model.component(base)
-            if comp is not None and (not site or comp.runs_at(site)):
+        """A component (``id`` or ``id@site``), asset id, host name or IP address."""
+        base, _, site = name.partition("@")
+        comp = self.model.component(base)
+        if comp is not None and (not site or comp.runs_at(site)):
+            key = (comp.id, site or None)
+            if effect == COMPROMISED:
+                self.risky.setdefault(key, f"reported {effect}")
+            else:
                 level = DOWN if effect == UNAVAILABLE else DEGRADED
-                self.stop((comp.id, site or None), level, f"reported {effect}")
-                self.named[effect].append(name)
-                return
+                self.stop(key, level, f"reported {effect}")
+            self.named[effect].append(name)
+            return
         asset = self.model.assets.get(name)
         if asset is not None:
             self.hit(asset).mark_whole(effect, f"asset {asset.id} {effect}")
@@ -204,7 +208,8 @@ def assess(
 ) -> ImpactReport:
     """The state of every service at every site where it is used, and of the infrastructure.
 
-    ``compromised``: host names, IP addresses or asset ids where an attacker is (or may be).
+    ``compromised``: host names, IP addresses, asset ids or components (``id``, ``id@site``)
+    an attacker controls or may control.
     ``unavailable``: host names, IPs, asset ids, component ids or ``component@site`` that are
     down (encrypted, powered off). ``degraded``: the same kinds of names, for what still works
     but badly (a link under a flood). ``actions``: containment actions, parsed from strings when
@@ -283,6 +288,9 @@ class _Evaluator:
             stopped = self.inputs.stopped.get(key)
             if stopped is not None:
                 avail = _worse(avail, _Why(stopped[0], (where,), stopped[1]))
+            risky = self.inputs.risky.get(key)
+            if risky is not None:
+                risk = _worse(risk, _Why(1, (where,), risky))
         carriers = self._carriers(comp, site)
         if carriers:
             states = []
