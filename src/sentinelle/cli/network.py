@@ -25,7 +25,12 @@ from sentinelle.network.capture import CaptureStats, read_capture, sniff_capture
 from sentinelle.network.collector import FlowCollector, parse_listen
 from sentinelle.network.config import NetworkConfig, dump_config, load_config
 from sentinelle.network.detect import NetworkDetector
-from sentinelle.network.flow import ConversionStats, FlowRecord, flows_from_batches
+from sentinelle.network.flow import (
+    ConversionStats,
+    FlowRecord,
+    flows_from_batches,
+    merge_by_time,
+)
 from sentinelle.network.netflow import FlowDecoder
 
 network_app = typer.Typer(
@@ -155,18 +160,23 @@ def detect_command(
     output: Path | None = _OUTPUT,
     stats: Path | None = _STATS,
 ) -> None:
-    """Detect floods, scans and unusual outbound volume in flow and firewall files."""
+    """Detect floods, scans and unusual outbound volume in flow and firewall files.
+
+    The files are read side by side and their flows merged by time, so that a firewall log
+    and a Zeek log of the same night make one picture.
+    """
     settings = load_config(config)
     stream = _open_output(output)
     run = _Run(settings, stream)
     try:
-        for path in paths:
-            try:
-                for flows in _flows_of_file(path, run):
-                    run.emit(run.detector.feed(flows))
-            except SentinelleError as exc:  # one bad file must not stop the others
-                run.failed_files.append(str(path))
-                typer.echo(f"sentinelle network: {path}: {exc.message}", err=True)
+        merged = merge_by_time(_guarded(path, run) for path in paths)
+        chunk: list[FlowRecord] = []
+        for flow in merged:
+            chunk.append(flow)
+            if len(chunk) >= 4096:
+                run.emit(run.detector.feed(chunk))
+                chunk = []
+        run.emit(run.detector.feed(chunk))
         run.emit(run.detector.finish())
     finally:
         if stream is not sys.stdout:
@@ -174,6 +184,16 @@ def detect_command(
     run.report(stats)
     if run.failed_files:
         raise typer.Exit(1)
+
+
+def _guarded(path: Path, run: _Run) -> Iterator[FlowRecord]:
+    """The flows of one file; a file that fails is reported and the others go on."""
+    try:
+        for flows in _flows_of_file(path, run):
+            yield from flows
+    except SentinelleError as exc:  # file boundary: one bad file must not stop the others
+        run.failed_files.append(str(path))
+        typer.echo(f"sentinelle network: {path}: {exc.message}", err=True)
 
 
 @network_app.command("collect")

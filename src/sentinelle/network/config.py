@@ -8,6 +8,7 @@ keys, wrong types and out-of-range values are errors that name the file, line an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import math
@@ -191,6 +192,10 @@ def _scalar(hint: Any, key: str, node: yaml.Node, source: str, name: str) -> Any
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{name}: expected a whole number, got {node.value!r}", where)
     elif hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e9 or 1.0e12 (no sign in the exponent) as text.
+            with contextlib.suppress(ValueError):
+                value = float(value.replace("_", ""))
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{name}: expected a number, got {node.value!r}", where)
         value = float(value)

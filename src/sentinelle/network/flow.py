@@ -6,8 +6,10 @@ become ``FlowRecord``s, so the detectors never know where a flow came from.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from sentinelle.events import Event, EventBatch, ReadIssue
@@ -227,3 +229,8 @@ def flows_from_batches(
             stats.issues.extend(batch.issues[: max(room, 0)])
             stats.read_issues += len(batch.issues)
         yield list(flows_from_events(batch.events, stats))
+
+
+def merge_by_time(streams: Iterable[Iterable[FlowRecord]]) -> Iterator[FlowRecord]:
+    """Several roughly time-ordered flow streams (files of one period) as one, by flow end."""
+    return heapq.merge(*streams, key=attrgetter("end"))
