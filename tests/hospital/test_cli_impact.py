@@ -123,3 +123,14 @@ def test_impact_infrastructure_matrix() -> None:
     row = next(line for line in result.output.splitlines() if "│ pstn-trunk" in line)
     assert row.split("│")[3].strip() == "ok"  # at cen itself
     assert row.count("DOWN") == 8
+
+
+def test_model_check_notes_what_is_valid_but_odd(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.yml"
+    odd.write_text(SMALL_MODEL.replace("carries: [db]", "carries: []"), encoding="utf-8")
+    result = runner.invoke(app, ["model", "check", str(odd)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [
+        "note: no asset carries db: machines can affect it only through its dependencies",
+        "note: site b has no assets: detections there cannot be placed",
+    ]

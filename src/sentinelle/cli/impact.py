@@ -31,6 +31,7 @@ from sentinelle.hospital import (
     load_model,
     parse_action,
 )
+from sentinelle.hospital.checks import model_notes
 
 _STYLE = {
     ServiceState.OPERATIONAL: ("ok", "green"),
@@ -296,6 +297,8 @@ def model_check_command(
         f" {len(hospital.services)} services, {len(hospital.infrastructure)} infrastructure"
         f" components, {len(hospital.assets)} assets ({hosts} hosts named)"
     )
+    for note in model_notes(hospital):
+        print(f"note: {note}")
 
 
 def model_locate_command(

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from sentinelle.errors import ConfigError
 from sentinelle.hospital.graph import evaluation_sites, find_cycles, needed_sites, topological_order
-from sentinelle.hospital.model import Component, Placement
+from sentinelle.hospital.model import Component, HospitalModel, Placement
 
 
 def check_roles(components: Mapping[str, Component]) -> list[ConfigError]:
@@ -63,3 +63,28 @@ def check_graph(components: Mapping[str, Component], sites: Sequence[str]) -> li
             )
         )
     return problems
+
+
+def model_notes(model: HospitalModel) -> list[str]:
+    """Things that are valid but probably unintended, for ``sentinelle model check`` to show.
+
+    A component no machine carries can only be reached by the engine through its dependencies:
+    a compromised or encrypted server will never show on it directly.
+    """
+    notes: list[str] = []
+    for comp in model.components.values():
+        if comp.placement is Placement.EXTERNAL:
+            continue
+        if not model.carriers(comp.id):
+            notes.append(
+                f"no asset carries {comp.id}: machines can affect it only through its dependencies"
+            )
+            continue
+        if comp.placement in (Placement.LOCAL, Placement.REPLICATED):
+            bare = [s for s in comp.sites if not model.carriers(comp.id, s)]
+            if bare:
+                notes.append(f"no asset carries {comp.id} at {', '.join(bare)}")
+    for site in model.sites:
+        if not model.assets_at(site):
+            notes.append(f"site {site} has no assets: detections there cannot be placed")
+    return notes
