@@ -101,7 +101,7 @@ def impact_command(
     ] = None,
     action: Annotated[
         list[str] | None,
-        typer.Option("--action", help="Any action as VERB:TARGET[@SITE], e.g. cut:telephony@snz."),
+        typer.Option("--action", help="VERB:TARGET or VERB:TARGET@SITE, e.g. cut:telephony@snz."),
     ] = None,
     compromised: Annotated[
         list[str] | None,
