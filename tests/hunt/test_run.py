@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from sentinelle.engine import load_compiled
+from sentinelle.engine import CompiledRules, load_compiled
 from sentinelle.events import Event, EventBatch
-from sentinelle.hunt.run import Selection, correlate, tag_matches
+from sentinelle.hunt import run
+from sentinelle.hunt.outputs.jsonl import JsonlWriter
+from sentinelle.hunt.run import FileReader, Selection, correlate, run_hunt, tag_matches
+from sentinelle.hunt.summary import HuntSummary
+from sentinelle.readers import expand_paths, read_file
 from tests.hunt.helpers import make_detection
 
 FAILED_LOGONS = """
@@ -99,3 +106,53 @@ def test_selection_window_level_and_tags() -> None:
 )
 def test_tag_matching(tag: str, wanted: list[str], expected: bool) -> None:
     assert tag_matches(tag, wanted) is expected
+
+
+def _security_rules(shared_data: Path, cache: Path) -> CompiledRules:
+    rules = shared_data / "sigma" / "rules" / "windows" / "builtin" / "security"
+    return load_compiled([rules], cache_dir=cache)
+
+
+def _jsonl_hunt(
+    files: list[Path], compiled: CompiledRules, reader: FileReader, jobs: int
+) -> tuple[str, HuntSummary]:
+    buf = io.StringIO()
+    summary = run_hunt(files, compiled, reader, [JsonlWriter(buf)], HuntSummary(), jobs=jobs)
+    return buf.getvalue(), summary
+
+
+def _dies_on_poison(path: Path, *, batch_size: int) -> Iterable[EventBatch]:
+    """The real reader, except that reading ``poison.evtx`` kills the process outright."""
+    if path.name == "poison.evtx":
+        os._exit(9)
+    return read_file(path, batch_size=batch_size)
+
+
+@pytest.mark.corpus
+def test_a_dying_worker_costs_only_its_file(shared_data: Path, tmp_path: Path) -> None:
+    compiled = _security_rules(shared_data, tmp_path / "cache")
+    good = sorted((shared_data / "evtx" / "mitre" / "TA0006-Credential Access").rglob("*.evtx"))
+    poison = tmp_path / "poison.evtx"
+    poison.write_bytes(good[0].read_bytes())
+    expected, _ = _jsonl_hunt(good, compiled, read_file, jobs=1)
+    assert expected
+    got, summary = _jsonl_hunt([*good, poison], compiled, _dies_on_poison, jobs=2)
+    assert got == expected
+    assert (summary.files, summary.files_failed) == (len(good) + 1, 1)
+    assert "worker process died" in str(summary.issue_samples[0])
+    assert summary.issue_samples[0].location == str(poison)
+
+
+@pytest.mark.corpus
+def test_many_small_runs_merge_to_the_same_timeline(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = _security_rules(shared_data, tmp_path / "cache")
+    files = expand_paths([shared_data / "evtx" / "mitre" / "TA0006-Credential Access"])
+    expected, summary = _jsonl_hunt(files, compiled, read_file, jobs=1)
+    assert summary.detections > 30
+    # a run every 7 detections and 3 runs merged at a time: several merge passes on disk
+    monkeypatch.setattr(run, "RUN_SIZE", 7)
+    monkeypatch.setattr(run, "MAX_OPEN_RUNS", 3)
+    got, _ = _jsonl_hunt(files, compiled, read_file, jobs=2)
+    assert got == expected

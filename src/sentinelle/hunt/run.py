@@ -43,7 +43,7 @@ RUN_SIZE = 20_000  # detections a worker holds before sorting them into a run fi
 MAX_OPEN_RUNS = 64  # runs merged at once; more are merged in passes first
 MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
 ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
-_PICKLE_BATCH = 512
+_PICKLE_BATCH = 64  # detections per pickle record: what one open run holds in memory
 
 
 class Matcher(Protocol):
