@@ -49,6 +49,12 @@ def test_v9_uptime_counter_wrap_keeps_times_right() -> None:
     assert flow.end == pytest.approx(FLOWS[0].end, abs=0.002)
 
 
+def test_v9_flow_stamped_just_after_the_header_is_not_49_days_old() -> None:
+    ahead = replace(FLOWS[0], start=T + 3.2, end=T + 3.4)  # the exporter's clocks jitter
+    (flow,) = FlowDecoder().decode(encode_v9([ahead], T + 3, 0), "x")
+    assert flow.end == pytest.approx(T + 3.4, abs=0.002)
+
+
 def test_v5_round_trip() -> None:
     decoder = FlowDecoder()
     _same(decoder.decode(encode_v5(FLOWS[:2], T + 3, 0), "x"), FLOWS[:2])

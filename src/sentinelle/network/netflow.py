@@ -236,8 +236,8 @@ class FlowDecoder:
             _tos,
         ) in _V5_RECORD.iter_unpack(body):
             # Uptime counters wrap after 49.7 days: measure back from the header's uptime.
-            start = (base_ms + uptime - ((uptime - first) % _U32)) / 1000.0
-            end = (base_ms + uptime - ((uptime - last) % _U32)) / 1000.0
+            start = (base_ms + uptime - _uptime_age(uptime, first)) / 1000.0
+            end = (base_ms + uptime - _uptime_age(uptime, last)) / 1000.0
             out.append(
                 FlowRecord(
                     start if start <= end else end,
@@ -566,6 +566,16 @@ class FlowDecoder:
         return out
 
 
+def _uptime_age(uptime: int, value: int) -> int:
+    """Milliseconds from an uptime stamp to the header's uptime, across a counter wrap.
+
+    A stamp slightly after the header (exporter clocks jitter) gives a small negative age,
+    not 49.7 days.
+    """
+    age = (uptime - value) % _U32
+    return age - _U32 if age >= _U32 // 2 else age
+
+
 def _fix_odd(row: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
     values = list(row)
     for pos in positions:
@@ -582,7 +592,7 @@ def _time_converter(
         if ctx.version == 9:
             uptime = ctx.uptime_ms
             # Measure back from the header's uptime so that a wrapped counter stays right.
-            return lambda v: export - ((uptime - v) % _U32) / 1000.0
+            return lambda v: export - _uptime_age(uptime, v) / 1000.0
         init = system_init.get((ctx.exporter, ctx.domain))
         if init is None:
             # Without the exporter's systemInitTimeMilliseconds the uptime cannot be placed.
