@@ -6,9 +6,10 @@ anything else (Zeek JSON, application logs) with nested keys as dotted names; Ze
 get the canonical network fields.
 
 A file whose first document fits on its first line is read as JSON lines: a bad line is reported
-and skipped, and cannot swallow the lines after it. Otherwise documents are cut out of the text by
-a bracket scanner that skips string contents, so memory is bounded by the largest document
-(``DOCUMENT_CAP``), never by the file.
+and skipped, and cannot swallow the lines after it. From the first line that does not parse alone
+and is a lone ``{`` or ``[`` (and from the start, if the first line does not parse alone),
+documents are cut out of the text by a bracket scanner that skips string contents, so memory is
+bounded by the largest document (``DOCUMENT_CAP``), never by the file.
 """
 
 from __future__ import annotations
@@ -174,7 +175,9 @@ def iter_json_documents(stream: ByteStream) -> Iterator[JsonItem]:
             except orjson.JSONDecodeError as exc:
                 doc, note = _repaired(stripped)
                 if note is None:
-                    if mode == "lines":
+                    # A lone "{" or "[" opens a pretty-printed document even after one-line
+                    # documents; any other bad line in a JSON-lines file is just bad.
+                    if mode == "lines" and stripped not in (b"{", b"["):
                         yield number, None, None, _json_problem(stripped, exc), None
                         continue
                     mode = "documents"

@@ -47,11 +47,14 @@ def sniff_bytes(head: bytes, name: str = "") -> str:
         head = head[3:]
     # The last line may be cut by the sniff window: judge by whole lines where possible.
     body = head if len(head) < SNIFF_BYTES else head[: head.rfind(b"\n") + 1] or head
-    controls = len(_CONTROL_RE.findall(body[:4096]))
-    if b"\x00" in body[:4096] or controls > len(body[:4096]) // 10:
+    # Binary when most lines hold control bytes; a text log with a few garbage lines stays text
+    # (the readers skip and report those lines).
+    raw_lines = [line for line in body.splitlines() if line.strip()][:200]
+    garbage = sum(1 for line in raw_lines if _CONTROL_RE.search(line))
+    if garbage * 2 > len(raw_lines) or (raw_lines and _CONTROL_RE.search(raw_lines[0])):
         return "binary"
-    text = body.decode("utf-8", "replace")
-    lines = [line for line in text.splitlines() if line.strip()][:20]
+    text = b"\n".join(line for line in raw_lines if not _CONTROL_RE.search(line))
+    lines = text.decode("utf-8", "replace").splitlines()[:20]
     if not lines:
         return "empty"
     first = lines[0].lstrip()
