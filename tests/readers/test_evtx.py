@@ -261,3 +261,24 @@ def test_stopping_early_leaves_no_worker_behind(mitre_dir: Path) -> None:
     batches.close()  # type: ignore[attr-defined]
     # The pool only keeps workers that finished cleanly; a new read still works.
     assert sum(len(b.events) for b in read_paths([next(mitre_dir.rglob("*.evtx"))])) > 0
+
+
+def test_evtx_json_documents_flatten_exactly_like_evtx(shared_data: Path) -> None:
+    """The regression data ships each sample as .evtx and as pretty evtx-JSON: same names."""
+    root = shared_data / "sigma" / "regression_data"
+    pairs = [(p, p.with_suffix(".json")) for p in sorted(root.rglob("*.evtx"))]
+    pairs = [(e, j) for e, j in pairs if j.exists()][:60]
+    assert pairs
+    compared = 0
+    for evtx_path, json_path in pairs:
+        from_evtx = {e.record: e for b in read_file(evtx_path) for e in b.events}
+        for batch in read_file(json_path):
+            assert batch.issues == []
+            for event in batch.events:
+                twin = from_evtx[event.fields["EventRecordID"]]
+                assert sorted(event.fields) == sorted(twin.fields)
+                for name in ("EventID", "Channel", "Computer", "Provider_Name", "UserID"):
+                    assert event.fields.get(name) == twin.fields.get(name)
+                assert event.timestamp == pytest.approx(twin.timestamp, abs=1e-6)
+                compared += 1
+    assert compared >= len(pairs)

@@ -213,24 +213,7 @@ def test_zeek_conn_log_is_typed_and_canonical() -> None:
     assert issues == []
     first, second = events
     assert first.record == 8
-    assert subset(
-        first.fields,
-        {
-            "id.orig_h": "10.1.1.5",
-            "src_ip": "10.1.1.5",
-            "dst_ip": "10.1.9.9",
-            "src_port": 51000,
-            "dst_port": 445,
-            "proto": "tcp",
-            "conn_state": "SF",
-            "duration": 1.5,
-            "bytes_out": 2048,
-            "bytes_in": 512,
-            "packets_out": 10,
-            "packets_in": 8,
-            "tunnel_parents": [],
-        },
-    ) == {
+    expected = {
         "id.orig_h": "10.1.1.5",
         "src_ip": "10.1.1.5",
         "dst_ip": "10.1.9.9",
@@ -245,6 +228,7 @@ def test_zeek_conn_log_is_typed_and_canonical() -> None:
         "packets_in": 8,
         "tunnel_parents": [],
     }
+    assert subset(first.fields, expected) == expected
     # Unset values ("-") are left out, never turned into text.
     assert "duration" not in second.fields and "bytes_out" not in second.fields
     assert first.timestamp == pytest.approx(1709467200.123456)
@@ -313,20 +297,7 @@ def test_winlogbeat_maps_to_the_evtx_names() -> None:
     events, issues = read_all(CORPUS / "winlogbeat.json")
     assert issues == []
     fields = events[0].fields
-    assert subset(
-        fields,
-        {
-            "EventID": 0,
-            "Channel": 0,
-            "Computer": 0,
-            "Provider_Name": 0,
-            "EventRecordID": 0,
-            "ProcessID": 0,
-            "ThreadID": 0,
-            "Level": 0,
-            "CommandLine": 0,
-        },
-    ) == {
+    expected = {
         "EventID": 4688,
         "Channel": "Security",
         "Computer": "ws01.hosp.local",
@@ -337,6 +308,7 @@ def test_winlogbeat_maps_to_the_evtx_names() -> None:
         "Level": 4,
         "CommandLine": "cmd.exe /c whoami",
     }
+    assert subset(fields, expected) == expected
     assert "winlog.event_data.CommandLine" not in fields
     assert fields["host.name"] == "ws01.hosp.local"
 

@@ -29,6 +29,7 @@ _FORMAT = typer.Option(OutputFormat.jsonl, "--format", "-f", help="Output format
 _LIMIT = typer.Option(None, "--limit", "-n", min=0, help="Stop after this many events.")
 # Longest value shown in a table cell; the JSON output is never shortened.
 _CELL = 120
+_PIPE_WIDTH = 200
 
 
 def register(app: typer.Typer) -> None:
@@ -101,7 +102,9 @@ def _print_table(rows: list[Event]) -> None:
         )
         time = event.iso_time() or f"({', '.join(event.flags) or 'no time'})"
         table.add_row(time, event.ref, fields)
-    Console(soft_wrap=False).print(table)
+    # Piped output has no terminal width to follow: use a wide one rather than rich's 80 columns.
+    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+    console.print(table)
 
 
 def _cell(value: object) -> str:
