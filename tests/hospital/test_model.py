@@ -203,6 +203,14 @@ def test_unknown_fields_are_typos_not_silently_ignored(write_model: Writer) -> N
         (("zone: srv, hosts: [db01]", "zone: srv, patterns: ['*']"), "would match every host"),
         (("ip_ranges: [10.0.0.0/28]", "ip_ranges: [10.0.0.0/33]"), "IP range '10.0.0.0/33'"),
         (("hosts: [db01], ip_ranges: [10.0.0.0/28], ", ""), "needs at least one of hosts"),
+        (
+            (
+                "sites:\n  - {id: a, name: Site A, town: Town}\n"
+                "  - {id: b, name: Site B, town: Town}",
+                "sites: []",
+            ),
+            "the model declares no site",
+        ),
     ],
 )
 def test_located_mistakes(write_model: Writer, change: tuple[str, str], message: str) -> None:

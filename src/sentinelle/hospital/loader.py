@@ -127,10 +127,12 @@ class _Builder:
         if top is None:
             return None
         name, staff, domain = self._hospital(top.get("hospital"))
-        if "sites" in top:
-            self._sites(top["sites"])
-        if "zones" in top:
-            self._zones(top["zones"])
+        for section, parse in (("sites", self._sites), ("zones", self._zones)):
+            if section in top:
+                parse(top[section])
+                node = top[section]
+                if isinstance(node, yaml.SequenceNode) and not node.value:
+                    r.problem(node, f"the model declares no {section[:-1]}")
         raw_services = self._items(top.get("services"), "services", MAX_COMPONENTS)
         raw_infra = self._items(top.get("infrastructure"), "infrastructure", MAX_COMPONENTS)
         for node in raw_services:
