@@ -166,3 +166,25 @@ def test_untimed_and_low_detections_are_left_out_on_request() -> None:
     assert [i.timeline[0].rule_title for i in incidents] == ["high"]
     assert incidents[0].chain[0].tactic.name == "Other"
     assert incidents[0].to_dict()["by_level"] == {"high": 1}
+
+
+def test_a_serious_rule_repeated_across_a_site_is_one_wave(model: HospitalModel) -> None:
+    tags = ("attack.impact",)
+    dets = [
+        det(0, "high", tags, "vss", Computer="fs-cen01"),
+        det(120, "high", tags, "vss", Computer="fs-cen02"),
+        det(240, "high", tags, "vss", Computer="fs-cen03"),
+        det(300, "high", tags, "vss", Computer="dc-nord01"),  # another site
+        det(9000, "high", tags, "vss", Computer="fs-cen02"),  # too late for the wave or host
+        det(60, "medium", tags, "note", Computer="pc-cen-0001"),
+        det(90, "medium", tags, "note", Computer="pc-cen-0003"),  # medium: no wave
+    ]
+    incidents = group_incidents(dets, model=model)
+    hosts = sorted(i.hosts for i in incidents)
+    assert hosts == [
+        ("dc-nord01",),
+        ("fs-cen01", "fs-cen02", "fs-cen03"),
+        ("fs-cen02",),
+        ("pc-cen-0001",),
+        ("pc-cen-0003",),
+    ]

@@ -4,7 +4,8 @@ A case file ``tests/rules/cases/<rule file stem>.yml`` names its rule file and l
 case holds the events (flat Sigma-native fields, as the readers produce them, with ``t`` an
 offset in seconds), or raw log ``lines`` read by the real readers, and the rule ids that must
 fire (``fires``) or stay silent (``silent``). ``repeat: {count, every}`` repeats the events,
-replacing ``{i}`` in text values by the repetition number.
+replacing ``{i}`` in text values by the repetition number. A file's ``defaults`` are fields
+every event of the file carries (what the reader adds to each line of that log, say).
 """
 
 from __future__ import annotations
@@ -44,10 +45,14 @@ def load_cases() -> list[Case]:
     out: list[Case] = []
     for path in sorted(CASES.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        defaults = dict(data.get("defaults") or {})
         for raw in data["cases"]:
             repeat = raw.get("repeat") or {"count": 1, "every": 0}
             events = tuple(
-                _expand(raw.get("events", []), int(repeat["count"]), float(repeat["every"]))
+                {**defaults, **ev}
+                for ev in _expand(
+                    raw.get("events", []), int(repeat["count"]), float(repeat["every"])
+                )
             )
             out.append(
                 Case(

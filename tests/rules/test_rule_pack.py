@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentinelle.demo import missing_pack_logsources
 from sentinelle.engine import CompiledRules, compile_rules
+from sentinelle.readers import read_file
 from sentinelle.sigma import load_rules
 from sentinelle.sigma.logsources import load_logsource_map
 from tests.rules.harness import CASES, PACK, Case, case_events, load_cases, run_case
@@ -20,10 +22,20 @@ ALL_CASES = load_cases()
 
 
 @pytest.fixture(scope="module", params=["compiled", "reference"])
-def pack(request: pytest.FixtureRequest) -> CompiledRules:
+def pack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CompiledRules:
+    """The pack as the demo and hunts compile it, with the firewall logsources it needs."""
     ruleset = load_rules([PACK])
     assert not ruleset.errors, [str(e) for e in ruleset.errors]
-    return compile_rules(ruleset, reference=request.param == "reference")
+    extra = missing_pack_logsources()
+    files: list[Path] = []
+    if extra is not None:
+        files.append(tmp_path_factory.mktemp("logsources") / "pack.yml")
+        files[0].write_text(extra, encoding="utf-8")
+    return compile_rules(
+        ruleset,
+        logsources=load_logsource_map(files),
+        reference=request.param == "reference",
+    )
 
 
 def _rule_ids() -> dict[str, str]:
@@ -70,25 +82,17 @@ def test_every_case_file_names_an_existing_rule_file() -> None:
                 assert ids.get(rid) == data["rule"], f"{path.name}: {rid} not in {data['rule']}"
 
 
-def _unmapped_logsource(case: Case) -> str | None:
-    """The logsource of the case's rule file that the engine's mapping does not know, if any."""
-    mapping = load_logsource_map()
-    for doc in yaml.safe_load_all((PACK / case.rule).read_text(encoding="utf-8")):
-        ls = doc.get("logsource")
-        if not ls:
-            continue
-        key = (ls.get("product"), ls.get("category"), ls.get("service"))
-        if not mapping.sources(*key):
-            return "product={} category={} service={}".format(*key)
-    return None
-
-
-@pytest.mark.parametrize("case", [c for c in ALL_CASES if not c.lines], ids=lambda c: c.id)
-def test_case(pack: CompiledRules, case: Case) -> None:
-    unmapped = _unmapped_logsource(case)
-    if unmapped is not None:
-        pytest.skip(f"logsource {unmapped} is not in sentinelle/sigma/logsources.yml yet")
-    detections = run_case(pack, case_events(case))
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_case(pack: CompiledRules, case: Case, tmp_path: Path) -> None:
+    events = case_events(case)
+    if case.lines:  # raw log lines go through the real readers, as in a hunt
+        log = tmp_path / "case.log"
+        log.write_text("".join(f"{line['text']}\n" for line in case.lines), encoding="utf-8")
+        batches = list(read_file(log, batch_size=256))
+        assert not [i for b in batches for i in b.issues]
+        events += [e for b in batches for e in b.events]
+        events.sort(key=lambda e: (e.timestamp or 0.0, e.record))
+    detections = run_case(pack, events)
     fired = {d.rule_id for d in detections}
     for rid in case.fires:
         assert rid in fired, f"{rid} did not fire; fired: {sorted(fired)}"

@@ -4,6 +4,19 @@ each told as an attack chain in ATT&CK tactic order."""
 from __future__ import annotations
 
 from sentinelle.incidents.entities import entities_of
-from sentinelle.incidents.group import DEFAULT_MAX_GAP, Incident, Stage, group_incidents
+from sentinelle.incidents.group import (
+    DEFAULT_MAX_GAP,
+    DEFAULT_WAVE_GAP,
+    Incident,
+    Stage,
+    group_incidents,
+)
 
-__all__ = ["DEFAULT_MAX_GAP", "Incident", "Stage", "entities_of", "group_incidents"]
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "DEFAULT_WAVE_GAP",
+    "Incident",
+    "Stage",
+    "entities_of",
+    "group_incidents",
+]

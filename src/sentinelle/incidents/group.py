@@ -1,10 +1,11 @@
 """Detections grouped into incidents: what an analyst investigates as one story.
 
 Detections are taken in time order. Each one joins the incidents of every entity (machine,
-address, account) it shares with a detection seen less than ``max_gap`` before; incidents it
-bridges merge (union-find). An incident then lists its machines, sites (through the hospital
-model when one is given), first and last detection, severity, and its detections twice: as a
-timeline, and as an attack chain, stage by stage in ATT&CK tactic order.
+address, account) it shares with a detection seen less than ``max_gap`` before, and, when it
+is high or critical, of the same rule seen at the same site less than ``wave_gap`` before;
+incidents it bridges merge (union-find). An incident then lists its machines, sites (through
+the hospital model when one is given), first and last detection, severity, and its detections
+twice: as a timeline, and as an attack chain, stage by stage in ATT&CK tactic order.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from typing import Any
 
 from sentinelle.detections import Detection, level_rank
 from sentinelle.events import format_timestamp
-from sentinelle.hospital import HospitalModel
-from sentinelle.hospital.impact import locate_detection
+from sentinelle.hospital import HospitalModel, locate_detection
 from sentinelle.hunt.attack import TACTICS, Tactic, tactics_of
 from sentinelle.incidents.entities import accounts_of, addresses_of, entities_of, hosts_of
 
 DEFAULT_MAX_GAP = 2 * 3600.0
+# The same serious rule firing on several machines of one site within this time is one wave
+# of the same activity (an intruder repeating a step on every file server), even when the
+# machines share nothing the logs show.
+DEFAULT_WAVE_GAP = 15 * 60.0
+_WAVE_LEVEL = level_rank("high")
 UNKNOWN_TACTIC = Tactic("unknown", "Other", "Other", len(TACTICS))
 
 
@@ -121,6 +126,7 @@ def group_incidents(
     *,
     model: HospitalModel | None = None,
     max_gap: float = DEFAULT_MAX_GAP,
+    wave_gap: float = DEFAULT_WAVE_GAP,
     min_level: str = "informational",
 ) -> list[Incident]:
     """Incidents from detections (any order), numbered by their first detection.
@@ -141,9 +147,13 @@ def group_incidents(
         ts = det.timestamp if det.timestamp is not None else 0.0
         mine = entities_of(det)
         keys.append(mine)
-        for key in mine:
+        links = [(key, max_gap) for key in mine]
+        if level_rank(det.level) >= _WAVE_LEVEL:
+            sites = _sites(model, det) or {"?"}
+            links += [(f"wave:{det.rule_id}@{site}", wave_gap) for site in sorted(sites)]
+        for key, gap in links:
             seen = last.get(key)
-            if seen is not None and ts - seen[0] <= max_gap:
+            if seen is not None and ts - seen[0] <= gap:
                 union.join(i, seen[1])
             last[key] = (ts, i)
     members: dict[int, list[int]] = {}
@@ -156,6 +166,12 @@ def group_incidents(
     for number, inc in enumerate(incidents, start=1):
         inc.id = f"INC-{number:03d}"
     return incidents
+
+
+def _sites(model: HospitalModel | None, det: Detection) -> set[str]:
+    if model is None:
+        return set()
+    return {asset.site for asset in locate_detection(model, det)}
 
 
 def _build(

@@ -116,27 +116,26 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
                         service="HTTPS" if proto == "tcp" else f"udp/{sport}",
                     ),
                 )
-            if second % 10 == 0:  # DoS-policy summaries for the top sources
-                for _ in range(3):
-                    sport, kind, proto, number = rng.choice(_REFLECTION)
-                    rate = rng.randrange(2500, 40_000)
-                    w.fw(
+            if second % 60 == 5:  # DoS-policy summary once a minute (FortiOS rate-limits them)
+                sport, kind, proto, number = rng.choice(_REFLECTION)
+                rate = rng.randrange(25_000, 80_000)
+                w.fw(
+                    topo.edge,
+                    t,
+                    fortigate.anomaly(
                         topo.edge,
                         t,
-                        fortigate.anomaly(
-                            topo.edge,
-                            t,
-                            attack=kind,
-                            src_ip=rng.choice(reflectors),
-                            src_port=sport or rng.randrange(1024, 65535),
-                            dst_ip=target,
-                            dst_port=443 if proto == "tcp" else rng.randrange(1024, 65535),
-                            proto=number,
-                            count=rate * 10,
-                            threshold=2000,
-                            rate=rate,
-                        ),
-                    )
+                        attack=kind,
+                        src_ip=rng.choice(reflectors),
+                        src_port=sport or rng.randrange(1024, 65535),
+                        dst_ip=target,
+                        dst_port=443 if proto == "tcp" else rng.randrange(1024, 65535),
+                        proto=number,
+                        count=rate * 60,
+                        threshold=2000,
+                        rate=rate,
+                    ),
+                )
         t += 1.0
         second += 1
     # The network on-call reacts: logs on from the bastion, tries a DoS threshold, cuts.

@@ -1,4 +1,7 @@
-"""Zeek ``conn.log`` in its native TSV form (``#fields`` header), one line per connection."""
+"""Zeek ``conn.log`` in its native TSV form (``#fields`` header), one line per connection.
+
+Lines come in the order Zeek writes them: when each connection ends (``ts`` is its start).
+"""
 
 from __future__ import annotations
 
@@ -136,4 +139,5 @@ class ConnLog:
             str(c.resp_bytes + per_pkt * c.resp_pkts),
             "-",
         )
-        self._sink.add_line(self._path, c.ts, "\t".join(values))
+        # Zeek writes a connection when it ends, so the file is in order of end times.
+        self._sink.add_line(self._path, c.ts + (c.duration or 0.0), "\t".join(values))

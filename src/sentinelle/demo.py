@@ -1,0 +1,402 @@
+"""``sentinelle demo``: the Nantes night and a ransomware chain, generated, hunted and explained.
+
+For each scenario the demo writes the logs (and the same night without the attack), hunts both
+with Sentinelle's rule pack and the network detector, groups what it found into incidents,
+measures the delay from each attack's start (the manifest's ground truth) to its first
+detection, counts the false positives the benign night produced, and asks the impact engine
+what the detected attack and the containment actions did to each service at each site. The
+story is printed and written as one self-contained HTML report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from sentinelle.detections import Detection, level_rank
+from sentinelle.engine import CompiledRules, load_compiled
+from sentinelle.hospital import (
+    VICTIM_FIELDS,
+    HospitalModel,
+    ImpactReport,
+    assess,
+    example_model_path,
+    load_model,
+    locate_detection,
+)
+from sentinelle.hunt.rulesets import SHIPPED_RULES
+from sentinelle.hunt.run import run_hunt
+from sentinelle.hunt.summary import HuntSummary
+from sentinelle.incidents import Incident, entities_of, group_incidents
+from sentinelle.network import NetworkDetector, flows_from_batches
+from sentinelle.readers import expand_paths, read_file
+from sentinelle.scenarios import SCENARIOS, Attack, Containment, Manifest, generate_scenario
+from sentinelle.sigma.logsources import load_logsource_map
+
+DEMO_SEED = 2024
+DEMO_SCALE = 0.5  # keeps the whole demo well under a minute on two cores
+# What counts as "detected": anything an analyst would look at.
+ALERT_LEVEL = "low"
+
+# Where the rule pack's firewall logsources are found in what the readers produce. Used only
+# for the logsources the shipped mapping (sentinelle/sigma/logsources.yml) does not define yet.
+PACK_LOGSOURCES = """\
+version: 1
+logsources:
+  - logsource: {category: firewall}
+    sources:
+      - {where: {log_format: fortigate, type: [traffic, anomaly]}}
+      - {where: {log_format: [stormshield, pfsense-filterlog, iptables]}}
+  - logsource: {product: fortigate, service: event}
+    sources: [{where: {log_format: fortigate, type: event}}]
+  - logsource: {product: fortigate, service: anomaly}
+    sources: [{where: {log_format: fortigate, type: anomaly}}]
+"""
+
+
+def missing_pack_logsources() -> str | None:
+    """The entries of ``PACK_LOGSOURCES`` the shipped mapping lacks, as a mapping file's text."""
+    shipped = load_logsource_map()
+    data = yaml.safe_load(PACK_LOGSOURCES)
+    missing = [
+        item
+        for item in data["logsources"]
+        if not shipped.sources(
+            item["logsource"].get("product"),
+            item["logsource"].get("category"),
+            item["logsource"].get("service"),
+        )
+    ]
+    if not missing:
+        return None
+    return yaml.safe_dump({"version": 1, "logsources": missing}, sort_keys=False)
+
+
+def compile_pack(rule_paths: Sequence[Path] = (SHIPPED_RULES,)) -> CompiledRules:
+    """The rule pack compiled with the logsources it needs (cached on disk like any hunt)."""
+    extra = missing_pack_logsources()
+    if extra is None:
+        return load_compiled(list(rule_paths))
+    with tempfile.TemporaryDirectory(prefix="sentinelle-demo-") as tmp:
+        path = Path(tmp) / "pack-logsources.yml"
+        path.write_text(extra, encoding="utf-8")
+        return load_compiled(list(rule_paths), logsource_files=[path])
+
+
+class _Collect:
+    """A timeline writer that keeps the detections (the demo's timelines are small)."""
+
+    def __init__(self) -> None:
+        self.detections: list[Detection] = []
+
+    def write(self, det: Detection) -> None:
+        self.detections.append(det)
+
+    def close(self, summary: HuntSummary) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class Hunted:
+    """What hunting one scenario directory found."""
+
+    summary: HuntSummary
+    detections: list[Detection]  # Sigma and network, in time order
+    network: list[Detection]
+    flows: int
+    seconds: float
+
+
+def hunt_directory(directory: Path, rules: CompiledRules, *, jobs: int | None = None) -> Hunted:
+    """The rule pack over every log of a scenario, and the network detector over its flows."""
+    began = time.perf_counter()
+    files = [p for p in expand_paths([directory]) if p.name != "manifest.json"]
+    summary = HuntSummary(rules_loaded=len(rules.rules))
+    sink = _Collect()
+    run_hunt(files, rules, read_file, [sink], summary, jobs=jobs or os.cpu_count() or 1)
+    network: list[Detection] = []
+    flows = 0
+    # One detector per sensor: each conn.log is one vantage point, in the order Zeek wrote it.
+    for path in sorted((directory / "zeek").rglob("conn.log")):
+        detector = NetworkDetector()
+        for batch_flows in flows_from_batches(read_file(path, batch_size=4096)):
+            flows += len(batch_flows)
+            network.extend(detector.feed(batch_flows))
+        network.extend(detector.finish())
+    detections = sorted([*sink.detections, *network], key=lambda d: d.sort_key)
+    return Hunted(summary, detections, network, flows, time.perf_counter() - began)
+
+
+@dataclass(slots=True)
+class AttackOutcome:
+    attack: Attack
+    first: Detection | None  # the first detection about the attack's machines
+    steps_seen: list[tuple[str, Detection | None]]
+
+    @property
+    def delay(self) -> float | None:
+        if self.first is None or self.first.timestamp is None:
+            return None
+        return self.first.timestamp - self.attack.start
+
+
+def _attack_keys(attack: Attack) -> set[str]:
+    keys: set[str] = set()
+    for step in attack.steps:
+        keys.add(f"host:{step.host}")
+        keys.add(f"ip:{step.ip}")
+    return keys
+
+
+def measure_attack(attack: Attack, detections: Sequence[Detection]) -> AttackOutcome:
+    """First detection touching a machine of the attack at or after its start, and per step."""
+    keys = _attack_keys(attack)
+    floor = level_rank(ALERT_LEVEL)
+    relevant = [
+        d
+        for d in detections
+        if d.timestamp is not None
+        and d.timestamp >= attack.start - 1.0
+        and level_rank(d.level) >= floor
+        and entities_of(d) & keys
+    ]
+    first = relevant[0] if relevant else None
+    steps: list[tuple[str, Detection | None]] = []
+    for i, step in enumerate(attack.steps):
+        nxt = attack.steps[i + 1].time if i + 1 < len(attack.steps) else step.time + 1800.0
+        own = {f"host:{step.host}", f"ip:{step.ip}"}
+        window = [
+            d
+            for d in relevant
+            if d.timestamp is not None
+            and step.time - 1.0 <= d.timestamp < max(nxt, step.time + 1.0)
+            and entities_of(d) & own
+        ]
+        # The first high or critical detection of the step, else the first of any level.
+        serious = [d for d in window if level_rank(d.level) >= level_rank("high")]
+        found = serious or window
+        steps.append((step.name, found[0] if found else None))
+    return AttackOutcome(attack, first, steps)
+
+
+@dataclass(slots=True)
+class PhaseImpact:
+    """What the containment in effect from ``phase.time`` costs, and what monitoring saw."""
+
+    phase: Containment
+    report: ImpactReport
+    observed: dict[str, Counter[str]]  # component -> check states seen during the phase
+
+
+@dataclass(slots=True)
+class ScenarioResult:
+    name: str
+    directory: Path
+    manifest: Manifest
+    hunted: Hunted
+    background: Hunted
+    incidents: list[Incident]
+    outcomes: list[AttackOutcome]
+    detected_impact: ImpactReport
+    phases: list[PhaseImpact]
+    generate_seconds: float
+    impact_inputs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def false_positives(self) -> Counter[str]:
+        """Detections on the benign night alone, by level: every one is a false positive."""
+        return Counter(d.level for d in self.background.detections)
+
+
+@dataclass(slots=True)
+class DemoResult:
+    out_dir: Path
+    scenarios: list[ScenarioResult]
+    seconds: float
+    html: Path | None = None
+
+
+def _victims(model: HospitalModel, detections: Sequence[Detection]) -> list[str]:
+    """Machines the detections are about (the victim side), named as the logs name them."""
+    out: list[str] = []
+    for det in detections:
+        names = [det.computer, *(v for v in det.group.values() if isinstance(v, str))]
+        events = [det.event] if det.event is not None else list(det.events[:20])
+        names += [
+            ev.fields[k]
+            for ev in events
+            for k in VICTIM_FIELDS
+            if isinstance(ev.fields.get(k), str)
+        ]
+        for asset in locate_detection(model, det):
+            for name in names:
+                if name and model.locate_host(name) is asset and name.lower() not in out:
+                    out.append(name.lower())
+                    break
+    return out
+
+
+def _attack_detections(
+    incidents: Sequence[Incident], outcomes: Sequence[AttackOutcome]
+) -> list[Detection]:
+    """The detections of the incidents that hold an attack's first detection or steps."""
+    wanted = {id(o.first) for o in outcomes if o.first is not None}
+    wanted |= {id(d) for o in outcomes for _, d in o.steps_seen if d is not None}
+    out: list[Detection] = []
+    for inc in incidents:
+        if any(id(d) in wanted for d in inc.timeline):
+            out.extend(inc.timeline)
+    return out
+
+
+def _observed_checks(directory: Path, start: float, end: float) -> dict[str, Counter[str]]:
+    """States the monitoring checks reported per component between ``start`` and ``end``."""
+    seen: dict[str, Counter[str]] = {}
+    path = directory / "monitoring" / "centreon.log"
+    if not path.is_file():
+        return seen
+    for batch in read_file(path, batch_size=4096):
+        for ev in batch.events:
+            if ev.timestamp is None or not start <= ev.timestamp < end:
+                continue
+            component, state = ev.fields.get("component"), ev.fields.get("state")
+            if isinstance(component, str) and isinstance(state, str):
+                seen.setdefault(component, Counter())[state] += 1
+    return seen
+
+
+def run_scenario(
+    name: str,
+    directory: Path,
+    model: HospitalModel,
+    rules: CompiledRules,
+    *,
+    seed: int = DEMO_SEED,
+    scale: float = DEMO_SCALE,
+    jobs: int | None = None,
+) -> ScenarioResult:
+    began = time.perf_counter()
+    manifest = generate_scenario(name, directory / "attack", seed=seed, scale=scale, model=model)
+    generate_scenario(
+        name, directory / "background", seed=seed, scale=scale, background_only=True, model=model
+    )
+    generated = time.perf_counter() - began
+    hunted = hunt_directory(directory / "attack", rules, jobs=jobs)
+    background = hunt_directory(directory / "background", rules, jobs=jobs)
+    incidents = group_incidents(hunted.detections, model=model, min_level=ALERT_LEVEL)
+    outcomes = [measure_attack(a, hunted.detections) for a in manifest.attacks]
+    attack_dets = _attack_detections(incidents, outcomes)
+    serious = [d for d in attack_dets if level_rank(d.level) >= level_rank("high")]
+    impact = _impact_inputs(model, serious)
+    detected = assess(model, **impact)
+    phases: list[PhaseImpact] = []
+    for i, phase in enumerate(manifest.containment):
+        end = (
+            manifest.containment[i + 1].time
+            if i + 1 < len(manifest.containment)
+            else manifest.window_end
+        )
+        # A compromised or encrypted machine stays so; a flood counts only while it lasts.
+        current = _impact_inputs(
+            model,
+            [
+                d
+                for d in serious
+                if not _slows(d) or (d.timestamp or 0.0) >= phase.time - FLOOD_MEMORY
+            ],
+        )
+        report = assess(model, **current, actions=phase.actions)
+        phases.append(
+            PhaseImpact(phase, report, _observed_checks(directory / "attack", phase.time, end))
+        )
+    return ScenarioResult(
+        name=name,
+        directory=directory,
+        manifest=manifest,
+        hunted=hunted,
+        background=background,
+        incidents=incidents,
+        outcomes=outcomes,
+        detected_impact=detected,
+        phases=phases,
+        generate_seconds=generated,
+        impact_inputs=impact,
+    )
+
+
+# ATT&CK techniques whose victims stop working (encrypted) or work badly (flooded), and those
+# whose "victims" were only looked at or knocked on (scanned, sprayed), not taken over.
+_STOPS = ("attack.t1486",)
+_SLOWS = ("attack.t1498", "attack.t1499")
+_TOUCHES = ("attack.t1046", "attack.t1018", "attack.t1595", "attack.t1110")
+# How long after its last detection a flood still weighs on the links.
+FLOOD_MEMORY = 600.0
+
+
+def _tagged(det: Detection, prefixes: Sequence[str]) -> bool:
+    return any(t.lower().startswith(p) for t in det.tags for p in prefixes)
+
+
+def _slows(det: Detection) -> bool:
+    return _tagged(det, _SLOWS)
+
+
+def _impact_inputs(model: HospitalModel, serious: Sequence[Detection]) -> dict[str, list[str]]:
+    """What the detected attack did, in the impact engine's terms.
+
+    Machines being encrypted are unavailable, machines (and links) under a flood degraded, and
+    every other machine a serious detection is about compromised, except machines that were
+    only scanned or sprayed, and DMZ appliances: a VPN gateway or a web server on the edge is
+    attacked through, not taken over.
+    """
+    unavailable = _victims(model, [d for d in serious if _tagged(d, _STOPS)])
+    degraded = _victims(model, [d for d in serious if _tagged(d, _SLOWS)])
+    others = [d for d in serious if not _tagged(d, (*_STOPS, *_SLOWS, *_TOUCHES))]
+    compromised = [
+        h
+        for h in _victims(model, others)
+        if h not in unavailable and h not in degraded and not _is_edge_only(h, model)
+    ]
+    return {"compromised": compromised, "unavailable": unavailable, "degraded": degraded}
+
+
+def _is_edge_only(host: str, model: HospitalModel) -> bool:
+    """A flood's target is saturated, not compromised: the DMZ machines it hit stay clean."""
+    asset = model.locate_host(host)
+    zone = model.zones.get(asset.zone) if asset is not None else None
+    return zone is not None and zone.kind == "dmz"
+
+
+def run_demo(
+    out_dir: Path | None = None,
+    *,
+    seed: int = DEMO_SEED,
+    scale: float = DEMO_SCALE,
+    jobs: int | None = None,
+    html: bool = True,
+    scenarios: Sequence[str] = tuple(SCENARIOS),
+) -> DemoResult:
+    """Generate, hunt and explain every scenario; ``out_dir`` defaults to a new temporary one."""
+    began = time.perf_counter()
+    out = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="sentinelle-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(example_model_path())
+    rules = compile_pack()
+    results = [
+        run_scenario(name, out / name, model, rules, seed=seed, scale=scale, jobs=jobs)
+        for name in scenarios
+    ]
+    result = DemoResult(out, results, time.perf_counter() - began)
+    if html:
+        from sentinelle.demo_html import write_report
+
+        result.html = write_report(result, model, out / "sentinelle-demo.html")
+        result.seconds = time.perf_counter() - began
+    return result
