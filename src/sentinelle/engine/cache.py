@@ -16,10 +16,22 @@ from pathlib import Path
 from typing import Any
 
 FORMAT_VERSION = "1"
+# The code whose output the cache holds: any change to it invalidates every entry.
+_CODE = ("engine", "sigma")
+
+
+def code_digest() -> bytes:
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for package in _CODE:
+        for path in sorted((root / package).glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.digest()
 
 
 def cache_key(parts: Iterable[tuple[str, bytes]]) -> str:
     h = hashlib.sha256(f"sentinelle-engine-{FORMAT_VERSION}\0".encode())
+    h.update(code_digest())
     for name, content in sorted(parts):
         h.update(name.encode("utf-8", "surrogateescape") + b"\0")
         h.update(hashlib.sha256(content).digest())

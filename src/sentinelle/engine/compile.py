@@ -11,12 +11,11 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sentinelle.detections import Detection
 from sentinelle.engine import ir, reference, values
-from sentinelle.engine.matchers import FieldMatcher
+from sentinelle.engine.matchers import FieldMatcher, regex_trigger
 from sentinelle.engine.plan import Plan, RuleInfo, Variant
 from sentinelle.errors import RuleError
 from sentinelle.events import Event, EventBatch
@@ -24,6 +23,7 @@ from sentinelle.events import Event, EventBatch
 Cond = Callable[[set[int] | frozenset[int]], bool]
 BucketKey = tuple[str | None, int | None]
 _MEMO_LIMIT = 4096
+_GUARD = "\0"  # bucket keys of channel-less sources: NUL + the guard field name
 _EMPTY: frozenset[int] = frozenset()
 
 
@@ -56,31 +56,63 @@ def compile_condition(node: ir.Node, ids: Mapping[ir.Atom, int]) -> Cond:
 
 
 class Bucket:
-    """The rules of one (channel, event id), with their atoms grouped by field."""
+    """The rules of one (channel, event id), with their atoms grouped by field.
 
-    __slots__ = ("always", "atom_rules", "conds", "fields", "keywords")
+    Keywords and regular expressions without a literal trigger (``matchers.regex_trigger``) are
+    lazy: they run only for rules that are still candidates after the cheap atoms, once each.
+    """
+
+    __slots__ = (
+        "always",
+        "atom_rules",
+        "conds",
+        "fields",
+        "lazy",
+        "lazy_rules",
+        "maybe",
+    )
 
     def __init__(self, variants: Sequence[Variant]) -> None:
         ids: dict[ir.Atom, int] = {}
         by_field: dict[str | None, list[tuple[int, ir.Matcher]]] = defaultdict(list)
         atom_rules: dict[int, set[int]] = defaultdict(set)
         self.conds: dict[int, list[Cond]] = defaultdict(list)
+        self.lazy: dict[int, Callable[[dict[str, Any]], bool]] = {}
+        lazy_rules: dict[int, set[int]] = defaultdict(set)
         always: set[int] = set()
+        maybe: set[int] = set()
         for v in variants:
             for atom in ir.atoms_of(v.tree):
                 aid = ids.get(atom)
                 if aid is None:
                     aid = ids[atom] = len(ids)
-                    by_field[atom.field].append((aid, atom.matcher))
-                atom_rules[aid].add(v.rule)
+                    if atom.field is None:
+                        # Keywords read every value of the event: only for rules still in play.
+                        self.lazy[aid] = _keyword_test(aid, atom)
+                    elif isinstance(atom.matcher, ir.Regex) and regex_trigger(atom.matcher) is None:
+                        self.lazy[aid] = _lazy_test(atom)
+                    else:
+                        by_field[atom.field].append((aid, atom.matcher))
+                if aid in self.lazy:
+                    lazy_rules[v.rule].add(aid)
             cond = compile_condition(v.tree, ids)
             self.conds[v.rule].append(cond)
             if cond(_EMPTY):
                 always.add(v.rule)
+            # The rule is looked at only when one of its trigger atoms holds: atoms of which at
+            # least one must hold for the condition to hold. Without such a set (``not x``), or
+            # when it needs a lazy atom, the rule is looked at for every event of the bucket.
+            triggers = _triggers(v.tree, ids, self.lazy)
+            if triggers is None or not triggers.isdisjoint(self.lazy):
+                maybe.add(v.rule)
+            else:
+                for aid in triggers:
+                    atom_rules[aid].add(v.rule)
         self.conds = dict(self.conds)
         self.atom_rules = {aid: tuple(sorted(rules)) for aid, rules in atom_rules.items()}
+        self.lazy_rules = {r: tuple(sorted(a)) for r, a in lazy_rules.items()}
         self.always = tuple(sorted(always))
-        self.keywords = FieldMatcher(by_field.pop(None)) if None in by_field else None
+        self.maybe = frozenset(maybe | always)
         self.fields = [
             (name, FieldMatcher(atoms)) for name, atoms in by_field.items() if name is not None
         ]
@@ -94,28 +126,85 @@ class Bucket:
                     hits.update(fm.absent)
             else:
                 fm.scan(raw, fields, hits)
-        if self.keywords is not None:
-            kw = self.keywords
-            for raw in fields.values():
-                for v in values.scalars(raw):
-                    kw.scan_scalar(v, fields, hits)
-        if not hits:
-            return list(self.always)
-        candidates: set[int] = set(self.always)
+        if not hits and not self.maybe:
+            return []
+        candidates: set[int] = set(self.maybe)
         atom_rules = self.atom_rules
         for aid in hits:
-            candidates.update(atom_rules[aid])
+            rules = atom_rules.get(aid)
+            if rules is not None:
+                candidates.update(rules)
+        if self.lazy_rules:
+            lazy = self.lazy
+            done: set[int] = set()
+            for r in candidates:
+                for aid in self.lazy_rules.get(r, ()):
+                    if aid not in done:
+                        done.add(aid)
+                        if lazy[aid](fields):
+                            hits.add(aid)
         conds = self.conds
         return [r for r in sorted(candidates) if any(c(hits) for c in conds[r])]
 
 
+def _keyword_test(aid: int, atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
+    matcher = FieldMatcher([(aid, atom.matcher)])
+
+    def test(fields: dict[str, Any]) -> bool:
+        found: set[int] = set()
+        for raw in fields.values():
+            for v in values.scalars(raw):
+                matcher.scan_scalar(v, fields, found)
+                if found:
+                    return True
+        return False
+
+    return test
+
+
+def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
+    assert isinstance(atom.matcher, ir.Regex)
+    search = values.compile_regex(atom.matcher).search
+    name = atom.field
+
+    def test(fields: dict[str, Any]) -> bool:
+        raws = fields.values() if name is None else (fields.get(name),)
+        for raw in raws:
+            for v in values.scalars(raw):
+                t = values.text(v)
+                if t is not None and search(t) is not None:
+                    return True
+        return False
+
+    return test
+
+
+def _triggers(
+    node: ir.Node, ids: Mapping[ir.Atom, int], lazy: Mapping[int, object]
+) -> frozenset[int] | None:
+    """Atoms of which one must hold for ``node`` to hold; None when no such set exists."""
+    if isinstance(node, ir.Leaf):
+        return frozenset((ids[node.atom],))
+    if isinstance(node, ir.Const):
+        return None if node.value else frozenset()
+    if isinstance(node, ir.Or):
+        out: set[int] = set()
+        for c in node.children:
+            t = _triggers(c, ids, lazy)
+            if t is None:
+                return None
+            out |= t
+        return frozenset(out)
+    if isinstance(node, ir.And):
+        options = [t for t in (_triggers(c, ids, lazy) for c in node.children) if t is not None]
+        if not options:
+            return None
+        # Prefer a set without lazy atoms, then the smallest one.
+        return min(options, key=lambda t: (not t.isdisjoint(lazy), len(t)))
+    return None  # ``not x`` may hold when nothing does
+
+
 _MISSING: Any = object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    keys: frozenset[BucketKey]
-    buckets: dict[tuple[BucketKey, ...], Bucket]
 
 
 class CompiledRules:
@@ -161,25 +250,35 @@ class CompiledRules:
 
     def _setup(self) -> None:
         self._by_key: dict[BucketKey, list[Variant]] = defaultdict(list)
+        guards: set[str] = set()
         for v in self._plan.variants:
             for eid in v.event_ids or (None,):
-                self._by_key[(v.channel, eid)].append(v)
+                if v.guard is not None:
+                    guards.add(v.guard)
+                    self._by_key[(_GUARD + v.guard, eid)].append(v)
+                else:
+                    self._by_key[(v.channel, eid)].append(v)
         self._by_key = dict(self._by_key)
+        self._guards = tuple(sorted(guards))
         self._buckets: dict[tuple[BucketKey, ...], Bucket] = {}
-        self._memo: dict[tuple[Any, Any], Bucket | None] = {}
+        self._memo: dict[tuple[Any, Any, tuple[str, ...]], Bucket | None] = {}
         self._info = self._plan.rules
 
     def warm(self) -> None:
         """Build every bucket now rather than on the first event that needs it."""
         for key in self._by_key:
-            self._bucket_for(key[0], key[1])
+            if key[0] is not None and key[0].startswith(_GUARD):
+                self._bucket_for(None, key[1], (key[0][1:],))
+            else:
+                self._bucket_for(key[0], key[1], ())
 
-    def _bucket_for(self, channel: str | None, eid: int | None) -> Bucket | None:
-        keys = tuple(
-            k
-            for k in ((channel, eid), (channel, None), (None, eid), (None, None))
-            if k in self._by_key
-        )
+    def _bucket_for(
+        self, channel: str | None, eid: int | None, guards: tuple[str, ...]
+    ) -> Bucket | None:
+        wanted = [(channel, eid), (channel, None), (None, eid), (None, None)]
+        for g in guards:
+            wanted += [(_GUARD + g, eid), (_GUARD + g, None)]
+        keys = tuple(k for k in dict.fromkeys(wanted) if k in self._by_key)
         if not keys:
             return None
         bucket = self._buckets.get(keys)
@@ -191,13 +290,14 @@ class CompiledRules:
     def _matching_rules(self, fields: dict[str, Any]) -> list[int]:
         channel = fields.get("Channel")
         eid = fields.get("EventID")
-        key = (channel, eid)
+        guards = tuple(g for g in self._guards if fields.get(g) is not None) if self._guards else ()
+        key = (channel, eid, guards)
         try:
             bucket = self._memo[key]
         except (KeyError, TypeError):
             ch = channel.lower() if isinstance(channel, str) else None
             n = values.number(eid)
-            bucket = self._bucket_for(ch, n if isinstance(n, int) else None)
+            bucket = self._bucket_for(ch, n if isinstance(n, int) else None, guards)
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()  # hostile input with endless channels: stay bounded
             with contextlib.suppress(TypeError):  # unhashable channel or id value
@@ -215,6 +315,8 @@ class CompiledRules:
             if out and out[-1] == v.rule:
                 continue
             if v.channel is not None and v.channel != ch:
+                continue
+            if v.guard is not None and fields.get(v.guard) is None:
                 continue
             if v.event_ids and n not in v.event_ids:
                 continue

@@ -5,7 +5,11 @@ reports every atom it satisfies with as few passes over the value as possible:
 
 * exact literals: one dict lookup of the folded value;
 * prefix / suffix / contains literals: one Aho-Corasick pass over the folded value;
-* other wildcard patterns and regular expressions: one RE2 set pass (linear time);
+* other wildcard patterns: their longest literal joins the same Aho-Corasick pass, and only the
+  patterns whose literal was seen are then checked in full (in-order ``str.find`` for ``*``,
+  an anchored RE2 match when ``?`` occurs);
+* regular expressions with a required literal: like wildcard patterns, through that literal;
+  the others are left to the bucket, which runs them only for rules still in play;
 * numbers: one dict lookup of the value's numeric reading;
 * the rest (cidr, comparisons, booleans, time parts, field references): tested one by one.
 
@@ -24,26 +28,50 @@ import re2
 
 from sentinelle.engine import ir, values
 
-_EQ, _PREFIX, _SUFFIX, _CONTAINS = 0, 1, 2, 3
+_EQ, _PREFIX, _SUFFIX, _CONTAINS, _GLOB = 0, 1, 2, 3, 4
 _SET_MEMORY = 64 << 20
 
-ValueTest = Callable[[Any, dict[str, Any]], bool]
+ValueTest = Callable[[Any], bool]
+RefTest = Callable[[Any, dict[str, Any]], bool]
+_MEMO_SIZE = 4096
+_MEMO_MAX_LEN = 1024
+
+
+Check = tuple[int, str | None, Callable[[str], bool], bool]  # atom, trigger, check, on original
 
 
 class _Literals:
-    """Literal atoms of one case mode: dict for whole values, automaton for the rest."""
+    """Literal atoms of one case mode: dict for whole values, automaton for the rest.
 
-    __slots__ = ("automaton", "eq")
+    Wildcard patterns and regular expressions take part through a literal they cannot match
+    without (their trigger): seeing it in the value makes the atom a candidate, which its full
+    check then decides. Atoms without a trigger are checked on every value.
+    """
 
-    def __init__(self, items: list[tuple[int, str, int]]) -> None:
-        self.eq: dict[str, list[int]] = defaultdict(list)
+    __slots__ = ("always", "automaton", "checks", "eq", "fold_risky")
+
+    def __init__(self, items: list[tuple[int, str, int]], checks: list[Check]) -> None:
+        eq: dict[str, list[int]] = defaultdict(list)
         words: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         for kind, lit, aid in items:
             if kind == _EQ:
-                self.eq[lit].append(aid)
+                eq[lit].append(aid)
             else:
                 words[lit].append((kind, aid, len(lit)))
-        self.eq = dict(self.eq)
+        self.eq = dict(eq)
+        self.checks: dict[int, tuple[Callable[[str], bool], bool]] = {}
+        self.always: list[int] = []
+        # Case-insensitive regexes fold U+017F (long s) to "s", which str.lower() does not:
+        # a value holding it must not be ruled out by the folded trigger.
+        self.fold_risky: list[int] = []
+        for aid, trigger, check, on_original in checks:
+            self.checks[aid] = (check, on_original)
+            if trigger:
+                words[trigger].append((_GLOB, aid, 0))
+                if on_original:
+                    self.fold_risky.append(aid)
+            else:
+                self.always.append(aid)
         self.automaton: Any = None
         if words:
             auto = ahocorasick.Automaton(ahocorasick.STORE_ANY)
@@ -52,21 +80,40 @@ class _Literals:
             auto.make_automaton()
             self.automaton = auto
 
-    def scan(self, s: str, hits: set[int]) -> None:
+    def scan(self, s: str, original: str, hits: set[int]) -> None:
+        """``s`` is the value as this index compares it (folded or not), ``original`` as read."""
         found = self.eq.get(s)
         if found is not None:
             hits.update(found)
-        if self.automaton is None:
-            return
-        last = len(s) - 1
-        for end, entries in self.automaton.iter(s):
-            for kind, aid, length in entries:
-                if (
-                    kind == _CONTAINS
-                    or (kind == _PREFIX and end == length - 1)
-                    or (kind == _SUFFIX and end == last)
-                ):
-                    hits.add(aid)
+        candidates: set[int] | None = None
+        if self.automaton is not None:
+            last = len(s) - 1
+            for end, entries in self.automaton.iter(s):
+                for kind, aid, length in entries:
+                    if kind == _CONTAINS:
+                        hits.add(aid)
+                    elif kind == _GLOB:
+                        if candidates is None:
+                            candidates = {aid}
+                        else:
+                            candidates.add(aid)
+                    elif (kind == _PREFIX and end == length - 1) or (
+                        kind == _SUFFIX and end == last
+                    ):
+                        hits.add(aid)
+        if self.fold_risky and "\u017f" in original:
+            candidates = (candidates or set()) | set(self.fold_risky)
+        checks = self.checks
+        if candidates is not None:
+            for aid in candidates:
+                if aid not in hits:
+                    check, on_original = checks[aid]
+                    if check(original if on_original else s):
+                        hits.add(aid)
+        for aid in self.always:
+            check, on_original = checks[aid]
+            if check(original if on_original else s):
+                hits.add(aid)
 
 
 class _RegexSet:
@@ -100,22 +147,26 @@ class FieldMatcher:
         "any_text",
         "ci",
         "cs",
+        "memo",
         "numbers",
         "present",
         "present_null",
-        "regex_ci",
-        "regex_cs",
+        "refs",
+        "regex",
         "tests",
     )
 
     def __init__(self, atoms: Iterable[tuple[int, ir.Matcher]]) -> None:
         ci: list[tuple[int, str, int]] = []
         cs: list[tuple[int, str, int]] = []
-        globs_ci: tuple[list[str], list[int]] = ([], [])
-        globs_cs: tuple[list[str], list[int]] = ([], [])
+        checks_ci: list[Check] = []
+        checks_cs: list[Check] = []
+        regexes: tuple[list[str], list[int]] = ([], [])
         self.any_text: list[int] = []
         self.numbers: dict[int | float, list[int]] = defaultdict(list)
         self.tests: list[tuple[int, ValueTest]] = []
+        self.refs: list[tuple[int, RefTest]] = []
+        self.memo: dict[str, frozenset[int]] = {}
         # Atoms decided by presence alone: true whenever the field is present / absent / null.
         self.present: list[int] = []
         self.present_null: list[int] = []
@@ -126,16 +177,23 @@ class FieldMatcher:
                 lits = ci if not m.cased else cs
                 shape = _shape(parts)
                 if shape is None:
-                    target = globs_cs if m.cased else globs_ci
-                    target[0].append(values.glob_regex(parts))
-                    target[1].append(aid)
+                    lits_of = [p for p in parts if isinstance(p, str)]
+                    trigger = max(lits_of, key=len) if lits_of else None
+                    check = (aid, trigger, _glob_checker(parts), False)
+                    (checks_cs if m.cased else checks_ci).append(check)
                 elif shape[0] == -1:
                     self.any_text.append(aid)
                 else:
                     lits.append((shape[0], shape[1], aid))
             elif isinstance(m, ir.Regex):
-                globs_cs[0].append(values.regex_text(m.pattern, m.flags))
-                globs_cs[1].append(aid)
+                found = regex_trigger(m)
+                if found is None:
+                    regexes[0].append(values.regex_text(m.pattern, m.flags))
+                    regexes[1].append(aid)
+                else:
+                    search = values.compile_regex(m).search
+                    entry = (aid, found[0], lambda t, f=search: f(t) is not None, True)
+                    (checks_ci if found[1] else checks_cs).append(entry)
             elif isinstance(m, ir.Number):
                 self.numbers[m.value].append(aid)
             elif isinstance(m, ir.Exists):
@@ -143,14 +201,14 @@ class FieldMatcher:
             elif isinstance(m, ir.Null):
                 self.present_null.append(aid)
                 self.absent.append(aid)
+            elif isinstance(m, ir.FieldRef):
+                self.refs.append((aid, _ref_test(m)))
             else:
                 self.tests.append((aid, _value_test(m)))
         self.numbers = dict(self.numbers)
-        self.ci = _Literals(ci) if ci else None
-        self.cs = _Literals(cs) if cs else None
-        # Wildcard patterns run on the folded text, regexes on the original text.
-        self.regex_ci = _RegexSet(*globs_ci) if globs_ci[0] else None
-        self.regex_cs = _RegexSet(*globs_cs) if globs_cs[0] else None
+        self.ci = _Literals(ci, checks_ci) if ci or checks_ci else None
+        self.cs = _Literals(cs, checks_cs) if cs or checks_cs else None
+        self.regex = _RegexSet(*regexes) if regexes[0] else None
 
     def scan(self, raw: Any, fields: dict[str, Any], hits: set[int]) -> None:
         """Atoms satisfied by a present field value ``raw`` (None counts as null)."""
@@ -163,20 +221,36 @@ class FieldMatcher:
             self.scan_scalar(v, fields, hits)
 
     def scan_scalar(self, v: Any, fields: dict[str, Any], hits: set[int]) -> None:
+        # Field values repeat a lot (images, users, parent command lines): the atoms a string
+        # satisfies are remembered, in a bounded table per field matcher.
+        if v.__class__ is str and len(v) <= _MEMO_MAX_LEN:
+            found = self.memo.get(v)
+            if found is None:
+                found = frozenset(self._value_hits(v))
+                if len(self.memo) >= _MEMO_SIZE:
+                    self.memo.clear()
+                self.memo[v] = found
+            if found:
+                hits.update(found)
+        else:
+            hits.update(self._value_hits(v))
+        for aid, test in self.refs:
+            if test(v, fields):
+                hits.add(aid)
+
+    def _value_hits(self, v: Any) -> set[int]:
+        """Atoms satisfied by one scalar, from the value alone (field references excepted)."""
+        hits: set[int] = set()
         s = values.text(v)
         if s is not None:
             if self.any_text:
                 hits.update(self.any_text)
-            if self.ci is not None or self.regex_ci is not None:
-                low = s.lower()
-                if self.ci is not None:
-                    self.ci.scan(low, hits)
-                if self.regex_ci is not None:
-                    self.regex_ci.scan(low, hits)
+            if self.ci is not None:
+                self.ci.scan(s.lower(), s, hits)
             if self.cs is not None:
-                self.cs.scan(s, hits)
-            if self.regex_cs is not None:
-                self.regex_cs.scan(s, hits)
+                self.cs.scan(s, s, hits)
+            if self.regex is not None:
+                self.regex.scan(s, hits)
         if self.numbers:
             n = values.number(v)
             if n is not None:
@@ -184,8 +258,9 @@ class FieldMatcher:
                 if found is not None:
                     hits.update(found)
         for aid, test in self.tests:
-            if test(v, fields):
+            if test(v):
                 hits.add(aid)
+        return hits
 
 
 def _shape(parts: tuple[ir.Part, ...]) -> tuple[int, str] | None:
@@ -209,22 +284,87 @@ def _shape(parts: tuple[ir.Part, ...]) -> tuple[int, str] | None:
     return None
 
 
+def regex_trigger(m: ir.Regex) -> tuple[str, bool] | None:
+    """A literal every match of the regex contains, and whether to look for it case-folded.
+
+    Only top-level literal runs of the pattern count (any other construct ends a run), so the
+    literal is certainly required. None when there is no useful literal or the pattern is not
+    plainly readable (then the regex runs on every value, in the RE2 set).
+    """
+    import importlib
+    import re
+
+    # The standard library's own regex parser (private, but stable across 3.11+).
+    sre_parse: Any = importlib.import_module("re._parser")
+    sre_c: Any = importlib.import_module("re._constants")
+
+    try:
+        parsed = sre_parse.parse(m.pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return None
+    flags = parsed.state.flags
+    if flags & re.VERBOSE:
+        return None
+    folded = "i" in m.flags or bool(flags & re.IGNORECASE)
+    best = ""
+    run: list[str] = []
+    for op, av in [*list(parsed), (None, None)]:
+        if op is sre_c.LITERAL and isinstance(av, int):
+            run.append(chr(av))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    if len(best) < 3:
+        return None
+    if folded:
+        if not best.isascii():
+            return None  # Unicode case folding of RE2 and str.lower() differ beyond ASCII
+        return best.lower(), True
+    return best, False
+
+
+def _glob_checker(parts: tuple[ir.Part, ...]) -> Callable[[str], bool]:
+    """A full check of one wildcard pattern (literal parts already folded)."""
+    if ir.ONE in parts:
+        compiled = re2.compile(values.glob_regex(parts))
+        return lambda s: compiled.search(s) is not None
+    head = parts[0] if isinstance(parts[0], str) else ""
+    tail = parts[-1] if isinstance(parts[-1], str) and len(parts) > 1 else ""
+    inner = parts[1 if head else 0 : len(parts) - 1 if tail else len(parts)]
+    middle = [p for p in inner if isinstance(p, str)]
+
+    def check(s: str) -> bool:
+        # Literals separated by ``*`` only: placing each leftmost in turn is optimal.
+        if head and not s.startswith(head):
+            return False
+        pos = len(head)
+        for lit in middle:
+            at = s.find(lit, pos)
+            if at < 0:
+                return False
+            pos = at + len(lit)
+        return not tail or (s.endswith(tail) and len(s) - len(tail) >= pos)
+
+    return check
+
+
 def _value_test(m: ir.Matcher) -> ValueTest:
     if isinstance(m, ir.Compare):
         op, bound = m.op, m.value
 
-        def cmp(v: Any, _f: dict[str, Any]) -> bool:
+        def cmp(v: Any) -> bool:
             n = values.number(v)
             return n is not None and values.compare(op, n, bound)
 
         return cmp
     if isinstance(m, ir.Boolean):
         want = m.value
-        return lambda v, _f: values.boolean(v) == want
+        return lambda v: values.boolean(v) == want
     if isinstance(m, ir.Cidr):
         net = ipaddress.ip_network(m.network)
 
-        def cidr(v: Any, _f: dict[str, Any]) -> bool:
+        def cidr(v: Any) -> bool:
             s = values.text(v)
             return s is not None and values.in_network(s, net)
 
@@ -232,23 +372,23 @@ def _value_test(m: ir.Matcher) -> ValueTest:
     if isinstance(m, ir.TimePart):
         part, want_n = m.part, m.value
 
-        def tpart(v: Any, _f: dict[str, Any]) -> bool:
+        def tpart(v: Any) -> bool:
             dt = values.timestamp(v)
             return dt is not None and values.time_part(dt, part) == want_n
 
         return tpart
-    if isinstance(m, ir.FieldRef):
-        ref = m
-
-        def fref(v: Any, fields: dict[str, Any]) -> bool:
-            s = values.text(v)
-            if s is None:
-                return False
-            for o in values.scalars(fields.get(ref.field)):
-                t = values.text(o)
-                if t is not None and values.fieldref(s, t, ref):
-                    return True
-            return False
-
-        return fref
     raise TypeError(f"no value test for {m!r}")
+
+
+def _ref_test(ref: ir.FieldRef) -> RefTest:
+    def fref(v: Any, fields: dict[str, Any]) -> bool:
+        s = values.text(v)
+        if s is None:
+            return False
+        for o in values.scalars(fields.get(ref.field)):
+            t = values.text(o)
+            if t is not None and values.fieldref(s, t, ref):
+                return True
+        return False
+
+    return fref

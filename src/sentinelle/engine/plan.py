@@ -43,6 +43,9 @@ class Variant:
     channel: str | None  # folded
     event_ids: tuple[int, ...]
     tree: ir.Node
+    # For a source without a channel: a field the event must have (its first ``where`` field),
+    # so that such rules meet only the events of their kind, not every event.
+    guard: str | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +99,12 @@ def plan_rules(
         for i, tree in trees:
             src = sources[i]
             plan.variants.append(
-                Variant(index, src.channel.lower() if src.channel else None, src.event_ids, tree)
+                Variant(
+                    index,
+                    src.channel.lower() if src.channel else None,
+                    src.event_ids,
+                    tree,
+                    src.where[0][0] if src.channel is None and src.where else None,
+                )
             )
     return plan

@@ -1,0 +1,49 @@
+"""The compiled-rules cache: reused when nothing changed, rebuilt when a rule file changes."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from sentinelle.engine import load_compiled
+from sentinelle.events import event_from_mapping
+
+RULE = """title: Whoami
+id: 5a1e2b3c-0000-4000-8000-00000000000{n}
+logsource: {{product: windows, category: process_creation}}
+detection:
+    sel: {{Image|endswith: '\\\\{name}'}}
+    condition: sel
+"""
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+def test_cache_hit_and_invalidation(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text(RULE.format(n=1, name="whoami.exe"), encoding="utf-8")
+    cache = tmp_path / "cache"
+    first = load_compiled([rules], cache_dir=cache)
+    entries = list(cache.glob("rules-*.pickle"))
+    assert len(entries) == 1
+    second = load_compiled([rules], cache_dir=cache)
+    assert [r.id for r in second.rules] == [r.id for r in first.rules]
+    ev = event_from_mapping({"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"})
+    assert second.match(ev)
+    (rules / "a.yml").write_text(RULE.format(n=1, name="net.exe"), encoding="utf-8")
+    third = load_compiled([rules], cache_dir=cache)
+    assert not third.match(ev)
+    assert len(list(cache.glob("rules-*.pickle"))) == 2
+
+
+def test_broken_cache_entry_is_replaced(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text(RULE.format(n=2, name="whoami.exe"), encoding="utf-8")
+    cache = tmp_path / "cache"
+    load_compiled([rules], cache_dir=cache)
+    (entry,) = cache.glob("rules-*.pickle")
+    entry.write_bytes(b"not a pickle")
+    again = load_compiled([rules], cache_dir=cache)
+    assert len(again.rules) == 1
+    assert isinstance(pickle.loads(entry.read_bytes()), type(again))
