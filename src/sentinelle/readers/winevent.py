@@ -89,16 +89,24 @@ def _text_of(value: Any) -> Any:
     return value
 
 
+# System children that are dicts of attributes, and those that must be ints.
+_ATTRIBUTE_CHILDREN = ("Provider", "TimeCreated", "Execution", "Security", "Correlation")
+_INT_CHILDREN = ("EventID", "Version", "Level", "Task", "Opcode", "EventRecordID")
+_PLAIN_CHILDREN = ("Keywords", "Channel", "Computer")
+_STANDARD_CHILDREN = frozenset((*_ATTRIBUTE_CHILDREN, *_INT_CHILDREN, *_PLAIN_CHILDREN))
+
+
 def _system(system: dict[str, Any], out: Fields) -> None:
-    # Hot loop, once per EVTX record: dispatch on the exact class (cheaper than isinstance) and
-    # handle the usual shapes (plain value, a dict holding only "#attributes") inline.
-    for name, value in system.items():
-        cls = value.__class__
-        if cls is int:
-            out[name] = value
-        elif cls is str:
-            out[name] = as_int(value) if name in _INT_SYSTEM else value
-        elif cls is dict:
+    # Hot path, once per EVTX record: copy every child in one C-level update, then fix up only
+    # the few that are not plain values (attribute dicts, ints written as text). This is cheaper
+    # than a Python loop with type dispatch over all ~14 children.
+    out.update(system)
+    pop = out.pop
+    for name in _ATTRIBUTE_CHILDREN:
+        value = pop(name, None)
+        if value is None:
+            continue
+        if value.__class__ is dict:
             attributes = value.get("#attributes")
             if attributes.__class__ is dict and len(value) == 1:
                 if name == "Provider":
@@ -112,8 +120,28 @@ def _system(system: dict[str, Any], out: Fields) -> None:
                             out[attr] = attr_value
             else:
                 _system_element(name, value, out)
-        elif value is not None:
+        else:
             out[name] = value
+    for name in _INT_CHILDREN:
+        value = out.get(name)
+        if value is not None and value.__class__ is not int:
+            if value.__class__ is dict:
+                del out[name]
+                _system_element(name, value, out)
+            else:
+                out[name] = as_int(value)
+    for name in _PLAIN_CHILDREN:
+        if name in out and out[name] is None:
+            del out[name]
+    if not _STANDARD_CHILDREN.issuperset(system):
+        for name, value in system.items():
+            if name in _ATTRIBUTE_CHILDREN or name in _INT_CHILDREN:
+                continue
+            if value is None:
+                out.pop(name, None)
+            elif value.__class__ is dict:
+                del out[name]
+                _system_element(name, value, out)
 
 
 def _system_element(name: str, value: dict[str, Any], out: Fields) -> None:
