@@ -210,6 +210,20 @@ class ScenarioResult:
     impact_inputs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
+    def problems(self) -> list[str]:
+        """What could not be read or matched, in both nights: a demo never hides a failure."""
+        out: list[str] = []
+        for night, hunted in (("attack", self.hunted), ("benign", self.background)):
+            s = hunted.summary
+            if s.files_failed or s.read_issues:
+                out.append(
+                    f"{night} night: {s.files_failed} of {s.files} files failed,"
+                    f" {s.read_issues} read issues"
+                )
+                out.extend(f"  {issue}" for issue in s.issue_samples[:5])
+        return out
+
+    @property
     def false_positives(self) -> Counter[str]:
         """Detections on the benign night alone, by level: every one is a false positive."""
         return Counter(d.level for d in self.background.detections)

@@ -124,6 +124,9 @@ def _scenario(sc: ScenarioResult, model: HospitalModel) -> str:
     out = [f'<section id="{_esc(sc.name)}"><h2>Scenario {_esc(sc.name)}</h2>']
     for note in sc.manifest.notes[:1]:
         out.append(f'<p class="story">{_esc(note)}</p>')
+    if sc.problems:
+        items = "".join(f"<li>{_esc(p)}</li>" for p in sc.problems)
+        out.append(f"<h3>Could not read or match everything</h3><ul>{items}</ul>")
     out.append(_steps(sc))
     out.append(hunt_chart_section(summary))
     out.append(_incident_chart(sc.incidents))

@@ -32,6 +32,7 @@ def _scenario(demo: DemoResult, name: str) -> ScenarioResult:
 
 def test_every_attack_is_detected_within_two_minutes_of_its_start(demo: DemoResult) -> None:
     for sc in demo.scenarios:
+        assert sc.problems == [], sc.problems  # every generated file read and matched
         assert sc.outcomes, sc.name
         for outcome in sc.outcomes:
             assert outcome.first is not None, f"{sc.name}: {outcome.attack.name} not detected"

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from sentinelle.hospital import HospitalModel, example_model_path, load_model
+from sentinelle.readers import read_file
 from sentinelle.scenarios import SCENARIOS, ScenarioError, generate_scenario, read_manifest
 from sentinelle.scenarios import zeek as zeek_format
 
@@ -157,3 +158,38 @@ def test_bad_parameters_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="not empty"):
         generate_scenario("ransomware", busy, scale=0.1)
     assert (busy / "precious.txt").read_text() == "keep me"
+
+
+def test_the_readers_take_every_generated_file_without_a_problem(generated: Path) -> None:
+    manifest = read_manifest(generated / "manifest.json")
+    for rel, count in manifest.files.items():
+        batches = list(read_file(generated / rel, batch_size=4096))
+        issues = [str(i) for b in batches for i in b.issues]
+        assert issues == [], rel
+        events = [e for b in batches for e in b.events]
+        assert len(events) == count, rel
+        assert all(e.timestamp is not None for e in events), rel
+        if rel.startswith("windows/"):
+            assert {"EventID", "Channel", "Computer"} <= events[0].fields.keys()
+        elif rel.startswith("firewall/"):
+            assert events[0].fields.get("log_format") == "fortigate"
+            assert "devname" in events[0].fields
+        elif rel.startswith("zeek/"):
+            assert {"src_ip", "dst_ip", "dst_port", "conn_state"} <= events[0].fields.keys()
+
+
+def test_scenario_command_writes_and_reports(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sentinelle.cli.main import app
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app, ["scenario", "ransomware", "--out", str(out), "--scale", "0.1", "--seed", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "attack ransomware-chain" in result.output
+    assert "credential-access" in result.output and "manifest.json" in result.output
+    assert read_manifest(out / "manifest.json").seed == 5
+    bad = CliRunner().invoke(app, ["scenario", "nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0

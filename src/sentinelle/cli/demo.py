@@ -62,6 +62,8 @@ def _line(console: Console, text: str, style: str = "") -> None:
 
 def _story(console: Console, sc: ScenarioResult) -> None:
     console.rule(Text(f"{sc.name}  (times are the hospital's, UTC+1)"))
+    for problem in sc.problems:
+        _line(console, problem, "bold red")
     for note in sc.manifest.notes[:1]:
         _line(console, note, "italic")
     for o in sc.outcomes:
