@@ -282,3 +282,18 @@ def test_evtx_json_documents_flatten_exactly_like_evtx(shared_data: Path) -> Non
                 assert event.timestamp == pytest.approx(twin.timestamp, abs=1e-6)
                 compared += 1
     assert compared >= len(pairs)
+
+
+def test_worker_normalised_records_equal_parent_normalised(multi_chunk_evtx: Path) -> None:
+    """Load balancing must not change a single field: worker-side and parent-side flattening."""
+    by_worker = _read(multi_chunk_evtx, EvtxLimits(backlog_bytes=0))[0]
+    by_parent = _read(multi_chunk_evtx, EvtxLimits(backlog_bytes=-1))[0]
+    assert len(by_worker) == len(by_parent) > 0
+    for left, right in zip(by_worker, by_parent, strict=True):
+        assert (left.record, left.timestamp, left.flags, left.raw) == (
+            right.record,
+            right.timestamp,
+            right.flags,
+            right.raw,
+        )
+        assert left.fields == right.fields

@@ -55,6 +55,9 @@ class EvtxLimits:
     start_seconds: float = 30.0  # interpreter start-up of a new worker
     max_restarts: int = 5  # worker kills/crashes tolerated in one file before giving up on it
     ansi_codec: str = "windows-1252"
+    # Unread bytes in the pipe past which the worker normalises records itself (load balancing;
+    # 0: always, -1: never). Not a limit, but fixed per worker like the limits.
+    backlog_bytes: int = 256 * 1024
 
 
 DEFAULT_LIMITS = EvtxLimits()
@@ -79,7 +82,13 @@ class _Worker:
         # Run as a script (importing the package would slow every start for nothing); -P keeps
         # this folder, whose evtx.py would shadow the parser package, off sys.path.
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", str(_WORKER_SCRIPT), str(limits.memory_mb)],
+            [
+                sys.executable,
+                "-P",
+                str(_WORKER_SCRIPT),
+                str(limits.memory_mb),
+                str(limits.backlog_bytes),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -138,7 +147,10 @@ class _Worker:
             ready, _, _ = select.select([self._fd], [], [], remaining)
             if not ready:
                 continue
-            got = os.readv(self._fd, [memoryview(self._buf)[self._end :]])
+            # Read no more than this frame needs: what the worker wrote ahead stays in the pipe,
+            # where the worker sees it as backlog and starts normalising records itself.
+            wanted = size - (self._end - self._pos)
+            got = os.readv(self._fd, [memoryview(self._buf)[self._end : self._end + wanted]])
             if not got:
                 raise _WorkerGone(self._death_reason("worker exited"))
             self._end += got
@@ -331,6 +343,8 @@ def _step(worker: _Worker, job: _Job) -> bool:
     kind, payload = worker.frame()
     if kind == b"R":
         _decode_records(payload, job.source, job.builder)
+    elif kind == b"N":
+        _take_normalised(payload, job.source, job.builder)
     elif kind == b"C":
         job.chunk = _U64.unpack(payload)[0]
     elif kind == b"I":
@@ -349,6 +363,49 @@ def _chunk_issue(builder: BatchBuilder, source: str, issue: dict[str, Any]) -> N
     chunk = issue.get("chunk")
     location = source if chunk is None else f"{source} chunk {chunk}"
     builder.issue(location, str(issue.get("reason")), "chunk")
+
+
+def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None:
+    """Records the worker flattened itself: only the flat fields are decoded here."""
+    count = _U32.unpack_from(payload)[0]
+    ids = struct.unpack_from(f"<{count}q", payload, 4)
+    meta_at = 4 + 8 * count
+    meta_len = _U32.unpack_from(payload, meta_at)[0]
+    try:
+        rows = orjson.loads(payload[meta_at + 4 : meta_at + 4 + meta_len])
+    except orjson.JSONDecodeError as exc:
+        builder.issue(source, f"malformed record frame: {exc}", "chunk")
+        return
+    texts = payload[meta_at + 4 + meta_len :].split(b"\n")
+    if not isinstance(rows, list) or len(rows) != count or len(texts) != count:
+        builder.issue(source, f"malformed record frame ({count} ids)", "chunk")
+        return
+    events = builder.events
+    for record_id, row, text in zip(ids, rows, texts, strict=True):
+        if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], dict)):
+            _decode_one(record_id, text, source, builder)
+            continue
+        fields, ts, flags = row
+        number = fields.get("EventRecordID")
+        if number.__class__ is not int:
+            number = record_id
+        if ts.__class__ is not float and ts.__class__ is not int:
+            ts = None
+        raw = text.decode("utf-8", "replace")
+        events.append(Event(fields, ts, source, number, raw, tuple(map(str, flags or ()))))
+
+
+def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:
+    try:
+        fields, ts, flags = flatten_evtx_json(orjson.loads(text))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
+        return
+    number = fields.get("EventRecordID")
+    if number.__class__ is not int:
+        number = record_id
+    raw = text.decode("utf-8", "replace")
+    builder.events.append(Event(fields, ts, source, number, raw, flags))
 
 
 def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:

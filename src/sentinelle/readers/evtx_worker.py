@@ -1,6 +1,6 @@
 """The EVTX worker process: runs the native parser where a hang or a huge allocation is harmless.
 
-Started by :mod:`sentinelle.readers.evtx` as ``python -m sentinelle.readers.evtx_worker MB``.
+Started by :mod:`sentinelle.readers.evtx` as ``python -P evtx_worker.py MEMORY_MB BACKLOG``.
 It caps its own address space (``RLIMIT_AS``), reads requests (one JSON line each: path, first
 chunk, ANSI codec) on stdin and answers with frames on stdout. The parent kills it when a chunk
 takes too long, and learns from the last ``CHUNK`` frame which chunk was at fault.
@@ -11,23 +11,35 @@ format (records never span chunks, string and template tables are per chunk), so
 same records as a whole-file parse, keeps memory at one chunk, recovers the chunks of files whose
 file header is damaged or that are carved chunks, and pins every problem to a chunk number.
 
+Load balancing: normalising (JSON decoding and flattening) costs the parent about twice what
+parsing costs here. When the parent falls behind (more than ``BACKLOG_BYTES`` unread in the pipe),
+this process normalises the chunk itself and sends the flat fields (``N`` frame), which the parent
+decodes several times faster than a raw record; otherwise it sends raw records (``R`` frame). So
+both processes stay busy whichever is slower on a given machine and load. Everything crossing the
+pipe is JSON, decoded by orjson: the parent never unpickles what a worker that parses hostile
+input could have been made to write.
+
 Frames are ``kind (1 byte) + payload length (u32 LE) + payload``:
 ``C`` chunk index (u64) about to be read and parsed; ``R`` records: count (u32), record ids
 (i64 each), then the records' compact JSON joined by newlines (compact JSON never holds a raw
-newline);
+newline); ``N`` normalised records: count (u32), record ids (i64 each), length (u32) of a JSON
+list of ``[fields, timestamp, flags]``, that list, then the raw texts as in ``R``;
 ``I`` an issue (JSON: chunk, reason); ``E`` the file cannot be read (JSON: reason); ``D`` done.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import resource
 import struct
 import sys
+import termios
 import warnings
 import zlib
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +50,8 @@ CHUNK_MAGIC = b"ElfChnk\x00"
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
 _FRAME = struct.Struct("<cI")
+BACKLOG_BYTES = 256 * 1024
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def one_chunk_header() -> bytes:
@@ -83,9 +97,34 @@ def chunk_problems(chunk: bytes) -> list[str]:
     return problems
 
 
+Flatten = Callable[[dict[str, Any]], tuple[dict[str, Any], float | None, tuple[str, ...]]]
+
+
 class _Out:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        self._fd = stream.fileno()
+        self._flatten: Flatten | None = None
+        self.normalise_past = BACKLOG_BYTES
+
+    def backlog(self) -> int:
+        """Bytes written to the pipe that the parent has not read yet (0 if unknown)."""
+        count = array("i", [0])
+        try:
+            fcntl.ioctl(self._fd, termios.FIONREAD, count, True)
+        except OSError:
+            return 0
+        return count[0]
+
+    def normaliser(self) -> Flatten:
+        if self._flatten is None:
+            # Imported on first use only: most runs never fall behind, and start faster.
+            if _PACKAGE_ROOT not in sys.path:
+                sys.path.append(_PACKAGE_ROOT)
+            from sentinelle.readers.winevent import flatten_evtx_json
+
+            self._flatten = flatten_evtx_json
+        return self._flatten
 
     def frame(self, kind: bytes, payload: bytes = b"") -> None:
         self._stream.write(_FRAME.pack(kind, len(payload)))
@@ -172,7 +211,14 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
     for warning in caught:
         out.issue(index, str(warning.message))
     if texts:
-        out.frame(b"R", struct.pack("<I", len(ids)) + ids.tobytes() + b"\n".join(texts))
+        head = struct.pack("<I", len(ids)) + ids.tobytes()
+        meta = None
+        if out.normalise_past >= 0 and out.backlog() > out.normalise_past:
+            meta = _normalised(texts, out)
+        if meta is not None:
+            out.frame(b"N", head + meta + b"\n".join(texts))
+        else:
+            out.frame(b"R", head + b"\n".join(texts))
     if expected is not None and len(ids) < expected[1] - expected[0] + 1:
         missing = expected[1] - expected[0] + 1 - len(ids)
         out.issue(
@@ -180,6 +226,22 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
             f"{missing} of {expected[1] - expected[0] + 1} records unreadable "
             f"(record ids {expected[0]}..{expected[1]})",
         )
+
+
+def _normalised(texts: list[bytes], out: _Out) -> bytes | None:
+    """The flat fields of the records as a JSON list, or None to send them raw instead."""
+    flatten = out.normaliser()
+    rows: list[Any] = []
+    for text in texts:
+        try:
+            rows.append(flatten(orjson.loads(text)))
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            rows.append(None)  # the parent decodes this one itself, and reports it if it fails
+    try:
+        meta = orjson.dumps(rows)
+    except TypeError:  # an int past 64 bits (from a digit string): the parent copes with those
+        return None
+    return struct.pack("<I", len(meta)) + meta
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -195,6 +257,8 @@ def main() -> None:
     os.dup2(2, 1)
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     out = _Out(frames)
+    if len(sys.argv) > 2:
+        out.normalise_past = int(sys.argv[2])
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
         parse_file(request["path"], int(request["start"]), request["codec"], out)
