@@ -193,3 +193,33 @@ def test_scenario_command_writes_and_reports(tmp_path: Path) -> None:
     assert read_manifest(out / "manifest.json").seed == 5
     bad = CliRunner().invoke(app, ["scenario", "nope", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0
+
+
+def test_bytes_do_not_depend_on_the_process_hash_seed(tmp_path: Path, model: HospitalModel) -> None:
+    import os
+    import subprocess
+    import sys
+
+    here = tmp_path / "here"
+    generate_scenario("nantes-2024", here, seed=8, scale=0.1, model=model)
+    there = tmp_path / "there"
+    env = {**os.environ, "PYTHONHASHSEED": "4242"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sentinelle.cli.main",
+            "scenario",
+            "nantes-2024",
+            "--out",
+            str(there),
+            "--seed",
+            "8",
+            "--scale",
+            "0.1",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    assert _digests(here) == _digests(there)
