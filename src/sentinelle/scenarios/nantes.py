@@ -61,7 +61,8 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
             topo.dmz["web"].name.lower(),
             targets[0],
             topo.dmz["web"].site,
-            "DNS, NTP and CLDAP reflection with a SYN flood; about 1.3 Gbit/s per target",
+            "DNS, NTP and CLDAP reflection with a SYN flood;"
+            " about 50,000 packets and 0.35 Gbit per second per target",
         )
     )
     stop = min(FLOOD_END, CUT)
@@ -70,7 +71,7 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     while t < stop:
         ramp = min(1.0, (t - start) / 120.0 + 0.25)  # full strength after two minutes
         for target in targets:
-            for _ in range(max(1, round(3 * ramp))):
+            for _ in range(max(1, round(2 * ramp))):
                 sport, _attack, proto, _n = rng.choice(_REFLECTION)
                 src = rng.choice(reflectors)
                 pkts = rng.randrange(18_000, 30_000)
