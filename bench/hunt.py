@@ -56,12 +56,24 @@ hunt.peer_child(sys.argv[2], sys.argv[3])
 
 
 def hunt_cli(cache: Path, *args: str) -> dict[str, Any]:
+    before = _entries(cache)
     result = run_child_json(_HUNT_CHILD, str(cache), *args)
+    if before and _entries(cache) - before:
+        # The cache key covers the engine's code: an edit during the bench means a recompile.
+        print("  [cache miss: the engine changed during the bench; this run compiled]")
     if result["rc"] not in (0, 1, 2):
         raise RuntimeError(f"hunt failed (status {result['rc']}):\n{result['stderr']}")
-    m = re.search(r"Events read\s+([\d,]+)", str(result["stderr"]))
+    stderr = str(result["stderr"])
+    m = re.search(r"Events read\s+([\d,]+)", stderr)
     result["events"] = int(m.group(1).replace(",", "")) if m else 0
+    for label in ("Files read", "Read errors", "Rules"):
+        line = re.search(rf"^{label}\s+(.*?)\s*$", stderr, re.MULTILINE)
+        print(f"  [{label.lower()}: {line.group(1) if line else '?'}]")
     return result
+
+
+def _entries(cache: Path) -> set[str]:
+    return {p.name for p in cache.rglob("*") if p.is_file()} if cache.is_dir() else set()
 
 
 def detections_per_rule(jsonl: Path) -> Counter[str]:
@@ -236,7 +248,12 @@ def main() -> None:
                 f"{peer['peak_rss_mb']:.0f} MB"
             )
             print(f"warm hunt speed-up over the peer: {ratio(peer_s, warm['seconds']):.1f}x")
+            print("vs the peer measured here:")
             _compare(ours, theirs)
+        reference = reference_counts()
+        if reference:
+            print("vs Zircolite 3.7.0's own counts (shared/data/reference/peer_counts_mitre.tsv):")
+            _compare(ours, reference)
 
         repeated = tmp / "repeated"
         for i in range(args.repeat):
@@ -268,16 +285,25 @@ def main() -> None:
         )
 
 
+def reference_counts() -> Counter[str]:
+    """Distinct events per rule that Zircolite itself reported over this corpus, if present."""
+    path = shared_data_dir() / "reference" / "peer_counts_mitre.tsv"
+    if not path.is_file():
+        return Counter()
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    return Counter({row[0]: int(row[4]) for row in rows if len(row) >= 5 and row[4].isdigit()})
+
+
 def _compare(ours: Counter[str], theirs: Counter[str]) -> None:
     rules = sorted(set(ours) | set(theirs))
     same = [r for r in rules if ours[r] == theirs[r]]
     differ = [r for r in rules if ours[r] != theirs[r]]
     print(
-        f"detections per rule: {len(same)} rules agree, {len(differ)} differ "
+        f"  detections per rule: {len(same)} rules agree, {len(differ)} differ "
         f"(ours {sum(ours.values()):,} vs peer {sum(theirs.values()):,} rule-event pairs)"
     )
     for r in sorted(differ, key=lambda r: -abs(ours[r] - theirs[r]))[:25]:
-        print(f"  {r}: ours {ours[r]}, peer {theirs[r]}")
+        print(f"    {r}: ours {ours[r]}, peer {theirs[r]}")
 
 
 if __name__ == "__main__":

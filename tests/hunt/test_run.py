@@ -156,3 +156,16 @@ def test_many_small_runs_merge_to_the_same_timeline(
     monkeypatch.setattr(run, "MAX_OPEN_RUNS", 3)
     got, _ = _jsonl_hunt(files, compiled, read_file, jobs=2)
     assert got == expected
+
+
+def test_auto_jobs_grows_with_the_input(tmp_path: Path) -> None:
+    small = tmp_path / "small.log"
+    small.write_bytes(b"x" * 1000)
+    big = tmp_path / "big.log"
+    with big.open("wb") as fh:  # sparse: a size without the disk use
+        fh.truncate(3 * run.BYTES_PER_AUTO_JOB)
+    assert run.auto_jobs([small], cores=8) == 1
+    assert run.auto_jobs([small, big], cores=8) == 3
+    assert run.auto_jobs([big, big, big], cores=8) == 8
+    assert run.auto_jobs([big], cores=2) == 2
+    assert run.auto_jobs([tmp_path / "missing.log"], cores=4) == 1

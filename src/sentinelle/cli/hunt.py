@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -179,7 +178,10 @@ def hunt(
     html_report: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", help="Worker processes (0: all cores the input keeps busy)."),
+    ] = 0,
     fail_on: Annotated[
         str | None,
         typer.Option("--fail-on", help="Exit 1 if a detection at or above this level is shown."),
@@ -192,7 +194,7 @@ def hunt(
     """
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.rulesets import default_rule_paths, resolve_rule_args
-    from sentinelle.hunt.run import Selection, run_hunt
+    from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
     from sentinelle.readers import expand_paths, read_file
 
     min_rank_level = _level(min_level, "--min-level")
@@ -205,7 +207,6 @@ def hunt(
     )
     if jobs < 0:
         raise typer.BadParameter("must be 0 (all cores) or more", param_hint="--jobs")
-    workers = jobs or os.cpu_count() or 1
     err = Console(stderr=True, highlight=False, emoji=False, quiet=quiet)
 
     rule_paths = resolve_rule_args(rules) if rules else default_rule_paths()
@@ -228,6 +229,7 @@ def hunt(
     if not files:
         raise typer.BadParameter("no log file found", param_hint="PATH")
 
+    workers = jobs or auto_jobs(files)
     chosen = fmt.value if fmt is not None else None
     if chosen is None:
         if output is not None:

@@ -41,6 +41,7 @@ from sentinelle.hunt.summary import FileResult, HuntSummary
 
 RUN_SIZE = 20_000  # detections a worker holds before sorting them into a run file
 MAX_OPEN_RUNS = 64  # runs merged at once; more are merged in passes first
+BYTES_PER_AUTO_JOB = 32 * 1024 * 1024  # input that pays for one more worker (see auto_jobs)
 MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
 ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
 _PICKLE_BATCH = 64  # detections per pickle record: what one open run holds in memory
@@ -414,6 +415,17 @@ def run_hunt(
     for w in writers:
         w.close(summary)
     return summary
+
+
+def auto_jobs(files: Sequence[Path], cores: int | None = None) -> int:
+    """Workers for ``--jobs 0``: every core, but no more than the input keeps busy.
+
+    A worker pays a start-up cost the parent cannot share (each one builds the matchers its
+    events need on first use: seconds for the whole SigmaHQ set), so small inputs are faster in
+    one process; from ``BYTES_PER_AUTO_JOB`` of input per worker on, more workers win.
+    """
+    total = sum(_size(p) for p in files)
+    return max(1, min(cores or os.cpu_count() or 1, total // BYTES_PER_AUTO_JOB))
 
 
 def _has_rules(correlator: Any) -> bool:
