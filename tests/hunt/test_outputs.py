@@ -23,6 +23,7 @@ SYSMON = {
     "Channel": "Microsoft-Windows-Sysmon/Operational",
     "EventID": 1,
     "Computer": "PC-RADIO-01",
+    "Keywords": "0x8000000000000000",  # EVTX System header: in the JSON, not in Details
     "Image": "C:\\Windows\\System32\\cmd.exe",
     "CommandLine": "cmd /c whoami",
 }

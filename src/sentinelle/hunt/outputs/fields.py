@@ -26,8 +26,30 @@ LEVEL_SHORT = {
     "informational": "info",
 }
 
-# Fields that have their own column, so Details does not repeat them.
-_COLUMN_FIELDS = frozenset({"Channel", "EventID", "Computer", "EventRecordID"})
+# Fields Details leaves out: those with their own column, and the EVTX System header fields
+# that say nothing about what happened (Details is for reading, the JSON outputs keep all).
+_NOT_DETAILS = frozenset(
+    {
+        "Channel",
+        "EventID",
+        "Computer",
+        "EventRecordID",
+        "Provider_Name",
+        "Provider_Guid",
+        "Provider_EventSourceName",
+        "Keywords",
+        "Level",
+        "Opcode",
+        "Task",
+        "Version",
+        "ThreadID",
+        "ProcessID",
+        "SystemTime",
+        "ActivityID",
+        "RelatedActivityID",
+        "Qualifiers",
+    }
+)
 
 # C0/C1 controls and the Unicode bidi/format characters used for display spoofing.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -107,7 +129,7 @@ def details(det: Detection, limit: int | None = None) -> str:
         parts.extend(
             f"{k}: {field_text(v)}"
             for k, v in det.event.fields.items()
-            if k not in _COLUMN_FIELDS and v not in (None, "")
+            if k not in _NOT_DETAILS and v not in (None, "")
         )
     parts.extend(f"{k}: {field_text(v)}" for k, v in det.details.items() if k != "suppressed")
     text = DETAILS_SEPARATOR.join(parts) if parts else "-"
