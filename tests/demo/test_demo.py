@@ -135,3 +135,19 @@ def test_out_dir_holds_both_nights_of_both_scenarios(demo: DemoResult) -> None:
         for night in ("attack", "background"):
             assert (sc.directory / night / "manifest.json").is_file()
     assert isinstance(demo.out_dir, Path)
+
+
+def test_every_alerting_rule_of_the_pack_fires_on_the_attack_nights(demo: DemoResult) -> None:
+    """The scenarios exercise the whole pack: a rule no attack step triggers is dead weight."""
+    import yaml
+
+    from sentinelle.hunt.rulesets import SHIPPED_RULES
+
+    wanted = {
+        str(doc["id"]): str(doc["title"])
+        for path in SHIPPED_RULES.rglob("*.yml")
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if doc.get("level") != "informational"
+    }
+    fired = {d.rule_id for sc in demo.scenarios for d in sc.hunted.detections}
+    assert {rid: title for rid, title in wanted.items() if rid not in fired} == {}

@@ -1,12 +1,13 @@
 """``ransomware``: the chain French hospitals suffered in 2022-2023, over one night.
 
-Timeline (hospital local time, UTC+1, from 23:41): a password spray on the SSL-VPN (the
-directory sees every attempt), one password works, the intruder opens RDP on the victim's
-office PC, looks around (whoami, domain admins, domain controllers, a network scan through the
-core firewall), fetches a tool with encoded PowerShell, dumps lsass with comsvcs.dll and so finds
-a helpdesk administrator's credentials, installs remote services (smbexec style) and opens RDP
-sessions on the file servers, a domain controller and the backup server, deletes shadow copies
-and the backup catalogue, disables recovery, and at about 03:10 encrypts the file shares.
+Timeline (hospital local time, UTC+1, from 23:37): password guessing on "admin", then a
+password spray on the SSL-VPN (the directory sees every attempt); one password works, the
+intruder opens RDP on the victim's office PC, looks around (whoami, domain admins, domain
+controllers, a network scan through the core firewall), fetches a tool with encoded
+PowerShell, dumps lsass with comsvcs.dll and so finds a helpdesk administrator's credentials,
+installs remote services (smbexec style) and opens RDP sessions on the file servers, a domain
+controller and the backup server, deletes shadow copies and the backup catalogue, disables
+recovery, and at about 03:10 encrypts the file shares.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ NAME = "ransomware"
 # 2023-12-02 22:00 local (21:00 UTC) to 2023-12-03 08:00 local.
 WINDOW_START = datetime(2023, 12, 2, 21, 0, tzinfo=UTC).timestamp()
 WINDOW_HOURS = 10.0
-SPRAY_START = WINDOW_START + 1 * 3600 + 41 * 60 + 13  # 23:41:13 local
+ATTACK_START = WINDOW_START + 1 * 3600 + 37 * 60 + 13  # 23:37:13 local: guessing "admin"
+SPRAY_START = ATTACK_START + 4 * 60  # 23:41:13 local: one password against many accounts
 ATTACKER_IP = "198.51.100.23"
 RANSOM_EXT = "hsp24"
 _GUESSES = (
@@ -60,7 +62,7 @@ class _Chain:
         self.w = w
         self.rng = w.rng("ransomware")
         self.attack = Attack(
-            "ransomware-chain", "Ransomware intrusion through the SSL-VPN", SPRAY_START
+            "ransomware-chain", "Ransomware intrusion through the SSL-VPN", ATTACK_START
         )
         self.netbios = w.topo.netbios
 
@@ -127,7 +129,20 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     files = topo.with_tag("file")
     backup = topo.with_tag("backup")[:1]
 
-    # 1. Password spray on the SSL-VPN; the gateway checks each password against a DC (LDAP).
+    # 1. Guessing the default administrator accounts, then a password spray on the SSL-VPN;
+    # the gateway checks each password against a domain controller (LDAP), which logs it too.
+    t = ATTACK_START
+    c.step(
+        "Password guessing on the SSL-VPN portal",
+        "credential-access",
+        "T1110.001",
+        t,
+        vpn_host,
+        f"from {ATTACKER_IP}, 24 passwords for admin",
+    )
+    for _ in range(24):
+        _vpn_failure(c, dc, "admin", t, known=False)
+        t += rng.uniform(4, 6)
     t = SPRAY_START
     names = [u.sam for u in rng.sample(w.users, 40)] + list(_GUESSES)
     rng.shuffle(names)
@@ -141,31 +156,7 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     )
     known = {u.sam for u in w.users}
     for name in names:
-        reason = "sslvpn_login_permission_denied" if name in known else "sslvpn_login_unknown_user"
-        w.fw(
-            topo.vpn,
-            t,
-            fortigate.vpn_login_failed(
-                topo.vpn, t, user=name, remote_ip=ATTACKER_IP, reason=reason
-            ),
-        )
-        w.win(
-            dc,
-            SECURITY,
-            t + 0.2,
-            windows.logon_failure(
-                t + 0.2,
-                dc,
-                user=f"{c.netbios}\\{name}",
-                logon_type=3,
-                ip=vpn_host.inside_ip,
-                port=str(rng.randrange(1024, 65535)),
-                workstation=vpn_host.name,
-                sub_status=windows.STATUS_BAD_PASSWORD
-                if name in known
-                else windows.STATUS_NO_SUCH_USER,
-            ),
-        )
+        _vpn_failure(c, dc, name, t, known=name in known)
         t += rng.uniform(3, 8)
 
     # 2. One password worked: a tunnel for the victim, from the spraying address.
@@ -421,6 +412,33 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     for host in files:
         _encrypt(c, host, beachhead, helpdesk, t + rng.uniform(0, 40))
     return [c.attack], []
+
+
+def _vpn_failure(c: _Chain, dc: Host, name: str, t: float, *, known: bool) -> None:
+    """One failed SSL-VPN login, as the gateway logs it and as the DC it asked logs it."""
+    w, topo = c.w, c.w.topo
+    vpn_host = topo.dmz["vpn"]
+    reason = "sslvpn_login_permission_denied" if known else "sslvpn_login_unknown_user"
+    w.fw(
+        topo.vpn,
+        t,
+        fortigate.vpn_login_failed(topo.vpn, t, user=name, remote_ip=ATTACKER_IP, reason=reason),
+    )
+    w.win(
+        dc,
+        SECURITY,
+        t + 0.2,
+        windows.logon_failure(
+            t + 0.2,
+            dc,
+            user=f"{c.netbios}\\{name}",
+            logon_type=3,
+            ip=vpn_host.inside_ip,
+            port=str(c.rng.randrange(1024, 65535)),
+            workstation=vpn_host.name,
+            sub_status=windows.STATUS_BAD_PASSWORD if known else windows.STATUS_NO_SUCH_USER,
+        ),
+    )
 
 
 def _smbexec_path(rng: random.Random) -> str:
