@@ -125,3 +125,26 @@ def test_compiled_equals_reference(
         assert [d.rule_id for d in compiled.match(ev)] == [
             d.rule_id for d in reference.match(ev)
         ], fields
+
+
+@settings(max_examples=200, deadline=None)
+@given(trees)
+def test_cache_form_round_trips(tree: ir.Node) -> None:
+    assert ir.decode(ir.encode(tree)) == tree
+
+
+def test_pickled_rules_match_like_the_original() -> None:
+    import pickle
+
+    tree = ir.And(
+        (
+            ir.Leaf(ir.Atom("A", ir.Pattern((ir.STAR, "ab"), False))),
+            ir.Not(ir.Leaf(ir.Atom("B", ir.Number(1)))),
+        )
+    )
+    compiled = _compiled([tree], reference=False)
+    copy = pickle.loads(pickle.dumps(compiled))
+    for fields in ({"A": "xAB"}, {"A": "xab", "B": "1"}, {"B": 2}):
+        ev = event_from_mapping(fields)
+        assert [d.rule_id for d in copy.match(ev)] == [d.rule_id for d in compiled.match(ev)]
+    assert copy.plan.variants[0].tree == tree

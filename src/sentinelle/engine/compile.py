@@ -67,6 +67,7 @@ class Bucket:
         "atom_rules",
         "conds",
         "fields",
+        "keywords",
         "lazy",
         "lazy_rules",
         "maybe",
@@ -77,10 +78,13 @@ class Bucket:
         by_field: dict[str | None, list[tuple[int, ir.Matcher]]] = defaultdict(list)
         atom_rules: dict[int, set[int]] = defaultdict(set)
         self.conds: dict[int, list[Cond]] = defaultdict(list)
-        self.lazy: dict[int, Callable[[dict[str, Any]], bool]] = {}
+        # Lazy atoms: a test of the event, or None for keywords (all decided in one pass).
+        self.lazy: dict[int, Callable[[dict[str, Any]], bool] | None] = {}
+        keyword_atoms: list[tuple[int, ir.Matcher]] = []
         lazy_rules: dict[int, set[int]] = defaultdict(set)
         always: set[int] = set()
         maybe: set[int] = set()
+        costs: dict[int, float] = {}
         for v in variants:
             for atom in ir.atoms_of(v.tree):
                 aid = ids.get(atom)
@@ -88,11 +92,13 @@ class Bucket:
                     aid = ids[atom] = len(ids)
                     if atom.field is None:
                         # Keywords read every value of the event: only for rules still in play.
-                        self.lazy[aid] = _keyword_test(aid, atom)
+                        self.lazy[aid] = None
+                        keyword_atoms.append((aid, atom.matcher))
                     elif isinstance(atom.matcher, ir.Regex) and regex_trigger(atom.matcher) is None:
                         self.lazy[aid] = _lazy_test(atom)
                     else:
                         by_field[atom.field].append((aid, atom.matcher))
+                    costs[aid] = _commonness(atom)
                 if aid in self.lazy:
                     lazy_rules[v.rule].add(aid)
             cond = compile_condition(v.tree, ids)
@@ -102,7 +108,7 @@ class Bucket:
             # The rule is looked at only when one of its trigger atoms holds: atoms of which at
             # least one must hold for the condition to hold. Without such a set (``not x``), or
             # when it needs a lazy atom, the rule is looked at for every event of the bucket.
-            triggers = _triggers(v.tree, ids, self.lazy)
+            triggers = _triggers(v.tree, ids, self.lazy, costs)
             if triggers is None or not triggers.isdisjoint(self.lazy):
                 maybe.add(v.rule)
             else:
@@ -113,6 +119,7 @@ class Bucket:
         self.lazy_rules = {r: tuple(sorted(a)) for r, a in lazy_rules.items()}
         self.always = tuple(sorted(always))
         self.maybe = frozenset(maybe | always)
+        self.keywords = FieldMatcher(keyword_atoms) if keyword_atoms else None
         self.fields = [
             (name, FieldMatcher(atoms)) for name, atoms in by_field.items() if name is not None
         ]
@@ -137,29 +144,32 @@ class Bucket:
         if self.lazy_rules:
             lazy = self.lazy
             done: set[int] = set()
+            keywords_done = False
             for r in candidates:
                 for aid in self.lazy_rules.get(r, ()):
-                    if aid not in done:
-                        done.add(aid)
-                        if lazy[aid](fields):
+                    if aid in done:
+                        continue
+                    done.add(aid)
+                    test = lazy[aid]
+                    if test is not None:
+                        if test(fields):
                             hits.add(aid)
+                    elif not keywords_done:
+                        keywords_done = True
+                        self._keywords(fields, hits)
         conds = self.conds
         return [r for r in sorted(candidates) if any(c(hits) for c in conds[r])]
 
-
-def _keyword_test(aid: int, atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
-    matcher = FieldMatcher([(aid, atom.matcher)])
-
-    def test(fields: dict[str, Any]) -> bool:
-        found: set[int] = set()
+    def _keywords(self, fields: dict[str, Any], hits: set[int]) -> None:
+        """Every keyword atom of the bucket, in one pass over every value of the event."""
+        matcher = self.keywords
+        assert matcher is not None
         for raw in fields.values():
-            for v in values.scalars(raw):
-                matcher.scan_scalar(v, fields, found)
-                if found:
-                    return True
-        return False
-
-    return test
+            if raw.__class__ is str:
+                matcher.scan_scalar(raw, fields, hits)
+            else:
+                for v in values.scalars(raw):
+                    matcher.scan_scalar(v, fields, hits)
 
 
 def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
@@ -179,10 +189,48 @@ def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
     return test
 
 
+# Fields whose few values recur in most events: a test on them says little about an event.
+_COMMON_FIELDS = frozenset(
+    {
+        "EventID",
+        "Channel",
+        "Provider_Name",
+        "Level",
+        "Task",
+        "Opcode",
+        "Keywords",
+        "LogonType",
+        "Status",
+        "EventType",
+        "IntegrityLevel",
+        "Computer",
+        "Version",
+    }
+)
+
+
+def _commonness(atom: ir.Atom) -> float:
+    """A rough guess of how often an atom holds: only used to pick which atoms index a rule."""
+    m = atom.matcher
+    if isinstance(m, ir.Exists | ir.Null):
+        return 1000.0
+    if atom.field in _COMMON_FIELDS or not isinstance(m, ir.Pattern | ir.Regex):
+        return 100.0
+    if isinstance(m, ir.Pattern):
+        longest = max((len(p) for p in m.parts if isinstance(p, str)), default=0)
+        return 10.0 + 40.0 / (1 + longest)
+    return 30.0
+
+
 def _triggers(
-    node: ir.Node, ids: Mapping[ir.Atom, int], lazy: Mapping[int, object]
+    node: ir.Node,
+    ids: Mapping[ir.Atom, int],
+    lazy: Mapping[int, object],
+    costs: Mapping[int, float] | None = None,
 ) -> frozenset[int] | None:
     """Atoms of which one must hold for ``node`` to hold; None when no such set exists."""
+    if costs is None:
+        costs = {aid: _commonness(atom) for atom, aid in ids.items()}
     if isinstance(node, ir.Leaf):
         return frozenset((ids[node.atom],))
     if isinstance(node, ir.Const):
@@ -190,17 +238,19 @@ def _triggers(
     if isinstance(node, ir.Or):
         out: set[int] = set()
         for c in node.children:
-            t = _triggers(c, ids, lazy)
+            t = _triggers(c, ids, lazy, costs)
             if t is None:
                 return None
             out |= t
         return frozenset(out)
     if isinstance(node, ir.And):
-        options = [t for t in (_triggers(c, ids, lazy) for c in node.children) if t is not None]
+        options = [
+            t for t in (_triggers(c, ids, lazy, costs) for c in node.children) if t is not None
+        ]
         if not options:
             return None
-        # Prefer a set without lazy atoms, then the smallest one.
-        return min(options, key=lambda t: (not t.isdisjoint(lazy), len(t)))
+        # Prefer a set without lazy atoms, then the one least likely to hold on a random event.
+        return min(options, key=lambda t: (not t.isdisjoint(lazy), sum(costs[a] for a in t)))
     return None  # ``not x`` may hold when nothing does
 
 
@@ -214,24 +264,34 @@ class CompiledRules:
     the tests run every case both ways.
     """
 
+    _plan: Plan | None
+
     def __init__(
         self, plan: Plan, correlations: Sequence[Any] = (), *, reference: bool = False
     ) -> None:
-        self._plan = plan
+        self._rules = plan.rules
+        self._errors = plan.errors
+        self._unmapped = plan.unmapped
+        self._slots = [(v.rule, v.channel, v.event_ids, v.guard) for v in plan.variants]
+        self._trees: list[ir.Node | ir.Encoded] = [v.tree for v in plan.variants]
         self._correlations = list(correlations)
         self.reference = reference
         self._setup()
 
     @property
     def rules(self) -> list[RuleInfo]:
-        return self._plan.rules
+        return self._rules
 
     @property
     def errors(self) -> list[RuleError]:
-        return self._plan.errors
+        return self._errors
 
     @property
     def plan(self) -> Plan:
+        """The plan this set was compiled from (trees decoded from the cache form if needed)."""
+        if self._plan is None:
+            variants = [self._variant(i) for i in range(len(self._slots))]
+            self._plan = Plan(self._rules, variants, self._errors, self._unmapped)
         return self._plan
 
     @property
@@ -240,29 +300,52 @@ class CompiledRules:
         return self._correlations
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"plan": self._plan, "correlations": self._correlations, "reference": self.reference}
+        # Trees travel as nested tuples: several times faster to unpickle than the objects.
+        trees = [t if isinstance(t, tuple) else ir.encode(t) for t in self._trees]
+        return {
+            "rules": self._rules,
+            "errors": self._errors,
+            "unmapped": self._unmapped,
+            "slots": self._slots,
+            "trees": trees,
+            "correlations": self._correlations,
+            "reference": self.reference,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._plan = state["plan"]
+        self._rules = state["rules"]
+        self._errors = state["errors"]
+        self._unmapped = state["unmapped"]
+        self._slots = state["slots"]
+        self._trees = state["trees"]
         self._correlations = state["correlations"]
         self.reference = state["reference"]
         self._setup()
 
+    def _variant(self, index: int) -> Variant:
+        tree = self._trees[index]
+        if isinstance(tree, tuple):
+            tree = self._trees[index] = ir.decode(tree, self._atoms)
+        rule, channel, event_ids, guard = self._slots[index]
+        return Variant(rule, channel, event_ids, tree, guard)
+
     def _setup(self) -> None:
-        self._by_key: dict[BucketKey, list[Variant]] = defaultdict(list)
+        self._plan = None
+        self._atoms: dict[ir.Encoded, ir.Atom] = {}
+        self._by_key: dict[BucketKey, list[int]] = defaultdict(list)
         guards: set[str] = set()
-        for v in self._plan.variants:
-            for eid in v.event_ids or (None,):
-                if v.guard is not None:
-                    guards.add(v.guard)
-                    self._by_key[(_GUARD + v.guard, eid)].append(v)
+        for index, (_, channel, event_ids, guard) in enumerate(self._slots):
+            for eid in event_ids or (None,):
+                if guard is not None:
+                    guards.add(guard)
+                    self._by_key[(_GUARD + guard, eid)].append(index)
                 else:
-                    self._by_key[(v.channel, eid)].append(v)
+                    self._by_key[(channel, eid)].append(index)
         self._by_key = dict(self._by_key)
         self._guards = tuple(sorted(guards))
         self._buckets: dict[tuple[BucketKey, ...], Bucket] = {}
         self._memo: dict[tuple[Any, Any, tuple[str, ...]], Bucket | None] = {}
-        self._info = self._plan.rules
+        self._info = self._rules
 
     def warm(self) -> None:
         """Build every bucket now rather than on the first event that needs it."""
@@ -283,7 +366,8 @@ class CompiledRules:
             return None
         bucket = self._buckets.get(keys)
         if bucket is None:
-            variants = sorted((v for k in keys for v in self._by_key[k]), key=lambda v: v.rule)
+            indices = sorted({i for k in keys for i in self._by_key[k]})
+            variants = sorted((self._variant(i) for i in indices), key=lambda v: v.rule)
             bucket = self._buckets[keys] = Bucket(variants)
         return bucket
 
@@ -311,7 +395,7 @@ class CompiledRules:
         ch = channel.lower() if isinstance(channel, str) else None
         n = values.number(fields.get("EventID"))
         out: list[int] = []
-        for v in self._plan.variants:
+        for v in self.plan.variants:
             if out and out[-1] == v.rule:
                 continue
             if v.channel is not None and v.channel != ch:
@@ -361,7 +445,7 @@ class CompiledRules:
         """A fresh correlator for the correlation rules of the set."""
         from sentinelle.engine.correlation import Correlator
 
-        return Correlator(self._correlations, base_rule_refs(self._plan.rules))
+        return Correlator(self._correlations, base_rule_refs(self._rules))
 
 
 def base_rule_refs(rules: Sequence[RuleInfo]) -> list[Any]:

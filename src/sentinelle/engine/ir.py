@@ -191,3 +191,60 @@ def simplify(node: Node) -> Node:
             return kept[0]
         return And(tuple(kept)) if is_and else Or(tuple(kept))
     return node
+
+
+# --- compact form for the cache: nested tuples of plain values (fast to pickle and unpickle) ---
+
+_MATCHERS: tuple[type, ...] = (
+    Pattern,
+    Regex,
+    Cidr,
+    Number,
+    Compare,
+    Boolean,
+    Null,
+    Exists,
+    FieldRef,
+    TimePart,
+)
+_TAG = {cls: i for i, cls in enumerate(_MATCHERS)}
+Encoded = tuple[object, ...]
+
+
+def encode(node: Node) -> Encoded:
+    """The tree as nested tuples; ``decode`` gives it back equal."""
+    if isinstance(node, Leaf):
+        m = node.atom.matcher
+        fields = tuple(getattr(m, name) for name in m.__slots__)
+        return (0, node.atom.field, _TAG[type(m)], fields)
+    if isinstance(node, And):
+        return (1, tuple(encode(c) for c in node.children))
+    if isinstance(node, Or):
+        return (2, tuple(encode(c) for c in node.children))
+    if isinstance(node, Not):
+        return (3, encode(node.child))
+    if isinstance(node, Const):
+        return (4, node.value)
+    raise TypeError(f"cannot encode {node!r}")
+
+
+def decode(data: Encoded, atoms: dict[Encoded, Atom] | None = None) -> Node:
+    """Rebuild a tree; equal atoms share one object when ``atoms`` is shared across trees."""
+    kind = data[0]
+    if kind == 0:
+        cache = atoms if atoms is not None else {}
+        atom = cache.get(data)
+        if atom is None:
+            _, field, tag, args = data
+            assert isinstance(tag, int) and isinstance(args, tuple)
+            assert field is None or isinstance(field, str)
+            atom = cache[data] = Atom(field, _MATCHERS[tag](*args))
+        return Leaf(atom)
+    if kind in (1, 2):
+        children = tuple(decode(c, atoms) for c in data[1])  # type: ignore[attr-defined]
+        return And(children) if kind == 1 else Or(children)
+    if kind == 3:
+        return Not(decode(data[1], atoms))  # type: ignore[arg-type]
+    if kind == 4:
+        return Const(bool(data[1]))
+    raise ValueError(f"bad encoded node kind {kind!r}")
