@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,12 +26,18 @@ import evtx
 import orjson
 
 from _common import mitre_evtx_files, ratio, run_child_json
+from sentinelle.readers import evtx as reader_module
 from sentinelle.readers import read_paths
+
+_READER = "sentinelle reader (normalised batches)"
 
 _RSS_CHILD = """
 import json, resource, sys
 sys.path.insert(0, sys.argv[1])
+from sentinelle.readers import evtx as reader_module
 from sentinelle.readers import read_paths
+
+_READER = "sentinelle reader (normalised batches)"
 from sentinelle.readers import evtx as reader
 paths = [sys.argv[2]] * int(sys.argv[3])
 count = sum(len(batch.events) for batch in read_paths(paths))
@@ -65,10 +72,25 @@ def reader(corpus: Path, repeat: int) -> int:
     return sum(len(batch.events) for batch in read_paths([corpus] * repeat))
 
 
-def timed(fn: Callable[[], int]) -> tuple[float, int]:
-    start = time.perf_counter()
+def worker_cpu_seconds() -> float:
+    """CPU time used so far by the idle EVTX workers (Linux /proc), 0 where unavailable."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for worker in list(reader_module._POOL._idle):
+        try:
+            stat = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
+    return total
+
+
+def timed(fn: Callable[[], int]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (this process and its EVTX worker) and the event count."""
+    start, cpu, worker = time.perf_counter(), time.process_time(), worker_cpu_seconds()
     count = fn()
-    return time.perf_counter() - start, count
+    used = time.process_time() - cpu + worker_cpu_seconds() - worker
+    return time.perf_counter() - start, used, count
 
 
 def main() -> None:
@@ -79,6 +101,7 @@ def main() -> None:
     files = mitre_evtx_files()
     corpus = Path(str(files[0]).split("/mitre/")[0]) / "mitre"
 
+    load = os.getloadavg()[0]
     reader(corpus, 1)  # warm-up: page cache, and the worker process started once
     cases: dict[str, Callable[[], int]] = {
         "bare parse (records_json, default output)": lambda: bare_parse(files, args.repeat, True),
@@ -87,22 +110,27 @@ def main() -> None:
         "sentinelle reader (normalised batches)": lambda: reader(corpus, args.repeat),
     }
     best: dict[str, float] = dict.fromkeys(cases, 0.0)
+    cpu_us: dict[str, float] = dict.fromkeys(cases, float("inf"))
     counts: dict[str, int] = {}
     for _ in range(args.rounds):
         for name, fn in cases.items():
-            seconds, count = timed(fn)
+            seconds, cpu, count = timed(fn)
             counts[name] = count
             best[name] = max(best[name], count / seconds)
+            cpu_us[name] = min(cpu_us[name], cpu / count * 1e6)
 
     print(
         f"corpus: {corpus} ({len(files)} files, {counts[next(iter(cases))] // args.repeat} "
         f"records) x{args.repeat}, best of {args.rounds} interleaved rounds"
     )
+    print(f"  load average at start: {load:.1f} on {os.cpu_count()} cores")
     for name, rate in best.items():
-        print(f"  {name:<46} {rate:>10,.0f} events/s")
+        print(f"  {name:<46} {rate:>10,.0f} events/s   {cpu_us[name]:6.1f} CPU us/event")
     floor = best["decode floor (compact parse + orjson.loads)"]
-    ours = best["sentinelle reader (normalised batches)"]
+    ours = best[_READER]
     print(f"  {'reader / decode floor':<46} {ratio(ours, floor):>10.2f}   (target >= 0.70)")
+    cpu_ratio = ratio(cpu_us["decode floor (compact parse + orjson.loads)"], cpu_us[_READER])
+    print(f"  {'CPU per event, floor / reader':<46} {cpu_ratio:>10.2f}")
     if counts["sentinelle reader (normalised batches)"] != counts[next(iter(cases))]:
         print("  WARNING: the reader and the bare parse disagree on the record count")
 
@@ -118,7 +146,8 @@ def main() -> None:
         )
     growth = ratio(float(str(rss[10]["peak_rss_mb"])), float(str(rss[1]["peak_rss_mb"])))
     print(f"  {'peak RSS 10x / 1x':<46} {growth:>10.2f}   (target <= 1.20)")
-    print(json.dumps({"events_per_s": best, "ratio": ratio(ours, floor), "rss_growth": growth}))
+    summary = {"events_per_s": best, "cpu_us_per_event": cpu_us, "load": load}
+    print(json.dumps({**summary, "ratio": ratio(ours, floor), "rss_growth": growth}))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import mmap
 import os
 import select
 import signal
@@ -40,10 +41,12 @@ from sentinelle.readers.winevent import flatten_evtx_json
 
 _FRAME = struct.Struct("<cI")
 _U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere, where the default pipe size is used
 _WORKER_SCRIPT = Path(__file__).with_name("evtx_worker.py")
+_PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1 (0: no chunk yet)
+_SHM = "/dev/shm"  # noqa: S108 - memory-backed home of the progress page when present
+_READ_AHEAD = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,12 @@ class _Worker:
         env["MALLOC_ARENA_MAX"] = "2"
         # Run as a script (importing the package would slow every start for nothing); -P keeps
         # this folder, whose evtx.py would shadow the parser package, off sys.path.
+        # The worker writes (request, chunk) it is on into this shared page before each chunk,
+        # with no system call, so a hang or a crash is pinned to its chunk after the fact.
+        self._progress_file = tempfile.TemporaryFile(dir=_SHM if Path(_SHM).is_dir() else None)  # noqa: SIM115
+        self._progress_file.truncate(_PROGRESS.size)
+        self._progress = mmap.mmap(self._progress_file.fileno(), _PROGRESS.size)
+        self.seq = 0
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -88,7 +97,9 @@ class _Worker:
                 str(_WORKER_SCRIPT),
                 str(limits.memory_mb),
                 str(limits.backlog_bytes),
+                str(self._progress_file.fileno()),
             ],
+            pass_fds=(self._progress_file.fileno(),),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -98,6 +109,7 @@ class _Worker:
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self._stdin: IO[bytes] = self.proc.stdin
         self._fd = self.proc.stdout.fileno()
+        os.set_blocking(self._fd, False)
         with contextlib.suppress(OSError):
             import fcntl
 
@@ -107,18 +119,25 @@ class _Worker:
         self._end = 0  # end of the bytes read so far
         self.fresh = True
 
-    def request(self, jobs: Iterable[tuple[str, int]]) -> None:
-        """Queue files (path, first chunk) in one write: each write wakes the worker up."""
+    def request(self, jobs: Iterable[_Job]) -> None:
+        """Queue files in one write (each write wakes the worker up); numbers each request."""
         codec = self.limits.ansi_codec
-        lines = b"".join(
-            orjson.dumps({"path": path, "start": start, "codec": codec}) + b"\n"
-            for path, start in jobs
-        )
+        lines = []
+        for job in jobs:
+            self.seq += 1
+            job.seq = self.seq
+            request = {"path": job.path, "start": job.start, "codec": codec, "seq": job.seq}
+            lines.append(orjson.dumps(request) + b"\n")
         try:
-            self._stdin.write(lines)
+            self._stdin.write(b"".join(lines))
             self._stdin.flush()
         except OSError as exc:
             raise _WorkerGone(self._death_reason(f"worker unreachable ({exc})")) from exc
+
+    def progress(self) -> tuple[int, int | None]:
+        """The request number and the chunk the worker was at (None before its first chunk)."""
+        seq, chunk = _PROGRESS.unpack_from(self._progress)
+        return seq, (chunk - 1 if chunk else None)
 
     def frame(self) -> tuple[bytes, bytes]:
         """The next frame, or _WorkerGone when it does not come in time."""
@@ -141,16 +160,19 @@ class _Worker:
                 self._pos, self._end = 0, pending
             if len(self._buf) - self._end < max(size - (self._end - self._pos), 65536):
                 self._buf.extend(bytes(max(size, len(self._buf))))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _WorkerGone(f"no answer within {timeout:g} s (parser hung; worker killed)")
-            ready, _, _ = select.select([self._fd], [], [], remaining)
-            if not ready:
+            # Read little beyond this frame: what the worker wrote ahead stays in the pipe, where
+            # the worker sees it as backlog and starts normalising records itself.
+            wanted = max(size - (self._end - self._pos), _READ_AHEAD)
+            try:
+                got = os.readv(self._fd, [memoryview(self._buf)[self._end : self._end + wanted]])
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _WorkerGone(
+                        f"no answer within {timeout:g} s (parser hung; worker killed)"
+                    ) from None
+                select.select([self._fd], [], [], remaining)
                 continue
-            # Read no more than this frame needs: what the worker wrote ahead stays in the pipe,
-            # where the worker sees it as backlog and starts normalising records itself.
-            wanted = size - (self._end - self._pos)
-            got = os.readv(self._fd, [memoryview(self._buf)[self._end : self._end + wanted]])
             if not got:
                 raise _WorkerGone(self._death_reason("worker exited"))
             self._end += got
@@ -198,6 +220,9 @@ class _Worker:
                 with contextlib.suppress(OSError):
                     stream.close()
         self._stderr.close()
+        with contextlib.suppress(OSError, ValueError):
+            self._progress.close()
+            self._progress_file.close()
 
 
 class _Pool:
@@ -271,14 +296,14 @@ def read_evtx_files(
             if worker is None:
                 worker = _POOL.acquire(limits)
                 # a replaced worker gets the queued files again
-                worker.request([(job.path, job.start) for job in pending])
+                worker.request(pending)
             if len(pending) < _TOP_UP_BELOW:
                 added = list(itertools.islice(upcoming, _LOOKAHEAD - len(pending)))
                 for path, source in added:
                     name = str(path) if source is None else source
                     pending.append(_Job(os.fspath(path), name, batch_size))
                 if added:
-                    worker.request([(job.path, 0) for job in list(pending)[-len(added) :]])
+                    worker.request(list(pending)[-len(added) :])
             if not pending:
                 break
             job = pending[0]
@@ -288,9 +313,10 @@ def read_evtx_files(
                     done = _step(worker, job)
                     yield from job.builder.drain()
             except _WorkerGone as gone:
+                seq, chunk = worker.progress()
                 worker.kill()
                 worker = None
-                job.failed(gone.reason, limits.max_restarts)
+                job.failed(gone.reason, chunk if seq == job.seq else None, limits.max_restarts)
                 if not job.finished:
                     continue
             last = job.builder.finish()
@@ -309,33 +335,33 @@ def read_evtx_files(
 class _Job:
     """One EVTX file being read: its batches, and where to resume after a worker failure."""
 
-    __slots__ = ("builder", "chunk", "finished", "path", "restarts", "source", "start")
+    __slots__ = ("builder", "finished", "path", "restarts", "seq", "source", "start")
 
     def __init__(self, path: str, source: str, batch_size: int) -> None:
         self.path = path
         self.source = source
         self.builder = BatchBuilder(source, "evtx", batch_size)
         self.start = 0
-        self.chunk: int | None = None  # chunk being parsed, from the last C frame
+        self.seq = 0  # number of the worker request reading it
         self.restarts = 0
         self.finished = False
 
-    def failed(self, reason: str, max_restarts: int) -> None:
-        if self.chunk is None:
+    def failed(self, reason: str, chunk: int | None, max_restarts: int) -> None:
+        """The worker hung or died on ``chunk`` of this file (None: before reaching a chunk)."""
+        if chunk is None:
             self.builder.issue(self.source, f"EVTX parser unavailable: {reason}", "file")
             self.finished = True
             return
         self.restarts += 1
-        self.builder.issue(f"{self.source} chunk {self.chunk}", reason, "chunk")
+        self.builder.issue(f"{self.source} chunk {chunk}", reason, "chunk")
         if self.restarts >= max_restarts:
             self.builder.issue(
                 self.source,
-                f"gave up after {self.restarts} worker failures; chunks after {self.chunk} skipped",
+                f"gave up after {self.restarts} worker failures; chunks after {chunk} skipped",
                 "file",
             )
             self.finished = True
-        self.start = self.chunk + 1
-        self.chunk = None
+        self.start = chunk + 1
 
 
 def _step(worker: _Worker, job: _Job) -> bool:
@@ -345,8 +371,6 @@ def _step(worker: _Worker, job: _Job) -> bool:
         _decode_records(payload, job.source, job.builder)
     elif kind == b"N":
         _take_normalised(payload, job.source, job.builder)
-    elif kind == b"C":
-        job.chunk = _U64.unpack(payload)[0]
     elif kind == b"I":
         _chunk_issue(job.builder, job.source, orjson.loads(payload))
     elif kind == b"E":

@@ -2,8 +2,9 @@
 
 Started by :mod:`sentinelle.readers.evtx` as ``python -P evtx_worker.py MEMORY_MB BACKLOG``.
 It caps its own address space (``RLIMIT_AS``), reads requests (one JSON line each: path, first
-chunk, ANSI codec) on stdin and answers with frames on stdout. The parent kills it when a chunk
-takes too long, and learns from the last ``CHUNK`` frame which chunk was at fault.
+chunk, ANSI codec, request number) on stdin and answers with frames on stdout. Before each chunk
+it writes (request number, chunk) into a page shared with the parent; the parent kills it when
+no frame comes in time and learns from that page which chunk was at fault.
 
 Each 64 KiB chunk is read, checked (signature, header and data CRC32) and parsed on its own,
 through a one-chunk EVTX image whose file header is made here. Chunks are self-contained in the
@@ -20,7 +21,7 @@ pipe is JSON, decoded by orjson: the parent never unpickles what a worker that p
 input could have been made to write.
 
 Frames are ``kind (1 byte) + payload length (u32 LE) + payload``:
-``C`` chunk index (u64) about to be read and parsed; ``R`` records: count (u32), record ids
+``R`` records: count (u32), record ids
 (i64 each), then the records' compact JSON joined by newlines (compact JSON never holds a raw
 newline); ``N`` normalised records: count (u32), record ids (i64 each), length (u32) of a JSON
 list of ``[fields, timestamp, flags]``, that list, then the raw texts as in ``R``;
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import mmap
 import os
 import resource
 import struct
@@ -50,6 +52,7 @@ CHUNK_MAGIC = b"ElfChnk\x00"
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
 _FRAME = struct.Struct("<cI")
+_PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1, shared with the parent
 BACKLOG_BYTES = 256 * 1024
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -106,6 +109,11 @@ class _Out:
         self._fd = stream.fileno()
         self._flatten: Flatten | None = None
         self.normalise_past = BACKLOG_BYTES
+        self.progress: mmap.mmap | None = None
+
+    def at(self, seq: int, chunk: int) -> None:
+        if self.progress is not None:
+            _PROGRESS.pack_into(self.progress, 0, seq, chunk + 1)
 
     def backlog(self) -> int:
         """Bytes written to the pipe that the parent has not read yet (0 if unknown)."""
@@ -137,7 +145,7 @@ class _Out:
         self._stream.flush()
 
 
-def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out) -> None:
+def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out, seq: int = 0) -> None:
     try:
         handle = Path(path).open("rb")  # noqa: SIM115 - closed below; errors become frames
     except OSError as exc:
@@ -153,8 +161,7 @@ def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out) -> None:
             position = len(head)
             while True:
                 # The parent must know the chunk before its read or parse can hang.
-                out.frame(b"C", struct.pack("<Q", index))
-                out.flush()
+                out.at(seq, index)
                 target = base + index * CHUNK_SIZE
                 if target != position:  # seek only when needed: pipes and devices cannot
                     handle.seek(target)
@@ -163,6 +170,8 @@ def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out) -> None:
                 if not chunk:
                     break
                 _parse_chunk(index, chunk, ansi_codec, out)
+                # Every earlier chunk's frames are in the pipe before the next read can block.
+                out.flush()
                 index += 1
     except OSError as exc:
         out.issue(index, f"read error: {exc.strerror or exc}; rest of the file skipped")
@@ -255,13 +264,17 @@ def main() -> None:
     # any library cannot corrupt the protocol.
     frames = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     os.dup2(2, 1)
-    _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     out = _Out(frames)
     if len(sys.argv) > 2:
         out.normalise_past = int(sys.argv[2])
+    if len(sys.argv) > 3:
+        out.progress = mmap.mmap(int(sys.argv[3]), _PROGRESS.size)
+    # Last: the cap is for the parser, not for setting up the process.
+    _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
-        parse_file(request["path"], int(request["start"]), request["codec"], out)
+        start, seq = int(request["start"]), int(request.get("seq", 0))
+        parse_file(request["path"], start, request["codec"], out, seq)
 
 
 if __name__ == "__main__":
