@@ -203,3 +203,23 @@ def test_rules_update_then_hunt_with_the_sigmahq_set_and_config_rules(
     proc = subprocess.run(update, capture_output=True, text=True, env=home, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "0 added, 0 removed, 0 changed" in proc.stdout
+
+
+def test_table_and_timesketch_on_one_file(
+    env: dict[str, str], rules: list[str], corpus: Path, timeline: Path, tmp_path: Path
+) -> None:
+    first = next(r for r in lines(timeline) if r["timestamp"])
+    one = str(first["source"]).rsplit("#", 1)[0]
+    table = tmp_path / "t.txt"
+    proc = hunt(env, one, *rules, "-o", str(table), "--profile", "verbose", "-q")
+    assert proc.returncode == 0, proc.stderr
+    text = table.read_text()
+    assert str(first["rule_title"])[:30] in text
+    assert "Summary" in text and "Files read" in text and "Top rules" in text
+    ts = tmp_path / "t.jsonl"
+    proc = hunt(env, one, *rules, "-f", "timesketch", "-o", str(ts), "-q")
+    assert proc.returncode == 0, proc.stderr
+    rec = next(lines(ts))
+    assert rec["timestamp_desc"] == "Sentinelle detection"
+    assert rec["datetime"] == first["timestamp"]
+    assert rec["rule_id"] == first["rule_id"]

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import stat
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -157,7 +158,12 @@ def download(url: str, dest: Path, max_bytes: int, timeout: float) -> str:
                     f"package is {int(length)} bytes, more than the {max_bytes} allowed",
                     Location(url),
                 )
+            # The socket timeout bounds each read; this bounds the whole transfer, so a server
+            # dripping a byte at a time cannot hold the update open forever.
+            deadline = time.monotonic() + max(timeout * 10, 600.0)
             while chunk := resp.read(_CHUNK):
+                if time.monotonic() > deadline:
+                    raise UpdateError("download took too long", Location(url))
                 size += len(chunk)
                 if size > max_bytes:
                     raise UpdateError(
