@@ -181,7 +181,8 @@ def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out, seq: int
 
 def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
     if not chunk.startswith(CHUNK_MAGIC):
-        if chunk != _ZERO_CHUNK[: len(chunk)]:  # all-zero chunks are preallocated, not damage
+        # All-zero chunks are preallocated space, not damage (compared without slicing a copy).
+        if chunk != (_ZERO_CHUNK if len(chunk) == CHUNK_SIZE else bytes(len(chunk))):
             out.issue(index, f"no chunk signature, {len(chunk)} bytes skipped")
         return
     expected: tuple[int, int] | None = None
