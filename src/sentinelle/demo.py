@@ -17,15 +17,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import orjson
 import yaml
 
 from sentinelle.detections import Detection, level_rank
 from sentinelle.engine import CompiledRules, load_compiled
+from sentinelle.events import format_timestamp
 from sentinelle.hospital import (
     VICTIM_FIELDS,
     HospitalModel,
     ImpactReport,
+    ServiceState,
     assess,
     example_model_path,
     load_model,
@@ -235,6 +239,7 @@ class DemoResult:
     scenarios: list[ScenarioResult]
     seconds: float
     html: Path | None = None
+    json: Path | None = None
 
 
 def _victims(model: HospitalModel, detections: Sequence[Detection]) -> list[str]:
@@ -388,6 +393,67 @@ def _is_edge_only(host: str, model: HospitalModel) -> bool:
     return zone is not None and zone.kind == "dmz"
 
 
+def summary_dict(result: DemoResult) -> dict[str, Any]:
+    """The figures of a demo run as plain data (what the tests and a CI diff look at)."""
+    out: dict[str, Any] = {"seconds": round(result.seconds, 1), "scenarios": []}
+    for sc in result.scenarios:
+        out["scenarios"].append(
+            {
+                "name": sc.name,
+                "attacks": [
+                    {
+                        "id": o.attack.id,
+                        "start": format_timestamp(o.attack.start),
+                        "first_detection": None
+                        if o.first is None
+                        else {
+                            "time": o.first.iso_time(),
+                            "rule": o.first.rule_title,
+                            "level": o.first.level,
+                        },
+                        "delay_seconds": None if o.delay is None else round(o.delay, 1),
+                        "steps": [
+                            {"step": name, "seen_by": None if d is None else d.rule_title}
+                            for name, d in o.steps_seen
+                        ],
+                    }
+                    for o in sc.outcomes
+                ],
+                "detections": dict(Counter(d.level for d in sc.hunted.detections)),
+                "false_positives": dict(sc.false_positives),
+                "problems": sc.problems,
+                "incidents": [i.to_dict() for i in sc.incidents],
+                "impact_inputs": sc.impact_inputs,
+                "detected_impact": sc.detected_impact.counts(),
+                "containment": [
+                    {
+                        "actions": list(p.phase.actions),
+                        "from": format_timestamp(p.phase.time),
+                        "counts": p.report.counts(),
+                        "down": sorted(
+                            {
+                                e.component
+                                for e in p.report.affected()
+                                if e.state is ServiceState.DOWN
+                            }
+                        ),
+                        "checks_seen": {k: dict(v) for k, v in sorted(p.observed.items())},
+                    }
+                    for p in sc.phases
+                ],
+            }
+        )
+    return out
+
+
+def write_summary(result: DemoResult, path: Path) -> Path:
+    path.write_bytes(
+        orjson.dumps(summary_dict(result), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        + b"\n"
+    )
+    return path
+
+
 def run_demo(
     out_dir: Path | None = None,
     *,
@@ -408,6 +474,7 @@ def run_demo(
         for name in scenarios
     ]
     result = DemoResult(out, results, time.perf_counter() - began)
+    result.json = write_summary(result, out / "sentinelle-demo.json")
     if html:
         from sentinelle.demo_html import write_report
 

@@ -130,6 +130,21 @@ def test_cli_story_prints_delays_incidents_costs_and_report_path(demo: DemoResul
     assert re.search(r"detection delays: nantes-2024 \d+ s; ransomware \d+ s", out)
 
 
+def test_figures_are_written_as_json(demo: DemoResult) -> None:
+    import orjson
+
+    assert demo.json is not None
+    data = orjson.loads(demo.json.read_bytes())
+    names = [s["name"] for s in data["scenarios"]]
+    assert names == [s.name for s in demo.scenarios]
+    for entry, sc in zip(data["scenarios"], demo.scenarios, strict=True):
+        assert entry["attacks"][0]["delay_seconds"] == round(sc.outcomes[0].delay or -1, 1)
+        assert entry["false_positives"] == dict(sc.false_positives)
+        assert len(entry["incidents"]) == len(sc.incidents)
+    nantes = data["scenarios"][names.index("nantes-2024")]
+    assert "external-email" in nantes["containment"][0]["down"]
+
+
 def test_out_dir_holds_both_nights_of_both_scenarios(demo: DemoResult) -> None:
     for sc in demo.scenarios:
         for night in ("attack", "background"):

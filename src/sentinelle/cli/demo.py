@@ -149,6 +149,8 @@ def _closing(console: Console, result: DemoResult, elapsed: float) -> None:
     delays = [f"{sc.name} {_delay(o.delay)}" for sc in result.scenarios for o in sc.outcomes]
     _line(console, f"detection delays: {'; '.join(delays)}", "bold")
     _line(console, f"logs and report in {result.out_dir}")
+    if result.json is not None:
+        _line(console, f"figures (JSON): {result.json}")
     if result.html is not None:
         _line(console, f"HTML report: {result.html}", "bold")
     _line(console, f"demo time: {elapsed:.1f} s")
