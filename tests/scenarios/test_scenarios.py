@@ -223,3 +223,17 @@ def test_bytes_do_not_depend_on_the_process_hash_seed(tmp_path: Path, model: Hos
         env=env,
     )
     assert _digests(here) == _digests(there)
+
+
+def test_a_broken_manifest_is_a_located_error(tmp_path: Path) -> None:
+    bad_json = tmp_path / "a.json"
+    bad_json.write_text("{not json")
+    with pytest.raises(ScenarioError) as info:
+        read_manifest(bad_json)
+    assert str(bad_json) in str(info.value)
+    missing = tmp_path / "b.json"
+    missing.write_text('{"scenario": "ransomware"}')
+    with pytest.raises(ScenarioError, match="malformed scenario manifest"):
+        read_manifest(missing)
+    with pytest.raises(ScenarioError, match="cannot read"):
+        read_manifest(tmp_path / "absent.json")
