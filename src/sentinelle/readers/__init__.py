@@ -28,7 +28,13 @@ from sentinelle.events import EventBatch, ReadIssue
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.evtx import EvtxLimits, read_evtx, read_evtx_files
 from sentinelle.readers.lines import ByteStream
-from sentinelle.readers.sniff import ARCHIVES, SNIFF_BYTES, sniff_bytes
+from sentinelle.readers.sniff import (
+    ARCHIVES,
+    MAGIC_BYTES,
+    SNIFF_BYTES,
+    is_binary_container,
+    sniff_bytes,
+)
 from sentinelle.readers.textlogs import read_text_stream
 
 __all__ = [
@@ -71,7 +77,11 @@ def sniff_format(path: str | Path) -> str:
     """
     try:
         with Path(path).open("rb") as handle:
-            head = handle.read(SNIFF_BYTES)
+            # Magic numbers need the first 4 KiB (EVTX: up to the first chunk signature); only
+            # text formats need the whole sniff window.
+            head = handle.read(MAGIC_BYTES)
+            if len(head) == MAGIC_BYTES and not is_binary_container(head):
+                head += handle.read(SNIFF_BYTES - MAGIC_BYTES)
     except OSError as exc:
         raise ReadError(f"cannot read: {exc.strerror or exc}", Location(str(path))) from exc
     return sniff_bytes(head, str(path))

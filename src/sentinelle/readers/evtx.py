@@ -262,8 +262,8 @@ atexit.register(_POOL.close)
 # Files requested ahead of the one being read: small EVTX files are common (a few chunks), and
 # without look-ahead the worker would idle while this side normalises, and the reverse. Requests
 # are topped up in groups, since every write to the worker costs a wake-up.
-_LOOKAHEAD = 16
-_TOP_UP_BELOW = 8
+_LOOKAHEAD = 64
+_TOP_UP_BELOW = 32
 
 
 def read_evtx(

@@ -13,6 +13,7 @@ from sentinelle.readers.payloads import parse_kv
 from sentinelle.readers.syslog import looks_like_syslog
 
 SNIFF_BYTES = 65536
+MAGIC_BYTES = FILE_HEADER_SIZE + 8  # enough for every magic number, and a carved EVTX chunk
 
 # Formats whose content is a compressed container of another file.
 ARCHIVES = frozenset(("gzip", "bzip2", "zip"))
@@ -29,6 +30,13 @@ _MAGIC = (
 )
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _NAME_RE = re.compile(r"^[\w .@#:/()\[\]-]{1,64}$")
+
+
+def is_binary_container(head: bytes) -> bool:
+    """Whether ``head`` already shows an EVTX file or an archive (no more bytes needed)."""
+    return any(head.startswith(magic) for magic, _ in _MAGIC) or (
+        head[FILE_HEADER_SIZE : FILE_HEADER_SIZE + 8] == CHUNK_MAGIC
+    )
 
 
 def sniff_bytes(head: bytes, name: str = "") -> str:
