@@ -231,6 +231,10 @@ def test_softflowd_flood_start_end_and_top_sources(
     assert sorted(top) == HEAVY
     assert details["syn_without_ack_share"] > 0.95
     assert details["vector"] == "syn-flood"
-    assert details["top_ports"][0] == {"proto": "tcp", "port": 80, "packets": 7500}
+    top_port = details["top_ports"][0]
+    assert (top_port["proto"], top_port["port"]) == ("tcp", 80)
+    # All 7,500 SYNs, but for the few before the victim was busy enough to count by port.
+    assert top_port["packets"] + details["unattributed_packets"] >= 7500
+    assert top_port["packets"] >= 7400
     assert 240 <= details["peak_pps"] <= 260
     assert details["peak_sources"] == len(HEAVY) + len(LIGHT) + 5  # and the 5 clients

@@ -1,14 +1,15 @@
 """The network detector: floods, scans and outbound volume over one stream of flow records.
 
 ``NetworkDetector.feed`` takes flow records in roughly time order (as exporters send them) and
-adds each one to the accumulators of the step it belongs to; a flow spanning several steps is
-spread over them. The clock is the newest flow end seen: a step closes ``lateness_seconds``
-after the clock passed it, and then the flood, scan and outbound trackers look at it. A flow
-for a step already closed is counted as late, and a flow far ahead of the clock is held as
-suspect (one corrupt timestamp must not close every window), until enough of them agree.
+appends each one to the buffer of the step it ended in (``steps.py`` sums the buffers); a flow
+longer than a step is shared out over the steps it covers. The clock is the newest flow end
+seen: a step closes ``lateness_seconds`` after the clock passed it, and then the flood, scan and
+outbound trackers look at it. A flow for a step already closed is counted as late, and a flow far
+ahead of the clock is held as suspect (one corrupt timestamp must not close every window) until
+enough of them agree.
 
-Everything kept is capped: destinations and sources per step, subjects with a baseline, scan
-sources, hosts; every cap that bites is counted in ``stats``.
+Everything kept is capped: flows buffered per step, destinations and sources per step, subjects
+with a baseline, scan sources, hosts; every cap that bites is counted.
 """
 
 from __future__ import annotations
@@ -17,29 +18,20 @@ import ipaddress
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sentinelle.detections import Detection
 from sentinelle.network.config import NetworkConfig
 from sentinelle.network.exfil import ExfilTracker
-from sentinelle.network.flood import (
-    A_BYTES,
-    A_FLOWS,
-    A_OTHER,
-    A_PACKETS,
-    A_SERVICES,
-    A_SOURCES,
-    A_SYN,
-    A_TCP,
-    FloodTracker,
-)
+from sentinelle.network.flood import FloodTracker
 from sentinelle.network.flow import FlowRecord
-from sentinelle.network.scan import ScanTracker, is_probe
+from sentinelle.network.scan import ScanTracker
+from sentinelle.network.steps import StepAggregator, StepBuffer
 
-_SERVICES_PER_DESTINATION = 256  # (proto, port) pairs counted per destination and step
 _FUTURE_AGREEMENT = 64  # consecutive far-ahead flows after which the clock follows them
 _MAX_SPREAD_STEPS = 720
+_FLUSH_FLOWS = 50_000  # a step buffer is summed early when it holds this many flows
 
 
 @dataclass(slots=True)
@@ -48,9 +40,6 @@ class DetectStats:
     late_flows: int = 0  # ended in a step already closed
     clipped_flows: int = 0  # started before the oldest open step; that part was not counted
     suspect_future_flows: int = 0
-    destination_overflow_flows: int = 0
-    source_overflow_packets: int = 0
-    probe_overflow: int = 0
     steps_closed: int = 0
     detections: Counter[str] = field(default_factory=Counter)
 
@@ -60,23 +49,27 @@ class DetectStats:
         return out
 
 
-def _spread(f: FlowRecord, s_start: int, s_end: int) -> list[tuple[int, int, int, int, int]]:
-    """A long flow's packets and bytes shared evenly over its steps: (step, packets, bytes,
-    reverse bytes, new flows); the flow counts as new in its first step only."""
+def _spread(f: FlowRecord, s_start: int, s_end: int, step_seconds: float) -> list[FlowRecord]:
+    """A long flow's packets and bytes shared evenly over its steps, one piece per step; the
+    first piece keeps the flow's flags and verdict (it is the one that counts as a new flow)."""
     if s_end - s_start >= _MAX_SPREAD_STEPS:
         s_start = s_end - _MAX_SPREAD_STEPS + 1
     n = s_end - s_start + 1
     out = []
     for i in range(n):
-        out.append(
-            (
-                s_start + i,
-                f.packets * (i + 1) // n - f.packets * i // n,
-                f.bytes * (i + 1) // n - f.bytes * i // n,
-                f.rbytes * (i + 1) // n - f.rbytes * i // n,
-                1 if i == 0 else 0,
-            )
+        at = max(f.start, (s_start + i) * step_seconds)
+        share = replace(
+            f,
+            start=at,
+            end=min(f.end, (s_start + i + 1) * step_seconds),
+            packets=f.packets * (i + 1) // n - f.packets * i // n,
+            bytes=f.bytes * (i + 1) // n - f.bytes * i // n,
+            rpackets=f.rpackets * (i + 1) // n - f.rpackets * i // n,
+            rbytes=f.rbytes * (i + 1) // n - f.rbytes * i // n,
         )
+        if i:
+            share.flags = share.action = share.state = None
+        out.append(share)
     return out
 
 
@@ -135,16 +128,27 @@ class NetworkDetector:
         self.stats = DetectStats()
         self._step = cfg.step_seconds
         self._lateness = cfg.lateness_seconds
-        self._open: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[int]]] = {}
+        self._open: dict[int, StepBuffer] = {}
         self._next: int | None = None  # the oldest step not closed yet
         self.newest = float("-inf")  # the clock: the newest flow end seen
         self._future_run = 0
         self._internal = _Internal(cfg.internal_networks)
-        self._max_dst = cfg.flood.max_destinations
-        self._max_src = cfg.flood.max_sources_per_step
-        self._probe_packets = cfg.scan.probe_max_packets
-        self._max_scan_sources = cfg.scan.max_sources
-        self._max_targets = cfg.scan.max_targets_per_source
+        # With a hospital model every destination may add to a site's or service's top lists.
+        detail = (0.0, 0.0, 0.0) if locate is not None else self.flood.detail_from
+        self._source_budget = cfg.flood.max_source_entries_per_step
+        self._steps = StepAggregator(
+            max_destinations=cfg.flood.max_destinations,
+            max_sources=cfg.flood.max_sources_per_step,
+            max_probe_sources=cfg.scan.max_sources,
+            max_targets=cfg.scan.max_targets_per_source,
+            max_hosts=cfg.exfil.max_hosts,
+            probe_packets=cfg.scan.probe_max_packets,
+            detail_from=detail,
+            attacked=self.flood.attacked,
+            tracked=self.flood.tracked,
+            internal=self._internal,
+            internal_cache=self._internal.cache,
+        )
 
     # -- input -----------------------------------------------------------------------------
 
@@ -155,139 +159,64 @@ class NetworkDetector:
         step_seconds = self._step
         max_jump = self.config.max_jump_seconds
         opened = self._open
-        max_dst, max_src = self._max_dst, self._max_src
-        max_probe_sources, max_targets = self._max_scan_sources, self._max_targets
-        probe_packets = self._probe_packets
-        internal = self._internal
-        internal_cache = internal.cache
-        outbound = self._outbound
+        newest = self.newest
+        started = self._next is not None
+        first_open: int = self._next if self._next is not None else 0
+        last_step, current = -1, None
+        count = 0
         for f in flows:
-            stats.flows += 1
+            count += 1
             end = f.end
-            if end > self.newest:
-                if end - self.newest > max_jump and self._next is not None:
+            if end > newest:
+                if end - newest > max_jump and started:
                     self._future_run += 1
                     if self._future_run < _FUTURE_AGREEMENT:
                         stats.suspect_future_flows += 1
                         continue
                 self._future_run = 0
-                self.newest = end
+                self.newest = newest = end
                 closable = int((end - self._lateness) // step_seconds)
-                if self._next is None:
-                    self._next = min(int(f.start // step_seconds), closable)
-                elif closable > self._next:
+                if not started:
+                    first_open = min(int(f.start // step_seconds), closable)
+                    self._next, started = first_open, True
+                elif closable > first_open:
                     out.extend(self._close_until(closable))
-            else:
+                    first_open = closable
+                    last_step = -1
+            elif self._future_run:
                 self._future_run = 0
-            first_open = self._next
-            assert first_open is not None
-            s_end = int(end // step_seconds)
-            if s_end < first_open:
+            step = int(end // step_seconds)
+            if step < first_open:
                 stats.late_flows += 1
                 continue
-            s_start = int(f.start // step_seconds)
-            if s_start < first_open:
-                stats.clipped_flows += 1
-                s_start = first_open
-            src, dst, proto, flags = f.src, f.dst, f.proto, f.flags
-            if s_start == s_end:
-                pieces: Any = ((s_end, f.packets, f.bytes, f.rbytes, 1),)
-            else:
-                pieces = _spread(f, s_start, s_end)
-            for step, packets, nbytes, rbytes, count in pieces:
-                bucket = opened.get(step)
-                if bucket is None:
-                    bucket = opened[step] = self._new_bucket()
-                # Flood accumulators.
-                accs = bucket[0]
-                acc = accs.get(dst)
-                if acc is None:
-                    if len(accs) >= max_dst:
-                        stats.destination_overflow_flows += count
-                    else:
-                        acc = accs[dst] = [0, 0, 0, 0, 0, {}, {}, 0]
-                if acc is not None:
-                    acc[A_PACKETS] += packets
-                    acc[A_BYTES] += nbytes
-                    acc[A_FLOWS] += count
-                    if flags is not None and proto == 6:
-                        acc[A_TCP] += count
-                        if flags & 0x12 == 0x02:
-                            acc[A_SYN] += count
-                    sources = acc[A_SOURCES]
-                    seen = sources.get(src)
-                    if seen is not None:
-                        sources[src] = seen + packets
-                    elif len(sources) < max_src and bucket[3][0] > 0:
-                        sources[src] = packets
-                        bucket[3][0] -= 1
-                    else:
-                        acc[A_OTHER] += packets
-                        stats.source_overflow_packets += packets
-                    services = acc[A_SERVICES]
-                    service = (proto, f.dport)
-                    if service in services or len(services) < _SERVICES_PER_DESTINATION:
-                        services[service] = services.get(service, 0) + packets
-                # Scans: probe-like flows only, counted once, in the step they started.
-                if (
-                    count
-                    and (
-                        proto != 6
-                        or f.action is not None
-                        or f.state is not None
-                        or (flags is not None and flags & 0x12 == 0x02)
-                    )
-                    and is_probe(f, probe_packets)
-                ):
-                    probes = bucket[1]
-                    targets = probes.get(src)
-                    if targets is None:
-                        if len(probes) < max_probe_sources:
-                            targets = probes[src] = set()
-                        else:
-                            stats.probe_overflow += 1
-                    if targets is not None and len(targets) < max_targets:
-                        targets.add((dst, proto, f.dport))
-                # Outbound volume of internal hosts.
-                src_in = internal_cache.get(src)
-                if src_in is None:
-                    src_in = internal(src)
-                dst_in = internal_cache.get(dst)
-                if dst_in is None:
-                    dst_in = internal(dst)
-                if src_in != dst_in:
-                    if src_in and nbytes:
-                        outbound(bucket[2], src, dst, nbytes, count, f.start, end)
-                    elif dst_in and rbytes:
-                        outbound(bucket[2], dst, src, rbytes, count, f.start, end)
+            if end - f.start > step_seconds:
+                self._add_long(f, step, first_open)
+                last_step = -1
+                continue
+            # A flow up to one step long counts whole in the step it ended in: an error of at
+            # most one step, where sharing it out would double the work for many flows.
+            if step != last_step:
+                current = opened.get(step)
+                if current is None:
+                    current = opened[step] = StepBuffer(self._source_budget)
+                last_step = step
+            assert current is not None
+            current.flows.append(f)
+            if len(current.flows) >= _FLUSH_FLOWS:
+                self._steps.aggregate(current)
+        stats.flows += count
         return out
 
-    def _new_bucket(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[int]]:
-        # destination accumulators, probes per source, outbound per host, source budget
-        return ({}, {}, {}, [self.config.flood.max_source_entries_per_step])
-
-    def _outbound(
-        self,
-        outbound: dict[str, Any],
-        host: str,
-        peer: str,
-        sent: int,
-        flows: int,
-        start: float,
-        end: float,
-    ) -> None:
-        entry = outbound.get(host)
-        if entry is None:
-            if len(outbound) >= self.config.exfil.max_hosts:
-                return
-            entry = outbound[host] = [0, 0, start, end, {}]
-        entry[0] += sent
-        entry[1] += flows
-        entry[2] = min(entry[2], start)
-        entry[3] = max(entry[3], end)
-        peers = entry[4]
-        if peer in peers or len(peers) < 64:
-            peers[peer] = peers.get(peer, 0) + sent
+    def _add_long(self, f: FlowRecord, step: int, first_open: int) -> None:
+        start = int(f.start // self._step)
+        if start < first_open:
+            self.stats.clipped_flows += 1
+            start = first_open
+        for i, piece in enumerate(_spread(f, start, step, self._step)):
+            buf = self._open.get(start + i)
+            if buf is None:
+                buf = self._open[start + i] = StepBuffer(self._source_budget)
+            (buf.pieces if i else buf.flows).append(piece)
 
     # -- clock -----------------------------------------------------------------------------
 
@@ -335,15 +264,16 @@ class NetworkDetector:
 
     def _close(self, step: int) -> list[Detection]:
         self.stats.steps_closed += 1
-        bucket = self._open.pop(step, None)
+        buf = self._open.pop(step, None)
         out: list[Detection] = []
-        if bucket is None:
+        if buf is None:
             out.extend(self.flood.close_step(step, {}))
         else:
-            out.extend(self.flood.close_step(step, bucket[0]))
-            if bucket[1]:
-                out.extend(self.scan.close_step(step, bucket[1]))
-            out.extend(self.exfil.close_step(step, bucket[2]))
+            self._steps.aggregate(buf)
+            out.extend(self.flood.close_step(step, buf.accs))
+            if buf.probes:
+                out.extend(self.scan.close_step(step, buf.probes))
+            out.extend(self.exfil.close_step(step, buf.outbound))
         return self._count(out)
 
     def _count(self, detections: list[Detection]) -> list[Detection]:
@@ -354,7 +284,13 @@ class NetworkDetector:
     def summary(self) -> dict[str, Any]:
         """Counters of the detector and its trackers, for reports."""
         return {
-            "detector": self.stats.as_dict(),
+            "detector": {
+                **self.stats.as_dict(),
+                "destination_overflow_flows": self._steps.overflow.destination_flows,
+                "source_overflow_packets": self._steps.overflow.source_packets,
+                "probe_overflow": self._steps.overflow.probe_sources,
+                "outbound_host_overflow": self._steps.overflow.hosts,
+            },
             "flood": {
                 "subjects": self.flood.subject_count,
                 "open_attacks": self.flood.open_attacks,

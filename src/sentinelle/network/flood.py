@@ -23,7 +23,7 @@ from sentinelle.network.config import NetworkConfig
 from sentinelle.network.flow import proto_name
 
 # Layout of a step accumulator (a list, because the per-flow path updates it in place).
-A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_SOURCES, A_SERVICES, A_OTHER = range(8)
+A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_SOURCES, A_SERVICES, A_OTHER, A_UNATTRIBUTED = range(9)
 FLOOD_TAGS = ("attack.impact", "attack.t1498", "attack.t1498.001")
 METRICS = ("pps", "bps", "fps")
 LOCATION_KEYS = ("site", "service")
@@ -33,7 +33,7 @@ Locate = Callable[[str], Mapping[str, Any] | None]
 
 
 def new_accumulator() -> Accumulator:
-    return [0, 0, 0, 0, 0, {}, {}, 0]
+    return [0, 0, 0, 0, 0, {}, {}, 0, 0]
 
 
 @dataclass(slots=True)
@@ -47,6 +47,7 @@ class _Step:
     sources: dict[str, int]
     services: dict[tuple[int, int], int]
     other: int  # packets from sources beyond the per-step cap
+    unattributed: int  # packets before the destination was busy enough to count sources
 
 
 @dataclass(slots=True)
@@ -64,6 +65,7 @@ class _Attack:
     flows: int = 0
     syn: int = 0
     tcp: int = 0
+    unattributed: int = 0
     sources: Counter[str] = field(default_factory=Counter)
     services: Counter[tuple[int, int]] = field(default_factory=Counter)
     quiet: int = 0
@@ -115,6 +117,11 @@ class FloodTracker:
         # before it got state is at most floor / steps_per_window of a window's rate.
         share = config.step_seconds / max(lift, self.steps_per_window)
         self._track_from = (floors[0] * share, floors[1] / 8.0 * share, floors[2] * share)
+        # Sources and ports of a destination are counted from an eighth of that on.
+        track = self._track_from
+        self.detail_from = (track[0] / 8.0, track[1] / 8.0, track[2] / 8.0)
+        self.attacked: set[str] = set()  # destinations under attack: always counted in full
+        self.tracked: set[str] = set()  # destinations with state: their every step counts
 
     @property
     def open_attacks(self) -> int:
@@ -176,6 +183,8 @@ class FloodTracker:
         subject = self._subjects.get(key)
         if subject is None:
             subject = self._subjects[key] = _Subject(key, self.steps_per_window)
+            if key[0] == "dst_ip":
+                self.tracked.add(key[1])
         else:
             self._subjects.move_to_end(key)  # most recently active last, for eviction
         subject.ring.append(
@@ -189,6 +198,7 @@ class FloodTracker:
                 acc[A_SOURCES],
                 acc[A_SERVICES],
                 acc[A_OTHER],
+                acc[A_UNATTRIBUTED],
             )
         )
         subject.last_step = step
@@ -204,6 +214,7 @@ class FloodTracker:
                 subject.ring.clear()
                 if subject.baseline is None:
                     del self._subjects[key]
+                    self.tracked.discard(key[1])
 
     def _evict(self) -> None:
         limit = self.flood.max_destinations
@@ -212,6 +223,7 @@ class FloodTracker:
         while len(subjects) > limit and guard > 0:
             guard -= 1
             key, subject = subjects.popitem(last=False)
+            self.tracked.discard(key[1])
             if subject.attack is not None:
                 subjects[key] = subject  # never forget an open attack; try the next one
                 continue
@@ -263,6 +275,8 @@ class FloodTracker:
         if attack.quiet >= flood.end_windows * self.steps_per_window:
             subject.attack = None
             self._attacks.discard(subject.key)
+            if subject.key[0] == "dst_ip":
+                self.attacked.discard(subject.key[1])
             self.stats.attacks_ended += 1
             decided = (step + 1) * self.step_seconds
             out.append(self._detection(subject, attack, "end", decided))
@@ -311,6 +325,8 @@ class FloodTracker:
         self._peaks(attack, window, rates)
         subject.attack = attack
         self._attacks.add(subject.key)
+        if kind == "dst_ip":
+            self.attacked.add(name)
         self.stats.attacks_started += 1
         out.append(self._detection(subject, attack, "start", decided))
 
@@ -356,6 +372,9 @@ class FloodTracker:
             "packets": attack.packets,
             "bytes": attack.bytes,
             "flows": attack.flows,
+            # Packets counted before the destination was busy enough to count its sources and
+            # ports (the first moments of an attack): in the totals, not in the top lists.
+            "unattributed_packets": attack.unattributed,
             "top_sources": [{"ip": ip, "packets": n} for ip, n in attack.sources.most_common(top)],
             "top_protocols": [{"proto": p, "packets": n} for p, n in protocols.most_common(top)],
             "top_ports": [
@@ -389,7 +408,7 @@ class FloodTracker:
 
 
 def _merge(into: Accumulator, acc: Accumulator) -> None:
-    for i in (A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_OTHER):
+    for i in (A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_OTHER, A_UNATTRIBUTED):
         into[i] += acc[i]
     sources: dict[str, int] = into[A_SOURCES]
     for ip, n in acc[A_SOURCES].items():
@@ -405,6 +424,7 @@ def _add_step(attack: _Attack, step: _Step, cap: int) -> None:
     attack.flows += step.flows
     attack.syn += step.syn
     attack.tcp += step.tcp
+    attack.unattributed += step.unattributed
     attack.sources.update(step.sources)
     attack.services.update(step.services)
     if len(attack.sources) > cap:

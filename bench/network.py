@@ -1,0 +1,178 @@
+"""Network detection cost: flow records decoded alone, then decoded and detected, in one run.
+
+1. Throughput. The same IPFIX messages (30 records each, templates resent every 32 messages
+   as exporters do) are decoded alone and decoded + fed to the detector with the default
+   settings, alternately, best of three rounds each. The workload is a hospital's traffic
+   (4,000 clients, 2,000 servers, some outside) with a SYN flood and a port scan in the middle,
+   so that every detector works. Prints records/s of both and their ratio (target >= 0.5).
+2. Memory. Fresh child processes decode and detect the same number of records spread over
+   N and then 10 x N distinct destinations, with floors low enough that every destination
+   gets state, and report their peak RSS: with state bounded by the caps, 10x the
+   destinations must not cost anything near 10x the memory.
+
+Run: ``.venv/bin/python bench/network.py`` (``--records N`` to change the workload size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from _common import ratio, run_child_json
+from sentinelle.network.config import FloodConfig, NetworkConfig
+from sentinelle.network.detect import NetworkDetector
+from sentinelle.network.encode import encode_ipfix
+from sentinelle.network.flow import FlowRecord
+from sentinelle.network.netflow import FlowDecoder
+
+T0 = 1_700_006_400.0
+PER_MESSAGE = 30
+TEMPLATE_EVERY = 32
+FLOWS_PER_SECOND = 2_000  # of traffic time: the workload covers records / 2,000 seconds
+
+
+def workload(records: int, destinations: int, seed: int = 11) -> Iterator[FlowRecord]:
+    """Hospital traffic in time order; a SYN flood in the second quarter, a scan in the third."""
+    rng = random.Random(seed)
+    flood_from, flood_to = records // 4, records // 2
+    for i in range(records):
+        t = T0 + i / FLOWS_PER_SECOND
+        if flood_from <= i < flood_to and i % 3 == 0:
+            src = f"203.0.{rng.randrange(64)}.{rng.randrange(256)}"
+            # Bots resending SYNs on one source port: 40 packets per flow record.
+            sport = rng.randrange(1024, 65535)
+            yield FlowRecord(t, t, src, "10.1.1.10", sport, 80, 6, 40, 1600, 0x02)
+            continue
+        if 2 * records // 3 <= i < 2 * records // 3 + 400:
+            yield FlowRecord(t, t, "10.0.66.6", "10.1.9.9", 4444, 1 + i % 1000, 6, 1, 44, 0x02)
+            continue
+        client = rng.randrange(4000)
+        src = f"10.0.{client // 250}.{client % 250}"
+        server = rng.randrange(destinations)
+        if server % 10 == 0:
+            dst = f"198.{18 + server // 65536 % 2}.{server // 256 % 256}.{server % 256}"
+        else:
+            dst = f"10.{1 + server // 62500}.{server // 250 % 250}.{server % 250}"
+        packets = rng.randrange(1, 40)
+        yield FlowRecord(
+            t, t + rng.random() * 4, src, dst, rng.randrange(1024, 65535),
+            rng.choice((443, 443, 443, 80, 445, 53, 3389, 104)), 6,
+            packets, packets * rng.randrange(60, 1400), 0x1B,
+        )  # fmt: skip
+
+
+def messages(records: int, destinations: int) -> Iterator[bytes]:
+    chunk: list[FlowRecord] = []
+    count = sent = 0
+    for flow in workload(records, destinations):
+        chunk.append(flow)
+        if len(chunk) == PER_MESSAGE:
+            yield encode_ipfix(chunk, chunk[-1].end, sent, with_templates=count % TEMPLATE_EVERY == 0)
+            sent += len(chunk)
+            count += 1
+            chunk = []
+    if chunk:
+        yield encode_ipfix(chunk, chunk[-1].end, sent, with_templates=count % TEMPLATE_EVERY == 0)
+
+
+def decode_only(data: list[bytes]) -> tuple[float, int]:
+    decoder = FlowDecoder()
+    start = time.process_time()
+    records = 0
+    for message in data:
+        records += len(decoder.decode(message, "192.0.2.1"))
+    return time.process_time() - start, records
+
+
+def decode_and_detect(data: list[bytes], config: NetworkConfig) -> tuple[float, int, list[str]]:
+    decoder = FlowDecoder()
+    detector = NetworkDetector(config)
+    found: list[str] = []
+    start = time.process_time()
+    records = 0
+    for message in data:
+        flows = decoder.decode(message, "192.0.2.1")
+        records += len(flows)
+        found.extend(d.rule_id for d in detector.feed(flows))
+    found.extend(d.rule_id for d in detector.finish())
+    return time.process_time() - start, records, found
+
+
+def stress_config() -> NetworkConfig:
+    """Floors so low that every destination learns a baseline: the caps must hold memory."""
+    return replace(NetworkConfig(), flood=FloodConfig(floor_pps=0.5, floor_bps=400.0, floor_fps=0.1))
+
+
+def memory_child(records: int, destinations: int) -> None:
+    """Run in a fresh interpreter: decode + detect, streaming, then print one JSON line."""
+    decoder = FlowDecoder()
+    detector = NetworkDetector(stress_config())
+    start = time.process_time()
+    for message in messages(records, destinations):
+        detector.feed(decoder.decode(message, "192.0.2.1"))
+    detector.finish()
+    summary = detector.summary()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": peak,
+                "seconds": time.process_time() - start,
+                "subjects": summary["flood"]["subjects"],
+                "subjects_evicted": summary["flood"]["subjects_evicted"],
+                "baselines": summary["flood"]["baselines"],
+                "destination_overflow_flows": summary["detector"]["destination_overflow_flows"],
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--destinations", type=int, default=2_000)
+    args = parser.parse_args()
+    data = list(messages(args.records, args.destinations))
+    config = NetworkConfig()
+    decode_best = detect_best = float("inf")
+    rules: list[str] = []
+    records = 0
+    for _ in range(3):  # alternate, so that a noisy neighbour hurts both alike
+        seconds, records = decode_only(data)
+        decode_best = min(decode_best, seconds)
+        seconds, records, rules = decode_and_detect(data, config)
+        detect_best = min(detect_best, seconds)
+    decode_rate, detect_rate = records / decode_best, records / detect_best
+    print(f"workload: {records:,} flow records in {len(data):,} IPFIX messages")
+    print(f"detections: {', '.join(sorted(set(rules)))}")
+    print(f"decode only:       {decode_rate:12,.0f} records/s")
+    print(f"decode + detect:   {detect_rate:12,.0f} records/s")
+    print(f"ratio:             {ratio(detect_rate, decode_rate):12.2f}  (target >= 0.5)")
+
+    bench_dir = str(Path(__file__).resolve().parent)
+    code = (
+        f"import sys; sys.path.insert(0, {bench_dir!r}); import network; "
+        "network.memory_child(int(sys.argv[1]), int(sys.argv[2]))"
+    )
+    memory_records = args.records
+    few = run_child_json(code, str(memory_records), str(args.destinations * 5))
+    many = run_child_json(code, str(memory_records), str(args.destinations * 50))
+    for label, result in (("N destinations", few), ("10 x N", many)):
+        print(
+            f"peak RSS, {label:14s} {float(str(result['peak_rss_mb'])):8.1f} MB  "
+            f"(subjects {result['subjects']}, evicted {result['subjects_evicted']}, "
+            f"step overflow {result['destination_overflow_flows']} flows)"
+        )
+    rss_ratio = ratio(float(str(many["peak_rss_mb"])), float(str(few["peak_rss_mb"])))
+    print(f"peak RSS ratio (10 x N / N): {rss_ratio:.2f}  (bounded state: far below 10)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
