@@ -74,7 +74,8 @@ def messages(records: int, destinations: int) -> Iterator[bytes]:
     for flow in workload(records, destinations):
         chunk.append(flow)
         if len(chunk) == PER_MESSAGE:
-            yield encode_ipfix(chunk, chunk[-1].end, sent, with_templates=count % TEMPLATE_EVERY == 0)
+            templates = count % TEMPLATE_EVERY == 0
+            yield encode_ipfix(chunk, chunk[-1].end, sent, with_templates=templates)
             sent += len(chunk)
             count += 1
             chunk = []
@@ -107,7 +108,8 @@ def decode_and_detect(data: list[bytes], config: NetworkConfig) -> tuple[float, 
 
 def stress_config() -> NetworkConfig:
     """Floors so low that every destination learns a baseline: the caps must hold memory."""
-    return replace(NetworkConfig(), flood=FloodConfig(floor_pps=0.5, floor_bps=400.0, floor_fps=0.1))
+    floors = FloodConfig(floor_pps=0.5, floor_bps=400.0, floor_fps=0.1)
+    return replace(NetworkConfig(), flood=floors)
 
 
 def memory_child(records: int, destinations: int) -> None:
