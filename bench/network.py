@@ -19,7 +19,6 @@ import argparse
 import json
 import random
 import resource
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -177,4 +176,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
