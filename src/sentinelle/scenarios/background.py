@@ -69,9 +69,12 @@ def _user_session(
     logon_type: int,
     *,
     ip: str = "127.0.0.1",
+    source: str | None = None,
 ) -> tuple[str, Process]:
     """4624 (and 4672 for admins), the user's shell, and the matching 4634 when it ends."""
-    lid = w.logon(ts, host, user, rng, logon_type=logon_type, ip=ip, workstation=host.name)
+    # WorkstationName is the machine the logon comes from: the host itself when local.
+    workstation = source or host.name
+    lid = w.logon(ts, host, user, rng, logon_type=logon_type, ip=ip, workstation=workstation)
     qualified = user.qualified(w.topo.netbios)
     shell = windows.new_process(rng, EXPLORER, EXPLORER, qualified, lid)
     end = min(ts + length, w.end - 1)
@@ -337,10 +340,14 @@ def admin_on_call(w: World) -> None:
         ),
     )
     bastion = bastions[0]
-    _lid, _shell = _user_session(w, rng, bastion, person, start + 40, 2400, 10, ip=tunnel_ip)
+    _lid, _shell = _user_session(
+        w, rng, bastion, person, start + 40, 2400, 10, ip=tunnel_ip, source="PC-ASTREINTE-07"
+    )
     server = targets[0]
     t = start + 180
-    lid, shell = _user_session(w, rng, server, admin, t, 1800, 10, ip=bastion.ip)
+    lid, shell = _user_session(
+        w, rng, server, admin, t, 1800, 10, ip=bastion.ip, source=bastion.name
+    )
     qualified = admin.qualified(w.topo.netbios)
     steps = (
         (
