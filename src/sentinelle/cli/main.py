@@ -18,7 +18,15 @@ from sentinelle import __version__
 from sentinelle.errors import SentinelleError
 
 # Command modules, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("impact", "scenario", "network", "rules", "hunt", "events", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "impact",
+    "scenario",
+    "network",
+    "rules",
+    "hunt",
+    "events",
+    "demo",
+)
 
 app = typer.Typer(
     name="sentinelle",
