@@ -472,3 +472,30 @@ def test_sniff_format_by_content(tmp_path: Path, content: bytes, name: str, expe
     path = tmp_path / name
     path.write_bytes(content)
     assert sniff_format(path) == expected
+
+
+def test_csv_invalid_utf8_is_kept_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "assets.csv"
+    path.write_bytes(b"host,owner\npacs01,radiolog\xe9\n")
+    events, issues = read_all(path)
+    assert events[0].fields == {"host": "pacs01", "owner": "radiolog\ufffd"}
+    assert [(i.location, "invalid UTF-8" in i.reason) for i in issues] == [(f"{path}:2", True)]
+
+
+def test_oversized_spooled_member_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that must go to disk (an archive in an archive) stops at the spool cap."""
+    import sentinelle.readers as readers
+
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("a.log", b"Mar  3 12:00:00 h a: x\n" * 500)
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.write(inner, "inner.zip")
+    monkeypatch.setattr(readers, "MAX_SPOOL_BYTES", 1000)
+    events, issues = read_all(outer)
+    assert events == []
+    assert [(i.location, i.kind) for i in issues] == [(f"{outer}!inner.zip", "file")]
+    assert "larger than" in issues[0].reason

@@ -16,12 +16,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
-import shutil
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from sentinelle.errors import Location, ReadError
 from sentinelle.events import EventBatch, ReadIssue
@@ -47,6 +47,9 @@ __all__ = [
 
 # Archives inside archives are followed this deep (a zip of gzipped logs is depth 2).
 MAX_ARCHIVE_DEPTH = 3
+# An EVTX file or archive found inside an archive is spooled to a temporary file; a member that
+# decompresses past this size (a decompression bomb) is reported and skipped instead.
+MAX_SPOOL_BYTES = 8 << 30
 # Errors a damaged compressed stream or archive raises while it is read.
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError, RuntimeError)
 
@@ -240,7 +243,13 @@ def _read_member(
         # The EVTX worker and the zip reader need a real, seekable file: spool to disk.
         with tempfile.NamedTemporaryFile(prefix="sentinelle-", suffix=".spool") as spool:
             spool.write(head)
-            shutil.copyfileobj(stream, spool, 1 << 20)
+            if len(head) > MAX_SPOOL_BYTES or not _copy_capped(
+                stream, spool, MAX_SPOOL_BYTES - len(head)
+            ):
+                yield _unreadable(
+                    source, f"{fmt} member larger than {MAX_SPOOL_BYTES >> 30} GiB, skipped", fmt
+                )
+                return
             spool.flush()
             if fmt == "evtx":
                 yield from read_evtx(spool.name, source, batch_size=batch_size)
@@ -248,6 +257,19 @@ def _read_member(
                 yield from _read_archive(Path(spool.name), fmt, source, batch_size, depth + 1)
         return
     yield from _read_stream(_Prefixed(head, stream), fmt, source, batch_size, None)
+
+
+def _copy_capped(stream: ByteStream, out: IO[bytes], limit: int) -> bool:
+    """Copy ``stream`` to ``out``; False (copy abandoned) past ``limit`` bytes."""
+    copied = 0
+    while True:
+        block = stream.read(1 << 20)
+        if not block:
+            return True
+        copied += len(block)
+        if copied > limit:
+            return False
+        out.write(block)
 
 
 class _Prefixed:

@@ -21,15 +21,20 @@ def choose_delimiter(header: str) -> str:
     return max(_DELIMITERS, key=header.count)
 
 
-def read_csv_lines(lines: Iterator[Line]) -> Iterator[tuple[int, Fields | None, str | None]]:
-    """``(line number, fields, problem)`` per record; the header row gives the names."""
+def read_csv_lines(
+    lines: Iterator[Line],
+) -> Iterator[tuple[int, Fields | None, str | None, str | None]]:
+    """``(line number, fields, problem, note)`` per record; the header row gives the names.
+
+    ``note`` reports a repair of a kept record (invalid UTF-8 replaced by U+FFFD).
+    """
     names: list[str] | None = None
     delimiter = ","
     pending: list[Line] = []
     pending_size = 0
     for line in lines:
         if line.problem is not None:
-            yield line.number, None, line.problem
+            yield line.number, None, line.problem, None
             pending, pending_size = [], 0
             continue
         if names is None:
@@ -43,24 +48,25 @@ def read_csv_lines(lines: Iterator[Line]) -> Iterator[tuple[int, Fields | None, 
         text = "\n".join(item.text for item in pending)
         if _open_quote(text):
             if pending_size > LINE_CAP:
-                yield pending[0].number, None, f"quoted record longer than {LINE_CAP} bytes"
+                yield pending[0].number, None, f"quoted record longer than {LINE_CAP} bytes", None
                 pending, pending_size = [], 0
             continue
         first = pending[0].number
+        note = next((item.note for item in pending if item.note), None)
         pending, pending_size = [], 0
         if not text.strip():
             continue
         try:
             row = next(csv.reader([text], delimiter=delimiter, strict=True))
         except csv.Error as exc:
-            yield first, None, f"bad CSV record: {exc}"
+            yield first, None, f"bad CSV record: {exc}", None
             continue
         if len(row) != len(names):
-            yield first, None, f"{len(row)} columns for a {len(names)}-column header"
+            yield first, None, f"{len(row)} columns for a {len(names)}-column header", None
             continue
-        yield first, dict(zip(names, row, strict=True)), None
+        yield first, dict(zip(names, row, strict=True)), None, note
     if pending:
-        yield pending[0].number, None, "unterminated quoted field at end of input"
+        yield pending[0].number, None, "unterminated quoted field at end of input", None
 
 
 def _open_quote(text: str) -> bool:

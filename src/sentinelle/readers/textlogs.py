@@ -104,11 +104,13 @@ def _zeek(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[Ev
 
 def _csv(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
     time_key: str | None = None
-    for number, fields, problem in read_csv_lines(iter_lines(stream)):
+    for number, fields, problem, note in read_csv_lines(iter_lines(stream)):
         location = f"{source}:{number}"
         if fields is None:
             builder.issue(location, problem or "unreadable CSV record")
             continue
+        if note is not None:
+            builder.issue(location, note)
         if time_key is None:
             time_key = next((key for key in TIME_KEYS if key in fields), "")
         stamp = fields.get(time_key) if time_key else None
