@@ -262,19 +262,6 @@ def _victims(model: HospitalModel, detections: Sequence[Detection]) -> list[str]
     return out
 
 
-def _attack_detections(
-    incidents: Sequence[Incident], outcomes: Sequence[AttackOutcome]
-) -> list[Detection]:
-    """The detections of the incidents that hold an attack's first detection or steps."""
-    wanted = {id(o.first) for o in outcomes if o.first is not None}
-    wanted |= {id(d) for o in outcomes for _, d in o.steps_seen if d is not None}
-    out: list[Detection] = []
-    for inc in incidents:
-        if any(id(d) in wanted for d in inc.timeline):
-            out.extend(inc.timeline)
-    return out
-
-
 def _observed_checks(directory: Path, start: float, end: float) -> dict[str, Counter[str]]:
     """States the monitoring checks reported per component between ``start`` and ``end``."""
     seen: dict[str, Counter[str]] = {}
@@ -311,8 +298,16 @@ def run_scenario(
     background = hunt_directory(directory / "background", rules, jobs=jobs)
     incidents = group_incidents(hunted.detections, model=model, min_level=ALERT_LEVEL)
     outcomes = [measure_attack(a, hunted.detections) for a in manifest.attacks]
-    attack_dets = _attack_detections(incidents, outcomes)
-    serious = [d for d in attack_dets if level_rank(d.level) >= level_rank("high")]
+    # The impact engine gets what an analyst would act on, without the ground truth: the high
+    # and critical detections of the high and critical incidents.
+    high = level_rank("high")
+    serious = [
+        d
+        for inc in incidents
+        if level_rank(inc.severity) >= high
+        for d in inc.timeline
+        if level_rank(d.level) >= high
+    ]
     impact = _impact_inputs(model, serious)
     detected = assess(model, **impact)
     phases: list[PhaseImpact] = []
