@@ -166,3 +166,17 @@ def test_every_alerting_rule_of_the_pack_fires_on_the_attack_nights(demo: DemoRe
     }
     fired = {d.rule_id for sc in demo.scenarios for d in sc.hunted.detections}
     assert {rid: title for rid, title in wanted.items() if rid not in fired} == {}
+
+
+def test_values_from_logs_are_escaped_in_the_report() -> None:
+    from sentinelle.demo_html import _incident_table
+    from sentinelle.detections import Detection
+    from sentinelle.events import Event
+    from sentinelle.incidents import group_incidents
+
+    hostile = '<script>alert("x")</script>\u202e'
+    event = Event({"Computer": hostile}, 1_700_000_000.0, "x.jsonl", 1)
+    det = Detection("r", "rule", "high", 1_700_000_000.0, ("attack.impact",), event=event)
+    table = _incident_table(group_incidents([det]))
+    assert "<script" not in table and "&lt;script&gt;" in table
+    assert "\u202e" not in table
