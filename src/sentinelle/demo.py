@@ -119,7 +119,11 @@ class Hunted:
 
 
 def hunt_directory(directory: Path, rules: CompiledRules, *, jobs: int | None = None) -> Hunted:
-    """The rule pack over every log of a scenario, and the network detector over its flows."""
+    """The rule pack over every log of a scenario, and the network detector over its flows.
+
+    Flows come from the Zeek sensors only: the firewalls log the same sessions (the Sigma flood
+    and scan correlations read those), and feeding both would count every session twice.
+    """
     began = time.perf_counter()
     files = [p for p in expand_paths([directory]) if p.name != "manifest.json"]
     summary = HuntSummary(rules_loaded=len(rules.rules))
