@@ -42,7 +42,17 @@ _PEERS_PER_HOST = 64
 class StepBuffer:
     """The flows of one step waiting for aggregation, and what earlier flushes summed."""
 
-    __slots__ = ("accs", "budget", "flows", "outbound", "pieces", "probes")
+    __slots__ = (
+        "accs",
+        "budget",
+        "flows",
+        "most_bytes",
+        "most_packets",
+        "outbound",
+        "pieces",
+        "probes",
+        "seen",
+    )
 
     def __init__(self, source_budget: int) -> None:
         self.flows: list[FlowRecord] = []  # flows that end in this step
@@ -51,18 +61,22 @@ class StepBuffer:
         self.probes: dict[str, set[tuple[str, int, int]]] = {}  # source -> probed targets
         self.outbound: dict[str, list[Any]] = {}  # internal host -> bytes sent outside...
         self.budget = source_budget  # sources still countable in this step
+        self.seen: Counter[str] = Counter()  # flows per destination so far in this step
+        self.most_packets = 0  # the largest flow so far in this step
+        self.most_bytes = 0
 
 
 class Overflow:
     """What the caps left out, counted."""
 
-    __slots__ = ("destination_flows", "hosts", "probe_sources", "source_packets")
+    __slots__ = ("destination_flows", "hosts", "probe_sources", "seen_resets", "source_packets")
 
     def __init__(self) -> None:
         self.destination_flows = 0
         self.source_packets = 0
         self.probe_sources = 0
         self.hosts = 0
+        self.seen_resets = 0
 
 
 class StepAggregator:
@@ -107,16 +121,24 @@ class StepAggregator:
         internal = self.internal
         known = self.internal_cache.get
         per_destination = Counter(map(_DST, flows))
-        # A destination whose flows, even all at the largest size seen, stay under an eighth
-        # of what gets a destination state, and which has none, cannot matter to the flood
-        # detector: it is left out without looking at its flows (most destinations are such).
-        most_packets = max(map(_PACKETS, flows))
-        most_bytes = max(map(_BYTES, flows))
+        # A destination whose flows in this step so far, even all at the largest size seen,
+        # stay under an eighth of what gets a destination state, and which has none, cannot
+        # matter to the flood detector: it is left out without looking at its flows (most
+        # destinations are such). The buffer is summed in small chunks, so the counts of
+        # flows per destination run over the whole step.
+        seen = buf.seen
+        if len(seen) > self.max_destinations * 4:
+            seen.clear()  # bounded: the busy ones have accumulators and stay busy
+            self.overflow.seen_resets += 1
+        seen.update(per_destination)
+        buf.most_packets = most_packets = max(buf.most_packets, *map(_PACKETS, flows))
+        buf.most_bytes = most_bytes = max(buf.most_bytes, *map(_BYTES, flows))
         detail_packets, detail_bytes, detail_flows = self.detail_from
         tracked, accs = self.tracked, buf.accs
         busy: set[str] = set()
         outside: set[str] = set()
-        for dst, n in per_destination.items():
+        for dst in per_destination:
+            n = seen[dst]
             if (
                 n * most_packets >= detail_packets
                 or n * most_bytes >= detail_bytes
@@ -138,13 +160,12 @@ class StepAggregator:
             )
         # Outbound volume: bytes internal hosts send to outside addresses.
         if outside:
-            for f in flows:
-                if f.dst in outside and f.bytes:
-                    src_in = known(f.src)
-                    if src_in is None:
-                        src_in = internal(f.src)
-                    if src_in:
-                        self._outbound(buf, f.src, f.dst, f.bytes, f, new)
+            for f in [f for f in flows if f.dst in outside]:
+                src_in = known(f.src)
+                if src_in is None:
+                    src_in = internal(f.src)
+                if src_in and f.bytes:
+                    self._outbound(buf, f.src, f.dst, f.bytes, f, new)
         if any(map(_RBYTES, flows)):
             for f in flows:
                 if f.rbytes and f.dst not in outside and not internal(f.src):
