@@ -28,6 +28,7 @@ from sentinelle.events import format_timestamp
 from sentinelle.hospital import (
     VICTIM_FIELDS,
     HospitalModel,
+    ImpactEntry,
     ImpactReport,
     ServiceState,
     assess,
@@ -200,6 +201,7 @@ class PhaseImpact:
 
     phase: Containment
     report: ImpactReport
+    cost: list[ImpactEntry]  # what the actions change, the attack at that time being equal
     observed: dict[str, Counter[str]]  # component -> check states seen during the phase
 
 
@@ -330,9 +332,13 @@ def run_scenario(
                 if not _slows(d) or (d.timestamp or 0.0) >= phase.time - FLOOD_MEMORY
             ],
         )
+        without = assess(model, **current)
         report = assess(model, **current, actions=phase.actions)
+        cost = [e for _, e in report.changes_since(without)]
         phases.append(
-            PhaseImpact(phase, report, _observed_checks(directory / "attack", phase.time, end))
+            PhaseImpact(
+                phase, report, cost, _observed_checks(directory / "attack", phase.time, end)
+            )
         )
     return ScenarioResult(
         name=name,

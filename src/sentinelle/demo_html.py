@@ -145,8 +145,7 @@ def _scenario(sc: ScenarioResult, model: HospitalModel) -> str:
             f" {_esc(title)}</h3><p>{_esc(phase.phase.detail)} ({_esc(phase.phase.by)})</p>"
         )
         out.append(_grid(phase.report, model))
-        changes = phase.report.changes_since(sc.detected_impact)
-        out.append(_paths(phase.report, only=[e for _, e in changes]))
+        out.append(_paths(phase.report, only=phase.cost))
         out.append(_observed(phase.observed, phase.report))
     out.append(_false_positives(sc))
     out.append(

@@ -104,6 +104,12 @@ def test_nantes_cut_costs_external_services_and_spares_clinical_ones(demo: DemoR
         assert majority == expected, (component, predicted, counts)
     flood = sc.detected_impact
     assert flood.worst("public-website") is ServiceState.DEGRADED
+    # What each phase cost: the services its actions took down, nothing else.
+    assert {e.component for e in cut.cost} >= {"external-email", "appointment-booking"}
+    assert not {e.component for e in cut.cost} & {"patient-record", "imaging", "laboratory"}
+    morning = next(p for p in sc.phases if p.phase is not cut.phase)
+    assert {e.component for e in morning.cost} == {"public-website", "remote-access"}
+    assert all(e.state is ServiceState.DOWN for e in morning.cost)
 
 
 def test_report_is_self_contained_and_tells_the_story(demo: DemoResult) -> None:

@@ -98,14 +98,13 @@ def _story(console: Console, sc: ScenarioResult) -> None:
         _line(console, f"      {inc.title}", "dim")
     _impact(console, "what the detected attack did", sc.detected_impact.affected())
     for phase in sc.phases:
-        changes = phase.report.changes_since(sc.detected_impact)
         _line(
             console,
             f"containment at {_t(phase.phase.time)}: {', '.join(phase.phase.actions)} "
             f"({phase.phase.by})",
             "bold",
         )
-        _impact(console, "what it cost", [e for _, e in changes])
+        _impact(console, "what it cost", phase.cost)
         for comp, counts in sorted(phase.observed.items()):
             worst = phase.report.worst(comp).label if phase.report.states(comp) else "-"
             seen = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
