@@ -102,3 +102,25 @@ def test_collect_receives_netflow_on_loopback(tmp_path: Path) -> None:
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["rule_id"] for r in records] == ["net-flood-start", "net-flood-end"]
     assert records[0]["first_seen"].startswith("2023-11-15T00:00:20")
+
+
+def test_detect_with_the_hospital_model_groups_by_site_and_service(tmp_path: Path) -> None:
+    from sentinelle.hospital import example_model_path
+
+    # The worked example's PACS servers are 10.10.0.32/28 at site "cen", carrying "imaging".
+    flows = []
+    for i in range(12000):  # 200 SYN/s for a minute over four PACS servers
+        t, server = T0 + i / 200, f"10.10.0.{33 + i % 4}"
+        attacker = f"203.0.113.{100 + i % 50}"
+        flows.append(FlowRecord(t, t, attacker, server, 1024 + i % 60000, 104, 6, 1, 60, 0x02))
+    capture, config = tmp_path / "flows.ipfix", tmp_path / "net.yaml"
+    chunks = [flows[i : i + 20] for i in range(0, len(flows), 20)]
+    capture.write_bytes(b"".join(encode_ipfix(c, c[-1].end, 20 * n) for n, c in enumerate(chunks)))
+    config.write_text(CONFIG, encoding="utf-8")
+    model = str(example_model_path())
+    done = _run("detect", str(capture), "--config", str(config), "--hospital", model)
+    assert done.returncode == 0, done.stderr
+    found = [json.loads(line) for line in done.stdout.splitlines()]
+    groups = [r["group"] for r in found if r["rule_id"] == "net-flood-start"]
+    # Each server gets 50 pps (under the floor); together, the site and the service do not.
+    assert groups == [{"site": "cen"}, {"service": "imaging"}]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,6 +41,9 @@ network_app = typer.Typer(
 
 _CONFIG = typer.Option(None, "--config", "-c", help="YAML settings (defaults when absent).")
 _OUTPUT = typer.Option(None, "--output", "-o", help="Write detections here (JSONL); else stdout.")
+_HOSPITAL = typer.Option(
+    None, "--hospital", help="Hospital model (YAML): rates also per site and per service."
+)
 _PATHS = typer.Argument(..., help="Flow captures, firewall logs, Zeek conn.log.")
 _STATS = typer.Option(None, "--stats", help="Write counters and problems here as JSON.")
 
@@ -52,9 +55,9 @@ def register(app: typer.Typer) -> None:
 class _Run:
     """One detector with its decoder and counters, and where detections go."""
 
-    def __init__(self, config: NetworkConfig, stream: TextIO) -> None:
+    def __init__(self, config: NetworkConfig, stream: TextIO, hospital: Path | None) -> None:
         self.decoder = FlowDecoder(config.decoder)
-        self.detector = NetworkDetector(config)
+        self.detector = NetworkDetector(config, _locator(hospital))
         self.capture = CaptureStats()
         self.events = ConversionStats()
         self.stream = stream
@@ -128,6 +131,28 @@ _CAPTURE_COUNTERS = (
 )
 
 
+def _locator(hospital: Path | None) -> Callable[[str], dict[str, Any] | None] | None:
+    """``locate(ip)`` from a hospital model: the site, services, asset and zone of an address."""
+    if hospital is None:
+        return None
+    from sentinelle.hospital import load_model
+
+    model = load_model(hospital)
+
+    def locate(ip: str) -> dict[str, Any] | None:
+        asset = model.locate_ip(ip)
+        if asset is None:
+            return None
+        return {
+            "site": asset.site,
+            "service": list(asset.carries),
+            "asset": asset.id,
+            "zone": asset.zone,
+        }
+
+    return locate
+
+
 def _flows_of_file(path: Path, run: _Run) -> Iterator[list[FlowRecord]]:
     try:
         with path.open("rb") as handle:
@@ -159,6 +184,7 @@ def detect_command(
     config: Path | None = _CONFIG,
     output: Path | None = _OUTPUT,
     stats: Path | None = _STATS,
+    hospital: Path | None = _HOSPITAL,
 ) -> None:
     """Detect floods, scans and unusual outbound volume in flow and firewall files.
 
@@ -167,7 +193,7 @@ def detect_command(
     """
     settings = load_config(config)
     stream = _open_output(output)
-    run = _Run(settings, stream)
+    run = _Run(settings, stream, hospital)
     try:
         merged = merge_by_time(_guarded(path, run) for path in paths)
         chunk: list[FlowRecord] = []
@@ -207,12 +233,13 @@ def collect_command(
         None, "--idle-timeout", help="Stop after this many seconds without a datagram."
     ),
     max_messages: int | None = typer.Option(None, "--max-messages", help="Stop after N."),
+    hospital: Path | None = _HOSPITAL,
 ) -> None:
     """Receive NetFlow v5/v9 and IPFIX on UDP and detect as flows arrive (Ctrl-C stops)."""
     settings = load_config(config)
     host, port = parse_listen(listen)
     stream = _open_output(output)
-    run = _Run(settings, stream)
+    run = _Run(settings, stream, hospital)
     detector = run.detector
     try:
         with FlowCollector(host, port) as collector:

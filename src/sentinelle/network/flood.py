@@ -164,8 +164,12 @@ class FloodTracker:
                 if place:
                     for name in LOCATION_KEYS:
                         value = place.get(name)
-                        if value:
-                            _merge(groups.setdefault((name, str(value)), new_accumulator()), acc)
+                        # A machine may carry several services: it counts towards each.
+                        values = value if isinstance(value, list | tuple) else (value,)
+                        for item in values:
+                            if item:
+                                key = (name, str(item))
+                                _merge(groups.setdefault(key, new_accumulator()), acc)
         for key, acc in groups.items():
             self._evaluate(self._push(key, step, acc), step, slot, out)
             touched.append(key)
