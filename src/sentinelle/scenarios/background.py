@@ -280,6 +280,18 @@ def backups(w: World) -> None:
             vm = f"{host.name}.vm-{rng.randrange(1000, 9999)}"
             path = f"E:\\Backups\\Job-{host.site.upper()}\\{vm}{stamp}.{suffix}"
             w.win(bkp, SYSMON, ts + 5, windows.sysmon_file_create(ts + 5, bkp, agent, path))
+    # Group policy refresh on the backup servers: Defender excludes the repository, and the
+    # policy writes its "DisableAntiSpyware" value back to 0 (near misses of T1562.001).
+    for host in servers:
+        gpo = w.system_process(host, SVCHOST)
+        t = w.start + rng.uniform(0.5, 1.5) * 3600
+        policy = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender"
+        for key, value in (
+            (f"{policy}\\Exclusions\\Paths\\E:\\Backups", "DWORD (0x00000000)"),
+            (f"{policy}\\DisableAntiSpyware", "DWORD (0x00000000)"),
+        ):
+            if host.sysmon:
+                w.win(host, SYSMON, t, windows.sysmon_registry_set(t, host, gpo, key, value))
     # Shadow-copy rotation: the oldest copy goes, on one volume (a near miss of T1490).
     for host in w.topo.with_tag("file"):
         t = w.start + 2.5 * 3600 + rng.uniform(0, 300)

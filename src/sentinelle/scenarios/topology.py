@@ -54,7 +54,7 @@ class Host:
     site: str
     zone: str
     asset: str
-    role: str  # workstation, server
+    role: str  # workstation, server (Windows); dmz, device (appear in network logs only)
     tags: frozenset[str] = frozenset()  # dc, file, backup, deploy, monitoring, ehr...
     inside_ip: str = ""  # DMZ machines: the private address behind the public one
     sysmon: bool = True
@@ -62,10 +62,6 @@ class Host:
     winlogon_pid: int = 580
     sysmon_pid: int = 2412
     services_pid: int = 660
-
-    @property
-    def is_windows(self) -> bool:
-        return self.role in ("workstation", "server")
 
 
 @dataclass(slots=True)
@@ -202,7 +198,7 @@ def build_topology(model: HospitalModel, rng: random.Random, scale: float) -> To
                 site=asset.site,
                 zone=asset.zone,
                 asset=asset.id,
-                role=role if role != "dmz" else "dmz",
+                role=role,
                 tags=tags,
                 sysmon=role == "server" or rng.random() < 0.5,
                 lsass_pid=rng.randrange(600, 900, 4),

@@ -307,25 +307,6 @@ def process_creation_4688(
     return _security(ts, host, 4688, data)
 
 
-def service_installed_4697(
-    ts: float, host: Host, *, user: str, user_sid: str, logon: str, name: str, path: str
-) -> Any:
-    """4697: a service was installed (Security log, with the installing account)."""
-    domain, account = _split_user(user)
-    data = {
-        "SubjectUserSid": user_sid,
-        "SubjectUserName": account,
-        "SubjectDomainName": domain,
-        "SubjectLogonId": logon,
-        "ServiceName": name,
-        "ServiceFileName": path,
-        "ServiceType": "0x10",
-        "ServiceStartType": 3,
-        "ServiceAccount": "LocalSystem",
-    }
-    return _security(ts, host, 4697, data)
-
-
 def service_installed_7045(ts: float, host: Host, *, name: str, path: str, user_sid: str) -> Any:
     """System 7045: the Service Control Manager installed a service."""
     data = {
