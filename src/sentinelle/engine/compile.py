@@ -63,6 +63,7 @@ class Bucket:
     """
 
     __slots__ = (
+        "absent",
         "always",
         "atom_rules",
         "conds",
@@ -71,6 +72,8 @@ class Bucket:
         "lazy",
         "lazy_rules",
         "maybe",
+        "single",
+        "table",
     )
 
     def __init__(self, variants: Sequence[Variant]) -> None:
@@ -120,19 +123,38 @@ class Bucket:
         self.always = tuple(sorted(always))
         self.maybe = frozenset(maybe | always)
         self.keywords = FieldMatcher(keyword_atoms) if keyword_atoms else None
-        self.fields = [
-            (name, FieldMatcher(atoms)) for name, atoms in by_field.items() if name is not None
-        ]
+        self.fields: list[tuple[str, FieldMatcher, dict[str, frozenset[int]] | None]] = []
+        for name, atoms in by_field.items():
+            if name is None:
+                continue
+            fm = FieldMatcher(atoms)
+            plain = not (fm.present or fm.present_null or fm.refs)
+            self.fields.append((name, fm, fm.memo if plain else None))
+        self.single = {r: c[0] for r, c in self.conds.items() if len(c) == 1}
+        self.table = {name: (fm, memo) for name, fm, memo in self.fields}
+        self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
     def match(self, fields: dict[str, Any]) -> list[int]:
         hits: set[int] = set()
-        for name, fm in self.fields:
-            raw = fields.get(name, _MISSING)
-            if raw is _MISSING:
-                if fm.absent:
-                    hits.update(fm.absent)
-            else:
-                fm.scan(raw, fields, hits)
+        if len(fields) < len(self.fields):
+            # Fewer fields in the event than tested in the bucket: walk the event's fields.
+            table = self.table
+            for name, raw in fields.items():
+                entry = table.get(name)
+                if entry is not None:
+                    _scan_field(entry[0], entry[1], raw, fields, hits)
+            for name, absent in self.absent:
+                if name not in fields:
+                    hits.update(absent)
+        else:
+            get = fields.get
+            for name, fm, memo in self.fields:
+                raw = get(name, _MISSING)
+                if raw is _MISSING:
+                    if fm.absent:
+                        hits.update(fm.absent)
+                else:
+                    _scan_field(fm, memo, raw, fields, hits)
         if not hits and not self.maybe:
             return []
         candidates: set[int] = set(self.maybe)
@@ -157,8 +179,16 @@ class Bucket:
                     elif not keywords_done:
                         keywords_done = True
                         self._keywords(fields, hits)
-        conds = self.conds
-        return [r for r in sorted(candidates) if any(c(hits) for c in conds[r])]
+        single = self.single
+        out: list[int] = []
+        for r in sorted(candidates):
+            cond = single.get(r)
+            if cond is not None:
+                if cond(hits):
+                    out.append(r)
+            elif any(c(hits) for c in self.conds[r]):
+                out.append(r)
+        return out
 
     def _keywords(self, fields: dict[str, Any], hits: set[int]) -> None:
         """Every keyword atom of the bucket, in one pass over every value of the event."""
@@ -170,6 +200,24 @@ class Bucket:
             else:
                 for v in values.scalars(raw):
                     matcher.scan_scalar(v, fields, hits)
+
+
+def _scan_field(
+    fm: FieldMatcher,
+    memo: dict[str, frozenset[int]] | None,
+    raw: Any,
+    fields: dict[str, Any],
+    hits: set[int],
+) -> None:
+    if memo is not None and raw.__class__ is str:
+        # Hot path: a string seen before, on a field without presence or reference tests.
+        found = memo.get(raw)
+        if found is None:
+            fm.scan(raw, fields, hits)
+        elif found:
+            hits.update(found)
+    else:
+        fm.scan(raw, fields, hits)
 
 
 def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
