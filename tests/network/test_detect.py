@@ -261,3 +261,15 @@ def test_late_and_far_future_flows_are_counted_not_used() -> None:
     stats = detector.stats
     assert (stats.late_flows, stats.suspect_future_flows) == (1, 1)
     assert detector.newest < T0 + 200  # the one corrupt timestamp did not move the clock
+
+
+def test_spoofed_flood_sources_do_not_fill_the_scan_tracker() -> None:
+    # 5,000 sources sending one SYN each: probes, but nowhere near a scan's pace.
+    detector = NetworkDetector(CONFIG)
+    detector.feed(
+        flow(T0 + i / 1000, f"100.64.{i // 250}.{i % 250}", "10.1.1.10", 80, flags=SYN)
+        for i in range(5000)
+    )
+    detector.finish()
+    assert detector.scan.source_count == 0
+    assert detector.summary()["scan"]["sources_not_tracked"] == 5000

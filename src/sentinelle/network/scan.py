@@ -51,6 +51,7 @@ class ScanStats:
     probes: int = 0
     sources_evicted: int = 0
     targets_dropped: int = 0
+    sources_not_tracked: int = 0  # probing too slowly in their first step to be followed
     scans: int = 0
 
 
@@ -61,6 +62,7 @@ class ScanTracker:
         self.window_steps = max(1, round(config.scan.window_seconds / config.step_seconds))
         self.stats = ScanStats()
         self._least = min(config.scan.min_ports, config.scan.min_hosts)
+        self._least_per_step = max(1, self._least // (2 * self.window_steps))
         self._sources: OrderedDict[str, _Source] = OrderedDict()
 
     @property
@@ -77,6 +79,11 @@ class ScanTracker:
             self.stats.probes += len(targets)
             state = self._sources.pop(src, None)
             if state is None:
+                if len(targets) < self._least_per_step:
+                    # Under half the pace a scan needs: not worth state. This is what keeps a
+                    # flood from spoofed sources (one SYN each) from filling the tracker.
+                    self.stats.sources_not_tracked += 1
+                    continue
                 state = _Source({}, step, set())
             self._sources[src] = state  # most recently active last, for eviction
             if step - state.last_step > self.window_steps:
