@@ -63,10 +63,12 @@ def is_winlogbeat(doc: dict[str, Any]) -> bool:
 def flatten_evtx_json(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple[str, ...]]:
     """Fields, timestamp and flags of one ``{"Event": {...}}`` record."""
     event: dict[str, Any] = doc["Event"]
-    out: Fields = {}
     system = event.get("System")
-    if isinstance(system, dict):
-        _system(system, out)
+    # A copy of System is the start of the fields: cloning a dict is one C call with the right
+    # size, far cheaper than inserting its ~14 children one by one.
+    out: Fields = system.copy() if isinstance(system, dict) else {}
+    if out:
+        _system(system, out)  # type: ignore[arg-type]  # out is non-empty only for a dict
     for section, value in event.items():
         if section in ("System", "#attributes") or value is None:
             continue
@@ -97,10 +99,11 @@ _STANDARD_CHILDREN = frozenset((*_ATTRIBUTE_CHILDREN, *_INT_CHILDREN, *_PLAIN_CH
 
 
 def _system(system: dict[str, Any], out: Fields) -> None:
-    # Hot path, once per EVTX record: copy every child in one C-level update, then fix up only
-    # the few that are not plain values (attribute dicts, ints written as text). This is cheaper
-    # than a Python loop with type dispatch over all ~14 children.
-    out.update(system)
+    """Turn ``out``, a copy of ``system``, into Sigma-native System fields.
+
+    Hot path, once per EVTX record: only the few children that are not plain values (attribute
+    dicts, ints written as text) are touched, instead of a Python loop over all of them.
+    """
     pop = out.pop
     for name in _ATTRIBUTE_CHILDREN:
         value = pop(name, None)
