@@ -237,3 +237,30 @@ def test_a_broken_manifest_is_a_located_error(tmp_path: Path) -> None:
         read_manifest(missing)
     with pytest.raises(ScenarioError, match="cannot read"):
         read_manifest(tmp_path / "absent.json")
+
+
+def _without(model: HospitalModel, drop: str) -> HospitalModel:
+    """The model without the assets whose id contains ``drop``."""
+    return HospitalModel(
+        name=model.name,
+        staff=model.staff,
+        domain=model.domain,
+        source=model.source,
+        sites=model.sites,
+        zones=model.zones,
+        services=model.services,
+        infrastructure=model.infrastructure,
+        assets={k: v for k, v in model.assets.items() if drop not in k},
+    )
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [("dc-", "no asset carrying the directory"), ("vpn", "no DMZ asset for the vpn role")],
+)
+def test_a_model_missing_what_a_scenario_needs_is_a_clear_error(
+    model: HospitalModel, tmp_path: Path, drop: str, message: str
+) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        generate_scenario("ransomware", tmp_path / "x", scale=0.1, model=_without(model, drop))
+    assert not (tmp_path / "x" / "manifest.json").exists()
