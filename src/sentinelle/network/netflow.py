@@ -18,12 +18,12 @@ from typing import Any
 
 from sentinelle.events import ReadIssue
 from sentinelle.network.flow import FlowRecord
+from sentinelle.network.records import Context, build_records, fix_odd, uptime_age
 from sentinelle.network.templates import (
     MAX_FIELDS,
     FieldSpec,
     Plan,
     Role,
-    TimeMode,
     compile_plan,
     parse_template_fields,
     walk_variable,
@@ -34,14 +34,9 @@ _V5_RECORD = struct.Struct(">4s4s8xIIIIHHxBBB8x")  # next hop, interfaces, AS an
 _V9_HEADER = struct.Struct(">HHIIII")
 _IPFIX_HEADER = struct.Struct(">HHIII")
 _SET_HEADER = struct.Struct(">HH")
-_NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 _U32 = 1 << 32
 
 _ntoa = socket.inet_ntoa
-
-
-def _ntop6(raw: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 @dataclass(slots=True)
@@ -106,18 +101,6 @@ class Template:
     options: bool
 
 
-@dataclass(slots=True)
-class _Context:
-    """What a message header says that the records of its data sets need."""
-
-    exporter: str
-    version: int
-    domain: int
-    export_time: float
-    uptime_ms: int  # v9 only
-    where: str
-
-
 @dataclass(frozen=True, slots=True)
 class DecoderLimits:
     max_templates: int = 4096
@@ -135,7 +118,7 @@ class FlowDecoder:
         self._templates: OrderedDict[tuple[str, int, int, int], Template] = OrderedDict()
         self._streams: OrderedDict[tuple[str, int, int], tuple[int, int]] = OrderedDict()
         self._system_init: OrderedDict[tuple[str, int], float] = OrderedDict()
-        self._pending: deque[tuple[tuple[str, int, int, int], bytes, _Context]] = deque()
+        self._pending: deque[tuple[tuple[str, int, int, int], bytes, Context]] = deque()
 
     @property
     def template_count(self) -> int:
@@ -236,8 +219,8 @@ class FlowDecoder:
             _tos,
         ) in _V5_RECORD.iter_unpack(body):
             # Uptime counters wrap after 49.7 days: measure back from the header's uptime.
-            start = (base_ms + uptime - _uptime_age(uptime, first)) / 1000.0
-            end = (base_ms + uptime - _uptime_age(uptime, last)) / 1000.0
+            start = (base_ms + uptime - uptime_age(uptime, first)) / 1000.0
+            end = (base_ms + uptime - uptime_age(uptime, last)) / 1000.0
             out.append(
                 FlowRecord(
                     start if start <= end else end,
@@ -271,7 +254,7 @@ class FlowDecoder:
             stats.issue(where, f"v9 header needs 20 bytes, got {len(data)}")
             return []
         _, _count, uptime, secs, sequence, source_id = _V9_HEADER.unpack_from(data)
-        ctx = _Context(exporter, 9, source_id, float(secs), uptime, where)
+        ctx = Context(exporter, 9, source_id, float(secs), uptime, where)
         self._track((exporter, 9, source_id), sequence, 1, where)
         return self._walk_sets(data, _V9_HEADER.size, len(data), ctx, received)
 
@@ -292,7 +275,7 @@ class FlowDecoder:
             stats.truncated += 1
             stats.issue(where, f"IPFIX message announces {length} bytes, carries {len(data)}")
             length = len(data)
-        ctx = _Context(exporter, 10, domain, float(export_time), 0, where)
+        ctx = Context(exporter, 10, domain, float(export_time), 0, where)
         before = stats.records
         out = self._walk_sets(data, _IPFIX_HEADER.size, length, ctx, received)
         # IPFIX sequence numbers count data records, so they are tracked after decoding.
@@ -300,7 +283,7 @@ class FlowDecoder:
         return out
 
     def _walk_sets(
-        self, data: bytes, offset: int, end: int, ctx: _Context, received: float | None
+        self, data: bytes, offset: int, end: int, ctx: Context, received: float | None
     ) -> list[FlowRecord]:
         stats = self.stats
         ipfix = ctx.version == 10
@@ -336,7 +319,7 @@ class FlowDecoder:
         return out
 
     def _read_templates(
-        self, body: memoryview, options: bool, ctx: _Context, now: float, where: str
+        self, body: memoryview, options: bool, ctx: Context, now: float, where: str
     ) -> list[FlowRecord]:
         stats = self.stats
         ipfix = ctx.version == 10
@@ -394,7 +377,7 @@ class FlowDecoder:
         return out
 
     def _refresh(
-        self, ctx: _Context, template_id: int, fields: tuple[FieldSpec, ...], now: float
+        self, ctx: Context, template_id: int, fields: tuple[FieldSpec, ...], now: float
     ) -> bool:
         """Whether this template is already known as it is (exporters resend them often)."""
         key = (ctx.exporter, ctx.version, ctx.domain, template_id)
@@ -407,7 +390,7 @@ class FlowDecoder:
         return True
 
     def _learn(
-        self, ctx: _Context, template_id: int, plan: Plan, options: bool, now: float, where: str
+        self, ctx: Context, template_id: int, plan: Plan, options: bool, now: float, where: str
     ) -> list[FlowRecord]:
         stats = self.stats
         key = (ctx.exporter, ctx.version, ctx.domain, template_id)
@@ -421,14 +404,14 @@ class FlowDecoder:
         self._templates[key] = Template(plan, now, now, options)
         return self._replay_pending(key, now)
 
-    def _withdraw(self, ctx: _Context, template_id: int, where: str) -> None:
+    def _withdraw(self, ctx: Context, template_id: int, where: str) -> None:
         key = (ctx.exporter, ctx.version, ctx.domain, template_id)
         if self._templates.pop(key, None) is not None:
             self.stats.templates_withdrawn += 1
         else:
             self.stats.issue(where, f"withdrawal of unknown template {template_id}")
 
-    def _withdraw_all(self, ctx: _Context) -> None:
+    def _withdraw_all(self, ctx: Context) -> None:
         prefix = (ctx.exporter, ctx.version, ctx.domain)
         for key in [k for k in self._templates if k[:3] == prefix]:
             del self._templates[key]
@@ -448,7 +431,7 @@ class FlowDecoder:
         return out
 
     def _read_data(
-        self, body: bytes, set_id: int, ctx: _Context, now: float, where: str
+        self, body: bytes, set_id: int, ctx: Context, now: float, where: str
     ) -> list[FlowRecord]:
         stats = self.stats
         key = (ctx.exporter, ctx.version, ctx.domain, set_id)
@@ -477,7 +460,7 @@ class FlowDecoder:
         if not plan.has_flows:
             stats.non_flow_records += len(rows)
             return []
-        records = self._build(plan, rows, ctx)
+        records = build_records(plan, rows, ctx, self._system_init)
         stats.records += len(records)
         return records
 
@@ -492,7 +475,7 @@ class FlowDecoder:
                 stats.issue(where, f"{len(body) - usable} bytes of a partial record")
             rows = list(plan.struct.iter_unpack(body[:usable]))
             if plan.odd_ints:
-                rows = [_fix_odd(row, plan.odd_ints) for row in rows]
+                rows = [fix_odd(row, plan.odd_ints) for row in rows]
             return rows
         out: list[tuple[Any, ...]] = []
         offset = 0
@@ -507,7 +490,7 @@ class FlowDecoder:
             out.append(row)
         return out
 
-    def _read_options(self, plan: Plan, rows: list[tuple[Any, ...]], ctx: _Context) -> None:
+    def _read_options(self, plan: Plan, rows: list[tuple[Any, ...]], ctx: Context) -> None:
         position = plan.index.get(Role.SYSTEM_INIT)
         if position is None:
             return
@@ -517,93 +500,3 @@ class FlowDecoder:
                 if len(self._system_init) >= self.limits.max_streams:
                     self._system_init.popitem(last=False)
                 self._system_init[(ctx.exporter, ctx.domain)] = value / 1000.0
-
-    def _build(self, plan: Plan, rows: list[tuple[Any, ...]], ctx: _Context) -> list[FlowRecord]:
-        index = plan.index
-        i_src, i_dst = index[Role.SRC], index[Role.DST]
-        get = index.get
-        i_sport, i_dport, i_proto = get(Role.SPORT), get(Role.DPORT), get(Role.PROTO)
-        i_flags, i_bytes, i_packets = get(Role.FLAGS), get(Role.BYTES), get(Role.PACKETS)
-        i_rbytes, i_rpackets, i_icmp = get(Role.RBYTES), get(Role.RPACKETS), get(Role.ICMP)
-        i_start, i_end = get(Role.START), get(Role.END)
-        to_text = _ntop6 if plan.v6 else _ntoa
-        export = ctx.export_time
-        start_of = _time_converter(plan.start_mode, ctx, self._system_init)
-        end_of = _time_converter(plan.end_mode, ctx, self._system_init)
-        origin = ctx.exporter
-        out: list[FlowRecord] = []
-        append = out.append
-        for row in rows:
-            start = export if i_start is None else start_of(row[i_start])
-            end = export if i_end is None else end_of(row[i_end])
-            if i_start is None:
-                start = end
-            elif i_end is None:
-                end = start
-            proto = row[i_proto] if i_proto is not None else 0
-            dport = row[i_dport] if i_dport is not None else 0
-            if i_icmp is not None and proto in (1, 58) and not dport:
-                dport = row[i_icmp]  # ICMP type * 256 + code, the usual NetFlow convention
-            append(
-                FlowRecord(
-                    start if start <= end else end,
-                    end,
-                    to_text(row[i_src]),
-                    to_text(row[i_dst]),
-                    row[i_sport] if i_sport is not None else 0,
-                    dport,
-                    proto,
-                    row[i_packets] if i_packets is not None else 1,
-                    row[i_bytes] if i_bytes is not None else 0,
-                    row[i_flags] & 0xFF if i_flags is not None and proto == 6 else None,
-                    row[i_rpackets] if i_rpackets is not None else 0,
-                    row[i_rbytes] if i_rbytes is not None else 0,
-                    None,
-                    None,
-                    origin,
-                )
-            )
-        return out
-
-
-def _uptime_age(uptime: int, value: int) -> int:
-    """Milliseconds from an uptime stamp to the header's uptime, across a counter wrap.
-
-    A stamp slightly after the header (exporter clocks jitter) gives a small negative age,
-    not 49.7 days.
-    """
-    age = (uptime - value) % _U32
-    return age - _U32 if age >= _U32 // 2 else age
-
-
-def _fix_odd(row: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
-    values = list(row)
-    for pos in positions:
-        values[pos] = int.from_bytes(values[pos], "big")
-    return tuple(values)
-
-
-def _time_converter(
-    mode: TimeMode, ctx: _Context, system_init: dict[tuple[str, int], float]
-) -> Any:
-    """A function turning one encoded time value of ``mode`` into epoch seconds."""
-    export = ctx.export_time
-    if mode is TimeMode.UPTIME:
-        if ctx.version == 9:
-            uptime = ctx.uptime_ms
-            # Measure back from the header's uptime so that a wrapped counter stays right.
-            return lambda v: export - _uptime_age(uptime, v) / 1000.0
-        init = system_init.get((ctx.exporter, ctx.domain))
-        if init is None:
-            # Without the exporter's systemInitTimeMilliseconds the uptime cannot be placed.
-            return lambda v: export
-        return lambda v: init + v / 1000.0
-    if mode is TimeMode.SECONDS:
-        return float
-    if mode is TimeMode.MILLIS:
-        return lambda v: v / 1000.0
-    if mode is TimeMode.NTP:
-        return lambda v: (v >> 32) - _NTP_EPOCH_OFFSET + (v & 0xFFFFFFFF) / _U32
-    if mode is TimeMode.DELTA_US:
-        return lambda v: export - v / 1_000_000.0
-    return lambda v: export
