@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import struct
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
@@ -151,3 +154,20 @@ def test_pcap_header_byte_orders() -> None:
     assert [sniff_capture(h) for h in (little, big, nano)] == ["pcap"] * 3
     assert sniff_capture(b"\x0a\x0d\x0d\x0a" + b"\0" * 12) == "pcapng"
     assert sniff_capture(b"#separator\t") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a", b"\x00\x0a"]),
+    st.binary(max_size=400),
+)
+def test_fuzz_damaged_capture_files_never_crash(magic: bytes, body: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "damaged.cap"
+        path.write_bytes(magic + body)
+        stats, decoder = CaptureStats(), FlowDecoder()
+        try:
+            for message in read_capture(path, stats):
+                decoder.decode(message.payload, message.exporter, message.time, message.where)
+        except ReadError as exc:  # only a file-level problem may stop the reading
+            assert exc.location is not None and exc.location.source == str(path)
