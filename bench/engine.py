@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import math
+import pickle
 import re
 import sqlite3
 import tempfile
@@ -259,7 +260,10 @@ def main() -> None:
         queries, failed, convert_s = peer_queries(ruleset, mapped)
         load_s, query_s, matched = peer_run(events, queries)
         peer_s = load_s + query_s
-        ours = match_all(full, events, 1)
+        # Our side measured conservatively: a fresh copy (empty value memos), one pass.
+        fresh = pickle.loads(pickle.dumps(full))
+        fresh.warm()
+        ours, _ = timed(lambda: sum(len(fresh.match(e)) for e in events))
         figures.update(
             peer_queries=len(queries),
             peer_convert_failed=failed,
@@ -275,7 +279,7 @@ def main() -> None:
         )
         print(f"  table load {load_s:.2f} s + queries {query_s:.2f} s = {peer_s:.2f} s")
         print(f"  rows matched: {matched}")
-        print(f"  Sentinelle engine on the same {per_pass} events: {ours:.2f} s")
+        print(f"  Sentinelle engine on the same {per_pass} events: {ours:.2f} s (fresh, one pass)")
         print(f"  peer / Sentinelle: {ratio(peer_s, ours):.1f}x   (target >= 20x)")
     print(json.dumps(figures, sort_keys=True))
 

@@ -126,3 +126,70 @@ def test_rule_that_cannot_be_honoured_is_rejected(
     err = compiled.errors[0]
     assert reason in str(err)
     assert err.location is not None and err.location.line == 1
+
+
+FILTERED = """
+title: Whoami
+id: 5a1e2b3c-0000-4000-8000-0000000000aa
+name: whoami_run
+logsource: {product: test}
+detection:
+    sel: {Image|endswith: '\\\\whoami.exe'}
+    condition: sel
+---
+title: Admins may run whoami
+logsource: {product: test}
+filter:
+    rules: [whoami_run]
+    selection: {User: admin}
+    condition: not selection
+"""
+
+
+def test_filter_document_removes_what_it_names(compile_yaml: Any) -> None:
+    from sentinelle.events import event_from_mapping
+
+    compiled = compile_yaml(FILTERED)
+    assert not compiled.errors
+    assert compiled.match(event_from_mapping({"Image": "C:\\w\\whoami.exe", "User": "bob"}))
+    assert not compiled.match(event_from_mapping({"Image": "C:\\w\\whoami.exe", "User": "ADMIN"}))
+
+
+CORRELATED = """
+title: Whoami
+id: 5a1e2b3c-0000-4000-8000-0000000000bb
+name: whoami_run
+logsource: {product: test}
+detection:
+    sel: {Image|endswith: '\\\\whoami.exe'}
+    condition: sel
+---
+title: Many whoami
+correlation:
+    type: event_count
+    rules: [whoami_run]
+    group-by: [Computer]
+    timespan: 5m
+    condition: {gte: 2}
+    generate: %s
+level: high
+"""
+
+
+@pytest.mark.parametrize(("generate", "suppressed"), [("false", True), ("true", False)])
+def test_base_rule_of_a_correlation_is_flagged_unless_generate(
+    compile_yaml: Any, generate: str, suppressed: bool
+) -> None:
+    from sentinelle.events import event_from_mapping
+
+    compiled = compile_yaml(CORRELATED % generate)
+    assert not compiled.errors
+    fields = {"Image": "C:\\w\\whoami.exe", "Computer": "pc1"}
+    (first,) = compiled.match(event_from_mapping(fields, timestamp=1000.0))
+    (second,) = compiled.match(event_from_mapping(fields, record=2, timestamp=1010.0))
+    assert first.rule_name == "whoami_run"
+    assert first.details.get("suppressed", False) is suppressed
+    assert compiled.rules[0].suppressed is suppressed
+    correlator = compiled.correlator()
+    out = [*correlator.feed(first), *correlator.feed(second), *correlator.flush()]
+    assert any(d.rule_type == "correlation" for d in out)

@@ -72,6 +72,7 @@ class Bucket:
         "lazy",
         "lazy_rules",
         "maybe",
+        "names",
         "single",
         "table",
     )
@@ -132,29 +133,28 @@ class Bucket:
             self.fields.append((name, fm, fm.memo if plain else None))
         self.single = {r: c[0] for r, c in self.conds.items() if len(c) == 1}
         self.table = {name: (fm, memo) for name, fm, memo in self.fields}
+        self.names = frozenset(self.table)
         self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
     def match(self, fields: dict[str, Any]) -> list[int]:
         hits: set[int] = set()
-        if len(fields) < len(self.fields):
-            # Fewer fields in the event than tested in the bucket: walk the event's fields.
-            table = self.table
-            for name, raw in fields.items():
-                entry = table.get(name)
-                if entry is not None:
-                    _scan_field(entry[0], entry[1], raw, fields, hits)
-            for name, absent in self.absent:
-                if name not in fields:
-                    hits.update(absent)
-        else:
-            get = fields.get
-            for name, fm, memo in self.fields:
-                raw = get(name, _MISSING)
-                if raw is _MISSING:
-                    if fm.absent:
-                        hits.update(fm.absent)
-                else:
-                    _scan_field(fm, memo, raw, fields, hits)
+        table = self.table
+        # Only the fields both the event has and some rule of the bucket tests (a C-level
+        # intersection), then the absence tests of the fields the event lacks.
+        for name in fields.keys() & self.names:
+            fm, memo = table[name]
+            raw = fields[name]
+            if memo is not None and raw.__class__ is str:
+                found = memo.get(raw)  # hot path: a string this field matcher has seen
+                if found is None:
+                    fm.scan(raw, fields, hits)
+                elif found:
+                    hits.update(found)
+            else:
+                fm.scan(raw, fields, hits)
+        for name, absent in self.absent:
+            if name not in fields:
+                hits.update(absent)
         if not hits and not self.maybe:
             return []
         candidates: set[int] = set(self.maybe)
@@ -200,24 +200,6 @@ class Bucket:
             else:
                 for v in values.scalars(raw):
                     matcher.scan_scalar(v, fields, hits)
-
-
-def _scan_field(
-    fm: FieldMatcher,
-    memo: dict[str, frozenset[int]] | None,
-    raw: Any,
-    fields: dict[str, Any],
-    hits: set[int],
-) -> None:
-    if memo is not None and raw.__class__ is str:
-        # Hot path: a string seen before, on a field without presence or reference tests.
-        found = memo.get(raw)
-        if found is None:
-            fm.scan(raw, fields, hits)
-        elif found:
-            hits.update(found)
-    else:
-        fm.scan(raw, fields, hits)
 
 
 def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
