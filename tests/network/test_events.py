@@ -199,3 +199,59 @@ def test_network_detect_command_over_files(tmp_path: Path) -> None:
     assert summary["events"]["flows"] == 7280
     assert summary["detector"]["detections"]["net-flood-start"] == 1
     assert "missing.log" in done.stderr
+
+
+VENDOR_LINES = {
+    # pfSense filterlog: a blocked SYN to RDP
+    "pfsense": (
+        "<134>Mar  3 12:00:01 fw01 filterlog[8123]: 5,,,1000000103,em0,match,block,in,4,0"
+        "x0,,64,12345,0,DF,6,tcp,60,203.0.113.7,10.1.2.3,51514,3389,0,S,1234567,,64240,,m"
+        "ss"
+    ),
+    # FortiGate traffic log: an accepted HTTPS session with its counters
+    "fortigate": (
+        '<189>date=2024-03-03 time=12:00:03 devname="FGT" devid="FG100F" eventtime=170946'
+        '7203000000000 tz="+0000" logid="0000000013" type="traffic" subtype="forward" lev'
+        'el="notice" srcip=10.20.0.15 srcport=49822 dstip=198.51.100.20 dstport=443 proto'
+        '=6 action="accept" sentbyte=1520 rcvdbyte=88210 sentpkt=14 rcvdpkt=70'
+    ),
+    # Stormshield: a blocked DICOM connection
+    "stormshield": (
+        '<13>id=firewall time="2024-03-03 12:00:04" fw="SN-PACS" tz=+0000 startime="2024-'
+        '03-03 12:00:03" pri=5 srcif="in" src=10.30.1.9 srcport=52000 dst=10.30.2.4 dstpo'
+        "rt=104 ipproto=tcp proto=dicom action=block sent=0 rcvd=0"
+    ),
+    # iptables through UFW: a blocked SMB probe
+    "iptables": (
+        "Mar  3 12:00:05 gw kernel: [123456.789] [UFW BLOCK] IN=eth0 OUT= MAC=00:11:22:33"
+        ":44:55:66:77:88:99:aa:bb:08:00 SRC=192.0.2.44 DST=10.0.0.5 LEN=60 TOS=0x00 PREC="
+        "0x00 TTL=52 ID=4242 DF PROTO=TCP SPT=40000 DPT=445 WINDOW=29200 RES=0x00 SYN URG"
+        "P=0"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "expected"),
+    [
+        ("pfsense", ("203.0.113.7", "10.1.2.3", 3389, "block", True)),
+        ("fortigate", ("10.20.0.15", "198.51.100.20", 443, "accept", False)),
+        ("stormshield", ("10.30.1.9", "10.30.2.4", 104, "block", True)),
+        ("iptables", ("192.0.2.44", "10.0.0.5", 445, "block", True)),
+    ],
+)
+def test_firewall_vendors_become_flows(
+    tmp_path: Path, vendor: str, expected: tuple[str, str, int, str, bool]
+) -> None:
+    from sentinelle.network.scan import is_probe
+    from sentinelle.readers import read_file
+
+    path = tmp_path / f"{vendor}.log"
+    path.write_text(VENDOR_LINES[vendor] + "\n", encoding="utf-8")
+    stats = ConversionStats()
+    flows = [f for batch in batches_to_flows(read_file(path), stats) for f in batch]
+    assert stats.skipped == 0 and len(flows) == 1, stats.issues
+    (flow,) = flows
+    src, dst, dport, action, probe = expected
+    assert (flow.src, flow.dst, flow.dport, flow.proto, flow.action) == (src, dst, dport, 6, action)
+    assert is_probe(flow, 3) is probe
