@@ -7,6 +7,7 @@ documents are handed to pySigma, so there is no second Sigma parser here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 
 from sentinelle.errors import Location, RuleError
-from sentinelle.sigma.yamlsafe import load_yaml_documents
+from sentinelle.sigma.yamlsafe import find_text_line, load_yaml_documents
 
 RULE_SUFFIXES = (".yml", ".yaml")
 
@@ -117,7 +118,7 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
     for item, line in zip(_in_document_order(collection, docs), lines, strict=False):
         if item.errors:
             for err in item.errors:
-                ruleset.errors.append(_rule_error(err, source, line))
+                ruleset.errors.append(_rule_error(err, source, line, content))
             continue
         ruleset.lines[id(item)] = line
         if isinstance(item, SigmaCorrelationRule):
@@ -148,10 +149,18 @@ def _in_document_order(
         yield item
 
 
-def _rule_error(exc: SigmaError, source: str, line: int) -> RuleError:
+_MODIFIER_RE = re.compile(r"[Uu]nknown modifier '([^']+)'")
+
+
+def _rule_error(exc: SigmaError, source: str, line: int, content: bytes = b"") -> RuleError:
     text = str(exc)
     # pySigma appends its own location as " in <path>"; ours is in front already.
     text = text.split(" in " + source, maxsplit=1)[0] if source in text else text
+    # pySigma gives no line; for an unknown modifier the offending key is easy to find.
+    found = _MODIFIER_RE.search(text)
+    if found and content:
+        at = find_text_line(content.decode("utf-8", "replace"), "|" + found.group(1), after=line)
+        line = at or line
     return RuleError(text, Location(source, line))
 
 

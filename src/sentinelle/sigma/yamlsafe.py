@@ -103,10 +103,9 @@ def _check_node(
             _check_node(item, source, budget, seen, depth + 1)
 
 
-def find_key_line(text: str, key: str) -> int | None:
-    """Best-effort line of the first ``key:`` in ``text``, to point an error at its place."""
-    needle = key + ":"
+def find_text_line(text: str, needle: str, *, after: int = 1) -> int | None:
+    """The 1-based number of the first line at or after ``after`` that holds ``needle``."""
     for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip().startswith(needle) or line.strip().startswith(f"'{key}':"):
+        if number >= after and needle in line:
             return number
     return None
