@@ -162,6 +162,9 @@ def test_conn_log_and_firewall_syslog_through_the_readers(tmp_path: Path) -> Non
     assert start.timestamp is not None and start.timestamp <= T0 + 300 + CONFIG.window_seconds
     assert end.details["top_sources"][0] == {"ip": "198.51.100.1", "packets": 3000}
     assert end.details["syn_without_ack_share"] > 0.9
+    # The detection names some of the log lines it comes from.
+    samples = end.details["sample_records"]
+    assert samples and all(ref.startswith(f"{conn}#") for ref in samples)
     assert sweep.details["ports"][0]["port"] == 445
 
 

@@ -23,7 +23,20 @@ from sentinelle.network.config import NetworkConfig
 from sentinelle.network.flow import proto_name
 
 # Layout of a step accumulator (a list, because the per-flow path updates it in place).
-A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_SOURCES, A_SERVICES, A_OTHER, A_UNATTRIBUTED = range(9)
+(
+    A_PACKETS,
+    A_BYTES,
+    A_FLOWS,
+    A_SYN,
+    A_TCP,
+    A_SOURCES,
+    A_SERVICES,
+    A_OTHER,
+    A_UNATTRIBUTED,
+    A_SAMPLES,
+) = range(10)
+SAMPLES_PER_STEP = 3  # records named per destination and step, so a detection points back
+SAMPLES_PER_ATTACK = 12
 FLOOD_TAGS = ("attack.impact", "attack.t1498", "attack.t1498.001")
 METRICS = ("pps", "bps", "fps")
 LOCATION_KEYS = ("site", "service")
@@ -33,7 +46,7 @@ Locate = Callable[[str], Mapping[str, Any] | None]
 
 
 def new_accumulator() -> Accumulator:
-    return [0, 0, 0, 0, 0, {}, {}, 0, 0]
+    return [0, 0, 0, 0, 0, {}, {}, 0, 0, []]
 
 
 @dataclass(slots=True)
@@ -48,6 +61,7 @@ class _Step:
     services: dict[tuple[int, int], int]
     other: int  # packets from sources beyond the per-step cap
     unattributed: int  # packets before the destination was busy enough to count sources
+    samples: list[str]  # where some of its flow records came from (file#line or exporter)
 
 
 @dataclass(slots=True)
@@ -66,6 +80,7 @@ class _Attack:
     syn: int = 0
     tcp: int = 0
     unattributed: int = 0
+    samples: list[str] = field(default_factory=list)
     sources: Counter[str] = field(default_factory=Counter)
     services: Counter[tuple[int, int]] = field(default_factory=Counter)
     quiet: int = 0
@@ -203,6 +218,7 @@ class FloodTracker:
                 acc[A_SERVICES],
                 acc[A_OTHER],
                 acc[A_UNATTRIBUTED],
+                acc[A_SAMPLES],
             )
         )
         subject.last_step = step
@@ -379,6 +395,7 @@ class FloodTracker:
             # Packets counted before the destination was busy enough to count its sources and
             # ports (the first moments of an attack): in the totals, not in the top lists.
             "unattributed_packets": attack.unattributed,
+            "sample_records": attack.samples,
             "top_sources": [{"ip": ip, "packets": n} for ip, n in attack.sources.most_common(top)],
             "top_protocols": [{"proto": p, "packets": n} for p, n in protocols.most_common(top)],
             "top_ports": [
@@ -414,6 +431,8 @@ class FloodTracker:
 def _merge(into: Accumulator, acc: Accumulator) -> None:
     for i in (A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_OTHER, A_UNATTRIBUTED):
         into[i] += acc[i]
+    samples: list[str] = into[A_SAMPLES]
+    samples.extend(acc[A_SAMPLES][: max(0, SAMPLES_PER_STEP - len(samples))])
     sources: dict[str, int] = into[A_SOURCES]
     for ip, n in acc[A_SOURCES].items():
         sources[ip] = sources.get(ip, 0) + n
@@ -429,6 +448,9 @@ def _add_step(attack: _Attack, step: _Step, cap: int) -> None:
     attack.syn += step.syn
     attack.tcp += step.tcp
     attack.unattributed += step.unattributed
+    for origin in step.samples:
+        if len(attack.samples) < SAMPLES_PER_ATTACK and origin not in attack.samples:
+            attack.samples.append(origin)
     attack.sources.update(step.sources)
     attack.services.update(step.services)
     if len(attack.sources) > cap:

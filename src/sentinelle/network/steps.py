@@ -22,11 +22,13 @@ from sentinelle.network.flood import (
     A_FLOWS,
     A_OTHER,
     A_PACKETS,
+    A_SAMPLES,
     A_SERVICES,
     A_SOURCES,
     A_SYN,
     A_TCP,
     A_UNATTRIBUTED,
+    SAMPLES_PER_STEP,
 )
 from sentinelle.network.flow import FlowRecord
 from sentinelle.network.scan import is_probe
@@ -189,7 +191,7 @@ class StepAggregator:
                     self.overflow.destination_flows += n if new else 0
                     low = high
                     continue
-                acc = accs[dst] = [0, 0, 0, 0, 0, {}, {}, 0, 0]
+                acc = accs[dst] = [0, 0, 0, 0, 0, {}, {}, 0, 0, []]
             acc[A_PACKETS] += packets
             acc[A_BYTES] += bytes_upto[high] - bytes_upto[low]
             if new:
@@ -209,6 +211,9 @@ class StepAggregator:
         """Sources, ports and SYN-without-ACK counts of a busy destination, flow by flow."""
         sources: dict[str, int] = acc[A_SOURCES]
         services: dict[tuple[int, int], int] = acc[A_SERVICES]
+        samples: list[str] = acc[A_SAMPLES]
+        if len(samples) < SAMPLES_PER_STEP:
+            samples.extend(f.origin for f in items[: SAMPLES_PER_STEP - len(samples)])
         max_sources = self.max_sources
         for f in items:
             packets = f.packets
