@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,45 @@ def test_detect_with_the_hospital_model_groups_by_site_and_service(tmp_path: Pat
     groups = [r["group"] for r in found if r["rule_id"] == "net-flood-start"]
     # Each server gets 50 pps (under the floor); together, the site and the service do not.
     assert groups == [{"site": "cen"}, {"service": "imaging"}]
+
+
+@pytest.mark.network
+def test_collect_ends_an_attack_when_exporters_fall_silent(tmp_path: Path) -> None:
+    # Live flows (stamped now): a 4 s flood, then silence. The collector's flow clock goes on
+    # with the wall clock while nothing arrives, so the end comes before the run stops.
+    config, out = tmp_path / "net.yaml", tmp_path / "detections.jsonl"
+    config.write_text(
+        "step_seconds: 1\nwindow_seconds: 2\nlateness_seconds: 0\n"
+        "flood: {floor_pps: 100, floor_bps: 1.0e+12, floor_fps: 1.0e+9}\n",
+        encoding="utf-8",
+    )
+    collector = subprocess.Popen(
+        _cli(
+            "collect", "--listen", "127.0.0.1:0", "--config", str(config),
+            "--output", str(out), "--duration", "12",
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert collector.stderr is not None
+        port = int(collector.stderr.readline().rsplit(":", 1)[1])
+        now = time.time()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for tick in range(40):  # 10 messages a second, 30 flows of 2 packets each
+                t = now + tick / 10
+                flows = [
+                    FlowRecord(t, t, f"203.0.113.{k}", "10.1.1.10", 2000 + k, 80, 6, 2, 80, 0x02)
+                    for k in range(30)
+                ]
+                sender.sendto(encode_ipfix(flows, t, 30 * tick), ("127.0.0.1", port))
+                time.sleep(max(0.0, t + 0.1 - time.time()))
+        _, rest = collector.communicate(timeout=60)
+    finally:
+        if collector.poll() is None:
+            collector.kill()
+            collector.communicate()
+    assert collector.returncode == 0, rest
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["rule_id"] for r in records] == ["net-flood-start", "net-flood-end"]
+    assert "input_ended" not in records[1]["details"]

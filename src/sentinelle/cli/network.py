@@ -195,7 +195,7 @@ def detect_command(
     stream = _open_output(output)
     run = _Run(settings, stream, hospital)
     try:
-        merged = merge_by_time(_guarded(path, run) for path in paths)
+        merged = merge_by_time(_guarded(path, run) for path in _expand(paths))
         chunk: list[FlowRecord] = []
         for flow in merged:
             chunk.append(flow)
@@ -210,6 +210,17 @@ def detect_command(
     run.report(stats)
     if run.failed_files:
         raise typer.Exit(1)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files under the given paths: directories are walked (in sorted order)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        else:
+            out.append(path)
+    return out
 
 
 def _guarded(path: Path, run: _Run) -> Iterator[FlowRecord]:
