@@ -499,3 +499,18 @@ def test_oversized_spooled_member_is_skipped(
     assert events == []
     assert [(i.location, i.kind) for i in issues] == [(f"{outer}!inner.zip", "file")]
     assert "larger than" in issues[0].reason
+
+
+def test_special_files_are_reported_not_read(tmp_path: Path) -> None:
+    """A FIFO in a collected tree would block a naive reader forever."""
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    (tmp_path / "ok.log").write_text("Mar  3 12:00:00 h a: x\n")
+    assert expand_paths([tmp_path]) == [tmp_path / "ok.log", fifo]
+    batches = list(read_paths([tmp_path]))
+    assert sum(len(b.events) for b in batches) == 1
+    issues = [i for b in batches for i in b.issues]
+    assert [(i.location, i.kind) for i in issues] == [(str(fifo), "file")]
+    assert "not a regular file" in issues[0].reason
+    dir_issues = [i for b in read_file(tmp_path) for i in b.issues]
+    assert [i.reason for i in dir_issues] == ["is a directory"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -68,7 +69,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs.sort()
                 found.extend(Path(root, name) for name in files)
-            out.extend(sorted(p for p in found if p.is_file()))
+            # FIFOs, sockets and devices stay in: reading them reports them (never silently).
+            out.extend(sorted(found))
         else:
             out.append(path)
     return out
@@ -82,7 +84,13 @@ def sniff_format(path: str | Path) -> str:
         # Plain descriptors: sniffing runs once per file, where a buffered file object costs
         # more than the read. Magic numbers need the first 4 KiB (EVTX: up to the first chunk
         # signature); only text formats need the whole sniff window.
-        fd = os.open(path, os.O_RDONLY)
+        mode = Path(path).stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ReadError("is a directory", Location(str(path)))
+        if not stat.S_ISREG(mode):
+            # FIFOs, sockets and devices could block or never end: reported, not read.
+            raise ReadError("not a regular file (fifo, socket or device)", Location(str(path)))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
             head = os.read(fd, MAGIC_BYTES)
             if len(head) == MAGIC_BYTES and not is_binary_container(head):
