@@ -59,7 +59,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Every file under ``paths``: directories are walked recursively, in sorted order.
 
     Archives stay single files (their members are read by :func:`read_file`). A path that does
-    not exist is kept, so that reading it reports it instead of dropping it silently.
+    not exist, and special files (FIFOs, sockets, devices), are kept, so that reading them
+    reports them instead of dropping them silently.
     """
     out: list[Path] = []
     for item in paths:
