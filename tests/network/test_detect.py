@@ -273,3 +273,24 @@ def test_spoofed_flood_sources_do_not_fill_the_scan_tracker() -> None:
     detector.finish()
     assert detector.scan.source_count == 0
     assert detector.summary()["scan"]["sources_not_tracked"] == 5000
+
+
+def test_outbound_baseline_is_per_host() -> None:
+    # Host .10 sends 300 MB every ten minutes for 80 minutes: that is its normal. Then it and a
+    # host never seen before each send 1.5 GB (over the 1 GB floor): only the newcomer is
+    # unusual (and .10 learns it: its mean rises to about 660 MB). Later .10 sends 10 GB: over
+    # ten times its normal, it is reported too.
+    config = replace(CONFIG, exfil=ExfilConfig(window_seconds=600.0, floor_bytes=1e9))
+    mega = 1_000_000
+    flows = [
+        flow(T0 + 600 * w + 60, "10.3.3.10", "198.51.100.9", nbytes=300 * mega) for w in range(8)
+    ]
+    flows.append(flow(T0 + 600 * 8 + 60, "10.3.3.10", "198.51.100.9", nbytes=1500 * mega))
+    flows.append(flow(T0 + 600 * 8 + 60, "10.3.3.11", "198.51.100.9", nbytes=1500 * mega))
+    flows.append(flow(T0 + 600 * 9 + 60, "10.3.3.10", "198.51.100.9", nbytes=10_000 * mega))
+    found = [d for d in run(flows, config) if d.rule_id == "net-exfil-volume"]
+    assert [(d.group["src_ip"], d.value) for d in found] == [
+        ("10.3.3.11", 1.5e9),
+        ("10.3.3.10", 1e10),
+    ]
+    assert found[1].details["baseline_bytes"] is not None
