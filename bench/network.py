@@ -117,10 +117,10 @@ def stress_config() -> NetworkConfig:
     return replace(NetworkConfig(), flood=floors)
 
 
-def memory_child(records: int, destinations: int) -> None:
+def memory_child(records: int, destinations: int, stress: bool) -> None:
     """Run in a fresh interpreter: decode + detect, streaming, then print one JSON line."""
     decoder = FlowDecoder()
-    detector = NetworkDetector(stress_config())
+    detector = NetworkDetector(stress_config() if stress else NetworkConfig())
     start = time.perf_counter()
     for message in messages(records, destinations):
         detector.feed(decoder.decode(message, "192.0.2.1"))
@@ -164,19 +164,20 @@ def main() -> None:
     bench_dir = str(Path(__file__).resolve().parent)
     code = (
         f"import sys; sys.path.insert(0, {bench_dir!r}); import network; "
-        "network.memory_child(int(sys.argv[1]), int(sys.argv[2]))"
+        "network.memory_child(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == 'stress')"
     )
-    memory_records = args.records
-    few = run_child_json(code, str(memory_records), str(args.destinations * 5))
-    many = run_child_json(code, str(memory_records), str(args.destinations * 50))
-    for label, result in (("N destinations", few), ("10 x N", many)):
-        print(
-            f"peak RSS, {label:14s} {float(str(result['peak_rss_mb'])):8.1f} MB  "
-            f"(subjects {result['subjects']}, evicted {result['subjects_evicted']}, "
-            f"step overflow {result['destination_overflow_flows']} flows)"
-        )
-    rss_ratio = ratio(float(str(many["peak_rss_mb"])), float(str(few["peak_rss_mb"])))
-    print(f"peak RSS ratio (10 x N / N): {rss_ratio:.2f}  (bounded state: far below 10)")
+    n = args.destinations * 5
+    for mode in ("default", "stress"):
+        few = run_child_json(code, str(args.records), str(n), mode)
+        many = run_child_json(code, str(args.records), str(10 * n), mode)
+        for label, result in ((f"{n:,} destinations", few), (f"{10 * n:,}", many)):
+            print(
+                f"peak RSS, {mode} settings, {label:>18s}: "
+                f"{float(str(result['peak_rss_mb'])):6.1f} MB  (subjects {result['subjects']}, "
+                f"evicted {result['subjects_evicted']}, baselines {result['baselines']})"
+            )
+        rss_ratio = ratio(float(str(many["peak_rss_mb"])), float(str(few["peak_rss_mb"])))
+        print(f"peak RSS ratio, {mode} settings (10 x N / N): {rss_ratio:.2f}")
 
 
 if __name__ == "__main__":
