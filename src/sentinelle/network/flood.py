@@ -366,10 +366,9 @@ class FloodTracker:
     ) -> Detection:
         kind, name = subject.key
         top = self.flood.top
-        services = Counter[tuple[int, int]]()
+        services = attack.services
         protocols = Counter[str]()
-        for (proto, port), packets in attack.services.items():
-            services[(proto, port)] += packets
+        for (proto, _port), packets in services.items():
             protocols[proto_name(proto)] += packets
         syn_share = attack.syn / attack.tcp if attack.tcp else None
         top_proto = protocols.most_common(1)[0][0] if protocols else None
