@@ -7,6 +7,9 @@ with the subject's thresholds: its floor, raised by its learned baseline. An att
 the first step where a rate passes its threshold, and ends when every rate has stayed under
 ``end_ratio`` × its start threshold for ``end_windows`` windows. Both events carry the peak
 rates, distinct sources, the SYN-without-ACK share and the top sources, protocols and ports.
+A detection's ``timestamp`` is when the detector could decide (the end of the step that passed
+or fell back), ``first_seen`` the start of the attack's first busy step, ``last_seen`` the end of
+its last one, ``value`` the peak packets per second.
 """
 
 from __future__ import annotations
