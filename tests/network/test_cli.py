@@ -128,6 +128,7 @@ def test_detect_with_the_hospital_model_groups_by_site_and_service(tmp_path: Pat
 
 
 @pytest.mark.network
+@pytest.mark.slow
 def test_collect_ends_an_attack_when_exporters_fall_silent(tmp_path: Path) -> None:
     # Live flows (stamped now): a 4 s flood, then silence. The collector's flow clock goes on
     # with the wall clock while nothing arrives, so the end comes before the run stops.
