@@ -73,3 +73,14 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "absent.yaml")
     assert caught.value.location is not None
+
+
+def test_a_time_zone_the_system_does_not_know_is_a_config_error() -> None:
+    from dataclasses import replace
+
+    from sentinelle.network.config import BaselineConfig
+    from sentinelle.network.detect import NetworkDetector
+
+    config = replace(NetworkConfig(), baseline=BaselineConfig(timezone="Mars/Olympus"))
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        NetworkDetector(config)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sentinelle.errors import ConfigError
 from sentinelle.network.config import BaselineConfig
 
 
@@ -84,7 +85,10 @@ class SlotClock:
     """Maps epoch seconds to the local time-of-day slot; offsets are cached per hour."""
 
     def __init__(self, config: BaselineConfig) -> None:
-        self._zone = ZoneInfo(config.timezone)
+        try:
+            self._zone = ZoneInfo(config.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"baseline.timezone: unknown time zone {config.timezone!r}") from exc
         self._slot_seconds = 86400 / config.slots_per_day
         self._offsets: dict[int, float] = {}
 
