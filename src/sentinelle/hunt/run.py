@@ -24,7 +24,6 @@ import contextlib
 import heapq
 import multiprocessing
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -37,14 +36,14 @@ from typing import Any, Protocol
 from sentinelle.detections import Detection, level_rank
 from sentinelle.events import EventBatch, ReadIssue
 from sentinelle.hunt.outputs import TimelineWriter
+from sentinelle.hunt.spill import FAN_IN, Run, close_writers, merge_runs, process_writer
 from sentinelle.hunt.summary import FileResult, HuntSummary
 
 RUN_SIZE = 20_000  # detections a worker holds before sorting them into a run file
-MAX_OPEN_RUNS = 64  # runs merged at once; more are merged in passes first
+MAX_OPEN_RUNS = FAN_IN  # runs merged at once; more are merged in passes first
 BYTES_PER_AUTO_JOB = 32 * 1024 * 1024  # input that pays for one more worker (see auto_jobs)
 MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
 ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
-_PICKLE_BATCH = 64  # detections per pickle record: what one open run holds in memory
 
 
 class Matcher(Protocol):
@@ -112,7 +111,7 @@ class _Outcome:
     """A worker's answer for one file."""
 
     result: FileResult
-    runs: list[str] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
 
 
 # -- worker side -------------------------------------------------------------------------------
@@ -149,7 +148,7 @@ def hunt_file(
                             det.event.raw = None  # outputs use the fields; halves the spill
                         pending.append(det)
                 if len(pending) >= RUN_SIZE:
-                    outcome.runs.append(_write_run(pending, spill))
+                    outcome.runs.append(process_writer(spill).write(pending))
                     result.detections += len(pending)
                     pending = []
             if progress is not None:
@@ -158,7 +157,7 @@ def hunt_file(
         result.failed = True
         _note_issue(result, ReadIssue(str(path), f"{type(exc).__name__}: {exc}", kind="file"))
     if pending:
-        outcome.runs.append(_write_run(pending, spill))
+        outcome.runs.append(process_writer(spill).write(pending))
         result.detections += len(pending)
     result.seconds = time.perf_counter() - started
     return outcome
@@ -168,30 +167,6 @@ def _note_issue(result: FileResult, issue: ReadIssue) -> None:
     result.issues += 1
     if len(result.issue_samples) < ISSUES_PER_FILE:
         result.issue_samples.append(issue)
-
-
-def _write_run(dets: list[Detection], spill: Path) -> str:
-    dets.sort(key=_key)
-    fd, name = tempfile.mkstemp(dir=spill, suffix=".run")
-    with os.fdopen(fd, "wb") as fh:
-        for i in range(0, len(dets), _PICKLE_BATCH):
-            pickle.dump(dets[i : i + _PICKLE_BATCH], fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return name
-
-
-def _read_run(name: str) -> Iterator[Detection]:
-    # Our own file, in a directory only this user can read, written moments ago by our worker.
-    with open(name, "rb") as fh:  # noqa: PTH123
-        while True:
-            try:
-                chunk: list[Detection] = pickle.load(fh)  # noqa: S301
-            except EOFError:
-                return
-            yield from chunk
-
-
-def _key(det: Detection) -> tuple[float, str, int, str]:
-    return det.sort_key
 
 
 def _worker_main(conn: Connection) -> None:
@@ -294,29 +269,6 @@ def _lost(w: _Worker) -> _Outcome:
     return _Outcome(result)
 
 
-def _merge_runs(runs: list[str], spill: Path) -> Iterator[Detection]:
-    """All runs as one stream in ``sort_key`` order, never more than MAX_OPEN_RUNS open."""
-    while len(runs) > MAX_OPEN_RUNS:
-        merged: list[str] = []
-        for i in range(0, len(runs), MAX_OPEN_RUNS):
-            group = runs[i : i + MAX_OPEN_RUNS]
-            fd, name = tempfile.mkstemp(dir=spill, suffix=".run")
-            with os.fdopen(fd, "wb") as fh:
-                chunk: list[Detection] = []
-                for det in heapq.merge(*(_read_run(r) for r in group), key=_key):
-                    chunk.append(det)
-                    if len(chunk) == _PICKLE_BATCH:
-                        pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                        chunk = []
-                if chunk:
-                    pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            for r in group:
-                os.unlink(r)  # noqa: PTH108
-            merged.append(name)
-        runs = merged
-    return heapq.merge(*(_read_run(r) for r in runs), key=_key)
-
-
 def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]:
     """Base detections in time order, with the correlator's outputs placed by ``sort_key``.
 
@@ -361,7 +313,7 @@ def run_hunt(
     spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
     # Largest first, so a big file does not start last and leave the other workers idle.
     ordered = sorted(files, key=_size, reverse=True)
-    runs: list[str] = []
+    runs: list[Run] = []
     if progress is not None:
         progress.start(len(ordered))
     try:
@@ -397,7 +349,10 @@ def run_hunt(
 
         correlator = matcher.correlator()
         suppressed: set[str] = set(getattr(correlator, "suppressed_rule_ids", ()) or ())
-        stream = correlate(_merge_runs(runs, spill), correlator if _has_rules(correlator) else None)
+        close_writers(spill)  # the parent's own runs (one process, or none)
+        stream = correlate(
+            merge_runs(runs, spill, MAX_OPEN_RUNS), correlator if _has_rules(correlator) else None
+        )
         for det in stream:
             if det.rule_type == "detection" and (
                 det.rule_id in suppressed or det.details.get("suppressed")

@@ -1,0 +1,118 @@
+"""Sorted runs of detections on disk: how a hunt keeps its memory flat whatever it finds.
+
+Each process appends its runs to one spill file of its own (opening a file per run costs more
+than matching a small EVTX file), flushing after every run so that a run is complete on disk
+before the parent hears of it, even if the process dies next. A run is a byte range of pickle
+records of at most ``RECORD`` detections each, sorted by ``Detection.sort_key``.
+
+Merging reads every run through one handle per spill file, seeking to the run's own position
+before each record, so the number of runs merged at once is bounded by memory (one record per
+run), not by file descriptors.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sentinelle.detections import Detection
+
+RECORD = 64  # detections per pickle record: what one run being merged holds in memory
+FAN_IN = 64  # runs merged at once; more are merged in passes first
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    path: str
+    start: int
+    end: int
+
+
+def sort_key(det: Detection) -> tuple[float, str, int, str]:
+    return det.sort_key
+
+
+class SpillWriter:
+    """Appends sorted runs to one spill file in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        fd, self.path = tempfile.mkstemp(dir=directory, suffix=".spill")
+        self._fh = os.fdopen(fd, "wb")
+
+    def write(self, dets: Iterable[Detection], presorted: bool = False) -> Run:
+        """Write ``dets`` as one run (sorted here unless ``presorted``)."""
+        ordered = dets if presorted else sorted(dets, key=sort_key)
+        start = self._fh.tell()
+        chunk: list[Detection] = []
+        for det in ordered:
+            chunk.append(det)
+            if len(chunk) == RECORD:
+                pickle.dump(chunk, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+                chunk = []
+        if chunk:
+            pickle.dump(chunk, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._fh.flush()
+        return Run(self.path, start, self._fh.tell())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+_WRITERS: dict[tuple[int, str], SpillWriter] = {}
+
+
+def process_writer(directory: Path) -> SpillWriter:
+    """This process's writer for ``directory`` (a forked child gets its own file)."""
+    key = (os.getpid(), str(directory))
+    writer = _WRITERS.get(key)
+    if writer is None:
+        writer = _WRITERS[key] = SpillWriter(directory)
+    return writer
+
+
+def close_writers(directory: Path) -> None:
+    for key in [k for k in _WRITERS if k == (os.getpid(), str(directory))]:
+        _WRITERS.pop(key).close()
+
+
+def _read(run: Run, handles: dict[str, BinaryIO]) -> Iterator[Detection]:
+    fh = handles.get(run.path)
+    if fh is None:
+        fh = handles[run.path] = open(run.path, "rb")  # noqa: PTH123, SIM115 (closed by merge)
+    pos = run.start
+    while pos < run.end:
+        fh.seek(pos)
+        # Our own file, in a private directory, written moments ago by this hunt.
+        chunk: list[Detection] = pickle.load(fh)  # noqa: S301
+        pos = fh.tell()
+        yield from chunk
+
+
+def merge_runs(runs: list[Run], directory: Path, fan_in: int = FAN_IN) -> Iterator[Detection]:
+    """Every detection of ``runs`` in ``sort_key`` order, at most ``fan_in`` runs at a time."""
+    handles: dict[str, BinaryIO] = {}
+    try:
+        while len(runs) > fan_in:
+            writer = SpillWriter(directory)
+            try:
+                runs = [
+                    writer.write(
+                        heapq.merge(
+                            *(_read(r, handles) for r in runs[i : i + fan_in]), key=sort_key
+                        ),
+                        presorted=True,
+                    )
+                    for i in range(0, len(runs), fan_in)
+                ]
+            finally:
+                writer.close()
+        yield from heapq.merge(*(_read(r, handles) for r in runs), key=sort_key)
+    finally:
+        for fh in handles.values():
+            fh.close()
