@@ -74,3 +74,16 @@ def test_defender_spaced_names(compile_yaml: Compile) -> None:
     channel = "Microsoft-Windows-Windows Defender/Operational"
     assert compiled.match(event_from_mapping({"Channel": channel, "Threat Name": "Virus:EICAR"}))
     assert compiled.match(event_from_mapping({"Channel": channel, "ThreatName": "Virus:EICAR"}))
+
+
+def test_firewall_category_on_normalised_records(compile_yaml: Compile) -> None:
+    compiled = compile_yaml(
+        "title: t\nlogsource: {category: firewall}\n"
+        "detection:\n    sel: {dst_port: [21, 23], action: [accept, pass]}\n    condition: sel\n",
+        logsources=load_logsource_map(),
+    )
+    record = {"program": "filterlog", "dst_ip": "10.0.0.9", "dst_port": 23, "action": "pass"}
+    assert compiled.match(event_from_mapping(record))
+    assert not compiled.match(event_from_mapping({**record, "dst_port": 443}))
+    # Without the canonical fields (a Windows event with the same names absent) nothing fires.
+    assert not compiled.match(event_from_mapping({"Channel": "Security", "dst_port": 23}))
