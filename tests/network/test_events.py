@@ -165,6 +165,8 @@ def test_conn_log_and_firewall_syslog_through_the_readers(tmp_path: Path) -> Non
     # The detection names some of the log lines it comes from.
     samples = end.details["sample_records"]
     assert samples and all(ref.startswith(f"{conn}#") for ref in samples)
+    assert end.events and {ev.ref for ev in end.events} <= set(samples)
+    assert all(ev.fields["dst_ip"] == "10.1.1.10" for ev in end.events)
     assert sweep.details["ports"][0]["port"] == 445
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sentinelle.detections import Detection
 from sentinelle.network.baseline import Baseline, SlotClock
 from sentinelle.network.config import NetworkConfig
-from sentinelle.network.flow import proto_name
+from sentinelle.network.flow import FlowRecord, proto_name
 
 # Layout of a step accumulator (a list, because the per-flow path updates it in place).
 (
@@ -64,7 +64,7 @@ class _Step:
     services: dict[tuple[int, int], int]
     other: int  # packets from sources beyond the per-step cap
     unattributed: int  # packets before the destination was busy enough to count sources
-    samples: list[str]  # where some of its flow records came from (file#line or exporter)
+    samples: list[FlowRecord]  # a few of its flow records, so that detections point back
 
 
 @dataclass(slots=True)
@@ -83,7 +83,7 @@ class _Attack:
     syn: int = 0
     tcp: int = 0
     unattributed: int = 0
-    samples: list[str] = field(default_factory=list)
+    samples: list[FlowRecord] = field(default_factory=list)
     sources: Counter[str] = field(default_factory=Counter)
     services: Counter[tuple[int, int]] = field(default_factory=Counter)
     quiet: int = 0
@@ -397,7 +397,7 @@ class FloodTracker:
             # Packets counted before the destination was busy enough to count its sources and
             # ports (the first moments of an attack): in the totals, not in the top lists.
             "unattributed_packets": attack.unattributed,
-            "sample_records": attack.samples,
+            "sample_records": sorted({f.origin for f in attack.samples}),
             "top_sources": [{"ip": ip, "packets": n} for ip, n in attack.sources.most_common(top)],
             "top_protocols": [{"proto": p, "packets": n} for p, n in protocols.most_common(top)],
             "top_ports": [
@@ -427,13 +427,14 @@ class FloodTracker:
             last_seen=attack.last_seen,
             value=round(attack.peak[0], 3),
             details=details,
+            events=tuple(f.event for f in attack.samples if f.event is not None),
         )
 
 
 def _merge(into: Accumulator, acc: Accumulator) -> None:
     for i in (A_PACKETS, A_BYTES, A_FLOWS, A_SYN, A_TCP, A_OTHER, A_UNATTRIBUTED):
         into[i] += acc[i]
-    samples: list[str] = into[A_SAMPLES]
+    samples: list[FlowRecord] = into[A_SAMPLES]
     samples.extend(acc[A_SAMPLES][: max(0, SAMPLES_PER_STEP - len(samples))])
     sources: dict[str, int] = into[A_SOURCES]
     for ip, n in acc[A_SOURCES].items():
@@ -450,9 +451,9 @@ def _add_step(attack: _Attack, step: _Step, cap: int) -> None:
     attack.syn += step.syn
     attack.tcp += step.tcp
     attack.unattributed += step.unattributed
-    for origin in step.samples:
-        if len(attack.samples) < SAMPLES_PER_ATTACK and origin not in attack.samples:
-            attack.samples.append(origin)
+    room = SAMPLES_PER_ATTACK - len(attack.samples)
+    if room > 0:
+        attack.samples.extend(step.samples[:room])
     attack.sources.update(step.sources)
     attack.services.update(step.services)
     if len(attack.sources) > cap:

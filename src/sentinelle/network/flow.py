@@ -55,7 +55,8 @@ class FlowRecord:
 
     ``flags`` is the OR of the TCP flags seen from source to destination, or None when the input
     does not say (firewall logs). ``action`` (firewall verdict) and ``state`` (Zeek conn_state)
-    are None for NetFlow. ``origin`` names where the record came from (exporter or file#line).
+    are None for NetFlow. ``origin`` names where the record came from (exporter or file#line),
+    ``event`` is the event it was converted from (detections show a few of them).
     """
 
     start: float
@@ -73,6 +74,7 @@ class FlowRecord:
     action: str | None = None
     state: str | None = None
     origin: str = field(default="")
+    event: Event | None = None  # the firewall or Zeek event it was read from, if any
 
     @property
     def proto_name(self) -> str:
@@ -207,6 +209,7 @@ def flow_from_event(ev: Event, stats: ConversionStats | None = None) -> FlowReco
         action=action,
         state=state,
         origin=ev.ref,
+        event=ev,
     )
 
 

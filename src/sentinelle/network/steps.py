@@ -211,9 +211,9 @@ class StepAggregator:
         """Sources, ports and SYN-without-ACK counts of a busy destination, flow by flow."""
         sources: dict[str, int] = acc[A_SOURCES]
         services: dict[tuple[int, int], int] = acc[A_SERVICES]
-        samples: list[str] = acc[A_SAMPLES]
+        samples: list[FlowRecord] = acc[A_SAMPLES]
         if len(samples) < SAMPLES_PER_STEP:
-            samples.extend(f.origin for f in items[: SAMPLES_PER_STEP - len(samples)])
+            samples.extend(items[: SAMPLES_PER_STEP - len(samples)])
         max_sources = self.max_sources
         for f in items:
             packets = f.packets
