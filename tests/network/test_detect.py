@@ -294,3 +294,4 @@ def test_outbound_baseline_is_per_host() -> None:
         ("10.3.3.10", 1e10),
     ]
     assert found[1].details["baseline_bytes"] is not None
+    assert found[1].details["sample_records"] == [""]  # flows built here name no origin

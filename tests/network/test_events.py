@@ -168,6 +168,8 @@ def test_conn_log_and_firewall_syslog_through_the_readers(tmp_path: Path) -> Non
     assert end.events and {ev.ref for ev in end.events} <= set(samples)
     assert all(ev.fields["dst_ip"] == "10.1.1.10" for ev in end.events)
     assert sweep.details["ports"][0]["port"] == 445
+    assert sweep.events and all(ev.fields["action"] == "deny" for ev in sweep.events)
+    assert all(ref.startswith(f"{firewall}#") for ref in sweep.details["sample_records"])
 
 
 def test_network_detect_command_over_files(tmp_path: Path) -> None:

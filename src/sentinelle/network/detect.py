@@ -274,7 +274,7 @@ class NetworkDetector:
             self._steps.aggregate(buf)
             out.extend(self.flood.close_step(step, buf.accs))
             if buf.probes:
-                out.extend(self.scan.close_step(step, buf.probes))
+                out.extend(self.scan.close_step(step, buf.probes, buf.probe_samples))
             out.extend(self.exfil.close_step(step, buf.outbound))
         return self._count(out)
 

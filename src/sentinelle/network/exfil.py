@@ -16,9 +16,11 @@ from typing import Any
 from sentinelle.detections import Detection
 from sentinelle.network.baseline import Baseline, SlotClock
 from sentinelle.network.config import NetworkConfig
+from sentinelle.network.flow import FlowRecord
 
 EXFIL_TAGS = ("attack.exfiltration", "attack.t1048")
 _MAX_PEERS = 64  # external peers remembered per host and window
+_SAMPLES = 12  # flow records kept per host and window, so that a detection points back
 
 
 @dataclass(slots=True)
@@ -30,6 +32,7 @@ class _Host:
     last: float = 0.0
     peers: dict[str, int] = field(default_factory=dict)
     peers_dropped: int = 0
+    samples: list[FlowRecord] = field(default_factory=list)  # a few flows, for the report
 
 
 @dataclass(slots=True)
@@ -63,7 +66,7 @@ class ExfilTracker:
         if self._window is not None and window != self._window:
             out.extend(self._close_window(self._window))
         self._window = window
-        for host, (nbytes, flows, first, last, peers) in outbound.items():
+        for host, (nbytes, flows, first, last, peers, samples) in outbound.items():
             state = self._hosts.pop(host, None)
             if state is None:
                 state = _Host(first=first)
@@ -73,6 +76,8 @@ class ExfilTracker:
             state.bytes += nbytes
             state.flows += flows
             state.last = max(state.last, last)
+            if len(state.samples) < _SAMPLES:
+                state.samples.extend(samples[: _SAMPLES - len(state.samples)])
             known = state.peers
             for peer, n in peers.items():
                 if peer in known or len(known) < _MAX_PEERS:
@@ -117,6 +122,7 @@ class ExfilTracker:
                 state.baseline.update(slot, (value,), self.config.baseline.alpha)
             state.bytes = state.flows = state.peers_dropped = 0
             state.peers = {}
+            state.samples = []
         return out
 
     def _detection(self, host: str, state: _Host, window: int, threshold: float) -> Detection:
@@ -138,6 +144,7 @@ class ExfilTracker:
             "window_seconds": seconds,
             "top_destinations": [{"ip": ip, "bytes": n} for ip, n in ranked],
             "destinations_dropped": state.peers_dropped,
+            "sample_records": sorted({f.origin for f in state.samples}),
         }
         return Detection(
             rule_id="net-exfil-volume",
@@ -151,4 +158,5 @@ class ExfilTracker:
             last_seen=state.last,
             value=float(state.bytes),
             details=details,
+            events=tuple(f.event for f in state.samples if f.event is not None),
         )

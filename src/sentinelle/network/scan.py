@@ -11,7 +11,7 @@ window.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentinelle.detections import Detection
@@ -19,6 +19,7 @@ from sentinelle.network.config import NetworkConfig
 from sentinelle.network.flow import DENIED_ACTIONS, TCP_ACK, TCP_SYN, FlowRecord, proto_name
 
 SCAN_TAGS = ("attack.discovery", "attack.t1046")
+SAMPLES_PER_SCAN = 12
 _UNANSWERED = frozenset({"S0", "REJ", "RSTOS0", "RSTR", "SH", "OTH"})
 _ICMP_ECHO = (8 << 8, 128 << 8)  # echo request as type*256+code, IPv4 and IPv6
 
@@ -44,6 +45,7 @@ class _Source:
     last_step: int
     reported: set[str]  # kinds reported in the current episode
     overflow: int = 0
+    samples: list[FlowRecord] = field(default_factory=list)  # a few probes, for the report
 
 
 @dataclass(slots=True)
@@ -70,7 +72,10 @@ class ScanTracker:
         return len(self._sources)
 
     def close_step(
-        self, step: int, probes: dict[str, set[tuple[str, int, int]]]
+        self,
+        step: int,
+        probes: dict[str, set[tuple[str, int, int]]],
+        samples: dict[str, list[FlowRecord]] | None = None,
     ) -> list[Detection]:
         out: list[Detection] = []
         horizon = step - self.window_steps
@@ -88,7 +93,10 @@ class ScanTracker:
             self._sources[src] = state  # most recently active last, for eviction
             if step - state.last_step > self.window_steps:
                 state.reported.clear()  # a quiet window ends the episode
+                state.samples = []
             state.last_step = step
+            if samples is not None and len(state.samples) < SAMPLES_PER_SCAN:
+                state.samples.extend(samples.get(src, ())[: SAMPLES_PER_SCAN - len(state.samples)])
             known = state.targets
             if len(known) + len(targets) > cap:
                 for target in [t for t, seen in known.items() if seen <= horizon]:
@@ -161,6 +169,7 @@ class ScanTracker:
             "hosts_sample": sorted(hosts)[:10],
             "window_seconds": self.config.window_seconds,
             "targets_dropped": self._sources[src].overflow,
+            "sample_records": sorted({f.origin for f in self._sources[src].samples}),
         }
         title = "Port scan of one host" if kind == "ports" else "Host sweep"
         return Detection(
@@ -175,4 +184,5 @@ class ScanTracker:
             last_seen=last,
             value=float(len(ports) if kind == "ports" else len(hosts)),
             details=details,
+            events=tuple(f.event for f in self._sources[src].samples if f.event is not None),
         )

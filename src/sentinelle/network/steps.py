@@ -52,6 +52,7 @@ class StepBuffer:
         "most_packets",
         "outbound",
         "pieces",
+        "probe_samples",
         "probes",
         "seen",
     )
@@ -61,6 +62,7 @@ class StepBuffer:
         self.pieces: list[FlowRecord] = []  # shares of longer flows begun in earlier steps
         self.accs: dict[str, list[Any]] = {}  # destination -> flood accumulator
         self.probes: dict[str, set[tuple[str, int, int]]] = {}  # source -> probed targets
+        self.probe_samples: dict[str, list[FlowRecord]] = {}  # source -> a few of its probes
         self.outbound: dict[str, list[Any]] = {}  # internal host -> bytes sent outside...
         self.budget = source_budget  # sources still countable in this step
         self.seen: Counter[str] = Counter()  # flows per destination so far in this step
@@ -246,7 +248,7 @@ class StepAggregator:
             or f.action is not None
             or f.state is not None
         ]
-        probes = buf.probes
+        probes, samples = buf.probes, buf.probe_samples
         for f in candidates:
             if not is_probe(f, self.probe_packets):
                 continue
@@ -256,8 +258,12 @@ class StepAggregator:
                     self.overflow.probe_sources += 1
                     continue
                 targets = probes[f.src] = set()
+                samples[f.src] = []
             if len(targets) < self.max_targets:
                 targets.add((f.dst, f.proto, f.dport))
+            kept = samples[f.src]
+            if len(kept) < SAMPLES_PER_STEP:
+                kept.append(f)
 
     def _outbound(
         self, buf: StepBuffer, host: str, peer: str, sent: int, f: FlowRecord, new: bool
@@ -267,7 +273,7 @@ class StepAggregator:
             if len(buf.outbound) >= self.max_hosts:
                 self.overflow.hosts += 1
                 return
-            entry = buf.outbound[host] = [0, 0, f.start, f.end, {}]
+            entry = buf.outbound[host] = [0, 0, f.start, f.end, {}, []]
         entry[0] += sent
         entry[1] += 1 if new else 0
         entry[2] = min(entry[2], f.start)
@@ -275,3 +281,5 @@ class StepAggregator:
         peers = entry[4]
         if peer in peers or len(peers) < _PEERS_PER_HOST:
             peers[peer] = peers.get(peer, 0) + sent
+        if len(entry[5]) < SAMPLES_PER_STEP:
+            entry[5].append(f)
