@@ -42,6 +42,8 @@ from sentinelle.hunt.summary import FileResult, HuntSummary
 RUN_SIZE = 20_000  # detections a worker holds before sorting them into a run file
 MAX_OPEN_RUNS = FAN_IN  # runs merged at once; more are merged in passes first
 BYTES_PER_AUTO_JOB = 32 * 1024 * 1024  # input that pays for one more worker (see auto_jobs)
+TASK_FILES = 16  # files per task at most: small files travel together
+TASK_BYTES = 8 * 1024 * 1024  # and at most this much input per task (a bigger file goes alone)
 MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
 ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
 
@@ -64,10 +66,12 @@ class ProgressSink(Protocol):
     def stop(self) -> None: ...
 
 
-class FileReader(Protocol):
-    """``sentinelle.readers.read_file``: batches of one file; problems ride on the batches."""
+class PathsReader(Protocol):
+    """``sentinelle.readers.read_paths``: batches of the given files, file after file, each
+    batch's ``source`` naming its file (or ``file!member`` inside an archive); problems ride on
+    the batches."""
 
-    def __call__(self, path: Path, *, batch_size: int) -> Iterable[EventBatch]: ...
+    def __call__(self, paths: Sequence[Path], *, batch_size: int) -> Iterable[EventBatch]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +112,9 @@ def tag_matches(tag: str, wanted: Sequence[str]) -> bool:
 
 @dataclass(slots=True)
 class _Outcome:
-    """A worker's answer for one file."""
+    """A worker's answer for one task (a few files): one result per file, and their runs."""
 
-    result: FileResult
+    results: list[FileResult]
     runs: list[Run] = field(default_factory=list)
 
 
@@ -120,22 +124,29 @@ class _Outcome:
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def hunt_file(
-    path: Path,
+def hunt_files(
+    paths: Sequence[Path],
     matcher: Matcher,
-    reader: FileReader,
+    reader: PathsReader,
     selection: Selection,
     spill: Path,
     batch_size: int,
     progress: Callable[[int], None] | None = None,
 ) -> _Outcome:
-    """Read one file, match it, spill its detections as sorted runs. Never raises for the file."""
-    result = FileResult(path=str(path))
-    outcome = _Outcome(result)
+    """Read ``paths`` (one reader call, so EVTX parsing runs ahead across them), match them,
+    spill the detections as sorted runs. Never raises for a file.
+
+    Batches come file after file; each is credited to the file its ``source`` names.
+    """
+    outcome = _Outcome([FileResult(path=str(p)) for p in paths])
+    results = outcome.results
+    current = 0
     pending: list[Detection] = []
     started = time.perf_counter()
     try:
-        for batch in reader(path, batch_size=batch_size):
+        for batch in reader(paths, batch_size=batch_size):
+            current = _owner(results, current, batch.source)
+            result = results[current]
             n = len(batch.events)
             result.events += n
             result.events_without_time += sum(1 for e in batch.events if e.timestamp is None)
@@ -147,20 +158,31 @@ def hunt_file(
                         if det.event is not None:
                             det.event.raw = None  # outputs use the fields; halves the spill
                         pending.append(det)
+                        result.detections += 1
                 if len(pending) >= RUN_SIZE:
                     outcome.runs.append(process_writer(spill).write(pending))
-                    result.detections += len(pending)
                     pending = []
             if progress is not None:
                 progress(n)
     except Exception as exc:  # noqa: BLE001 (file boundary: one bad file must not stop the hunt)
+        result = results[current]
         result.failed = True
-        _note_issue(result, ReadIssue(str(path), f"{type(exc).__name__}: {exc}", kind="file"))
+        _note_issue(result, ReadIssue(result.path, f"{type(exc).__name__}: {exc}", kind="file"))
     if pending:
         outcome.runs.append(process_writer(spill).write(pending))
-        result.detections += len(pending)
-    result.seconds = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    for result in results:  # per-file time is not separable when parsing runs ahead
+        result.seconds = elapsed / len(results)
     return outcome
+
+
+def _owner(results: list[FileResult], current: int, source: str) -> int:
+    """Index of the file a batch from ``source`` belongs to, at or after ``current``."""
+    for i in range(current, len(results)):
+        path = results[i].path
+        if source == path or source.startswith(path + "!"):
+            return i
+    return current  # a source the reader named otherwise: credit the file being read
 
 
 def _note_issue(result: FileResult, issue: ReadIssue) -> None:
@@ -175,8 +197,8 @@ def _worker_main(conn: Connection) -> None:
         task = conn.recv()
         if task is None:
             return
-        outcome = hunt_file(
-            Path(task),
+        outcome = hunt_files(
+            [Path(p) for p in task],
             state["matcher"],
             state["reader"],
             state["selection"],
@@ -194,7 +216,7 @@ def _worker_main(conn: Connection) -> None:
 class _Worker:
     process: Any  # multiprocessing.context.ForkProcess (not typed in typeshed)
     conn: Connection
-    task: str | None = None
+    task: tuple[str, ...] | None = None
 
 
 def _spawn(ctx: Any) -> _Worker:
@@ -205,12 +227,30 @@ def _spawn(ctx: Any) -> _Worker:
     return _Worker(proc, parent)
 
 
+def plan_tasks(files: Sequence[Path]) -> list[tuple[str, ...]]:
+    """Files grouped into tasks, largest first: a big file alone, small ones up to
+    ``TASK_FILES`` files or ``TASK_BYTES`` together, so the reader can parse ahead."""
+    tasks: list[tuple[str, ...]] = []
+    group: list[str] = []
+    size = 0
+    for path in sorted(files, key=_size, reverse=True):
+        n = _size(path)
+        if group and (len(group) >= TASK_FILES or size + n > TASK_BYTES):
+            tasks.append(tuple(group))
+            group, size = [], 0
+        group.append(str(path))
+        size += n
+    if group:
+        tasks.append(tuple(group))
+    return tasks
+
+
 def _hunt_parallel(
-    files: list[Path], jobs: int, progress: ProgressSink | None
+    tasks: list[tuple[str, ...]], jobs: int, progress: ProgressSink | None
 ) -> Iterator[_Outcome]:
     ctx = multiprocessing.get_context("fork")
-    queue = [str(p) for p in reversed(files)]  # pop() from the end: largest files first
-    attempts: dict[str, int] = {}
+    queue = list(reversed(tasks))  # pop() from the end: largest files first
+    attempts: dict[tuple[str, ...], int] = {}
     workers: list[_Worker] = []
 
     def assign(w: _Worker) -> None:
@@ -222,7 +262,7 @@ def _hunt_parallel(
             w.conn.send(w.task)
 
     try:
-        for _ in range(min(jobs, len(files))):
+        for _ in range(min(jobs, len(tasks))):
             w = _spawn(ctx)
             workers.append(w)
             assign(w)
@@ -244,10 +284,15 @@ def _hunt_parallel(
                     except (EOFError, OSError):
                         pass  # the worker died mid-message; its sentinel says so below
                 if w.task is not None and not w.process.is_alive():
-                    if attempts[w.task] < MAX_ATTEMPTS:
+                    if len(w.task) > 1:
+                        # Which file killed it is unknown: each gets one try on its own.
+                        for single in reversed(w.task):
+                            attempts[(single,)] = MAX_ATTEMPTS - 1
+                            queue.append((single,))
+                    elif attempts[w.task] < MAX_ATTEMPTS:
                         queue.append(w.task)  # maybe not this file's fault: one more try
                     else:
-                        yield _lost(w)
+                        yield _lost(w.task[0], w.process.exitcode)
                     w.conn.close()
                     fresh = _spawn(ctx)
                     workers[workers.index(w)] = fresh
@@ -260,13 +305,12 @@ def _hunt_parallel(
             w.conn.close()
 
 
-def _lost(w: _Worker) -> _Outcome:
+def _lost(path: str, exitcode: int | None) -> _Outcome:
     """The file a worker was reading when it died, reported as unreadable."""
-    path = w.task or "?"
-    reason = f"worker process died (exit code {w.process.exitcode}) while reading this file"
+    reason = f"worker process died (exit code {exitcode}) while reading this file"
     result = FileResult(path=path, failed=True, issues=1)
     result.issue_samples.append(ReadIssue(path, reason, kind="file"))
-    return _Outcome(result)
+    return _Outcome([result])
 
 
 def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]:
@@ -298,7 +342,7 @@ def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]
 def run_hunt(
     files: Sequence[Path],
     matcher: Matcher,
-    reader: FileReader,
+    reader: PathsReader,
     writers: Sequence[TimelineWriter],
     summary: HuntSummary,
     *,
@@ -312,15 +356,15 @@ def run_hunt(
     started = time.perf_counter()
     spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
     # Largest first, so a big file does not start last and leave the other workers idle.
-    ordered = sorted(files, key=_size, reverse=True)
+    tasks = plan_tasks(files)
     runs: list[Run] = []
     if progress is not None:
-        progress.start(len(ordered))
+        progress.start(len(files))
     try:
-        if jobs <= 1 or len(ordered) <= 1:
+        if jobs <= 1 or len(tasks) <= 1:
             outcomes: Iterable[_Outcome] = (
-                hunt_file(
-                    p,
+                hunt_files(
+                    [Path(p) for p in task],
                     matcher,
                     reader,
                     selection,
@@ -328,7 +372,7 @@ def run_hunt(
                     batch_size,
                     progress.advance if progress is not None else None,
                 )
-                for p in ordered
+                for task in tasks
             )
         else:
             _WORKER_STATE.update(
@@ -338,12 +382,13 @@ def run_hunt(
                 spill=spill,
                 batch_size=batch_size,
             )
-            outcomes = _hunt_parallel(ordered, jobs, progress)
+            outcomes = _hunt_parallel(tasks, jobs, progress)
         for outcome in outcomes:
-            summary.add_file(outcome.result)
+            for result in outcome.results:
+                summary.add_file(result)
+                if progress is not None:
+                    progress.file_done()
             runs.extend(outcome.runs)
-            if progress is not None:
-                progress.file_done()
         if progress is not None:
             progress.stop()
 
