@@ -3,9 +3,10 @@
 Stages, each bounded in memory whatever the input size:
 
 1. **Workers** (``--jobs`` processes, forked so the compiled rules are shared, not rebuilt)
-   take one file at a time, stream its batches through the engine, keep the detections that
-   fall inside ``--since``/``--until``, and write them to sorted *run files* in a private spill
-   directory (a run is cut every ``RUN_SIZE`` detections). They send back counts and read issues.
+   take tasks of a few files (``plan_tasks``), stream their batches through the engine, keep
+   the detections that fall inside ``--since``/``--until``, and append them as sorted *runs* to
+   their spill file (``spill.py``; a run is cut every ``RUN_SIZE`` detections). They send back
+   per-file counts and read issues.
 2. **Merge**: the parent merges the runs by ``Detection.sort_key`` (time, source, record, rule),
    so the order never depends on which worker finished first: the output is byte-identical
    whatever ``--jobs`` is.
@@ -14,8 +15,9 @@ Stages, each bounded in memory whatever the input size:
 4. **Select and write**: suppressed base rules (``generate: false``), ``--min-level`` and
    ``--tags`` are applied, and each remaining detection goes to every writer and the summary.
 
-A worker that dies (a parser crash, the OOM killer) costs only the file it was reading: that
-file is reported as unreadable, a new worker takes its place, and the hunt goes on.
+A worker that dies (a parser crash, the OOM killer) costs only the file that killed it: a new
+worker takes its place, the files of the task are tried again one by one, and a file that
+kills a worker again is reported as unreadable while the hunt goes on.
 """
 
 from __future__ import annotations
