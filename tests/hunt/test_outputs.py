@@ -243,3 +243,23 @@ def test_table_shows_markup_and_escapes_literally_with_summary() -> None:
 
 def test_table_says_when_nothing_was_found() -> None:
     assert "No detections." in _render("table", [])
+
+
+def test_progress_bar_counts_files_and_events_on_its_console() -> None:
+    from rich.console import Console
+
+    from sentinelle.cli.hunt import _RichProgress
+
+    buf = io.StringIO()
+    progress = _RichProgress(Console(file=buf, force_terminal=True, width=120))
+    progress.start(3)
+    progress.advance(2048)
+    progress.file_done()
+    progress.advance(952)
+    progress.file_done()
+    progress._progress.refresh()
+    progress.stop()
+    text = buf.getvalue()
+    assert "2/3" in text
+    assert "3,000 events" in text
+    assert "events/s" in text
