@@ -80,7 +80,10 @@ class ExfilConfig:
 class NetworkConfig:
     step_seconds: float = 5.0  # windows slide by this much
     window_seconds: float = 30.0  # rates are averaged over this much time
-    lateness_seconds: float = 10.0  # a step closes this long after the newest flow passed it
+    # A step closes this long after the newest flow passed it: more than the exporters take to
+    # send a finished flow (NetFlow inactive timeouts are often 15 s, softflowd scans every 60 s).
+    # It delays when an alert is raised, not the times it carries.
+    lateness_seconds: float = 60.0
     max_jump_seconds: float = 21_600.0  # a flow further ahead of the clock is held suspect
     internal_networks: tuple[str, ...] = (
         "10.0.0.0/8",
