@@ -171,3 +171,17 @@ def test_fuzz_damaged_capture_files_never_crash(magic: bytes, body: bytes) -> No
                 decoder.decode(message.payload, message.exporter, message.time, message.where)
         except ReadError as exc:  # only a file-level problem may stop the reading
             assert exc.location is not None and exc.location.source == str(path)
+
+
+def test_collector_on_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        collector = FlowCollector("::1", 0)
+    except ConfigError as exc:
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    with collector, socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sender:
+        sender.sendto(encode_ipfix(FLOWS, T, 0), ("::1", collector.address[1]))
+        message = collector.receive(2.0)
+        assert message is not None and message.exporter == "::1"
+        assert len(FlowDecoder().decode(message.payload, message.exporter)) == 2
