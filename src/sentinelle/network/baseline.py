@@ -48,12 +48,6 @@ class Baseline:
             if self.counts[index] < 0xFFFFFFFF:
                 self.counts[index] += 1
 
-    def decay(self, factor: float) -> None:
-        """Scale the all-day means towards zero (a subject came back after a silence)."""
-        base = (len(self.counts) - 1) * self.metrics * 2
-        for m in range(self.metrics):
-            self.values[base + 2 * m] *= factor
-
     def samples(self, slot: int | None = None) -> int:
         return self.counts[len(self.counts) - 1 if slot is None else slot]
 
