@@ -60,6 +60,24 @@ def test_v5_round_trip() -> None:
     _same(decoder.decode(encode_v5(FLOWS[:2], T + 3, 0), "x"), FLOWS[:2])
 
 
+def test_sampled_exports_are_scaled_back_up() -> None:
+    # NetFlow v5 says its sampling in the header: one packet in 100.
+    decoder = FlowDecoder()
+    (flow, _) = decoder.decode(encode_v5(FLOWS[:2], T + 3, 0, sampling=100), "r5")
+    assert (flow.packets, flow.bytes) == (300, 18000)
+    # IPFIX says it in an options record (PSAMP: 1 packet taken, then 99 skipped).
+    options = struct.pack(">HHH", 300, 3, 1) + struct.pack(">HHHHHH", 149, 4, 305, 4, 306, 4)
+    sets = struct.pack(">HH", 3, 4 + len(options) + 2) + options + b"\0\0"
+    row = struct.pack(">III", 0, 1, 99)
+    sets += struct.pack(">HH", 300, 4 + len(row)) + row
+    decoder.decode(_ipfix(sets), "r10")
+    flows = decoder.decode(encode_ipfix(FLOWS[:1], T + 3, 0), "r10")
+    assert (flows[0].packets, flows[0].bytes) == (300, 18000)
+    assert decoder.stats.sampled_records == 3
+    # An exporter that samples nothing (interval 1, as softflowd says) is left alone.
+    assert decoder.decode(encode_v5(FLOWS[:1], T, 2, sampling=1), "r5")[0].packets == 3
+
+
 def test_sequence_gaps_are_counted_per_protocol() -> None:
     decoder = FlowDecoder()
     decoder.decode(encode_v5(FLOWS[:2], T, 100), "r1")

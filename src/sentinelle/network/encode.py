@@ -174,16 +174,23 @@ def encode_v9(
 
 
 def encode_v5(
-    flows: Sequence[FlowRecord], export_time: float, sequence: int, boot_time: float | None = None
+    flows: Sequence[FlowRecord],
+    export_time: float,
+    sequence: int,
+    boot_time: float | None = None,
+    sampling: int = 0,
 ) -> bytes:
-    """One NetFlow v5 packet (IPv4 only, at most 30 flows); ``sequence`` counts flows."""
+    """One NetFlow v5 packet (IPv4 only, at most 30 flows); ``sequence`` counts flows;
+    ``sampling`` is the header's interval (one packet in N was looked at)."""
     if len(flows) > 30:
         raise ValueError("a NetFlow v5 packet holds at most 30 flows")
     boot = export_time - 3600.0 if boot_time is None else boot_time
     uptime = int((export_time - boot) * 1000) & _U32
     secs = int(export_time)
     nsecs = int((export_time - secs) * 1e9)
-    header = struct.pack(">HHIIIIBBH", 5, len(flows), uptime, secs, nsecs, sequence & _U32, 0, 0, 0)
+    header = struct.pack(
+        ">HHIIIIBBH", 5, len(flows), uptime, secs, nsecs, sequence & _U32, 0, 0, sampling & 0x3FFF
+    )
     rows = [
         _V5_ROW.pack(
             _packed(f.src),

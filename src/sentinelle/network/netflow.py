@@ -54,6 +54,7 @@ class DecodeStats:
     pending_dropped_sets: int = 0
     hostile_lengths: int = 0
     non_flow_records: int = 0
+    sampled_records: int = 0  # counters multiplied by the exporter's sampling rate
     sequence_lost: int = 0  # v5/IPFIX: records lost; v9: export packets lost
     sequence_gaps: int = 0  # how many times a gap was seen
     out_of_order: int = 0
@@ -118,6 +119,8 @@ class FlowDecoder:
         self._templates: OrderedDict[tuple[str, int, int, int], Template] = OrderedDict()
         self._streams: OrderedDict[tuple[str, int, int], tuple[int, int]] = OrderedDict()
         self._system_init: OrderedDict[tuple[str, int], float] = OrderedDict()
+        # One packet in N sampled, per exporter and domain: counters are scaled back up.
+        self._sampling: OrderedDict[tuple[str, int], float] = OrderedDict()
         self._pending: deque[tuple[tuple[str, int, int, int], bytes, Context]] = deque()
 
     @property
@@ -189,8 +192,8 @@ class FlowDecoder:
             stats.truncated += 1
             stats.issue(where, f"v5 header needs 24 bytes, got {len(data)}")
             return []
-        _, count, uptime, secs, nsecs, sequence, engine_type, engine_id, _ = _V5_HEADER.unpack_from(
-            data
+        _, count, uptime, secs, nsecs, sequence, engine_type, engine_id, sampling = (
+            _V5_HEADER.unpack_from(data)
         )
         available = (len(data) - _V5_HEADER.size) // _V5_RECORD.size
         if count > 30 or count == 0:
@@ -202,6 +205,7 @@ class FlowDecoder:
             stats.issue(where, f"v5 announces {count} records, carries {available}")
             count = available
         self._track((exporter, 5, (engine_type << 8) | engine_id), sequence, count, where)
+        rate = sampling & 0x3FFF  # the top two bits give the sampling mode
         base_ms = secs * 1000 + nsecs // 1_000_000 - uptime  # epoch ms at exporter boot
         out: list[FlowRecord] = []
         body = memoryview(data)[_V5_HEADER.size : _V5_HEADER.size + count * _V5_RECORD.size]
@@ -241,6 +245,9 @@ class FlowDecoder:
                 )
             )
         stats.records += len(out)
+        if rate > 1:
+            _scale(out, float(rate))
+            stats.sampled_records += len(out)
         return out
 
     # -- NetFlow v9 and IPFIX ----------------------------------------------------------------
@@ -462,6 +469,10 @@ class FlowDecoder:
             return []
         records = build_records(plan, rows, ctx, self._system_init)
         stats.records += len(records)
+        rate = self._sampling.get((ctx.exporter, ctx.domain), 1.0)
+        if rate > 1.0:
+            _scale(records, rate)
+            stats.sampled_records += len(records)
         return records
 
     def _rows(self, plan: Plan, body: bytes, where: str) -> list[tuple[Any, ...]]:
@@ -491,12 +502,38 @@ class FlowDecoder:
         return out
 
     def _read_options(self, plan: Plan, rows: list[tuple[Any, ...]], ctx: Context) -> None:
-        position = plan.index.get(Role.SYSTEM_INIT)
-        if position is None:
-            return
+        """What options records say about the exporter: its start time and its sampling."""
+        key = (ctx.exporter, ctx.domain)
+        at_init = plan.index.get(Role.SYSTEM_INIT)
+        at_interval = plan.index.get(Role.SAMPLING_INTERVAL)
+        at_taken = plan.index.get(Role.PACKET_INTERVAL)
+        at_skipped = plan.index.get(Role.PACKET_SPACE)
         for row in rows:
-            value = row[position]
-            if isinstance(value, int) and value > 0:
-                if len(self._system_init) >= self.limits.max_streams:
-                    self._system_init.popitem(last=False)
-                self._system_init[(ctx.exporter, ctx.domain)] = value / 1000.0
+            if at_init is not None and isinstance(row[at_init], int) and row[at_init] > 0:
+                _remember(self._system_init, key, row[at_init] / 1000.0, self.limits.max_streams)
+            rate = 0.0
+            if at_interval is not None and isinstance(row[at_interval], int):
+                rate = float(row[at_interval])
+            elif at_taken is not None and at_skipped is not None:
+                taken, skipped = row[at_taken], row[at_skipped]
+                if isinstance(taken, int) and isinstance(skipped, int) and taken > 0:
+                    rate = (taken + skipped) / taken
+            if rate >= 1.0:
+                _remember(self._sampling, key, rate, self.limits.max_streams)
+
+
+def _remember(
+    table: OrderedDict[tuple[str, int], float], key: tuple[str, int], value: float, cap: int
+) -> None:
+    if key not in table and len(table) >= cap:
+        table.popitem(last=False)
+    table[key] = value
+
+
+def _scale(records: list[FlowRecord], rate: float) -> None:
+    """Counters of sampled traffic back to estimates of the real traffic."""
+    for f in records:
+        f.packets = round(f.packets * rate)
+        f.bytes = round(f.bytes * rate)
+        f.rpackets = round(f.rpackets * rate)
+        f.rbytes = round(f.rbytes * rate)

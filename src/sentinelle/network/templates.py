@@ -39,6 +39,10 @@ IE_END_NS = 157
 IE_START_DELTA_US = 158
 IE_END_DELTA_US = 159
 IE_SYSTEM_INIT_MS = 160
+IE_SAMPLING_INTERVAL = 34  # NetFlow v9 (one packet in N); also samplerRandomInterval (50)
+IE_SAMPLER_RANDOM_INTERVAL = 50
+IE_SAMPLING_PACKET_INTERVAL = 305  # PSAMP: this many packets taken ...
+IE_SAMPLING_PACKET_SPACE = 306  # ... then this many skipped
 # RFC 5103 biflows: the same element numbers under this enterprise mean the reverse direction.
 REVERSE_PEN = 29305
 VARIABLE = 0xFFFF
@@ -61,6 +65,9 @@ class Role(Enum):
     START = "start"
     END = "end"
     SYSTEM_INIT = "system_init"
+    SAMPLING_INTERVAL = "sampling_interval"
+    PACKET_INTERVAL = "packet_interval"
+    PACKET_SPACE = "packet_space"
 
 
 class TimeMode(Enum):
@@ -98,6 +105,10 @@ _COUNTER_IE: dict[int, Role] = {
     IE_ICMP_V4: Role.ICMP,
     IE_ICMP_V6: Role.ICMP,
     IE_SYSTEM_INIT_MS: Role.SYSTEM_INIT,
+    IE_SAMPLING_INTERVAL: Role.SAMPLING_INTERVAL,
+    IE_SAMPLER_RANDOM_INTERVAL: Role.SAMPLING_INTERVAL,
+    IE_SAMPLING_PACKET_INTERVAL: Role.PACKET_INTERVAL,
+    IE_SAMPLING_PACKET_SPACE: Role.PACKET_SPACE,
 }
 _ADDRESS_IE: dict[int, tuple[Role, int]] = {
     IE_SRC_V4: (Role.SRC, 4),
