@@ -17,6 +17,7 @@ from sentinelle.engine.translate import Rejected, rule_tree
 from sentinelle.errors import Location, RuleError
 from sentinelle.sigma.loader import RuleSet, location_of
 from sentinelle.sigma.logsources import LogsourceMap
+from sentinelle.sigma.yamlsafe import find_text_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,16 @@ def plan_rules(
                 if tree != ir.Const(False):
                     trees.append((i, tree))
         except Rejected as exc:
-            plan.errors.append(RuleError(f"rule {rule.title!r} rejected: {exc.reason}", loc))
+            where = loc
+            content = ruleset.files.get(loc.source)
+            if exc.field and content:
+                # Point at the first line naming the field (``Field:`` or ``Field|...``).
+                text = content.decode("utf-8", "replace")
+                at = find_text_line(text, exc.field + "|", after=loc.line or 1) or find_text_line(
+                    text, exc.field + ":", after=loc.line or 1
+                )
+                where = Location(loc.source, at or loc.line)
+            plan.errors.append(RuleError(f"rule {rule.title!r} rejected: {exc.reason}", where))
             continue
         rid = rule_identity(rule, loc)
         info = RuleInfo(

@@ -56,9 +56,10 @@ _FLAGS = {
 class Rejected(Exception):
     """The rule cannot be evaluated exactly; ``reason`` says why."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field  # the rule field whose value is the problem, to point at its line
 
 
 def rule_tree(
@@ -114,24 +115,30 @@ class _Context:
         if isinstance(cond, ConditionNOT):
             return ir.Not(self.node(cond.args[0]))
         if isinstance(cond, ConditionFieldEqualsValueExpression):
-            names = self.source.event_fields(cond.field)
-            if not names:
-                return ir.Unknown(cond.field)
-            if len(names) == 1:
-                return self.value(names[0], cond.value)
-            # Alternative names of one field (an event has at most one of them): any of them
-            # matches, except for absence tests, which need every name absent.
-            alternatives = tuple(self.value(n, cond.value) for n in names)
-            if isinstance(cond.value, SigmaNull) or (
-                isinstance(cond.value, SigmaExists) and not cond.value.exists
-            ):
-                return ir.And(alternatives)
-            return ir.Or(alternatives)
+            try:
+                return self.field_node(cond)
+            except Rejected as exc:
+                raise Rejected(exc.reason, exc.field or cond.field) from None
         if isinstance(cond, ConditionValueExpression):
             return self.value(None, cond.value)
         if cond is None:
             raise Rejected("a detection became empty")
         raise Rejected(f"unsupported condition element {type(cond).__name__}")
+
+    def field_node(self, cond: ConditionFieldEqualsValueExpression) -> ir.Node:
+        names = self.source.event_fields(cond.field)
+        if not names:
+            return ir.Unknown(cond.field)
+        if len(names) == 1:
+            return self.value(names[0], cond.value)
+        # Alternative names of one field (an event has at most one of them): any of them
+        # matches, except for absence tests, which need every name absent.
+        alternatives = tuple(self.value(n, cond.value) for n in names)
+        if isinstance(cond.value, SigmaNull) or (
+            isinstance(cond.value, SigmaExists) and not cond.value.exists
+        ):
+            return ir.And(alternatives)
+        return ir.Or(alternatives)
 
     def value(self, field: str | None, value: Any) -> ir.Node:
         if isinstance(value, SigmaExpansion):
