@@ -229,12 +229,13 @@ def main() -> None:
         common = [str(corpus), "--rules", str(rules), "-f", "jsonl", "-o", str(out), *jobs]
         print(f"corpus: {len(files)} EVTX files in {corpus}; rules: {rules}")
         cold = hunt_cli(cache, *common, warm=False)
-        warm = hunt_cli(cache, *common)
+        # The machine is shared: the best of three warm runs is the least disturbed one.
+        warm = min((hunt_cli(cache, *common) for _ in range(3)), key=lambda r: r["seconds"])
         ours = detections_per_rule(out)
         events = warm["events"]
         print(f"sentinelle hunt, cold cache: {cold['seconds']:.2f} s, {events:,} events")
         print(
-            f"sentinelle hunt, warm cache: {warm['seconds']:.2f} s "
+            f"sentinelle hunt, warm cache (best of 3): {warm['seconds']:.2f} s "
             f"({ratio(events, warm['seconds']):,.0f} events/s), peak RSS "
             f"{warm['peak_rss_mb']:.0f} MB, {sum(ours.values()):,} detections "
             f"from {len(ours)} rules"
