@@ -47,7 +47,7 @@ def test_rejection_exits_one_with_location(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), ["rules", "check", str(tmp_path)])
     assert result.exit_code == 1
     assert (
-        f"rejected: {tmp_path / 'bad.yml'}:1: rule 'bad' rejected: regular expression"
+        f"rejected: {tmp_path / 'bad.yml'}:4: rule 'bad' rejected: regular expression"
         in result.output
     )
     assert "rejected 1" in result.output

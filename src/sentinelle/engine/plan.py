@@ -81,11 +81,15 @@ def plan_rules(
         except Rejected as exc:
             where = loc
             content = ruleset.files.get(loc.source)
-            if exc.field and content:
-                # Point at the first line naming the field (``Field:`` or ``Field|...``).
+            if (exc.field or exc.needle) and content:
+                # Point at the text that shows the problem, else the first line naming the
+                # field (``Field:`` or ``Field|...``).
                 text = content.decode("utf-8", "replace")
-                at = find_text_line(text, exc.field + "|", after=loc.line or 1) or find_text_line(
-                    text, exc.field + ":", after=loc.line or 1
+                start = loc.line or 1
+                needles = [exc.needle] if exc.needle else []
+                needles += [exc.field + "|", exc.field + ":"] if exc.field else []
+                at = next(
+                    (n for n in (find_text_line(text, x, after=start) for x in needles) if n), None
                 )
                 where = Location(loc.source, at or loc.line)
             plan.errors.append(RuleError(f"rule {rule.title!r} rejected: {exc.reason}", where))

@@ -56,10 +56,11 @@ _FLAGS = {
 class Rejected(Exception):
     """The rule cannot be evaluated exactly; ``reason`` says why."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
+    def __init__(self, reason: str, field: str | None = None, needle: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field  # the rule field whose value is the problem, to point at its line
+        self.needle = needle  # text of the rule that shows the problem, when there is one
 
 
 def rule_tree(
@@ -118,7 +119,7 @@ class _Context:
             try:
                 return self.field_node(cond)
             except Rejected as exc:
-                raise Rejected(exc.reason, exc.field or cond.field) from None
+                raise Rejected(exc.reason, exc.field or cond.field, exc.needle) from None
         if isinstance(cond, ConditionValueExpression):
             return self.value(None, cond.value)
         if cond is None:
@@ -219,7 +220,9 @@ class _Context:
                 values = self.placeholders.get(part.name)
                 if not values:
                     raise Rejected(
-                        f"placeholder %{part.name}% has no values (add it to the placeholders file)"
+                        f"placeholder %{part.name}% has no values (define it in the placeholders"
+                        " file)",
+                        needle=f"%{part.name}%",
                     )
                 options.append([list(SigmaString(v).s) for v in values])
             else:
@@ -255,7 +258,8 @@ def _expand_regex(
             values = placeholders.get(part.name)
             if not values:
                 raise Rejected(
-                    f"placeholder %{part.name}% has no values (add it to the placeholders file)"
+                    f"placeholder %{part.name}% has no values (define it in the placeholders file)",
+                    needle=f"%{part.name}%",
                 )
             parts.append("(?:" + "|".join(re2.escape(v) for v in values) + ")")
         elif isinstance(part, SpecialChars):
