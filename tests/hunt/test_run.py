@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,9 @@ from sentinelle.engine import CompiledRules, load_compiled
 from sentinelle.events import Event, EventBatch
 from sentinelle.hunt import run
 from sentinelle.hunt.outputs.jsonl import JsonlWriter
-from sentinelle.hunt.run import PathsReader, Selection, correlate, run_hunt, tag_matches
-from sentinelle.hunt.summary import FileResult, HuntSummary
-from sentinelle.readers import expand_paths, read_paths
+from sentinelle.hunt.run import FileReader, Selection, correlate, run_hunt, tag_matches
+from sentinelle.hunt.summary import HuntSummary
+from sentinelle.readers import expand_paths, read_file
 from tests.hunt.helpers import make_detection
 
 FAILED_LOGONS = """
@@ -114,19 +114,18 @@ def _security_rules(shared_data: Path, cache: Path) -> CompiledRules:
 
 
 def _jsonl_hunt(
-    files: list[Path], compiled: CompiledRules, reader: PathsReader, jobs: int
+    files: list[Path], compiled: CompiledRules, reader: FileReader, jobs: int
 ) -> tuple[str, HuntSummary]:
     buf = io.StringIO()
     summary = run_hunt(files, compiled, reader, [JsonlWriter(buf)], HuntSummary(), jobs=jobs)
     return buf.getvalue(), summary
 
 
-def _dies_on_poison(paths: Sequence[Path], *, batch_size: int) -> Iterator[EventBatch]:
-    """The real reader, except that reaching ``poison.evtx`` kills the process outright."""
-    for path in paths:
-        if path.name == "poison.evtx":
-            os._exit(9)
-        yield from read_paths([path], batch_size=batch_size)
+def _dies_on_poison(path: Path, *, batch_size: int) -> Iterator[EventBatch]:
+    """The real reader, except that reading ``poison.evtx`` kills the process outright."""
+    if path.name == "poison.evtx":
+        os._exit(9)
+    return read_file(path, batch_size=batch_size)
 
 
 @pytest.mark.corpus
@@ -135,7 +134,7 @@ def test_a_dying_worker_costs_only_its_file(shared_data: Path, tmp_path: Path) -
     good = sorted((shared_data / "evtx" / "mitre" / "TA0006-Credential Access").rglob("*.evtx"))
     poison = tmp_path / "poison.evtx"
     poison.write_bytes(good[0].read_bytes())
-    expected, _ = _jsonl_hunt(good, compiled, read_paths, jobs=1)
+    expected, _ = _jsonl_hunt(good, compiled, read_file, jobs=1)
     assert expected
     got, summary = _jsonl_hunt([*good, poison], compiled, _dies_on_poison, jobs=2)
     assert got == expected
@@ -150,12 +149,12 @@ def test_many_small_runs_merge_to_the_same_timeline(
 ) -> None:
     compiled = _security_rules(shared_data, tmp_path / "cache")
     files = expand_paths([shared_data / "evtx" / "mitre" / "TA0006-Credential Access"])
-    expected, summary = _jsonl_hunt(files, compiled, read_paths, jobs=1)
+    expected, summary = _jsonl_hunt(files, compiled, read_file, jobs=1)
     assert summary.detections > 30
     # a run every 7 detections and 3 runs merged at a time: several merge passes on disk
     monkeypatch.setattr(run, "RUN_SIZE", 7)
     monkeypatch.setattr(run, "MAX_OPEN_RUNS", 3)
-    got, _ = _jsonl_hunt(files, compiled, read_paths, jobs=2)
+    got, _ = _jsonl_hunt(files, compiled, read_file, jobs=2)
     assert got == expected
 
 
@@ -183,11 +182,3 @@ def test_tasks_group_small_files_and_keep_big_ones_alone(tmp_path: Path) -> None
     assert tasks[0] == (str(big),)
     assert [len(t) for t in tasks[1:]] == [run.TASK_FILES, 3]
     assert sorted(p for t in tasks for p in t) == sorted(str(p) for p in [*small, big])
-
-
-def test_batches_are_credited_to_their_file_archive_members_included() -> None:
-    results = [FileResult("logs/a.zip"), FileResult("logs/b.evtx"), FileResult("logs/c.log")]
-    assert run._owner(results, 0, "logs/a.zip!inner/x.log") == 0
-    assert run._owner(results, 0, "logs/b.evtx") == 1  # a.zip gave no more batches
-    assert run._owner(results, 1, "logs/c.log") == 2
-    assert run._owner(results, 2, "something else") == 2

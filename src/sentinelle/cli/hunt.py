@@ -195,7 +195,7 @@ def hunt(
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.rulesets import default_rule_paths, resolve_rule_args
     from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
-    from sentinelle.readers import expand_paths, read_paths
+    from sentinelle.readers import expand_paths, read_file
 
     min_rank_level = _level(min_level, "--min-level")
     fail_level = _level(fail_on, "--fail-on")
@@ -255,7 +255,7 @@ def hunt(
         run_hunt(
             files,
             compiled,
-            read_paths,
+            read_file,
             writers,
             summary,
             selection=selection,

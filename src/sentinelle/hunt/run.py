@@ -68,12 +68,10 @@ class ProgressSink(Protocol):
     def stop(self) -> None: ...
 
 
-class PathsReader(Protocol):
-    """``sentinelle.readers.read_paths``: batches of the given files, file after file, each
-    batch's ``source`` naming its file (or ``file!member`` inside an archive); problems ride on
-    the batches."""
+class FileReader(Protocol):
+    """``sentinelle.readers.read_file``: batches of one file; problems ride on the batches."""
 
-    def __call__(self, paths: Sequence[Path], *, batch_size: int) -> Iterable[EventBatch]: ...
+    def __call__(self, path: Path, *, batch_size: int) -> Iterable[EventBatch]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,62 +127,49 @@ _WORKER_STATE: dict[str, Any] = {}
 def hunt_files(
     paths: Sequence[Path],
     matcher: Matcher,
-    reader: PathsReader,
+    reader: FileReader,
     selection: Selection,
     spill: Path,
     batch_size: int,
     progress: Callable[[int], None] | None = None,
 ) -> _Outcome:
-    """Read ``paths`` (one reader call, so EVTX parsing runs ahead across them), match them,
-    spill the detections as sorted runs. Never raises for a file.
+    """Read and match ``paths`` one after the other, spill their detections as sorted runs.
 
-    Batches come file after file; each is credited to the file its ``source`` names.
+    Never raises for a file: what goes wrong with one is reported on its result.
     """
-    outcome = _Outcome([FileResult(path=str(p)) for p in paths])
-    results = outcome.results
-    current = 0
+    outcome = _Outcome([])
     pending: list[Detection] = []
-    started = time.perf_counter()
-    try:
-        for batch in reader(paths, batch_size=batch_size):
-            current = _owner(results, current, batch.source)
-            result = results[current]
-            n = len(batch.events)
-            result.events += n
-            result.events_without_time += sum(1 for e in batch.events if e.timestamp is None)
-            for issue in batch.issues:
-                _note_issue(result, issue)
-            if n:
-                for det in matcher.match_batch(batch):
-                    if selection.in_window(det):
-                        if det.event is not None:
-                            det.event.raw = None  # outputs use the fields; halves the spill
-                        pending.append(det)
-                        result.detections += 1
-                if len(pending) >= RUN_SIZE:
-                    outcome.runs.append(process_writer(spill).write(pending))
-                    pending = []
-            if progress is not None:
-                progress(n)
-    except Exception as exc:  # noqa: BLE001 (file boundary: one bad file must not stop the hunt)
-        result = results[current]
-        result.failed = True
-        _note_issue(result, ReadIssue(result.path, f"{type(exc).__name__}: {exc}", kind="file"))
+    for path in paths:
+        result = FileResult(path=str(path))
+        outcome.results.append(result)
+        started = time.perf_counter()
+        try:
+            for batch in reader(path, batch_size=batch_size):
+                n = len(batch.events)
+                result.events += n
+                result.events_without_time += sum(1 for e in batch.events if e.timestamp is None)
+                for issue in batch.issues:
+                    _note_issue(result, issue)
+                if n:
+                    for det in matcher.match_batch(batch):
+                        if selection.in_window(det):
+                            if det.event is not None:
+                                det.event.raw = None  # outputs use the fields; halves the spill
+                            pending.append(det)
+                            result.detections += 1
+                    if len(pending) >= RUN_SIZE:
+                        outcome.runs.append(process_writer(spill).write(pending))
+                        pending = []
+                if progress is not None:
+                    progress(n)
+        except Exception as exc:  # noqa: BLE001 (file boundary: one bad file must not stop the hunt)
+            result.failed = True
+            _note_issue(result, ReadIssue(str(path), f"{type(exc).__name__}: {exc}", kind="file"))
+        result.seconds = time.perf_counter() - started
     if pending:
+        # One run for the whole task: fewer, larger runs make the merge cheaper.
         outcome.runs.append(process_writer(spill).write(pending))
-    elapsed = time.perf_counter() - started
-    for result in results:  # per-file time is not separable when parsing runs ahead
-        result.seconds = elapsed / len(results)
     return outcome
-
-
-def _owner(results: list[FileResult], current: int, source: str) -> int:
-    """Index of the file a batch from ``source`` belongs to, at or after ``current``."""
-    for i in range(current, len(results)):
-        path = results[i].path
-        if source == path or source.startswith(path + "!"):
-            return i
-    return current  # a source the reader named otherwise: credit the file being read
 
 
 def _note_issue(result: FileResult, issue: ReadIssue) -> None:
@@ -231,7 +216,8 @@ def _spawn(ctx: Any) -> _Worker:
 
 def plan_tasks(files: Sequence[Path]) -> list[tuple[str, ...]]:
     """Files grouped into tasks, largest first: a big file alone, small ones up to
-    ``TASK_FILES`` files or ``TASK_BYTES`` together, so the reader can parse ahead."""
+    ``TASK_FILES`` files or ``TASK_BYTES`` together, so that a corpus of many small files does
+    not cost a round trip between processes, and a run, per file."""
     tasks: list[tuple[str, ...]] = []
     group: list[str] = []
     size = 0
@@ -344,7 +330,7 @@ def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]
 def run_hunt(
     files: Sequence[Path],
     matcher: Matcher,
-    reader: PathsReader,
+    reader: FileReader,
     writers: Sequence[TimelineWriter],
     summary: HuntSummary,
     *,
