@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from sentinelle.detections import Detection, level_rank
 from sentinelle.engine import CompiledRules, load_compiled
@@ -43,56 +42,17 @@ from sentinelle.incidents import Incident, entities_of, group_incidents
 from sentinelle.network import NetworkDetector, flows_from_batches
 from sentinelle.readers import expand_paths, read_file
 from sentinelle.scenarios import SCENARIOS, Attack, Containment, Manifest, generate_scenario
-from sentinelle.sigma.logsources import load_logsource_map
 
 DEMO_SEED = 2024
 DEMO_SCALE = 0.5  # keeps the whole demo well under a minute on two cores
 # What counts as "detected": anything an analyst would look at.
 ALERT_LEVEL = "low"
 
-# Where the rule pack's firewall logsources are found in what the readers produce. Used only
-# for the logsources the shipped mapping (sentinelle/sigma/logsources.yml) does not define yet.
-PACK_LOGSOURCES = """\
-version: 1
-logsources:
-  - logsource: {category: firewall}
-    sources:
-      - {where: {log_format: fortigate, type: [traffic, anomaly]}}
-      - {where: {log_format: [stormshield, pfsense-filterlog, iptables]}}
-  - logsource: {product: fortigate, service: event}
-    sources: [{where: {log_format: fortigate, type: event}}]
-  - logsource: {product: fortigate, service: anomaly}
-    sources: [{where: {log_format: fortigate, type: anomaly}}]
-"""
-
-
-def missing_pack_logsources() -> str | None:
-    """The entries of ``PACK_LOGSOURCES`` the shipped mapping lacks, as a mapping file's text."""
-    shipped = load_logsource_map()
-    data = yaml.safe_load(PACK_LOGSOURCES)
-    missing = [
-        item
-        for item in data["logsources"]
-        if not shipped.sources(
-            item["logsource"].get("product"),
-            item["logsource"].get("category"),
-            item["logsource"].get("service"),
-        )
-    ]
-    if not missing:
-        return None
-    return yaml.safe_dump({"version": 1, "logsources": missing}, sort_keys=False)
-
 
 def compile_pack(rule_paths: Sequence[Path] = (SHIPPED_RULES,)) -> CompiledRules:
-    """The rule pack compiled with the logsources it needs (cached on disk like any hunt)."""
-    extra = missing_pack_logsources()
-    if extra is None:
-        return load_compiled(list(rule_paths))
-    with tempfile.TemporaryDirectory(prefix="sentinelle-demo-") as tmp:
-        path = Path(tmp) / "pack-logsources.yml"
-        path.write_text(extra, encoding="utf-8")
-        return load_compiled(list(rule_paths), logsource_files=[path])
+    """The rule pack compiled (cached on disk like any hunt); the shipped logsource mapping
+    covers every logsource the pack names."""
+    return load_compiled(list(rule_paths))
 
 
 class _Collect:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sentinelle.events import event_from_mapping
+from sentinelle.readers import read_file
 from sentinelle.sigma.logsources import load_logsource_map
 from tests.engine.conftest import Compile
 
@@ -76,14 +78,82 @@ def test_defender_spaced_names(compile_yaml: Compile) -> None:
     assert compiled.match(event_from_mapping({"Channel": channel, "ThreatName": "Virus:EICAR"}))
 
 
-def test_firewall_category_on_normalised_records(compile_yaml: Compile) -> None:
-    compiled = compile_yaml(
-        "title: t\nlogsource: {category: firewall}\n"
-        "detection:\n    sel: {dst_port: [21, 23], action: [accept, pass]}\n    condition: sel\n",
-        logsources=load_logsource_map(),
-    )
-    record = {"program": "filterlog", "dst_ip": "10.0.0.9", "dst_port": 23, "action": "pass"}
-    assert compiled.match(event_from_mapping(record))
-    assert not compiled.match(event_from_mapping({**record, "dst_port": 443}))
-    # Without the canonical fields (a Windows event with the same names absent) nothing fires.
-    assert not compiled.match(event_from_mapping({"Channel": "Security", "dst_port": 23}))
+# One line of each firewall log the syslog reader knows, then what each rule below must see.
+FIREWALL_LINES = {
+    "fortigate traffic": '<189>date=2024-03-11 time=22:02:43 devname="FW-CORE01" devid="FG600E" '
+    'logid="0000000013" type="traffic" subtype="forward" level="notice" srcip=10.10.32.20 '
+    'srcport=41756 dstip=10.0.0.9 dstport=23 proto=6 action="deny" policyid=0',
+    "fortigate anomaly": '<185>date=2024-03-12 time=01:20:18 devname="FW-EDGE01" devid="FG200F" '
+    'logid="0720018432" type="anomaly" subtype="anomaly" level="alert" srcip=198.18.148.12 '
+    'srcport=53 dstip=10.0.0.9 dstport=23 proto=17 action="clear_session" attack="udp_flood"',
+    "fortigate event": '<190>date=2024-03-12 time=00:05:04 devname="VPN-GW01" devid="FG100F" '
+    'logid="0101039947" type="event" subtype="vpn" level="information" action="tunnel-up" '
+    'remip=198.51.100.77 user="i.vincent" dstport=23',
+    "pfsense": "<134>Mar 12 00:05:06 fw-pf01 filterlog[4242]: 5,,,1000000103,igb1,match,block,in,"
+    "4,0x0,,64,12345,0,DF,6,tcp,60,198.18.4.9,10.0.0.9,51514,23,0,S,12345678,,64240,,mss",
+    "iptables": "<4>Mar 12 00:05:07 gw01 kernel: [12345.678] DROP IN=eth0 OUT= SRC=198.18.4.9 "
+    "DST=10.0.0.9 LEN=60 TTL=52 ID=1 DF PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 SYN URGP=0",
+    "stormshield": '<134>id=firewall time="2024-03-12 00:05:08" fw="SN910" tz=+0100 '
+    'startime="2024-03-12 00:05:08" ruleid=3 src=198.18.4.9 srcport=40001 dst=10.0.0.9 '
+    "dstport=23 ipproto=tcp proto=telnet action=block",
+    # An IDS speaking CEF: it carries the canonical network fields but is no firewall verdict.
+    "cef ids": "<134>Mar 12 00:05:09 ids01 CEF:0|Vendor|IDS|1.0|100|Port probe|5|src=198.18.4.9 "
+    "dst=10.0.0.9 dpt=23 act=alert",
+}
+FIREWALL_RULES = """
+title: fw
+logsource: {category: firewall}
+detection: {sel: {dst_port: 23}, condition: sel}
+---
+title: fg-event
+logsource: {product: fortigate, service: event}
+detection: {sel: {dstport: 23}, condition: sel}
+---
+title: fg-anomaly
+logsource: {product: fortigate, service: anomaly}
+detection: {sel: {dstport: 23}, condition: sel}
+---
+title: fg-traffic
+logsource: {product: fortigate, service: traffic}
+detection: {sel: {dstport: 23}, condition: sel}
+---
+title: fg-any
+logsource: {product: fortigate}
+detection: {sel: {dstport: 23}, condition: sel}
+"""
+FIREWALL_EXPECTED = {
+    "fortigate traffic": ["fw", "fg-traffic", "fg-any"],
+    "fortigate anomaly": ["fw", "fg-anomaly", "fg-any"],
+    "fortigate event": ["fg-event", "fg-any"],
+    "pfsense": ["fw"],
+    "iptables": ["fw"],
+    "stormshield": ["fw"],
+    "cef ids": [],
+}
+
+
+def test_firewall_logsources_on_what_the_readers_produce(
+    compile_yaml: Compile, tmp_path: Path
+) -> None:
+    """The firewall category and FortiGate services, on lines read by the real syslog reader."""
+    compiled = compile_yaml(FIREWALL_RULES, logsources=load_logsource_map())
+    assert not compiled.errors
+    assert not compiled.plan.unmapped
+    log = tmp_path / "fw.log"
+    log.write_text("".join(f"{line}\n" for line in FIREWALL_LINES.values()), encoding="utf-8")
+    batches = list(read_file(log))
+    assert not [issue for b in batches for issue in b.issues]
+    events = [e for b in batches for e in b.events]
+    assert len(events) == len(FIREWALL_LINES)
+    seen = {
+        name: [d.rule_title for d in compiled.match(ev)]
+        for name, ev in zip(FIREWALL_LINES, events, strict=True)
+    }
+    assert seen == FIREWALL_EXPECTED
+
+
+def test_zeek_conn_is_not_a_firewall(compile_yaml: Compile) -> None:
+    """Zeek conn records carry the canonical `dst_ip`/`dst_port` too but are no firewall verdict."""
+    compiled = compile_yaml(FIREWALL_RULES, logsources=load_logsource_map())
+    conn = {"_path": "conn", "id.resp_h": "10.0.0.9", "id.resp_p": 23}
+    assert compiled.match(event_from_mapping({**conn, "dst_ip": "10.0.0.9", "dst_port": 23})) == []
