@@ -98,3 +98,62 @@ def test_brute_force_then_success_end_to_end(tmp_path: Path) -> None:
     assert alert.rule_id == "f7c5a8e6-5b57-4f0c-9d5b-4b8b1f0b5a6e"
     assert [e.record for e in alert.events] == [5, 7]
     assert alert.events[1].fields["EventID"] == 4624
+
+
+# Base rule and correlations in one file: pySigma 1.5 alone would reject the whole file for the
+# range and read `gt: 0.5` as `gt: 0`.
+EXACT_BOUNDS = BASE_RULES + """---
+title: Three or four failures
+id: 1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b
+correlation:
+    type: event_count
+    rules: [failed_logon]
+    group-by: [TargetUserName]
+    timespan: 5m
+    condition: {gte: 3, lte: 4}
+    generate: true
+level: high
+---
+title: Mostly remote failures
+id: 2c3d4e5f-6071-4829-9bac-1d2e3f4a5b6c
+correlation:
+    type: value_avg
+    rules: [failed_logon]
+    group-by: [TargetUserName]
+    timespan: 5m
+    condition: {gt: 0.5, field: Remote}
+    generate: true
+level: medium
+"""
+
+
+def test_range_and_fraction_conditions_from_a_rule_file(tmp_path: Path) -> None:
+    (tmp_path / "exact.yml").write_text(textwrap.dedent(EXACT_BOUNDS), encoding="utf-8")
+    ruleset = load_rules([tmp_path])
+    assert [str(e) for e in ruleset.errors] == []
+    assert [c.title for c in ruleset.correlations] == [
+        "Three or four failures",
+        "Mostly remote failures",
+    ]
+    compiled = compile_rules(ruleset, logsources=LOGSOURCES, placeholders={})
+    correlator = compiled.correlator()
+    assert not correlator.errors
+    fail = {"EventID": 4625}
+    timeline: list[Detection] = []
+    events = [
+        # alice: 3 failures in the window (inside the range); the last remote (mean 0.33, which
+        # `gt: 0` would take).
+        (0, {**fail, "TargetUserName": "alice", "Remote": 0}),
+        (10, {**fail, "TargetUserName": "alice", "Remote": 0}),
+        (20, {**fail, "TargetUserName": "alice", "Remote": 1}),
+        # bob: 6 failures (above the range); the first two remote (mean above 0.5 at once).
+        *((30 + i, {**fail, "TargetUserName": "bob", "Remote": int(i < 2)}) for i in range(6)),
+        (400, {**fail, "TargetUserName": "carol", "Remote": 0}),  # closes both windows
+    ]
+    for record, (ts, fields) in enumerate(events, start=1):
+        event = event_from_mapping(fields, source="security.evtx", record=record, timestamp=ts)
+        for det in compiled.match(event):
+            timeline.extend(correlator.feed(det))
+    timeline.extend(correlator.flush())
+    fired = sorted((d.rule_title, d.group["TargetUserName"]) for d in timeline)
+    assert fired == [("Mostly remote failures", "bob"), ("Three or four failures", "alice")]

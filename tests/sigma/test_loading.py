@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sentinelle.engine.correlation.model import EXACT_CONDITION_KEY
 from sentinelle.errors import RuleError
 from sentinelle.sigma import load_rules
 from sentinelle.sigma.yamlsafe import MAX_NODES, load_yaml_documents
@@ -85,3 +86,63 @@ def test_correlation_references_are_resolved(tmp_path: Path) -> None:
     ruleset = load_rules([tmp_path])
     assert [c.title for c in ruleset.correlations] == ["Many whoami"]
     assert any("nothing_here" in str(e) for e in ruleset.errors)
+
+
+CORRELATION = """\
+title: {title}
+correlation:
+    type: {kind}
+    rules: [whoami_run]
+    group-by: [Computer]
+    timespan: 5m
+    condition: {condition}
+level: high
+"""
+
+
+def test_correlation_bounds_are_kept_exactly(tmp_path: Path) -> None:
+    """A range and a fraction load (pySigma alone refuses the one and truncates the other)."""
+    docs = [
+        RULE,
+        CORRELATION.format(title="Range", kind="event_count", condition="{gte: 5, lte: 10}"),
+        CORRELATION.format(title="Half", kind="value_avg", condition="{gt: 0.5, field: Size}"),
+    ]
+    (tmp_path / "all.yml").write_text("---\n".join(docs), encoding="utf-8")
+    ruleset = load_rules([tmp_path])
+    assert [str(e) for e in ruleset.errors] == []
+    assert [r.title for r in ruleset.rules] == ["Whoami"]
+    bounds = {
+        c.title: c.custom_attributes[EXACT_CONDITION_KEY]["bounds"] for c in ruleset.correlations
+    }
+    assert bounds == {"Range": [("gte", 5.0), ("lte", 10.0)], "Half": [("gt", 0.5)]}
+
+
+def test_bad_correlation_is_located_and_the_rest_of_the_file_loads(tmp_path: Path) -> None:
+    good = CORRELATION.format(title="Good", kind="event_count", condition="{gte: 3}")
+    bad = CORRELATION.format(title="Bad", kind="event_count", condition="{gte: many}")
+    path = tmp_path / "corr.yml"
+    path.write_text("---\n".join([RULE, bad, good]), encoding="utf-8")
+    ruleset = load_rules([tmp_path])
+    assert [c.title for c in ruleset.correlations] == ["Good"]
+    assert [r.title for r in ruleset.rules] == ["Whoami"]
+    assert len(ruleset.errors) == 1
+    err = ruleset.errors[0]
+    assert err.location is not None
+    bad_line = RULE.count("\n") + 2  # the `title:` line after the first `---`
+    assert (err.location.source, err.location.line) == (str(path), bad_line)
+    assert "gte" in err.message
+    # Located correlations point at their document, for the correlator's own errors.
+    source = ruleset.correlations[0].source
+    assert source is not None
+    assert source.line == bad_line + bad.count("\n") + 1
+
+
+def test_pysigma_rejection_of_a_correlation_names_its_place_once(tmp_path: Path) -> None:
+    no_timespan = CORRELATION.format(title="T", kind="event_count", condition="{gte: 3}")
+    path = tmp_path / "corr.yml"
+    path.write_text(RULE + "---\n" + no_timespan.replace("    timespan: 5m\n", ""), "utf-8")
+    ruleset = load_rules([path])
+    line = RULE.count("\n") + 2
+    assert [str(e) for e in ruleset.errors] == [
+        f"{path}:{line}: Sigma correlation rule without timespan"
+    ]

@@ -2,7 +2,9 @@
 
 Loading never stops at a bad file: every problem becomes a ``RuleError`` with ``file:line`` and
 the rest of the set loads. YAML is parsed by ``yamlsafe`` (limits, no aliases) and the parsed
-documents are handed to pySigma, so there is no second Sigma parser here.
+documents are handed to pySigma, so there is no second Sigma parser here; correlation documents
+go through ``parse_correlation``, which lets pySigma validate them but keeps the exact condition
+bounds (ranges, fractions) pySigma's model would refuse or truncate.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def load_rules(paths: Sequence[str | Path]) -> RuleSet:
 
 
 def _load_file(path: Path, ruleset: RuleSet) -> None:
+    # Imported here: the engine package imports this module when it is first loaded.
+    from sentinelle.engine.correlation.model import parse_correlation
+
     source = str(path)
     try:
         content = path.read_bytes()
@@ -94,12 +99,15 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
         return
     docs = [d for d in docs if d.data is not None]
     # Rule collections with global/repeat actions merge documents: items no longer line up
-    # with documents, so every item points at the first line.
+    # with documents, so every item points at the first line and pySigma reads them all.
     merged = any("action" in d.data for d in docs)
     lines = [1] * len(docs) if merged else [d.line for d in docs]
+    # Correlations go through parse_correlation, which keeps the exact bounds (ranges,
+    # fractions) pySigma's model cannot hold; pySigma would refuse a range for the whole file.
+    exact = [not merged and "correlation" in d.data for d in docs]
     try:
         collection = SigmaCollection.from_dicts(
-            [d.data for d in docs],
+            [d.data for d, own in zip(docs, exact, strict=True) if not own],
             collect_errors=True,
             source=SigmaRuleLocation(path),
             collect_filters=True,
@@ -115,7 +123,25 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
     for err in collection.errors:
         if not any(err in getattr(i, "errors", ()) for i in items):
             ruleset.errors.append(_rule_error(err, source, lines[0] if lines else 1))
-    for item, line in zip(_in_document_order(collection, docs), lines, strict=False):
+    from_pysigma = _in_document_order(
+        collection, [d for d, own in zip(docs, exact, strict=True) if not own]
+    )
+    for doc, line, own in zip(docs, lines, exact, strict=True):
+        if own:
+            try:
+                item: SigmaRule | SigmaCorrelationRule | SigmaFilter = parse_correlation(
+                    doc.data, SigmaRuleLocation(path, line)
+                )
+            except RuleError as exc:
+                ruleset.errors.append(exc)
+                continue
+        elif _skipped(doc.data):
+            continue
+        else:
+            found = next(from_pysigma, None)
+            if found is None:
+                break
+            item = found
         if item.errors:
             for err in item.errors:
                 ruleset.errors.append(_rule_error(err, source, line, content))
@@ -129,6 +155,11 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
             ruleset.rules.append(item)
 
 
+def _skipped(data: object) -> bool:
+    """Action documents (``global``, ``reset``) give no item of their own."""
+    return isinstance(data, dict) and data.get("action") in ("global", "reset")
+
+
 def _in_document_order(
     collection: SigmaCollection, docs: Sequence[object]
 ) -> Iterator[SigmaRule | SigmaCorrelationRule | SigmaFilter]:
@@ -137,7 +168,7 @@ def _in_document_order(
     filters = iter(collection.filters)
     for doc in docs:
         data = getattr(doc, "data", {})
-        if isinstance(data, dict) and data.get("action") in ("global", "reset"):
+        if _skipped(data):
             continue
         item = (
             next(filters, None)

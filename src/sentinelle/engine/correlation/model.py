@@ -218,7 +218,11 @@ def parse_correlation(document: Mapping[str, Any], source: SigmaRuleLocation | N
     try:
         rule = SigmaCorrelationRule.from_dict(doc, source=source)
     except SigmaError as exc:
-        raise RuleError(str(exc).split(" in file ")[0], where) from exc
+        # pySigma appends its own " in <resolved path>:<line>"; the RuleError carries ours.
+        message = str(exc).split(" in file ")[0]
+        if source is not None:
+            message = message.split(f" in {source}")[0]
+        raise RuleError(message, where) from exc
     if exact is not None:
         rule.custom_attributes[EXACT_CONDITION_KEY] = exact
     return rule
