@@ -102,7 +102,9 @@ def test_brute_force_then_success_end_to_end(tmp_path: Path) -> None:
 
 # Base rule and correlations in one file: pySigma 1.5 alone would reject the whole file for the
 # range and read `gt: 0.5` as `gt: 0`.
-EXACT_BOUNDS = BASE_RULES + """---
+EXACT_BOUNDS = (
+    BASE_RULES
+    + """---
 title: Three or four failures
 id: 1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b
 correlation:
@@ -125,6 +127,7 @@ correlation:
     generate: true
 level: medium
 """
+)
 
 
 def test_range_and_fraction_conditions_from_a_rule_file(tmp_path: Path) -> None:
