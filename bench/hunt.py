@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import mitre_evtx_files, ratio, run_child_json
+from engine import _regexp  # bench/engine.py's REGEXP for SQLite, the same as the peer's
 from readers import decode_floor
 from sentinelle.paths import shared_data_dir
 
@@ -145,7 +146,12 @@ def _flatten(node: Any, out: dict[str, str], last: str = "") -> None:
 
 
 def peer_child(rules_dir: str, evtx_dir: str) -> None:
-    """Zircolite's way, timed: flatten events into SQLite, run every converted rule."""
+    """Zircolite's way, timed: decode and flatten events into SQLite, run every converted rule.
+
+    ``bench/engine.py`` runs a narrower peer (one pipeline pair, over events this project's
+    reader decoded); this one decodes the EVTX itself and merges both pipeline pairs, as
+    Zircolite builds its default Windows rule set, and counts per rule.
+    """
     import sqlite3
 
     import evtx
@@ -197,15 +203,6 @@ def peer_child(rules_dir: str, evtx_dir: str) -> None:
             }
         )
     )
-
-
-def _regexp(pattern: str | None, value: str | None) -> bool:
-    if pattern is None or value is None:
-        return False
-    try:
-        return re.search(pattern, value) is not None
-    except re.error:
-        return False
 
 
 # -- the run -----------------------------------------------------------------------------------
