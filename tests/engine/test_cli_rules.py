@@ -51,3 +51,58 @@ def test_rejection_exits_one_with_location(tmp_path: Path) -> None:
         in result.output
     )
     assert "rejected 1" in result.output
+
+
+# Correlations pySigma accepts but the correlator refuses: each one is a rejection, located.
+BASE = "title: base\nname: base_rule\nlogsource: {product: windows, service: security}\n" + (
+    "detection:\n    sel: {EventID: 4625}\n    condition: sel\nlevel: low\n"
+)
+CORRELATIONS = """\
+title: no percentile
+correlation:
+    type: value_percentile
+    rules: [base_rule]
+    group-by: [TargetUserName]
+    timespan: 5m
+    condition: {gte: 100, field: Size}
+---
+title: loop a
+name: loop_a
+correlation:
+    type: event_count
+    rules: [loop_b]
+    group-by: [TargetUserName]
+    timespan: 5m
+    condition: {gte: 2}
+---
+title: loop b
+name: loop_b
+correlation:
+    type: event_count
+    rules: [loop_a]
+    group-by: [TargetUserName]
+    timespan: 5m
+    condition: {gte: 2}
+---
+title: fine
+correlation:
+    type: event_count
+    rules: [base_rule]
+    group-by: [TargetUserName]
+    timespan: 5m
+    condition: {gte: 5}
+"""
+
+
+def test_rejected_correlations_are_shown_and_counted(tmp_path: Path) -> None:
+    (tmp_path / "base.yml").write_text(BASE, encoding="utf-8")
+    corr = tmp_path / "corr.yml"
+    corr.write_text(CORRELATIONS, encoding="utf-8")
+    result = CliRunner().invoke(_app(), ["rules", "check", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    rejected = [line for line in result.output.splitlines() if line.startswith("rejected: ")]
+    assert len(rejected) == 3, result.output
+    assert rejected[0].startswith(f"rejected: {corr}:1: value_percentile needs ")
+    assert rejected[1] == f"rejected: {corr}:9: correlation cycle: loop a -> loop b -> loop a"
+    assert rejected[2] == f"rejected: {corr}:18: correlation cycle: loop a -> loop b -> loop a"
+    assert "1 correlations; rejected 3" in result.output

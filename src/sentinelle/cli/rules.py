@@ -1,8 +1,9 @@
 """``sentinelle rules check``: load and compile rule files, report what loads and what does not.
 
-Prints the loaded rules, filters and correlations, every rejected rule with its ``file:line`` and
-reason, and the logsources that map to no event source (their rules can never fire). Exits 1 when
-anything was rejected, so it can guard a rule repository in CI.
+Prints the loaded rules, filters and correlations, every rejected rule or correlation (refused
+by the loader or by the correlator) with its ``file:line`` and reason, and the logsources that
+map to no event source (their rules can never fire). Exits 1 when anything was rejected, so it
+can guard a rule repository in CI.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def check(
     compiled = compile_rules(
         ruleset, logsources=load_logsource_map(logsources or []), placeholders=values
     )
-    rejected = compiled.errors
+    # The correlator refuses what pySigma lets through (a percentile without `percentile`,
+    # cycles, aliases naming unknown rules...); those correlations would never fire.
+    refused = compiled.correlator().errors
+    rejected = [*compiled.errors, *refused]
     for err in rejected:
         typer.echo(f"rejected: {err}")
     unmapped = [compiled.rules[i] for i in compiled.plan.unmapped]
@@ -68,7 +72,8 @@ def check(
             typer.echo(f"  {count:5d}  {reason}")
     typer.echo(
         f"loaded {len(compiled.rules)} rules ({len(compiled.rules) - len(unmapped)} mapped), "
-        f"{len(ruleset.filters)} filters, {len(ruleset.correlations)} correlations; "
+        f"{len(ruleset.filters)} filters, {len(ruleset.correlations) - len(refused)} "
+        "correlations; "
         f"rejected {len(rejected)}"
     )
     if rejected:
