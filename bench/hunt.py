@@ -57,7 +57,7 @@ hunt.peer_child(sys.argv[2], sys.argv[3])
 
 
 def hunt_cli(cache: Path, *args: str, warm: bool = True) -> dict[str, Any]:
-    """One CLI hunt; with ``warm``, repeated once if it had to compile (see below)."""
+    """One CLI hunt; with ``warm``, repeated while it had to compile (see below)."""
     before = _entries(cache)
     result = run_child_json(_HUNT_CHILD, str(cache), *args)
     for _ in range(3):
