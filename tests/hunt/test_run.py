@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,51 @@ def test_tasks_group_small_files_and_keep_big_ones_alone(tmp_path: Path) -> None
     assert tasks[0] == (str(big),)
     assert [len(t) for t in tasks[1:]] == [run.TASK_FILES, 3]
     assert sorted(p for t in tasks for p in t) == sorted(str(p) for p in [*small, big])
+
+
+SERVICE_BURST = """
+title: Service installed
+id: 6c1f7e0a-2222-4c1e-9d1e-000000000001
+name: service_installed
+status: test
+logsource: {product: windows, service: system}
+detection:
+    sel: {EventID: 7045}
+    condition: sel
+level: low
+---
+title: Burst of service installations on one host
+id: 6c1f7e0a-2222-4c1e-9d1e-000000000002
+status: test
+correlation:
+    type: event_count
+    rules: [service_installed]
+    group-by: [Computer]
+    timespan: 1h
+    generate: false
+    condition: {gte: 3}
+level: high
+"""
+
+
+@pytest.mark.corpus
+def test_correlations_through_the_whole_hunt_whatever_jobs(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    rules_file = tmp_path / "burst.yml"
+    rules_file.write_text(SERVICE_BURST)
+    compiled = load_compiled([rules_file], cache_dir=tmp_path / "cache")
+    assert not compiled.errors
+    files = expand_paths([shared_data / "evtx" / "mitre"])
+    one, summary = _jsonl_hunt(files, compiled, read_file, jobs=1)
+    two, _ = _jsonl_hunt(files, compiled, read_file, jobs=2)
+    assert one == two
+    records = [json.loads(line) for line in one.splitlines()]
+    # generate: false hides the base rule; only the correlation is shown
+    assert records and {r["rule_type"] for r in records} == {"correlation"}
+    for r in records:
+        assert r["value"] >= 3
+        assert len(r["events"]) >= 3
+        assert {e["event"]["Computer"] for e in r["events"]} == {r["group"]["Computer"]}
+        assert r["first_seen"] <= r["last_seen"]
+    assert summary.detections == len(records)
