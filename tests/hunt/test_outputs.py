@@ -131,11 +131,12 @@ def test_csv_defuses_spreadsheet_formulas_from_event_content() -> None:
     assert defuse("plain") == "plain"
 
 
-def test_csv_keeps_newlines_and_quotes_inside_one_cell() -> None:
-    det = make_detection({"CommandLine": 'a "b"\r\nc,d'})
-    rows = list(csv.reader(io.StringIO(_render("csv", [det]))))
-    assert len(rows) == 2
-    assert rows[1][-1] == 'CommandLine: a "b"\r\nc,d'
+def test_csv_details_stay_on_one_line_and_quote_safely() -> None:
+    det = make_detection({"CommandLine": 'a "b"\r\n\t\tc,d', "User": "x"})
+    text = _render("csv", [det])
+    assert len(text.splitlines()) == 2
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][-1] == 'CommandLine: a "b" c,d ¦ User: x'
 
 
 def test_timesketch_lines_have_required_fields_and_keep_colliding_names() -> None:

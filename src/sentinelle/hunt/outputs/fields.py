@@ -55,6 +55,7 @@ _NOT_DETAILS = frozenset(
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 DETAILS_SEPARATOR = " ¦ "
+_LINE_BREAKS = re.compile(r"[\r\n\t]+")
 
 
 def level_short(level: str) -> str:
@@ -132,7 +133,9 @@ def details(det: Detection, limit: int | None = None) -> str:
             if k not in _NOT_DETAILS and v not in (None, "")
         )
     parts.extend(f"{k}: {field_text(v)}" for k, v in det.details.items() if k != "suppressed")
-    text = DETAILS_SEPARATOR.join(parts) if parts else "-"
+    # One line per detection: multi-line values (XML fragments, access lists) are folded, as
+    # Hayabusa folds them; the JSON outputs keep the values exactly.
+    text = _LINE_BREAKS.sub(" ", DETAILS_SEPARATOR.join(parts)) if parts else "-"
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"
     return text
