@@ -223,3 +223,19 @@ def test_table_and_timesketch_on_one_file(
     assert rec["timestamp_desc"] == "Sentinelle detection"
     assert rec["datetime"] == first["timestamp"]
     assert rec["rule_id"] == first["rule_id"]
+
+
+def test_a_reader_that_goes_away_stops_the_hunt_quietly(
+    env: dict[str, str], rules: list[str], corpus: Path
+) -> None:
+    cmd = [sys.executable, "-m", "sentinelle.cli.main", "hunt", str(corpus), *rules, "-f", "jsonl"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "COLUMNS": "100"}
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10)  # like `| head -c 10`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=600) == 141
+    assert "Traceback" not in err and "internal error" not in err

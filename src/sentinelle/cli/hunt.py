@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -241,27 +242,33 @@ def hunt(
         rules_loaded=len(compiled.rules), rule_errors=[str(e) for e in rule_errors]
     )
     rule_files = {r.id: r.path for r in compiled.rules}
-    with ExitStack() as stack:
-        stream = stack.enter_context(_output_stream(output))
-        width = None if stream.isatty() else 160
-        writers: list[TimelineWriter] = [
-            open_writer(chosen, stream, profile.value, rule_files, width)
-        ]
-        if html_report is not None:
-            from sentinelle.hunt.outputs.html import HtmlWriter
+    try:
+        with ExitStack() as stack:
+            stream = stack.enter_context(_output_stream(output))
+            width = None if stream.isatty() else 160
+            writers: list[TimelineWriter] = [
+                open_writer(chosen, stream, profile.value, rule_files, width)
+            ]
+            if html_report is not None:
+                from sentinelle.hunt.outputs.html import HtmlWriter
 
-            writers.append(HtmlWriter(html_report))
-        progress = _RichProgress(err) if not quiet and err.is_terminal else None
-        run_hunt(
-            files,
-            compiled,
-            read_file,
-            writers,
-            summary,
-            selection=selection,
-            jobs=workers,
-            progress=progress,
-        )
+                writers.append(HtmlWriter(html_report))
+            progress = _RichProgress(err) if not quiet and err.is_terminal else None
+            run_hunt(
+                files,
+                compiled,
+                read_file,
+                writers,
+                summary,
+                selection=selection,
+                jobs=workers,
+                progress=progress,
+            )
+    except BrokenPipeError:
+        # Whoever read the timeline went away (`| head`): stop quietly, with the status a shell
+        # gives a process killed by SIGPIPE, distinct from 0, 1 and 2.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     if attack_layer is not None:
         from sentinelle.hunt.outputs.attack import write_attack_layer
 
