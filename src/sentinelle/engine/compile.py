@@ -28,7 +28,51 @@ _EMPTY: frozenset[int] = frozenset()
 
 
 def compile_condition(node: ir.Node, ids: Mapping[ir.Atom, int]) -> Cond:
-    """A closure deciding the tree from the set of satisfied atom ids (EQL-style)."""
+    """A function deciding the tree from the set of satisfied atom ids.
+
+    The tree becomes one Python expression compiled to bytecode: several times faster than
+    nested closures (no generator or call per node). The expression holds only atom ids and
+    names of constants made here, never text from a rule. Trees too deep for the compiler fall
+    back to closures.
+    """
+    consts: dict[str, object] = {}
+    try:
+        source = _expression(node, ids, consts)
+        code = compile(f"lambda h: {source}", "<sigma condition>", "eval")
+    except (RecursionError, SyntaxError, MemoryError, ValueError):
+        return _closure(node, ids)
+    func: Cond = eval(code, {"__builtins__": {}, **consts})  # noqa: S307 - generated above
+    return func
+
+
+def _expression(node: ir.Node, ids: Mapping[ir.Atom, int], consts: dict[str, object]) -> str:
+    """Python source deciding ``node`` from the set ``h`` of satisfied atom ids."""
+    if isinstance(node, ir.Leaf):
+        return f"{ids[node.atom]} in h"
+    if isinstance(node, ir.Const):
+        return "True" if node.value else "False"
+    if isinstance(node, ir.Not):
+        return f"not ({_expression(node.child, ids, consts)})"
+    if isinstance(node, ir.And | ir.Or):
+        leaves = frozenset(ids[c.atom] for c in node.children if isinstance(c, ir.Leaf))
+        terms = [
+            f"({_expression(c, ids, consts)})" for c in node.children if not isinstance(c, ir.Leaf)
+        ]
+        conj = isinstance(node, ir.And)
+        if len(leaves) == 1:
+            terms.insert(0, f"{next(iter(leaves))} in h")
+        elif leaves:
+            name = f"k{len(consts)}"
+            consts[name] = leaves
+            terms.insert(0, f"{name} <= h" if conj else f"not {name}.isdisjoint(h)")
+        if not terms:
+            return "True" if conj else "False"
+        return (" and " if conj else " or ").join(terms)
+    raise TypeError(f"unresolved node {node!r}")
+
+
+def _closure(node: ir.Node, ids: Mapping[ir.Atom, int]) -> Cond:
+    """The same decision as nested closures: for trees the expression compiler refuses."""
     if isinstance(node, ir.Leaf):
         aid = ids[node.atom]
         return lambda h: aid in h
@@ -36,11 +80,11 @@ def compile_condition(node: ir.Node, ids: Mapping[ir.Atom, int]) -> Cond:
         value = node.value
         return lambda h: value
     if isinstance(node, ir.Not):
-        inner = compile_condition(node.child, ids)
+        inner = _closure(node.child, ids)
         return lambda h: not inner(h)
     if isinstance(node, ir.And | ir.Or):
         leaves = frozenset(ids[c.atom] for c in node.children if isinstance(c, ir.Leaf))
-        rest = [compile_condition(c, ids) for c in node.children if not isinstance(c, ir.Leaf)]
+        rest = [_closure(c, ids) for c in node.children if not isinstance(c, ir.Leaf)]
         if isinstance(node, ir.And):
             if not rest:
                 return lambda h: leaves <= h
