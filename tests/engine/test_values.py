@@ -57,6 +57,12 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     ("keyword", "kw: [evil]\ncondition: kw", {"F": "an EVIL thing", "G": 1}, True),
     ("keyword-none", "kw: [evil]\ncondition: kw", {"F": "good"}, False),
     ("keyword-wild", "kw: ['ev*il']\ncondition: kw", {"F": "x evXXil y"}, True),
+    # Plain keywords are looked for in all the values joined by NUL: never across two values.
+    ("keyword-not-across", "kw: [ab]\ncondition: kw", {"F": "xA", "G": "bx"}, False),
+    ("keyword-in-list", "kw: [evil]\ncondition: kw", {"F": ["ok", "EVIL"]}, True),
+    ("keyword-number", "kw: ['142']\ncondition: kw", {"F": "x", "G": 1420}, True),
+    ("keyword-nul", 'kw: ["a\\0b"]\ncondition: kw', {"F": "xA\0by"}, True),
+    ("keyword-nul-across", 'kw: ["a\\0b"]\ncondition: kw', {"F": "xa", "G": "by"}, False),
     # conditions
     ("and-not", "a: {F: x}\nb: {G: y}\ncondition: a and not b", {"F": "x", "G": "z"}, True),
     ("precedence", "a: {F: x}\nb: {G: y}\nc: {H: z}\ncondition: a or b and c", {"F": "x"}, True),

@@ -15,7 +15,7 @@ from typing import Any
 
 from sentinelle.detections import Detection
 from sentinelle.engine import ir, reference, values
-from sentinelle.engine.matchers import FieldMatcher, regex_trigger
+from sentinelle.engine.matchers import MEMO_MAX_LEN, MEMO_SIZE, FieldMatcher, regex_trigger
 from sentinelle.engine.plan import Plan, RuleInfo, Variant
 from sentinelle.errors import RuleError
 from sentinelle.events import Event, EventBatch
@@ -113,6 +113,7 @@ class Bucket:
         "conds",
         "fields",
         "keywords",
+        "keywords_joined",
         "lazy",
         "lazy_rules",
         "maybe",
@@ -168,6 +169,7 @@ class Bucket:
         self.always = tuple(sorted(always))
         self.maybe = frozenset(maybe | always)
         self.keywords = FieldMatcher(keyword_atoms) if keyword_atoms else None
+        self.keywords_joined = self.keywords is not None and self.keywords.only_contains
         self.fields: list[tuple[str, FieldMatcher, dict[str, frozenset[int]] | None]] = []
         for name, atoms in by_field.items():
             if name is None:
@@ -238,6 +240,19 @@ class Bucket:
         """Every keyword atom of the bucket, in one pass over every value of the event."""
         matcher = self.keywords
         assert matcher is not None
+        if self.keywords_joined:
+            # The usual keywords (plain substrings): one automaton pass over all the values.
+            texts: list[str] = []
+            for raw in fields.values():
+                if raw.__class__ is str:
+                    texts.append(raw)
+                else:
+                    for v in values.scalars(raw):
+                        t = values.text(v)
+                        if t is not None:
+                            texts.append(t)
+            matcher.scan_texts(texts, hits)
+            return
         for raw in fields.values():
             if raw.__class__ is str:
                 matcher.scan_scalar(raw, fields, hits)
@@ -250,8 +265,21 @@ def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
     assert isinstance(atom.matcher, ir.Regex)
     search = values.compile_regex(atom.matcher).search
     name = atom.field
+    # Field values recur (images, command lines of scheduled jobs): remember the answer for
+    # each string, in a bounded table, as the field matchers do.
+    memo: dict[str, bool] = {}
 
     def test(fields: dict[str, Any]) -> bool:
+        if name is not None:
+            raw = fields.get(name)
+            if raw.__class__ is str and len(raw) <= MEMO_MAX_LEN:
+                found = memo.get(raw)
+                if found is None:
+                    found = search(raw) is not None
+                    if len(memo) >= MEMO_SIZE:
+                        memo.clear()
+                    memo[raw] = found
+                return found
         raws = fields.values() if name is None else (fields.get(name),)
         for raw in raws:
             for v in values.scalars(raw):

@@ -31,10 +31,11 @@ from sentinelle.engine import ir, values
 _EQ, _PREFIX, _SUFFIX, _CONTAINS, _GLOB = 0, 1, 2, 3, 4
 _SET_MEMORY = 64 << 20
 
+_SEP = "\0"  # joins the values of an event for one keyword pass
 ValueTest = Callable[[Any], bool]
 RefTest = Callable[[Any, dict[str, Any]], bool]
-_MEMO_SIZE = 4096
-_MEMO_MAX_LEN = 1024
+MEMO_SIZE = 4096
+MEMO_MAX_LEN = 1024
 
 
 Check = tuple[int, str | None, Callable[[str], bool], bool]  # atom, trigger, check, on original
@@ -48,7 +49,7 @@ class _Literals:
     check then decides. Atoms without a trigger are checked on every value.
     """
 
-    __slots__ = ("always", "automaton", "checks", "eq", "fold_risky")
+    __slots__ = ("always", "automaton", "checks", "eq", "fold_risky", "only_contains")
 
     def __init__(self, items: list[tuple[int, str, int]], checks: list[Check]) -> None:
         eq: dict[str, list[int]] = defaultdict(list)
@@ -72,6 +73,13 @@ class _Literals:
                     self.fold_risky.append(aid)
             else:
                 self.always.append(aid)
+        # Substring literals only, none holding the separator of ``FieldMatcher.scan_texts``.
+        self.only_contains = bool(words) and not eq and not checks
+        self.only_contains &= all(
+            kind == _CONTAINS and _SEP not in word
+            for word, entries in words.items()
+            for kind, _, _ in entries
+        )
         self.automaton: Any = None
         if words:
             auto = ahocorasick.Automaton(ahocorasick.STORE_ANY)
@@ -220,14 +228,39 @@ class FieldMatcher:
         for v in values.scalars(raw) if isinstance(raw, list | tuple | dict) else (raw,):
             self.scan_scalar(v, fields, hits)
 
+    @property
+    def only_contains(self) -> bool:
+        """Whether every atom is a case-insensitive substring (``scan_texts`` may be used)."""
+        ci = self.ci
+        return (
+            ci is not None
+            and ci.only_contains
+            and self.cs is None
+            and self.regex is None
+            and not (self.any_text or self.numbers or self.tests or self.refs)
+            and not (self.present or self.present_null or self.absent)
+        )
+
+    def scan_texts(self, texts: list[str], hits: set[int]) -> None:
+        """For an ``only_contains`` matcher: the atoms any of ``texts`` satisfies, in one pass.
+
+        The texts are folded one by one and joined with a separator no literal holds, so a
+        literal found in the joined text lies within one of them.
+        """
+        assert self.ci is not None
+        joined = _SEP.join([t.lower() for t in texts])
+        for _, entries in self.ci.automaton.iter(joined):
+            for _, aid, _ in entries:
+                hits.add(aid)
+
     def scan_scalar(self, v: Any, fields: dict[str, Any], hits: set[int]) -> None:
         # Field values repeat a lot (images, users, parent command lines): the atoms a string
         # satisfies are remembered, in a bounded table per field matcher.
-        if v.__class__ is str and len(v) <= _MEMO_MAX_LEN:
+        if v.__class__ is str and len(v) <= MEMO_MAX_LEN:
             found = self.memo.get(v)
             if found is None:
                 found = frozenset(self._value_hits(v))
-                if len(self.memo) >= _MEMO_SIZE:
+                if len(self.memo) >= MEMO_SIZE:
                     self.memo.clear()
                 self.memo[v] = found
             if found:
