@@ -25,6 +25,9 @@ BucketKey = tuple[str | None, int | None]
 _MEMO_LIMIT = 4096
 _GUARD = "\0"  # bucket keys of channel-less sources: NUL + the guard field name
 _EMPTY: frozenset[int] = frozenset()
+# What a string value of a field gives: the atoms it satisfies, the rules they make candidates.
+Remembered = tuple[frozenset[int], frozenset[int]]
+_NOTHING: Remembered = (_EMPTY, _EMPTY)
 
 
 def compile_condition(node: ir.Node, ids: Mapping[ir.Atom, int]) -> Cond:
@@ -170,45 +173,63 @@ class Bucket:
         self.maybe = frozenset(maybe | always)
         self.keywords = FieldMatcher(keyword_atoms) if keyword_atoms else None
         self.keywords_joined = self.keywords is not None and self.keywords.only_contains
-        self.fields: list[tuple[str, FieldMatcher, dict[str, frozenset[int]] | None]] = []
+        self.fields: list[tuple[str, FieldMatcher, dict[str, Remembered] | None]] = []
         for name, atoms in by_field.items():
             if name is None:
                 continue
             fm = FieldMatcher(atoms)
-            plain = not (fm.present or fm.present_null or fm.refs)
-            self.fields.append((name, fm, fm.memo if plain else None))
+            # A string value decides every atom of its field but field references: remember
+            # per string the atoms it satisfies and the rules they make candidates.
+            self.fields.append((name, fm, None if fm.refs else {}))
         self.single = {r: c[0] for r, c in self.conds.items() if len(c) == 1}
         self.table = {name: (fm, memo) for name, fm, memo in self.fields}
         self.names = frozenset(self.table)
         self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
+    def _remember(self, fm: FieldMatcher, memo: dict[str, Remembered], raw: str) -> Remembered:
+        found = fm.string_hits(raw)
+        if not found:
+            entry = _NOTHING
+        else:
+            atom_rules = self.atom_rules
+            rules = {r for aid in found for r in atom_rules.get(aid, ())}
+            entry = (frozenset(found), frozenset(rules))
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()  # bounded: hostile or endlessly varied input
+        memo[raw] = entry
+        return entry
+
     def match(self, fields: dict[str, Any]) -> list[int]:
         hits: set[int] = set()
+        candidates: set[int] = set(self.maybe)
+        loose: set[int] = set()  # atoms found outside the remembered strings
         table = self.table
         # Only the fields both the event has and some rule of the bucket tests (a C-level
         # intersection), then the absence tests of the fields the event lacks.
         for name in fields.keys() & self.names:
             fm, memo = table[name]
             raw = fields[name]
-            if memo is not None and raw.__class__ is str:
-                found = memo.get(raw)  # hot path: a string this field matcher has seen
-                if found is None:
-                    fm.scan(raw, fields, hits)
-                elif found:
-                    hits.update(found)
+            if memo is not None and raw.__class__ is str and len(raw) <= MEMO_MAX_LEN:
+                entry = memo.get(raw)  # hot path: a string this field has seen
+                if entry is None:
+                    entry = self._remember(fm, memo, raw)
+                if entry[0]:
+                    hits.update(entry[0])
+                    candidates.update(entry[1])
             else:
-                fm.scan(raw, fields, hits)
+                fm.scan(raw, fields, loose)
         for name, absent in self.absent:
             if name not in fields:
-                hits.update(absent)
-        if not hits and not self.maybe:
+                loose.update(absent)
+        if loose:
+            hits.update(loose)
+            atom_rules = self.atom_rules
+            for aid in loose:
+                rules = atom_rules.get(aid)
+                if rules is not None:
+                    candidates.update(rules)
+        if not candidates:
             return []
-        candidates: set[int] = set(self.maybe)
-        atom_rules = self.atom_rules
-        for aid in hits:
-            rules = atom_rules.get(aid)
-            if rules is not None:
-                candidates.update(rules)
         if self.lazy_rules:
             lazy = self.lazy
             done: set[int] = set()

@@ -271,6 +271,12 @@ class FieldMatcher:
             if test(v, fields):
                 hits.add(aid)
 
+    def string_hits(self, s: str) -> set[int]:
+        """Atoms satisfied when the field holds the string ``s`` (field references excepted)."""
+        hits = self._value_hits(s)
+        hits.update(self.present)
+        return hits
+
     def _value_hits(self, v: Any) -> set[int]:
         """Atoms satisfied by one scalar, from the value alone (field references excepted)."""
         hits: set[int] = set()
