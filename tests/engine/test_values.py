@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Check
+from sentinelle.events import event_from_mapping
+from tests.engine.conftest import Check, Compile
 
 CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     # id, detection, event, expected
@@ -89,3 +90,23 @@ def test_value_semantics(
     fires: Check, detection: str, event: dict[str, Any], expected: bool
 ) -> None:
     assert fires(detection, event) is expected
+
+
+def test_remembered_values_keep_their_type(compile_yaml: Compile) -> None:
+    # One compiled set sees 1, True, 1.0 and "1" in turn: the compiled path remembers what each
+    # value gives, and True == 1 == 1.0 as dictionary keys, yet only 1, 1.0 and "1" are numbers.
+    compiled = compile_yaml(
+        "title: t\nid: 11111111-1111-1111-1111-111111111111\nlogsource: {product: test}\n"
+        "detection:\n  sel: {F: 1}\n  ref: {G|fieldref: F}\n  condition: sel or ref\nlevel: high\n"
+    )
+    cases: list[tuple[dict[str, Any], bool]] = [
+        ({"F": 1}, True),
+        ({"F": True}, False),
+        ({"F": 1.0}, True),
+        ({"F": "1"}, True),
+        ({"F": True}, False),
+        ({"F": 2, "G": "2"}, True),  # the same G, another F: field references are not remembered
+        ({"F": 3, "G": "2"}, False),
+    ]
+    for fields, expected in cases:
+        assert bool(compiled.match(event_from_mapping(fields))) is expected, fields

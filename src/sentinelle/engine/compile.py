@@ -173,21 +173,22 @@ class Bucket:
         self.maybe = frozenset(maybe | always)
         self.keywords = FieldMatcher(keyword_atoms) if keyword_atoms else None
         self.keywords_joined = self.keywords is not None and self.keywords.only_contains
-        self.fields: list[tuple[str, FieldMatcher, dict[str, Remembered] | None]] = []
+        self.fields: list[tuple[str, FieldMatcher, dict[str | int, Remembered]]] = []
         for name, atoms in by_field.items():
             if name is None:
                 continue
-            fm = FieldMatcher(atoms)
-            # A string value decides every atom of its field but field references: remember
-            # per string the atoms it satisfies and the rules they make candidates.
-            self.fields.append((name, fm, None if fm.refs else {}))
+            # A string or integer value decides every atom of its field but field references:
+            # remember per value the atoms it satisfies and the rules they make candidates.
+            self.fields.append((name, FieldMatcher(atoms), {}))
         self.single = {r: c[0] for r, c in self.conds.items() if len(c) == 1}
         self.table = {name: (fm, memo) for name, fm, memo in self.fields}
         self.names = frozenset(self.table)
         self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
-    def _remember(self, fm: FieldMatcher, memo: dict[str, Remembered], raw: str) -> Remembered:
-        found = fm.string_hits(raw)
+    def _remember(
+        self, fm: FieldMatcher, memo: dict[str | int, Remembered], raw: str | int
+    ) -> Remembered:
+        found = fm.scalar_hits(raw)
         if not found:
             entry = _NOTHING
         else:
@@ -209,13 +210,17 @@ class Bucket:
         for name in fields.keys() & self.names:
             fm, memo = table[name]
             raw = fields[name]
-            if memo is not None and raw.__class__ is str and len(raw) <= MEMO_MAX_LEN:
-                entry = memo.get(raw)  # hot path: a string this field has seen
+            cls = raw.__class__
+            # Exact classes only: True == 1 and 1.0 == 1 as keys, but they read differently.
+            if (cls is str and len(raw) <= MEMO_MAX_LEN) or cls is int:
+                entry = memo.get(raw)  # hot path: a value this field has seen
                 if entry is None:
                     entry = self._remember(fm, memo, raw)
                 if entry[0]:
                     hits.update(entry[0])
                     candidates.update(entry[1])
+                if fm.refs:
+                    fm.scan_refs(raw, fields, loose)
             else:
                 fm.scan(raw, fields, loose)
         for name, absent in self.absent:

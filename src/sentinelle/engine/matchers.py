@@ -267,15 +267,19 @@ class FieldMatcher:
                 hits.update(found)
         else:
             hits.update(self._value_hits(v))
+        self.scan_refs(v, fields, hits)
+
+    def scalar_hits(self, v: Any) -> set[int]:
+        """Atoms satisfied when the field holds the scalar ``v`` (field references excepted)."""
+        hits = self._value_hits(v)
+        hits.update(self.present)
+        return hits
+
+    def scan_refs(self, v: Any, fields: dict[str, Any], hits: set[int]) -> None:
+        """The field reference atoms a scalar ``v`` of the field satisfies in ``fields``."""
         for aid, test in self.refs:
             if test(v, fields):
                 hits.add(aid)
-
-    def string_hits(self, s: str) -> set[int]:
-        """Atoms satisfied when the field holds the string ``s`` (field references excepted)."""
-        hits = self._value_hits(s)
-        hits.update(self.present)
-        return hits
 
     def _value_hits(self, v: Any) -> set[int]:
         """Atoms satisfied by one scalar, from the value alone (field references excepted)."""
