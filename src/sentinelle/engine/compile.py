@@ -117,6 +117,7 @@ class Bucket:
         "fields",
         "keywords",
         "keywords_joined",
+        "late",
         "lazy",
         "lazy_rules",
         "maybe",
@@ -137,8 +138,11 @@ class Bucket:
         always: set[int] = set()
         maybe: set[int] = set()
         costs: dict[int, float] = {}
+        rule_fields: dict[int, set[str]] = defaultdict(set)
         for v in variants:
             for atom in ir.atoms_of(v.tree):
+                if atom.field is not None:
+                    rule_fields[v.rule].add(atom.field)
                 aid = ids.get(atom)
                 if aid is None:
                     aid = ids[atom] = len(ids)
@@ -182,7 +186,19 @@ class Bucket:
             self.fields.append((name, FieldMatcher(atoms), {}))
         self.single = {r: c[0] for r, c in self.conds.items() if len(c) == 1}
         self.table = {name: (fm, memo) for name, fm, memo in self.fields}
-        self.names = frozenset(self.table)
+        # Fields scanned for every event: those with a trigger atom, and those of the rules
+        # looked at for every event. The others are scanned only when a candidate rule tests
+        # them (their atoms make no rule a candidate, they only decide conditions).
+        field_of = {aid: name for name, atoms in by_field.items() for aid, _ in atoms}
+        eager = {field_of[aid] for aid in self.atom_rules if aid in field_of}
+        for r in self.maybe:
+            eager |= rule_fields.get(r, set())
+        self.names = frozenset(eager) & frozenset(self.table)
+        self.late = {
+            r: frozenset(late)
+            for r, names in rule_fields.items()
+            if (late := (names & self.table.keys()) - eager)
+        }
         self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
     def _remember(
@@ -200,14 +216,18 @@ class Bucket:
         memo[raw] = entry
         return entry
 
-    def match(self, fields: dict[str, Any]) -> list[int]:
-        hits: set[int] = set()
-        candidates: set[int] = set(self.maybe)
-        loose: set[int] = set()  # atoms found outside the remembered strings
+    def _scan(
+        self,
+        fields: dict[str, Any],
+        names: Iterable[str],
+        hits: set[int],
+        candidates: set[int],
+        loose: set[int],
+    ) -> None:
+        """Scan the fields ``names`` of the event: atoms into ``hits`` (or ``loose`` when
+        they were not remembered), the rules they trigger into ``candidates``."""
         table = self.table
-        # Only the fields both the event has and some rule of the bucket tests (a C-level
-        # intersection), then the absence tests of the fields the event lacks.
-        for name in fields.keys() & self.names:
+        for name in names:
             fm, memo = table[name]
             raw = fields[name]
             cls = raw.__class__
@@ -223,6 +243,14 @@ class Bucket:
                     fm.scan_refs(raw, fields, loose)
             else:
                 fm.scan(raw, fields, loose)
+
+    def match(self, fields: dict[str, Any]) -> list[int]:
+        hits: set[int] = set()
+        candidates: set[int] = set(self.maybe)
+        loose: set[int] = set()  # atoms found outside the remembered values
+        # Only the fields both the event has and some trigger tests (a C-level intersection),
+        # then the absence tests of the fields the event lacks.
+        self._scan(fields, fields.keys() & self.names, hits, candidates, loose)
         for name, absent in self.absent:
             if name not in fields:
                 loose.update(absent)
@@ -235,6 +263,17 @@ class Bucket:
                     candidates.update(rules)
         if not candidates:
             return []
+        late_of = self.late
+        if late_of:
+            late: set[str] = set()
+            for r in candidates:
+                names = late_of.get(r)
+                if names is not None:
+                    late |= names
+            if late:
+                loose = set()
+                self._scan(fields, fields.keys() & late, hits, candidates, loose)
+                hits.update(loose)  # no trigger among them: the candidates stay as they are
         if self.lazy_rules:
             lazy = self.lazy
             done: set[int] = set()
