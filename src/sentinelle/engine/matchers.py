@@ -84,7 +84,12 @@ class _Literals:
         if words:
             auto = ahocorasick.Automaton(ahocorasick.STORE_ANY)
             for word, entries in words.items():
-                auto.add_word(word, tuple(entries))
+                # Per word: substring atoms (hold wherever the word is), wildcard and regex
+                # atoms (candidates for their full check), prefix/suffix atoms (by position).
+                contains = tuple(aid for kind, aid, _ in entries if kind == _CONTAINS)
+                globs = tuple(aid for kind, aid, _ in entries if kind == _GLOB)
+                edges = tuple(e for e in entries if e[0] in (_PREFIX, _SUFFIX))
+                auto.add_word(word, (contains, globs, edges))
             auto.make_automaton()
             self.automaton = auto
 
@@ -93,26 +98,22 @@ class _Literals:
         found = self.eq.get(s)
         if found is not None:
             hits.update(found)
-        candidates: set[int] | None = None
+        candidates: set[int] = set()
         if self.automaton is not None:
             last = len(s) - 1
-            for end, entries in self.automaton.iter(s):
-                for kind, aid, length in entries:
-                    if kind == _CONTAINS:
-                        hits.add(aid)
-                    elif kind == _GLOB:
-                        if candidates is None:
-                            candidates = {aid}
-                        else:
-                            candidates.add(aid)
-                    elif (kind == _PREFIX and end == length - 1) or (
-                        kind == _SUFFIX and end == last
-                    ):
+            # One Python step per occurrence of a word: long values hold hundreds.
+            for end, (contains, globs, edges) in self.automaton.iter(s):
+                if contains:
+                    hits.update(contains)
+                if globs:
+                    candidates.update(globs)
+                for kind, aid, length in edges:
+                    if (kind == _PREFIX and end == length - 1) or (kind == _SUFFIX and end == last):
                         hits.add(aid)
         if self.fold_risky and "\u017f" in original:
-            candidates = (candidates or set()) | set(self.fold_risky)
+            candidates.update(self.fold_risky)
         checks = self.checks
-        if candidates is not None:
+        if candidates:
             for aid in candidates:
                 if aid not in hits:
                     check, on_original = checks[aid]
@@ -249,9 +250,8 @@ class FieldMatcher:
         """
         assert self.ci is not None
         joined = _SEP.join([t.lower() for t in texts])
-        for _, entries in self.ci.automaton.iter(joined):
-            for _, aid, _ in entries:
-                hits.add(aid)
+        for _, (contains, _, _) in self.ci.automaton.iter(joined):
+            hits.update(contains)
 
     def scan_scalar(self, v: Any, fields: dict[str, Any], hits: set[int]) -> None:
         # Field values repeat a lot (images, users, parent command lines): the atoms a string
