@@ -510,6 +510,7 @@ class CompiledRules:
                     self._by_key[(channel, eid)].append(index)
         self._by_key = dict(self._by_key)
         self._guards = tuple(sorted(guards))
+        self._guard_set = frozenset(guards)
         self._buckets: dict[tuple[BucketKey, ...], Bucket] = {}
         self._memo: dict[tuple[Any, Any, tuple[str, ...]], Bucket | None] = {}
         self._info = self._rules
@@ -541,7 +542,11 @@ class CompiledRules:
     def _matching_rules(self, fields: dict[str, Any]) -> list[int]:
         channel = fields.get("Channel")
         eid = fields.get("EventID")
-        guards = tuple(g for g in self._guards if fields.get(g) is not None) if self._guards else ()
+        guards: tuple[str, ...] = ()
+        if self._guards:
+            present = fields.keys() & self._guard_set  # most events have none of them
+            if present:
+                guards = tuple(g for g in self._guards if g in present and fields[g] is not None)
         key = (channel, eid, guards)
         try:
             bucket = self._memo[key]
