@@ -1,9 +1,11 @@
 """``CompiledRules``: the rule set turned into per-logsource buckets of multi-pattern matchers.
 
 An event meets only the rules of its channel and event id (one dict lookup). Within that bucket
-every field value is scanned once against all atoms on that field (``matchers``); the rules with
-at least one satisfied atom, plus the few whose condition holds with no atom satisfied (``not x``),
-then evaluate their condition, compiled into closures over the set of satisfied atom ids.
+every field holding a trigger atom is scanned once against all atoms on that field
+(``matchers``), the atoms and the rules a value gives being remembered per value; the rules with
+a satisfied trigger, plus the few whose condition holds with no atom satisfied (``not x``), are
+the candidates. The other fields they test are scanned next, then their conditions, compiled to
+one Python expression each over the set of satisfied atom ids, decide.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ BucketKey = tuple[str | None, int | None]
 _MEMO_LIMIT = 4096
 _GUARD = "\0"  # bucket keys of channel-less sources: NUL + the guard field name
 _EMPTY: frozenset[int] = frozenset()
-# What a string value of a field gives: the atoms it satisfies, the rules they make candidates.
+# What a value of a field gives: the atoms it satisfies, the rules they make candidates.
 Remembered = tuple[frozenset[int], frozenset[int]]
 _NOTHING: Remembered = (_EMPTY, _EMPTY)
 
