@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 
 from sentinelle.scenarios import fortigate
 from sentinelle.scenarios.topology import Host
@@ -151,23 +152,21 @@ def generate(w: World) -> None:
 def internet_noise(w: World) -> None:
     """Scanners and bots knocking on the public addresses; twice a night, a full port scan."""
     rng = w.rng("internet-noise")
+    probe = partial(
+        session,
+        w,
+        rng,
+        firewall=w.topo.edge,
+        edge=True,
+        allowed=False,
+        src_intf="wan1",
+        dst_intf="dmz",
+    )
     targets = list(w.topo.public_ip.values())
     for ts in w.times(rng, 8.0):
         if not w.conditions.internet_up(ts):
             continue
-        session(
-            w,
-            rng,
-            ts,
-            firewall=w.topo.edge,
-            edge=True,
-            src=external_ip(rng),
-            dst=rng.choice(targets),
-            dport=rng.choice(_PROBED),
-            allowed=False,
-            src_intf="wan1",
-            dst_intf="dmz",
-        )
+        probe(ts, src=external_ip(rng), dst=rng.choice(targets), dport=rng.choice(_PROBED))
     for _ in range(2):
         start = rng.uniform(w.start, w.end - 600)
         if not w.conditions.internet_up(start):
@@ -176,76 +175,46 @@ def internet_noise(w: World) -> None:
         target = rng.choice(targets)
         ports = rng.sample(range(1, 10000), 45)
         for i, port in enumerate(ports):
-            session(
-                w,
-                rng,
-                start + i * rng.uniform(0.5, 1.5),
-                firewall=w.topo.edge,
-                edge=True,
-                src=scanner,
-                dst=target,
-                dport=port,
-                allowed=False,
-                src_intf="wan1",
-                dst_intf="dmz",
-            )
+            probe(start + i * rng.uniform(0.5, 1.5), src=scanner, dst=target, dport=port)
 
 
 def internet_services(w: World) -> None:
     """Patients reading the website, mail arriving, staff opening VPN sessions."""
     rng = w.rng("internet-services")
     web, mail, vpn = (w.topo.public_ip[k] for k in ("web", "mail", "vpn"))
-    for ts in w.times(rng, 20.0):
-        if w.conditions.website_up(ts):
-            session(
-                w,
-                rng,
-                ts,
-                firewall=w.topo.edge,
-                edge=True,
-                src=external_ip(rng),
-                dst=web,
-                dport=443,
-                sent=rng.randrange(800, 4000),
-                received=rng.randrange(20_000, 900_000),
-                duration=rng.uniform(0.2, 8),
-                src_intf="wan1",
-                dst_intf="dmz",
-            )
-    for ts in w.times(rng, 90.0):
-        if w.conditions.internet_up(ts):
-            session(
-                w,
-                rng,
-                ts,
-                firewall=w.topo.edge,
-                edge=True,
-                src=external_ip(rng),
-                dst=mail,
-                dport=25,
-                sent=rng.randrange(3000, 400_000),
-                received=rng.randrange(600, 2000),
-                duration=rng.uniform(0.5, 6),
-                src_intf="wan1",
-                dst_intf="dmz",
-            )
-    for ts in w.times(rng, 600.0):
-        if w.conditions.vpn_up(ts):
-            session(
-                w,
-                rng,
-                ts,
-                firewall=w.topo.edge,
-                edge=True,
-                src=external_ip(rng),
-                dst=vpn,
-                dport=443,
-                sent=rng.randrange(50_000, 5_000_000),
-                received=rng.randrange(100_000, 20_000_000),
-                duration=rng.uniform(60, 3000),
-                src_intf="wan1",
-                dst_intf="dmz",
-            )
+    # Mean gap, whether the service answers, address, port, then the ranges of bytes sent, bytes
+    # received and seconds. Each service is drawn in turn, in this order, from the same generator.
+    services = [
+        (20.0, w.conditions.website_up, web, 443, (800, 4000), (20_000, 900_000), (0.2, 8)),
+        (90.0, w.conditions.internet_up, mail, 25, (3000, 400_000), (600, 2000), (0.5, 6)),
+        (
+            600.0,
+            w.conditions.vpn_up,
+            vpn,
+            443,
+            (50_000, 5_000_000),
+            (100_000, 20_000_000),
+            (60, 3000),
+        ),
+    ]
+    for gap, is_up, dst, dport, sent, received, duration in services:
+        for ts in w.times(rng, gap):
+            if is_up(ts):
+                session(
+                    w,
+                    rng,
+                    ts,
+                    firewall=w.topo.edge,
+                    edge=True,
+                    src=external_ip(rng),
+                    dst=dst,
+                    dport=dport,
+                    sent=rng.randrange(*sent),
+                    received=rng.randrange(*received),
+                    duration=rng.uniform(*duration),
+                    src_intf="wan1",
+                    dst_intf="dmz",
+                )
 
 
 def outbound(w: World) -> None:
@@ -314,6 +283,7 @@ def outbound(w: World) -> None:
 def internal(w: World) -> None:
     """Workstations reaching the clinical servers and shares through the core firewall."""
     rng = w.rng("internal")
+    to_server = partial(session, w, rng, firewall=w.topo.core, edge=False, dst_intf="servers")
     ehr = w.topo.with_tag("ehr") or w.topo.servers
     files = w.topo.with_tag("file") or w.topo.servers
     for ts in w.times(rng, 15.0):
@@ -322,12 +292,8 @@ def internal(w: World) -> None:
             dst, port = rng.choice(ehr), 8443
         else:
             dst, port = rng.choice(files), 445
-        session(
-            w,
-            rng,
+        to_server(
             ts,
-            firewall=w.topo.core,
-            edge=False,
             src=ws.ip,
             dst=dst.ip,
             dport=port,
@@ -335,22 +301,16 @@ def internal(w: World) -> None:
             received=rng.randrange(5000, 3_000_000),
             duration=rng.uniform(0.5, 120),
             src_intf=ws.zone,
-            dst_intf="servers",
         )
     # Now and then a workstation tries something the segmentation forbids.
     for ts in w.times(rng, 900.0):
         ws = rng.choice(w.topo.workstations)
         dst = rng.choice(w.topo.servers)
-        session(
-            w,
-            rng,
+        to_server(
             ts,
-            firewall=w.topo.core,
-            edge=False,
             src=ws.ip,
             dst=dst.ip,
             dport=rng.choice((3389, 22, 5985, 1433)),
             allowed=False,
             src_intf=ws.zone,
-            dst_intf="servers",
         )
