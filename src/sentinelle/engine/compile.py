@@ -386,9 +386,25 @@ def _commonness(atom: ir.Atom) -> float:
     if atom.field in _COMMON_FIELDS or not isinstance(m, ir.Pattern | ir.Regex):
         return 100.0
     if isinstance(m, ir.Pattern):
-        longest = max((len(p) for p in m.parts if isinstance(p, str)), default=0)
-        return 10.0 + 40.0 / (1 + longest)
+        # Each character of the longest literal makes a match rarer, except the path pieces
+        # that nearly every process or file name holds.
+        longest = max((p for p in m.parts if isinstance(p, str)), key=len, default="")
+        folded = longest.lower()
+        for piece in _COMMON_PIECES:
+            folded = folded.replace(piece, "")
+        return 100.0 * 0.6 ** len(folded)
     return 30.0
+
+
+_COMMON_PIECES = (
+    "\\windows",
+    "\\system32",
+    "\\syswow64",
+    "\\program files",
+    "c:\\",
+    ".exe",
+    ".dll",
+)
 
 
 def _triggers(
