@@ -89,6 +89,49 @@ def _user_session(
     return lid, shell
 
 
+def system_spawn(
+    w: World,
+    rng: random.Random,
+    ts: float,
+    host: Host,
+    parent: Process,
+    image: str,
+    command_line: str,
+) -> Process:
+    """A process a system service starts: as SYSTEM, in session 0, at System integrity."""
+    return w.spawn(
+        ts,
+        host,
+        parent,
+        image,
+        command_line,
+        user=SYSTEM_USER,
+        user_sid=windows.LOCAL_SYSTEM_SID,
+        logon_id="0x3e7",
+        rng=rng,
+        integrity="System",
+    )
+
+
+def vpn_tunnel(
+    w: World, ts: float, user: Account, remote_ip: str, tunnel_ip: str, tunnel_id: int, *, up: bool
+) -> None:
+    """The VPN gateway's line for a tunnel coming up or going down."""
+    w.fw(
+        w.topo.vpn,
+        ts,
+        fortigate.vpn_tunnel(
+            w.topo.vpn,
+            ts,
+            user=user.sam,
+            remote_ip=remote_ip,
+            tunnel_ip=tunnel_ip,
+            tunnel_id=tunnel_id,
+            up=up,
+        ),
+    )
+
+
 def _dc_for(w: World, host: Host) -> Host:
     dcs = w.topo.with_tag("dc")
     local = [d for d in dcs if d.site == host.site]
@@ -166,18 +209,7 @@ def server_housekeeping(w: World) -> None:
                     CMD,
                     (f'cmd.exe /c "C:\\Program Files\\Centreon NSClient++\\scripts\\{script}"'),
                 )
-            w.spawn(
-                ts,
-                host,
-                agent,
-                image,
-                cmdline,
-                user=SYSTEM_USER,
-                user_sid=windows.LOCAL_SYSTEM_SID,
-                logon_id="0x3e7",
-                rng=rng,
-                integrity="System",
-            )
+            system_spawn(w, rng, ts, host, agent, image, cmdline)
         if host.sysmon:
             defender = w.system_process(host, DEFENDER)
             lsass = w.system_process(host, LSASS)
@@ -197,17 +229,14 @@ def server_housekeeping(w: World) -> None:
                 )
         svchost = w.system_process(host, SVCHOST)
         for ts in w.times(rng, 3 * 3600.0):
-            w.spawn(
+            system_spawn(
+                w,
+                rng,
                 ts,
                 host,
                 svchost,
                 MPCMDRUN,
                 f'"{MPCMDRUN}" SignatureUpdate -ScheduleJob -RestrictPrivileges',
-                user=SYSTEM_USER,
-                user_sid=windows.LOCAL_SYSTEM_SID,
-                logon_id="0x3e7",
-                rng=rng,
-                integrity="System",
             )
 
 
@@ -293,37 +322,22 @@ def backups(w: World) -> None:
             if host.sysmon:
                 w.win(host, SYSMON, t, windows.sysmon_registry_set(t, host, gpo, key, value))
     # Shadow-copy rotation: the oldest copy goes, on one volume (a near miss of T1490).
-    for host in w.topo.with_tag("file"):
-        t = w.start + 2.5 * 3600 + rng.uniform(0, 300)
-        task = w.system_process(host, "C:\\Windows\\System32\\taskeng.exe")
-        w.spawn(
-            t,
-            host,
-            task,
-            "C:\\Windows\\System32\\vssadmin.exe",
-            "vssadmin.exe delete shadows /for=D: /oldest /quiet",
-            user=SYSTEM_USER,
-            user_sid=windows.LOCAL_SYSTEM_SID,
-            logon_id="0x3e7",
-            rng=rng,
-            integrity="System",
-        )
-    for host in w.topo.with_tag("dc"):
-        t = w.start + 3 * 3600 + rng.uniform(0, 600)
-        task = w.system_process(host, "C:\\Windows\\System32\\taskeng.exe")
-        w.spawn(
-            t,
-            host,
-            task,
-            "C:\\Windows\\System32\\wbadmin.exe",
+    # Then Windows Server Backup on the domain controllers.
+    for tag, hours, spread, image, cmdline in (
+        ("file", 2.5, 300, "vssadmin.exe", "vssadmin.exe delete shadows /for=D: /oldest /quiet"),
+        (
+            "dc",
+            3,
+            600,
+            "wbadmin.exe",
             f"wbadmin.exe start backup -backupTarget:\\\\{bkp.name.lower()}\\wsb$"
             " -allCritical -quiet",
-            user=SYSTEM_USER,
-            user_sid=windows.LOCAL_SYSTEM_SID,
-            logon_id="0x3e7",
-            rng=rng,
-            integrity="System",
-        )
+        ),
+    ):
+        for host in w.topo.with_tag(tag):
+            t = w.start + hours * 3600 + rng.uniform(0, spread)
+            task = w.system_process(host, "C:\\Windows\\System32\\taskeng.exe")
+            system_spawn(w, rng, t, host, task, f"C:\\Windows\\System32\\{image}", cmdline)
 
 
 def admin_on_call(w: World) -> None:
@@ -338,19 +352,7 @@ def admin_on_call(w: World) -> None:
     tunnel_ip = w.vpn_ip(7)
     if not w.conditions.vpn_up(start):
         return
-    w.fw(
-        w.topo.vpn,
-        start,
-        fortigate.vpn_tunnel(
-            w.topo.vpn,
-            start,
-            user=person.sam,
-            remote_ip=remote,
-            tunnel_ip=tunnel_ip,
-            tunnel_id=7,
-            up=True,
-        ),
-    )
+    vpn_tunnel(w, start, person, remote, tunnel_ip, 7, up=True)
     bastion = bastions[0]
     _lid, _shell = _user_session(
         w, rng, bastion, person, start + 40, 2400, 10, ip=tunnel_ip, source="PC-ASTREINTE-07"
@@ -386,19 +388,7 @@ def admin_on_call(w: World) -> None:
             integrity="High",
         )
     end = start + 2500
-    w.fw(
-        w.topo.vpn,
-        end,
-        fortigate.vpn_tunnel(
-            w.topo.vpn,
-            end,
-            user=person.sam,
-            remote_ip=remote,
-            tunnel_ip=tunnel_ip,
-            tunnel_id=7,
-            up=False,
-        ),
-    )
+    vpn_tunnel(w, end, person, remote, tunnel_ip, 7, up=False)
 
 
 def software_deployment(w: World) -> None:
@@ -444,31 +434,25 @@ def software_deployment(w: World) -> None:
                 ),
             )
         ccm = w.system_process(host, CCMEXEC)
-        w.spawn(
+        system_spawn(
+            w,
+            rng,
             ts + 60,
             host,
             ccm,
             POWERSHELL,
             "powershell.exe -NoLogo -NonInteractive -ExecutionPolicy Bypass"
             f" -EncodedCommand {script}",
-            user=SYSTEM_USER,
-            user_sid=windows.LOCAL_SYSTEM_SID,
-            logon_id="0x3e7",
-            rng=rng,
-            integrity="System",
         )
         if i % 4 == 1:
-            msi = w.spawn(
+            msi = system_spawn(
+                w,
+                rng,
                 ts + 120,
                 host,
                 ccm,
                 "C:\\Windows\\System32\\msiexec.exe",
                 'msiexec.exe /i "C:\\Windows\\ccmcache\\3f\\7z2301-x64.msi" /qn',
-                user=SYSTEM_USER,
-                user_sid=windows.LOCAL_SYSTEM_SID,
-                logon_id="0x3e7",
-                rng=rng,
-                integrity="System",
             )
             if host.sysmon:
                 for name in ("7z.exe", "7-zip.chm", "readme.txt", "License.txt"):
