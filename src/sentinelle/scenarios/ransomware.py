@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import random
 from datetime import UTC, datetime
+from functools import partial
 
 from sentinelle.scenarios import fortigate, windows
 from sentinelle.scenarios.background import (
@@ -23,7 +24,8 @@ from sentinelle.scenarios.background import (
     LSASS,
     POWERSHELL,
     SERVICES,
-    SYSTEM_USER,
+    system_spawn,
+    vpn_tunnel,
 )
 from sentinelle.scenarios.manifest import Attack, Containment, Step
 from sentinelle.scenarios.topology import Host
@@ -102,18 +104,7 @@ class _Chain:
         self, host: Host, parent: Process, ts: float, image: str, cmdline: str
     ) -> Process:
         """A command run by a service: as LocalSystem, in session 0."""
-        return self.w.spawn(
-            ts,
-            host,
-            parent,
-            image,
-            cmdline,
-            user=SYSTEM_USER,
-            user_sid=windows.LOCAL_SYSTEM_SID,
-            logon_id="0x3e7",
-            rng=self.rng,
-            integrity="System",
-        )
+        return system_spawn(self.w, self.rng, ts, host, parent, image, cmdline)
 
 
 def attack(w: World) -> tuple[list[Attack], list[Containment]]:
@@ -162,19 +153,7 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     # 2. One password worked: a tunnel for the victim, from the spraying address.
     t = SPRAY_START + 9 * 60
     tunnel_ip = w.vpn_ip(31)
-    w.fw(
-        topo.vpn,
-        t,
-        fortigate.vpn_tunnel(
-            topo.vpn,
-            t,
-            user=victim.sam,
-            remote_ip=ATTACKER_IP,
-            tunnel_ip=tunnel_ip,
-            tunnel_id=31,
-            up=True,
-        ),
-    )
+    vpn_tunnel(w, t, victim, ATTACKER_IP, tunnel_ip, 31, up=True)
     w.logon(
         t - 1,
         dc,
@@ -544,7 +523,17 @@ def _encrypt(c: _Chain, host: Host, source: Host, admin: Account, t: float) -> N
 
 def _scan(w: World, rng: random.Random, source: Host, t: float) -> None:
     """An SMB/RDP sweep of the server segment, then a port scan of three servers."""
-    core = w.topo.core
+    # Every probe leaves the office PC for the server segment through the core firewall.
+    probe = partial(
+        session,
+        w,
+        rng,
+        firewall=w.topo.core,
+        edge=False,
+        src=source.ip,
+        src_intf="office",
+        dst_intf="servers",
+    )
     allowed_smb = {h.ip for h in w.topo.with_tag("file")}
     base = [h for h in w.topo.servers if h.site == source.site]
     sweep = sorted({h.ip for h in base} | {f"10.10.0.{i}" for i in range(1, 64)})
@@ -552,36 +541,17 @@ def _scan(w: World, rng: random.Random, source: Host, t: float) -> None:
         for port in (445, 3389):
             t += rng.uniform(0.05, 0.25)
             ok = port == 445 and ip in allowed_smb
-            session(
-                w,
-                rng,
+            probe(
                 t,
-                firewall=core,
-                edge=False,
-                src=source.ip,
                 dst=ip,
                 dport=port,
                 allowed=ok,
                 sent=300 if ok else 0,
                 received=300 if ok else 0,
                 duration=0.1,
-                src_intf="office",
-                dst_intf="servers",
             )
     ports = list(range(1, 1025, 7))
     for host in base[:3]:
         for port in ports:
             t += rng.uniform(0.02, 0.12)
-            session(
-                w,
-                rng,
-                t,
-                firewall=core,
-                edge=False,
-                src=source.ip,
-                dst=host.ip,
-                dport=port,
-                allowed=False,
-                src_intf="office",
-                dst_intf="servers",
-            )
+            probe(t, dst=host.ip, dport=port, allowed=False)
