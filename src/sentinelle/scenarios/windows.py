@@ -157,6 +157,20 @@ def _split_user(user: str) -> tuple[str, str]:
     return domain, name
 
 
+# The subject of an event when no account acted (a network logon before it is authenticated).
+_NOBODY = ("S-1-0-0", "-", "-", "0x0")
+
+
+def _account(role: str, sid: str, domain: str, name: str, logon_id: str) -> dict[str, str]:
+    """The four fields naming an event's ``Subject`` or ``Target`` account, in Windows' order."""
+    return {
+        f"{role}UserSid": sid,
+        f"{role}UserName": name,
+        f"{role}DomainName": domain,
+        f"{role}LogonId": logon_id,
+    }
+
+
 def logon(
     ts: float,
     host: Host,
@@ -175,14 +189,12 @@ def logon(
     domain, name = _split_user(user)
     via_lsa = logon_type in (2, 7, 10, 11)
     data = {
-        "SubjectUserSid": LOCAL_SYSTEM_SID if via_lsa else "S-1-0-0",
-        "SubjectUserName": f"{host.name}$" if via_lsa else "-",
-        "SubjectDomainName": host.domain if via_lsa else "-",
-        "SubjectLogonId": "0x3e7" if via_lsa else "0x0",
-        "TargetUserSid": user_sid,
-        "TargetUserName": name,
-        "TargetDomainName": domain,
-        "TargetLogonId": target_logon_id,
+        **(
+            _account("Subject", LOCAL_SYSTEM_SID, host.domain, f"{host.name}$", "0x3e7")
+            if via_lsa
+            else _account("Subject", *_NOBODY)
+        ),
+        **_account("Target", user_sid, domain, name, target_logon_id),
         "LogonType": logon_type,
         "LogonProcessName": "User32 " if via_lsa else "NtLmSsp ",
         "AuthenticationPackageName": package,
@@ -226,10 +238,7 @@ def logon_failure(
     """4625: an account failed to log on."""
     domain, name = _split_user(user)
     data = {
-        "SubjectUserSid": "S-1-0-0",
-        "SubjectUserName": "-",
-        "SubjectDomainName": "-",
-        "SubjectLogonId": "0x0",
+        **_account("Subject", *_NOBODY),
         "TargetUserSid": "S-1-0-0",
         "TargetUserName": name,
         "TargetDomainName": domain,
@@ -257,10 +266,7 @@ def logoff(
     """4634: a logon session ended."""
     domain, name = _split_user(user)
     data = {
-        "TargetUserSid": user_sid,
-        "TargetUserName": name,
-        "TargetDomainName": domain,
-        "TargetLogonId": target_logon_id,
+        **_account("Target", user_sid, domain, name, target_logon_id),
         "LogonType": logon_type,
     }
     return _security(ts, host, 4634, data)
@@ -272,10 +278,7 @@ def special_privileges(
     """4672: administrator-equivalent privileges assigned to a new logon."""
     domain, name = _split_user(user)
     data = {
-        "SubjectUserSid": user_sid,
-        "SubjectUserName": name,
-        "SubjectDomainName": domain,
-        "SubjectLogonId": target_logon_id,
+        **_account("Subject", user_sid, domain, name, target_logon_id),
         "PrivilegeList": "SeSecurityPrivilege\r\n\t\t\tSeBackupPrivilege\r\n\t\t\t"
         "SeRestorePrivilege\r\n\t\t\tSeDebugPrivilege\r\n\t\t\tSeImpersonatePrivilege",
     }
@@ -288,19 +291,13 @@ def process_creation_4688(
     """4688 with command-line auditing on: the hosts without Sysmon still show processes."""
     domain, name = _split_user(proc.user)
     data = {
-        "SubjectUserSid": user_sid,
-        "SubjectUserName": name,
-        "SubjectDomainName": domain,
-        "SubjectLogonId": proc.logon_id,
+        **_account("Subject", user_sid, domain, name, proc.logon_id),
         "NewProcessId": f"0x{proc.pid:x}",
         "NewProcessName": proc.image,
         "TokenElevationType": "%%1936",
         "ProcessId": f"0x{parent.pid:x}",
         "CommandLine": proc.command_line,
-        "TargetUserSid": "S-1-0-0",
-        "TargetUserName": "-",
-        "TargetDomainName": "-",
-        "TargetLogonId": "0x0",
+        **_account("Target", *_NOBODY),
         "ParentProcessName": parent.image,
         "MandatoryLabel": "S-1-16-12288",
     }
