@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sentinelle.network.flow import FlowRecord
 
@@ -94,6 +94,43 @@ def _split(flows: Sequence[FlowRecord]) -> dict[int, list[FlowRecord]]:
     return groups
 
 
+def _data_sets(
+    flows: Sequence[FlowRecord],
+    row_formats: dict[int, struct.Struct],
+    counts_and_times: Callable[[FlowRecord], tuple[int, int, int, int]],
+) -> tuple[list[bytes], int]:
+    """The data sets of IPv4 (template 256) and IPv6 (257) flows, and how many rows they hold.
+
+    ``counts_and_times`` gives packets, bytes, start and end as the format at hand writes them.
+    """
+    sets: list[bytes] = []
+    count = 0
+    for size, group in _split(flows).items():
+        if not group:
+            continue
+        row = row_formats[size]
+        rows = [
+            row.pack(
+                _packed(f.src),
+                _packed(f.dst),
+                f.sport,
+                f.dport,
+                f.proto,
+                (f.flags or 0) & 0xFF,
+                *counts_and_times(f),
+            )
+            for f in group
+        ]
+        sets.append(_data_set(256 if size == 4 else 257, rows))
+        count += len(rows)
+    return sets, count
+
+
+def _uptime_ms(ts: float, boot: float) -> int:
+    """NetFlow's clock: milliseconds since the exporter started, wrapped to 32 bits."""
+    return int((ts - boot) * 1000) & _U32
+
+
 def encode_ipfix(
     flows: Sequence[FlowRecord],
     export_time: float,
@@ -106,27 +143,12 @@ def encode_ipfix(
     if with_templates:
         sets.append(_template_set(2, 256, V4_FIELDS))
         sets.append(_template_set(2, 257, V6_FIELDS))
-    for size, group in _split(flows).items():
-        if not group:
-            continue
-        row = _IPFIX_ROW[size]
-        rows = [
-            row.pack(
-                _packed(f.src),
-                _packed(f.dst),
-                f.sport,
-                f.dport,
-                f.proto,
-                (f.flags or 0) & 0xFF,
-                f.packets,
-                f.bytes,
-                int(f.start * 1000),
-                int(f.end * 1000),
-            )
-            for f in group
-        ]
-        sets.append(_data_set(256 if size == 4 else 257, rows))
-    body = b"".join(sets)
+    data, _ = _data_sets(
+        flows,
+        _IPFIX_ROW,
+        lambda f: (f.packets, f.bytes, int(f.start * 1000), int(f.end * 1000)),
+    )
+    body = b"".join(sets + data)
     header = struct.pack(">HHIII", 10, 16 + len(body), int(export_time), sequence & _U32, domain)
     return header + body
 
@@ -141,36 +163,26 @@ def encode_v9(
 ) -> bytes:
     """One NetFlow v9 packet; ``sequence`` counts packets. Times become uptime milliseconds."""
     boot = export_time - 3600.0 if boot_time is None else boot_time
-    uptime = int((export_time - boot) * 1000) & _U32
+    uptime = _uptime_ms(export_time, boot)
     sets: list[bytes] = []
     count = 0
     if with_templates:
         sets.append(_template_set(0, 256, V9_V4_FIELDS))
         sets.append(_template_set(0, 257, V9_V6_FIELDS))
         count += 2
-    for size, group in _split(flows).items():
-        if not group:
-            continue
-        row = _V9_ROW[size]
-        rows = [
-            row.pack(
-                _packed(f.src),
-                _packed(f.dst),
-                f.sport,
-                f.dport,
-                f.proto,
-                (f.flags or 0) & 0xFF,
-                f.packets & _U32,
-                f.bytes & _U32,
-                int((f.start - boot) * 1000) & _U32,
-                int((f.end - boot) * 1000) & _U32,
-            )
-            for f in group
-        ]
-        sets.append(_data_set(256 if size == 4 else 257, rows))
-        count += len(rows)
+    data, records = _data_sets(
+        flows,
+        _V9_ROW,
+        lambda f: (
+            f.packets & _U32,
+            f.bytes & _U32,
+            _uptime_ms(f.start, boot),
+            _uptime_ms(f.end, boot),
+        ),
+    )
+    count += records
     header = struct.pack(">HHIIII", 9, count, uptime, int(export_time), sequence & _U32, source_id)
-    return header + b"".join(sets)
+    return header + b"".join(sets + data)
 
 
 def encode_v5(
@@ -185,7 +197,7 @@ def encode_v5(
     if len(flows) > 30:
         raise ValueError("a NetFlow v5 packet holds at most 30 flows")
     boot = export_time - 3600.0 if boot_time is None else boot_time
-    uptime = int((export_time - boot) * 1000) & _U32
+    uptime = _uptime_ms(export_time, boot)
     secs = int(export_time)
     nsecs = int((export_time - secs) * 1e9)
     header = struct.pack(
@@ -197,8 +209,8 @@ def encode_v5(
             _packed(f.dst),
             f.packets & _U32,
             f.bytes & _U32,
-            int((f.start - boot) * 1000) & _U32,
-            int((f.end - boot) * 1000) & _U32,
+            _uptime_ms(f.start, boot),
+            _uptime_ms(f.end, boot),
             f.sport,
             f.dport,
             (f.flags or 0) & 0xFF,
