@@ -53,6 +53,11 @@ class CaptureStats:
         if len(self.issues) < self.max_issues:
             self.issues.append(ReadIssue(where, reason))
 
+    def cut(self, where: str, reason: str) -> None:
+        """A record the file does not hold whole (or not at all): counted and reported."""
+        self.truncated += 1
+        self.issue(where, reason)
+
 
 _PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -122,24 +127,39 @@ def _read_ipfix_file(handle: BinaryIO, name: str, stats: CaptureStats) -> Iterat
         number += 1
         where = f"{name} message {number} (offset {offset})"
         if len(header) < 4 or header[:2] != b"\x00\x0a":
-            stats.truncated += 1
-            stats.issue(where, "not an IPFIX message header; rest of file skipped")
+            stats.cut(where, "not an IPFIX message header; rest of file skipped")
             return
         length = int.from_bytes(header[2:4], "big")
         if length < 16:
-            stats.truncated += 1
-            stats.issue(where, f"IPFIX message length {length}; rest of file skipped")
+            stats.cut(where, f"IPFIX message length {length}; rest of file skipped")
             return
         rest = handle.read(length - 4)
         offset += length
         if len(rest) < length - 4:
-            stats.truncated += 1
-            stats.issue(where, f"file ends inside a {length}-byte message")
+            stats.cut(where, f"file ends inside a {length}-byte message")
             return
         stats.messages += 1
         data = header + rest
         export_time = float(int.from_bytes(data[4:8], "big"))
         yield Message(data, name, export_time, where)
+
+
+def _headers(
+    handle: BinaryIO, size: int, name: str, unit: str, stats: CaptureStats
+) -> Iterator[tuple[bytes, str]]:
+    """The fixed-size header opening each record (or block) and where it stands, until the
+    file ends; a header the file cuts short is reported and ends the file."""
+    number = 0
+    while True:
+        head = handle.read(size)
+        if not head:
+            return
+        number += 1
+        where = f"{name} {unit} {number}"
+        if len(head) < size:
+            stats.cut(where, f"file ends inside a {unit} header")
+            return
+        yield head, where
 
 
 def _read_pcap(
@@ -151,26 +171,14 @@ def _read_pcap(
     endian, unit = _PCAP_MAGIC[header[:4]]
     link = struct.unpack(endian + "I", header[20:24])[0] & 0x0FFFFFFF
     record = struct.Struct(endian + "IIII")
-    number = 0
-    while True:
-        head = handle.read(16)
-        if not head:
-            return
-        number += 1
-        where = f"{name} record {number}"
-        if len(head) < 16:
-            stats.truncated += 1
-            stats.issue(where, "file ends inside a record header")
-            return
+    for head, where in _headers(handle, 16, name, "record", stats):
         secs, frac, caplen, _wirelen = record.unpack(head)
         if caplen > _MAX_RECORD:
-            stats.truncated += 1
-            stats.issue(where, f"record length {caplen}; rest of file skipped")
+            stats.cut(where, f"record length {caplen}; rest of file skipped")
             return
         frame = handle.read(caplen)
         if len(frame) < caplen:
-            stats.truncated += 1
-            stats.issue(where, "file ends inside a packet")
+            stats.cut(where, "file ends inside a packet")
             return
         message = _udp_message(frame, link, secs + frac * unit, where, stats, ports)
         if message is not None:
@@ -182,37 +190,24 @@ def _read_pcapng(
 ) -> Iterator[Message]:
     endian = "<"
     links: list[tuple[int, float]] = []
-    number = 0
-    while True:
-        head = handle.read(8)
-        if not head:
-            return
-        number += 1
-        where = f"{name} block {number}"
-        if len(head) < 8:
-            stats.truncated += 1
-            stats.issue(where, "file ends inside a block header")
-            return
+    for head, where in _headers(handle, 8, name, "block", stats):
         if head[:4] == _PCAPNG_MAGIC:
             bom = handle.read(4)
             endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
             (length,) = struct.unpack(endian + "I", head[4:8])
             if length < 28 or length > _MAX_RECORD:
-                stats.truncated += 1
-                stats.issue(where, f"section header length {length}; rest of file skipped")
+                stats.cut(where, f"section header length {length}; rest of file skipped")
                 return
             handle.read(length - 12)
             links = []  # a new section starts its own interface list
             continue
         block_type_num, length = struct.unpack(endian + "II", head)
         if length < 12 or length % 4 or length > _MAX_RECORD:
-            stats.truncated += 1
-            stats.issue(where, f"block length {length}; rest of file skipped")
+            stats.cut(where, f"block length {length}; rest of file skipped")
             return
         body = handle.read(length - 8)
         if len(body) < length - 8:
-            stats.truncated += 1
-            stats.issue(where, "file ends inside a block")
+            stats.cut(where, "file ends inside a block")
             return
         body = body[:-4]  # the trailing copy of the block length
         if block_type_num == 1 and len(body) >= 8:
@@ -221,8 +216,7 @@ def _read_pcapng(
         elif block_type_num == 6 and len(body) >= 20:
             iface, ts_high, ts_low, caplen = struct.unpack(endian + "IIII", body[:16])
             if iface >= len(links) or 20 + caplen > len(body):
-                stats.truncated += 1
-                stats.issue(where, "packet block with unknown interface or cut data")
+                stats.cut(where, "packet block with unknown interface or cut data")
                 continue
             link, unit = links[iface]
             frame = body[20 : 20 + caplen]
@@ -292,8 +286,7 @@ def _udp_message(
     length = int.from_bytes(udp[4:6], "big")
     payload = udp[8:length] if 8 <= length <= len(udp) else udp[8:]
     if length > len(udp):
-        stats.truncated += 1
-        stats.issue(where, f"UDP datagram cut by the capture ({len(udp)} of {length} bytes)")
+        stats.cut(where, f"UDP datagram cut by the capture ({len(udp)} of {length} bytes)")
     stats.messages += 1
     return Message(bytes(payload), source, when, where)
 
