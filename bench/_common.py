@@ -7,10 +7,14 @@ noisy; absolute figures are printed too, for the README.
 from __future__ import annotations
 
 import json
+import re
 import resource
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -43,6 +47,30 @@ def run_child_json(code: str, *args: str) -> dict[str, object]:
     # RUSAGE_CHILDREN is the max over all children so far; the child reports its own as well.
     result.setdefault("peak_rss_mb", max(after, before) / 1024)
     return result
+
+
+def sqlite_regexp(pattern: str, value: Any) -> bool:
+    """SQLite's REGEXP as the peer (Zircolite) defines it: a search; no value or a bad pattern
+    is no match."""
+    if value is None:
+        return False
+    try:
+        return re.search(pattern, str(value)) is not None
+    except re.error:
+        return False
+
+
+def sqlite_logs(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> sqlite3.Connection:
+    """The peer's event store: an in-memory table ``logs`` with one case-insensitive text column
+    per field (``rows`` give the cells in ``columns`` order) and REGEXP for the rules."""
+    db = sqlite3.connect(":memory:")
+    db.create_function("REGEXP", 2, sqlite_regexp, deterministic=True)
+    cols = ", ".join(f'"{c}" TEXT COLLATE NOCASE' for c in columns)
+    db.execute(f"CREATE TABLE logs (row_id INTEGER PRIMARY KEY, {cols})")
+    marks = ", ".join("?" for _ in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    db.executemany(f"INSERT INTO logs ({names}) VALUES ({marks})", rows)
+    return db
 
 
 def ratio(a: float, b: float) -> float:

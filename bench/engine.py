@@ -23,7 +23,6 @@ import contextlib
 import json
 import math
 import pickle
-import re
 import sqlite3
 import tempfile
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from _common import mitre_evtx_files, ratio, run_child_json
+from _common import mitre_evtx_files, ratio, run_child_json, sqlite_logs
 from readers import decode_floor  # the same floor bench/readers.py measures
 from sentinelle.engine import CompiledRules, compile_rules
 from sentinelle.events import Event
@@ -127,15 +126,6 @@ def peer_queries(ruleset: RuleSet, ids: set[str]) -> tuple[list[tuple[str, str]]
     return queries, failed, time.perf_counter() - start
 
 
-def _regexp(pattern: str, value: Any) -> bool:
-    if value is None:
-        return False
-    try:
-        return re.search(pattern, str(value)) is not None
-    except re.error:
-        return False
-
-
 def peer_run(
     events: Sequence[Event], queries: Sequence[tuple[str, str]]
 ) -> tuple[float, float, int]:
@@ -147,16 +137,7 @@ def peer_run(
             columns.setdefault(name.lower(), name)
     names = list(columns.values())
     start = time.perf_counter()
-    db = sqlite3.connect(":memory:")
-    db.create_function("REGEXP", 2, _regexp, deterministic=True)
-    cols = ", ".join(f'"{n}" TEXT COLLATE NOCASE' for n in names)
-    db.execute(f"CREATE TABLE logs (row_id INTEGER PRIMARY KEY, {cols})")
-    marks = ", ".join("?" for _ in names)
-    quoted = ", ".join(f'"{n}"' for n in names)
-    db.executemany(
-        f"INSERT INTO logs ({quoted}) VALUES ({marks})",
-        ([_cell(ev.fields.get(n)) for n in names] for ev in events),
-    )
+    db = sqlite_logs(names, ([_cell(ev.fields.get(n)) for n in names] for ev in events))
     db.commit()
     loaded = time.perf_counter()
     matched = 0

@@ -27,8 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mitre_evtx_files, ratio, run_child_json
-from engine import _regexp  # bench/engine.py's REGEXP for SQLite, the same as the peer's
+from _common import mitre_evtx_files, ratio, run_child_json, sqlite_logs
 from readers import decode_floor
 from sentinelle.paths import shared_data_dir
 
@@ -174,16 +173,7 @@ def peer_child(rules_dir: str, evtx_dir: str) -> None:
         except (OSError, RuntimeError):
             continue
     columns = sorted({k for r in rows for k in r})
-    db = sqlite3.connect(":memory:")
-    db.create_function("regexp", 2, _regexp, deterministic=True)
-    cols = ", ".join(f'"{c}" TEXT COLLATE NOCASE' for c in columns)
-    db.execute(f"CREATE TABLE logs (row_id INTEGER PRIMARY KEY, {cols})")
-    marks = ", ".join("?" for _ in columns)
-    names = ", ".join(f'"{c}"' for c in columns)
-    db.executemany(
-        f"INSERT INTO logs ({names}) VALUES ({marks})",
-        ([r.get(c) for c in columns] for r in rows),
-    )
+    db = sqlite_logs(columns, ([r.get(c) for c in columns] for r in rows))
     hits: dict[str, set[int]] = {}
     errors = 0
     for rule_id, sql in queries:
