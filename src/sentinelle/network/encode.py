@@ -13,56 +13,20 @@ from collections.abc import Callable, Sequence
 
 from sentinelle.network.flow import FlowRecord
 
-# (information element, length) of the templates this encoder writes.
-V4_FIELDS: tuple[tuple[int, int], ...] = (
-    (8, 4),
-    (12, 4),
-    (7, 2),
-    (11, 2),
-    (4, 1),
-    (6, 1),
-    (2, 4),
-    (1, 8),
-    (152, 8),
-    (153, 8),
-)
-V6_FIELDS: tuple[tuple[int, int], ...] = (
-    (27, 16),
-    (28, 16),
-    (7, 2),
-    (11, 2),
-    (4, 1),
-    (6, 1),
-    (2, 4),
-    (1, 8),
-    (152, 8),
-    (153, 8),
-)
+# (information element, length) of the templates this encoder writes: the addresses, then the
+# fields every template shares (ports 7 and 11, protocol 4, TCP flags 6, packets 2), then the
+# octet count and times as each format writes them.
+_V4_ADDRESSES = ((8, 4), (12, 4))
+_V6_ADDRESSES = ((27, 16), (28, 16))
+_PORTS_TO_PACKETS = ((7, 2), (11, 2), (4, 1), (6, 1), (2, 4))
+# IPFIX: 64-bit octets, start and end in absolute milliseconds.
+_IPFIX_TAIL = ((1, 8), (152, 8), (153, 8))
 # NetFlow v9 has no absolute-time elements in common use: times go as uptime milliseconds.
-V9_V4_FIELDS: tuple[tuple[int, int], ...] = (
-    (8, 4),
-    (12, 4),
-    (7, 2),
-    (11, 2),
-    (4, 1),
-    (6, 1),
-    (2, 4),
-    (1, 4),
-    (22, 4),
-    (21, 4),
-)
-V9_V6_FIELDS: tuple[tuple[int, int], ...] = (
-    (27, 16),
-    (28, 16),
-    (7, 2),
-    (11, 2),
-    (4, 1),
-    (6, 1),
-    (2, 4),
-    (1, 4),
-    (22, 4),
-    (21, 4),
-)
+_V9_TAIL = ((1, 4), (22, 4), (21, 4))
+V4_FIELDS: tuple[tuple[int, int], ...] = _V4_ADDRESSES + _PORTS_TO_PACKETS + _IPFIX_TAIL
+V6_FIELDS: tuple[tuple[int, int], ...] = _V6_ADDRESSES + _PORTS_TO_PACKETS + _IPFIX_TAIL
+V9_V4_FIELDS: tuple[tuple[int, int], ...] = _V4_ADDRESSES + _PORTS_TO_PACKETS + _V9_TAIL
+V9_V6_FIELDS: tuple[tuple[int, int], ...] = _V6_ADDRESSES + _PORTS_TO_PACKETS + _V9_TAIL
 _IPFIX_ROW = {4: struct.Struct(">4s4sHHBBIQQQ"), 16: struct.Struct(">16s16sHHBBIQQQ")}
 _V9_ROW = {4: struct.Struct(">4s4sHHBBIIII"), 16: struct.Struct(">16s16sHHBBIIII")}
 _V5_ROW = struct.Struct(">4s4s8xIIIIHHxBBB8x")
