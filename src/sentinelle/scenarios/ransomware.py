@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import random
 from datetime import UTC, datetime
-from functools import partial
 
 from sentinelle.scenarios import fortigate, windows
 from sentinelle.scenarios.background import (
@@ -75,6 +74,12 @@ class _Chain:
         self.attack.steps.append(
             Step(name, tactic, technique, ts, host.name.lower(), ip, host.site, detail)
         )
+
+    def step_across(
+        self, name: str, tactic: str, technique: str, ts: float, hosts: list[Host]
+    ) -> None:
+        """A step over several hosts: recorded on the first, naming them all."""
+        self.step(name, tactic, technique, ts, hosts[0], ", ".join(h.name.lower() for h in hosts))
 
     def run(
         self,
@@ -318,14 +323,7 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     # 6. Remote services (smbexec style) on the servers that matter, with the stolen admin.
     t += 35 * 60
     targets = [*files, dc, *backup]
-    c.step(
-        "Remote service creation on servers",
-        "lateral-movement",
-        "T1021.002",
-        t,
-        targets[0],
-        ", ".join(h.name.lower() for h in targets),
-    )
+    c.step_across("Remote service creation on servers", "lateral-movement", "T1021.002", t, targets)
     for host in targets:
         t += rng.uniform(20, 90)
         _remote_service(c, host, beachhead, helpdesk, t, _smbexec_path(rng))
@@ -333,30 +331,17 @@ def attack(w: World) -> tuple[list[Attack], list[Containment]]:
     # 7. RDP with the stolen admin account to a DC, a file server and the backup server.
     t += 10 * 60
     rdp_targets = [dc, *files[:1], *backup]
-    c.step(
+    c.step_across(
         "RDP lateral movement with a stolen administrator account",
         "lateral-movement",
         "T1021.001",
         t,
-        rdp_targets[0],
-        ", ".join(h.name.lower() for h in rdp_targets),
+        rdp_targets,
     )
     for host in rdp_targets:
         t += rng.uniform(120, 360)
-        session(
-            w,
-            rng,
-            t - 1,
-            firewall=topo.core,
-            edge=False,
-            src=beachhead.ip,
-            dst=host.ip,
-            dport=3389,
-            sent=500_000,
-            received=9_000_000,
-            duration=1800,
-            src_intf="office",
-            dst_intf="servers",
+        _to_servers(
+            w, rng, t - 1, beachhead, host.ip, 3389, sent=500_000, received=9_000_000, duration=1800
         )
         w.logon(t, host, helpdesk, rng, logon_type=10, ip=beachhead.ip, workstation=beachhead.name)
 
@@ -469,21 +454,7 @@ def _remote_service(
     c: _Chain, host: Host, source: Host, admin: Account, t: float, path: str
 ) -> None:
     w, rng = c.w, c.rng
-    session(
-        w,
-        rng,
-        t - 2,
-        firewall=w.topo.core,
-        edge=False,
-        src=source.ip,
-        dst=host.ip,
-        dport=445,
-        sent=40_000,
-        received=12_000,
-        duration=3,
-        src_intf="office",
-        dst_intf="servers",
-    )
+    _to_servers(w, rng, t - 2, source, host.ip, 445, sent=40_000, received=12_000, duration=3)
     w.logon(
         t, host, admin, rng, logon_type=3, ip=source.ip, workstation=source.name, package="NTLM"
     )
@@ -521,19 +492,40 @@ def _encrypt(c: _Chain, host: Host, source: Host, admin: Account, t: float) -> N
             w.win(host, SYSMON, t, windows.sysmon_file_create(t, host, locker, path))
 
 
-def _scan(w: World, rng: random.Random, source: Host, t: float) -> None:
-    """An SMB/RDP sweep of the server segment, then a port scan of three servers."""
-    # Every probe leaves the office PC for the server segment through the core firewall.
-    probe = partial(
-        session,
+def _to_servers(
+    w: World,
+    rng: random.Random,
+    ts: float,
+    source: Host,
+    dst: str,
+    dport: int,
+    *,
+    allowed: bool = True,
+    sent: int = 0,
+    received: int = 0,
+    duration: float = 0.0,
+) -> None:
+    """A session from the office PC to the server segment, through the core firewall."""
+    session(
         w,
         rng,
+        ts,
         firewall=w.topo.core,
         edge=False,
         src=source.ip,
+        dst=dst,
+        dport=dport,
+        allowed=allowed,
+        sent=sent,
+        received=received,
+        duration=duration,
         src_intf="office",
         dst_intf="servers",
     )
+
+
+def _scan(w: World, rng: random.Random, source: Host, t: float) -> None:
+    """An SMB/RDP sweep of the server segment, then a port scan of three servers."""
     allowed_smb = {h.ip for h in w.topo.with_tag("file")}
     base = [h for h in w.topo.servers if h.site == source.site]
     sweep = sorted({h.ip for h in base} | {f"10.10.0.{i}" for i in range(1, 64)})
@@ -541,10 +533,13 @@ def _scan(w: World, rng: random.Random, source: Host, t: float) -> None:
         for port in (445, 3389):
             t += rng.uniform(0.05, 0.25)
             ok = port == 445 and ip in allowed_smb
-            probe(
+            _to_servers(
+                w,
+                rng,
                 t,
-                dst=ip,
-                dport=port,
+                source,
+                ip,
+                port,
                 allowed=ok,
                 sent=300 if ok else 0,
                 received=300 if ok else 0,
@@ -554,4 +549,4 @@ def _scan(w: World, rng: random.Random, source: Host, t: float) -> None:
     for host in base[:3]:
         for port in ports:
             t += rng.uniform(0.02, 0.12)
-            probe(t, dst=host.ip, dport=port, allowed=False)
+            _to_servers(w, rng, t, source, host.ip, port, allowed=False)
