@@ -89,6 +89,21 @@ def _user_session(
     return lid, shell
 
 
+def network_logon(
+    w: World,
+    rng: random.Random,
+    ts: float,
+    host: Host,
+    account: Account,
+    source: Host,
+    package: str = "Kerberos",
+) -> str:
+    """4624 type 3 on ``host``: ``account`` reaching it over the network from ``source``."""
+    return w.logon(
+        ts, host, account, rng, logon_type=3, ip=source.ip, workstation=source.name, package=package
+    )
+
+
 def system_spawn(
     w: World,
     rng: random.Random,
@@ -165,16 +180,7 @@ def night_shift(w: World) -> None:
                 w, rng, host, user, ts, rng.uniform(120, 1500), rng.choice((2, 7, 11))
             )
             dc = _dc_for(w, host)
-            w.logon(
-                ts - 1,
-                dc,
-                user,
-                rng,
-                logon_type=3,
-                ip=host.ip,
-                workstation=host.name,
-                package="Kerberos",
-            )
+            network_logon(w, rng, ts - 1, dc, user, host)
             app = EHR_CLIENT if clinical or rng.random() < 0.3 else PACS_VIEWER
             w.spawn(
                 ts + rng.uniform(3, 20),
@@ -301,9 +307,7 @@ def backups(w: World) -> None:
     ts = job_start
     for host in w.topo.servers:
         ts += rng.uniform(60, 240)
-        w.logon(
-            ts, host, svc, rng, logon_type=3, ip=bkp.ip, workstation=bkp.name, package="Kerberos"
-        )
+        network_logon(w, rng, ts, host, svc, bkp)
         stamp = "D" + w.local(ts).strftime("%Y-%m-%dT%H%M%S")
         for suffix in ("vib", "vbm"):
             vm = f"{host.name}.vm-{rng.randrange(1000, 9999)}"
@@ -411,16 +415,7 @@ def software_deployment(w: World) -> None:
     for i, host in enumerate(sample):
         ts = window + i * rng.uniform(20, 90)
         if i % 3 == 0:  # client push: a network logon, then the ccmsetup service
-            w.logon(
-                ts,
-                host,
-                svc,
-                rng,
-                logon_type=3,
-                ip=sccm.ip,
-                workstation=sccm.name,
-                package="Kerberos",
-            )
+            network_logon(w, rng, ts, host, svc, sccm)
             w.win(
                 host,
                 SYSTEM,

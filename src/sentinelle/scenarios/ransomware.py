@@ -23,6 +23,7 @@ from sentinelle.scenarios.background import (
     LSASS,
     POWERSHELL,
     SERVICES,
+    network_logon,
     system_spawn,
     vpn_tunnel,
 )
@@ -455,9 +456,7 @@ def _remote_service(
 ) -> None:
     w, rng = c.w, c.rng
     _to_servers(w, rng, t - 2, source, host.ip, 445, sent=40_000, received=12_000, duration=3)
-    w.logon(
-        t, host, admin, rng, logon_type=3, ip=source.ip, workstation=source.name, package="NTLM"
-    )
+    network_logon(w, rng, t, host, admin, source, "NTLM")
     name = "".join(
         rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(8)
     )
