@@ -157,3 +157,26 @@ def test_zeek_conn_is_not_a_firewall(compile_yaml: Compile) -> None:
     compiled = compile_yaml(FIREWALL_RULES, logsources=load_logsource_map())
     conn = {"_path": "conn", "id.resp_h": "10.0.0.9", "id.resp_p": 23}
     assert compiled.match(event_from_mapping({**conn, "dst_ip": "10.0.0.9", "dst_port": 23})) == []
+
+
+def test_event_id_spellings_pick_the_same_bucket_in_any_order(compile_yaml: Compile) -> None:
+    # One compiled set sees the spellings in both orders: a memo keyed on values that compare
+    # equal across types (4688 == 4688.0, 1 == True) must not hand one the other's bucket.
+    compiled = compile_yaml(RULE % "sel", logsources=load_logsource_map())
+    base = {"Channel": "Security", "NewProcessName": "C:\\Windows\\whoami.exe"}
+    cases: list[tuple[Any, bool]] = [
+        (4688.0, True),
+        (4688, True),
+        ("4688", True),
+        (4688.5, False),
+        (True, False),
+    ]
+    for order in (cases, cases[::-1]):
+        for eid, expected in order:
+            got = bool(compiled.match(event_from_mapping({**base, "EventID": eid})))
+            assert got is expected, eid
+    sysmon_true = {"Channel": SYSMON, "EventID": True, "Image": "C:\\Windows\\whoami.exe"}
+    sysmon_one = {**sysmon_true, "EventID": 1}
+    assert compiled.match(event_from_mapping(sysmon_one))
+    assert not compiled.match(event_from_mapping(sysmon_true))
+    assert compiled.match(event_from_mapping(sysmon_one))

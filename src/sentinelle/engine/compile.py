@@ -530,7 +530,7 @@ class CompiledRules:
         self._guards = tuple(sorted(guards))
         self._guard_set = frozenset(guards)
         self._buckets: dict[tuple[BucketKey, ...], Bucket] = {}
-        self._memo: dict[tuple[Any, Any, tuple[str, ...]], Bucket | None] = {}
+        self._memo: dict[tuple[Any, type, Any, tuple[str, ...]], Bucket | None] = {}
         self._info = self._rules
 
     def warm(self) -> None:
@@ -565,12 +565,16 @@ class CompiledRules:
             present = fields.keys() & self._guard_set  # most events have none of them
             if present:
                 guards = tuple(g for g in self._guards if g in present and fields[g] is not None)
-        key = (channel, eid, guards)
+        # The id's type is part of the key: 4688 == 4688.0 and 1 == True as dict keys, yet
+        # they name different buckets (True is no event id).
+        key = (channel, eid.__class__, eid, guards)
         try:
             bucket = self._memo[key]
         except (KeyError, TypeError):
             ch = channel.lower() if isinstance(channel, str) else None
             n = values.number(eid)
+            if isinstance(n, float) and n.is_integer():
+                n = int(n)  # as the reference does: 4688.0 is event id 4688
             bucket = self._bucket_for(ch, n if isinstance(n, int) else None, guards)
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()  # hostile input with endless channels: stay bounded
