@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from html.parser import HTMLParser
+from itertools import pairwise
 from pathlib import Path
 
 from sentinelle.detections import Detection
 from sentinelle.hunt.outputs import open_writer
 from sentinelle.hunt.outputs.attack import attack_layer, write_attack_layer
 from sentinelle.hunt.outputs.csv import PROFILES, defuse
-from sentinelle.hunt.outputs.html import HtmlWriter, chart_bins
+from sentinelle.hunt.outputs.html import HtmlWriter, _chart_section, chart_bins
 from sentinelle.hunt.outputs.jsonl import detection_record
 from sentinelle.hunt.outputs.timesketch import timesketch_record
 from sentinelle.hunt.summary import HuntSummary
@@ -225,6 +227,26 @@ def test_chart_bins_widen_for_long_spans() -> None:
     assert bins[24 * 365] == Counter(high=1, low=1)
     width, _ = chart_bins({0: Counter(high=1), 10**7: Counter(high=1)})
     assert (10**7) / width <= 400
+
+
+def test_chart_tick_labels_do_not_overlap_and_the_legend_fits() -> None:
+    for hours in (2, 11, 40, 300):
+        summary = HuntSummary()
+        summary.per_hour = {h: Counter(high=1) for h in range(hours)}
+        svg = _chart_section(summary)
+        width = float(re.search(r'<svg[^>]* width="([0-9.]+)"', svg).group(1))  # type: ignore[union-attr]
+        labels = [
+            float(x)
+            for x in re.findall(r'<text x="([0-9.]+)" y="[0-9.]+" font-size="11">\d{4}-', svg)
+        ]
+        assert labels, hours
+        assert all(b - a >= 110 for a, b in pairwise(labels)), (hours, labels)
+        assert labels[-1] + 110 <= width, (hours, labels, width)
+        legend = [
+            float(x)
+            for x in re.findall(r'<text x="([0-9.]+)"[^>]*>(?:critical|informational)<', svg)
+        ]
+        assert len(legend) == 2 and max(legend) + 90 <= width, (hours, legend, width)
 
 
 def test_table_shows_markup_and_escapes_literally_with_summary() -> None:

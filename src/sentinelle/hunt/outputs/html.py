@@ -204,7 +204,8 @@ def _chart_section(s: HuntSummary) -> str:
     n = (last - first) // width_h + 1
     bar = max(2.0, min(24.0, 960.0 / n))
     left, top, plot_h = 48.0, 10.0, 180.0
-    svg_w = left + bar * n + 10
+    # Room for the last tick label (about 110 px at 11 px type) and the whole legend.
+    svg_w = max(left + bar * n + 110, left + 100 * len(LEVELS) + 10)
     peak = max(sum(c.values()) for c in bins.values())
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{svg_w:.0f}" height="{plot_h + 60:.0f}" '
@@ -229,7 +230,7 @@ def _chart_section(s: HuntSummary) -> str:
                 f'fill="{LEVEL_COLOURS[level]}"><title>{_esc(label)}: {count} {level}'
                 "</title></rect>"
             )
-    ticks = min(n, 6)
+    ticks = max(1, min(n, 6, int(bar * n // 110) + 1))  # labels never overlap
     for i in range(ticks):
         idx = round(i * (n - 1) / max(ticks - 1, 1))
         x = left + idx * bar
