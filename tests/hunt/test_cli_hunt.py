@@ -239,3 +239,44 @@ def test_a_reader_that_goes_away_stops_the_hunt_quietly(
     proc.stderr.close()
     assert proc.wait(timeout=600) == 141
     assert "Traceback" not in err and "internal error" not in err
+
+
+def test_refused_correlation_is_a_rule_error_and_the_rest_still_hunts(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "base.yml").write_text(
+        "title: failed logon\nname: failed_logon\nid: 6f1d0c7e-0000-4000-8000-000000000001\n"
+        "logsource: {product: windows, service: security}\n"
+        "detection:\n    sel: {EventID: 4625}\n    condition: sel\nlevel: medium\n",
+        encoding="utf-8",
+    )
+    corr = rules_dir / "corr.yml"
+    corr.write_text(
+        "title: no percentile\ncorrelation:\n    type: value_percentile\n"
+        "    rules: [failed_logon]\n    group-by: [TargetUserName]\n    timespan: 5m\n"
+        "    condition: {gte: 100, field: Size}\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "security.jsonl"
+    event = {
+        "Event": {
+            "System": {
+                "EventID": 4625,
+                "Channel": "Security",
+                "Computer": "dc-cen01",
+                "EventRecordID": 7,
+                "TimeCreated": {"#attributes": {"SystemTime": "2024-01-15T01:20:00Z"}},
+            },
+            "EventData": {"TargetUserName": "admin"},
+        }
+    }
+    log.write_text(json.dumps(event) + "\n", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    proc = hunt(
+        env, str(log), "--rules", str(rules_dir), "-f", "jsonl", "-o", str(out), "--jobs", "1"
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"{corr}:1" in proc.stderr and "value_percentile" in proc.stderr, proc.stderr
+    assert [d["rule_title"] for d in lines(out)] == ["failed logon"]

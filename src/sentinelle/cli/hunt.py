@@ -218,7 +218,8 @@ def hunt(
             Location("--rules"),
         )
     compiled = load_compiled(rule_paths)
-    rule_errors = list(compiled.errors)
+    # Correlations the correlator refuses (pySigma let them through) are rule errors too.
+    rule_errors = [*compiled.errors, *compiled.correlator().errors]
     _print_rule_errors(err, rule_errors)
     if not compiled.rules:
         raise RuleError("no rule could be loaded", Location(", ".join(map(str, rule_paths))))
