@@ -218,8 +218,7 @@ def hunt(
             Location("--rules"),
         )
     compiled = load_compiled(rule_paths)
-    # Correlations the correlator refuses (pySigma let them through) are rule errors too.
-    rule_errors = [*compiled.errors, *compiled.correlator().errors]
+    rule_errors = compiled.rejections()
     _print_rule_errors(err, rule_errors)
     if not compiled.rules:
         raise RuleError("no rule could be loaded", Location(", ".join(map(str, rule_paths))))

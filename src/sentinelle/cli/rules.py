@@ -46,10 +46,8 @@ def check(
     compiled = compile_rules(
         ruleset, logsources=load_logsource_map(logsources or []), placeholders=values
     )
-    # The correlator refuses what pySigma lets through (a percentile without `percentile`,
-    # cycles, aliases naming unknown rules...); those correlations would never fire.
-    refused = compiled.correlator().errors
-    rejected = [*compiled.errors, *refused]
+    rejected = compiled.rejections()
+    refused = len(rejected) - len(compiled.errors)  # correlations the correlator refused
     for err in rejected:
         typer.echo(f"rejected: {err}")
     unmapped = [compiled.rules[i] for i in compiled.plan.unmapped]
@@ -72,7 +70,7 @@ def check(
             typer.echo(f"  {count:5d}  {reason}")
     typer.echo(
         f"loaded {len(compiled.rules)} rules ({len(compiled.rules) - len(unmapped)} mapped), "
-        f"{len(ruleset.filters)} filters, {len(ruleset.correlations) - len(refused)} "
+        f"{len(ruleset.filters)} filters, {len(ruleset.correlations) - refused} "
         "correlations; "
         f"rejected {len(rejected)}"
     )

@@ -641,6 +641,12 @@ class CompiledRules:
 
         return Correlator(self._correlations, base_rule_refs(self._rules))
 
+    def rejections(self) -> list[RuleError]:
+        """Everything of the set that will never run: the load errors, then the correlations
+        the correlator refuses though pySigma let them through (a percentile without
+        ``percentile``, cycles, aliases naming unknown rules...)."""
+        return [*self.errors, *self.correlator().errors]
+
 
 def base_rule_refs(rules: Sequence[RuleInfo]) -> list[Any]:
     """The detection rules as the correlator knows them (``BaseRuleRef``)."""
