@@ -42,7 +42,9 @@ class Event:
         self.timestamp = timestamp  # seconds since the Unix epoch, UTC; None when unreadable
         self.source = source  # file path (archive members as "archive.zip!member") or stream name
         self.record = record  # EVTX record id, or 1-based line number in text sources
-        self.raw = raw  # the original record (JSON text for EVTX), for outputs
+        # The original record, for outputs: for EVTX its JSON as UTF-8 bytes, as the parser
+        # wrote it (decoded only by the rare output that wants it).
+        self.raw = raw
         self.flags = flags
 
     @property

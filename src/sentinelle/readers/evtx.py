@@ -427,7 +427,7 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
         if ts.__class__ is not float and ts.__class__ is not int:
             ts = None
         flags = tuple(flags) if flags.__class__ is list else ()
-        events.append(Event(fields, ts, source, number, text.decode("utf-8", "replace"), flags))
+        events.append(Event(fields, ts, source, number, text, flags))
 
 
 def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:
@@ -439,8 +439,7 @@ def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder)
     number = fields.get("EventRecordID")
     if number.__class__ is not int:
         number = record_id
-    raw = text.decode("utf-8", "replace")
-    builder.events.append(Event(fields, ts, source, number, raw, flags))
+    builder.events.append(Event(fields, ts, source, number, text, flags))
 
 
 def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
@@ -465,4 +464,4 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
         number = fields.get("EventRecordID")
         if number.__class__ is not int:
             number = record_id
-        events.append(Event(fields, ts, source, number, text.decode("utf-8", "replace"), flags))
+        events.append(Event(fields, ts, source, number, text, flags))

@@ -199,7 +199,7 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
         if first_id <= last_id and last_id - first_id < CHUNK_SIZE:
             expected = (first_id, last_id)
     ids = array("q")
-    texts: list[bytes] = []
+    texts: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -215,7 +215,7 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
             for item in parser.records_json():
                 record: dict[str, Any] = item  # type: ignore[assignment]  # never None
                 ids.append(record["event_record_id"])
-                texts.append(record["data"].encode("utf-8", "surrogatepass"))
+                texts.append(record["data"])
         except (RuntimeError, ValueError, OSError, OverflowError, MemoryError) as exc:
             out.issue(index, f"parser stopped: {exc}")
     for warning in caught:
@@ -225,10 +225,12 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
         meta = None
         if out.normalise_past >= 0 and out.backlog() > out.normalise_past:
             meta = _normalised(texts, out)
+        # One encode for the whole chunk (compact JSON holds no raw newline to split on).
+        joined = "\n".join(texts).encode("utf-8", "surrogatepass")
         if meta is not None:
-            out.frame(b"N", head + meta + b"\n".join(texts))
+            out.frame(b"N", head + meta + joined)
         else:
-            out.frame(b"R", head + b"\n".join(texts))
+            out.frame(b"R", head + joined)
     if expected is not None and len(ids) < expected[1] - expected[0] + 1:
         missing = expected[1] - expected[0] + 1 - len(ids)
         out.issue(
@@ -238,7 +240,7 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
         )
 
 
-def _normalised(texts: list[bytes], out: _Out) -> bytes | None:
+def _normalised(texts: list[str], out: _Out) -> bytes | None:
     """The flat fields of the records as a JSON list, or None to send them raw instead."""
     flatten = out.normaliser()
     rows: list[Any] = []
