@@ -1,7 +1,9 @@
-"""One fixture runs every engine test through both evaluation paths (compiled and reference)."""
+"""One fixture runs every engine test through every evaluation path: compiled, compiled and
+then restored from its cache form (buckets built, pickled and unpickled), and reference."""
 
 from __future__ import annotations
 
+import pickle
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +23,7 @@ Compile = Callable[..., CompiledRules]
 Check = Callable[[str, Mapping[str, Any]], bool]
 
 
-@pytest.fixture(params=["compiled", "reference"])
+@pytest.fixture(params=["compiled", "cached", "reference"])
 def evaluator(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -40,14 +42,25 @@ def compile_yaml(tmp_path: Path, evaluator: str) -> Compile:
         counter[0] += 1
         path = tmp_path / f"rule{counter[0]}.yml"
         path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return compile_rules(
+        compiled = compile_rules(
             load_rules([path]),
             logsources=logsources,
             placeholders=placeholders or {},
             reference=evaluator == "reference",
         )
+        if evaluator == "cached":
+            return restored(compiled)
+        return compiled
 
     return build
+
+
+def restored(compiled: CompiledRules) -> CompiledRules:
+    """``compiled`` as a hunt gets it from the cache: every bucket built, pickled, unpickled."""
+    compiled.warm()
+    copy = pickle.loads(pickle.dumps(compiled))
+    assert isinstance(copy, CompiledRules)
+    return copy
 
 
 @pytest.fixture

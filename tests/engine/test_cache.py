@@ -5,7 +5,10 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pytest
+
 from sentinelle.engine import load_compiled
+from sentinelle.engine.bucket import Bucket
 from sentinelle.events import event_from_mapping
 
 RULE = """title: Whoami
@@ -47,3 +50,37 @@ def test_broken_cache_entry_is_replaced(tmp_path: Path) -> None:
     again = load_compiled([rules], cache_dir=cache)
     assert len(again.rules) == 1
     assert isinstance(pickle.loads(entry.read_bytes()), type(again))
+
+
+def _never_build(self: object, variants: object) -> None:
+    raise AssertionError("a bucket was built instead of taken from the cache")
+
+
+def test_a_cached_set_brings_its_buckets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text(RULE.format(n=3, name="whoami.exe"), encoding="utf-8")
+    cache = tmp_path / "cache"
+    load_compiled([rules], cache_dir=cache)  # compiles, builds every bucket, stores them
+    monkeypatch.setattr(Bucket, "__init__", _never_build)
+    again = load_compiled([rules], cache_dir=cache)
+    hit = event_from_mapping({"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"})
+    miss = event_from_mapping({"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\net.exe"})
+    other = event_from_mapping({"Channel": "Security", "EventID": 4688, "Image": "whoami.exe"})
+    assert [d.rule_id for d in again.match(hit)] == [again.rules[0].id]
+    assert not again.match(miss)
+    assert not again.match(other)
+
+
+def test_a_damaged_cached_bucket_is_built_again(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text(RULE.format(n=4, name="whoami.exe"), encoding="utf-8")
+    compiled = load_compiled([rules], cache_dir=tmp_path / "cache")
+    state = compiled.__getstate__()
+    assert state["buckets"], "load_compiled stores the buckets it built"
+    state["buckets"] = {keys: blob[: len(blob) // 2] for keys, blob in state["buckets"].items()}
+    damaged = pickle.loads(pickle.dumps(compiled))
+    damaged.__setstate__(state)
+    ev = event_from_mapping({"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"})
+    assert [d.rule_id for d in damaged.match(ev)] == [compiled.rules[0].id]

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sentinelle.engine import ir
-from sentinelle.engine.compile import compile_condition
+from sentinelle.engine.condition import compile_condition
 
 ATOMS = [ir.Atom(f"F{i}", ir.Exists(True)) for i in range(5)]
 IDS = {atom: i for i, atom in enumerate(ATOMS)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -120,11 +121,15 @@ def test_compiled_equals_reference(
 ) -> None:
     compiled = _compiled(tree_list, reference=False)
     reference = _compiled(tree_list, reference=True)
+    # As a hunt gets the set from the cache: buckets built, pickled and unpickled.
+    cached = _compiled(tree_list, reference=False)
+    cached.warm()
+    cached = pickle.loads(pickle.dumps(cached))
     for fields in event_list:
         ev = event_from_mapping(fields)
-        assert [d.rule_id for d in compiled.match(ev)] == [
-            d.rule_id for d in reference.match(ev)
-        ], fields
+        expected = [d.rule_id for d in reference.match(ev)]
+        assert [d.rule_id for d in compiled.match(ev)] == expected, fields
+        assert [d.rule_id for d in cached.match(ev)] == expected, fields
 
 
 @settings(max_examples=200, deadline=None)
@@ -134,8 +139,6 @@ def test_cache_form_round_trips(tree: ir.Node) -> None:
 
 
 def test_pickled_rules_match_like_the_original() -> None:
-    import pickle
-
     tree = ir.And(
         (
             ir.Leaf(ir.Atom("A", ir.Pattern((ir.STAR, "ab"), False))),

@@ -80,6 +80,9 @@ def load_compiled(
     compiled = compile_rules(
         ruleset, logsources=load_logsource_map(logsource_files), placeholders=values
     )
+    # Every bucket is built once here and kept in the cache: the hunts that reuse the entry
+    # (and their workers) then only unpickle the buckets their events meet.
+    compiled.warm()
     # A read-only cache directory only costs the next run its compile time.
     with contextlib.suppress(OSError):
         write_entry(directory, key, compiled)

@@ -1,13 +1,16 @@
 """On-disk cache of compiled rule sets, keyed by the content of everything that shaped them.
 
-The key hashes each rule file's path and bytes, the logsource mapping, the placeholder values and
-the engine's format version, so an edited rule, mapping or engine never reuses a stale entry.
+The key hashes each rule file's path and bytes, the logsource mapping, the placeholder values,
+the engine's format version and code, and the Python bytecode version (entries hold compiled
+conditions as ``marshal`` bytes), so an edited rule, mapping or engine, or another Python, never
+reuses a stale entry.
 The cache directory is the user's own; entries are written atomically (temp file + rename).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import tempfile
@@ -15,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 # The code whose output the cache holds: any change to it invalidates every entry.
 _CODE = ("engine", "sigma")
 
@@ -31,6 +34,7 @@ def code_digest() -> bytes:
 
 def cache_key(parts: Iterable[tuple[str, bytes]]) -> str:
     h = hashlib.sha256(f"sentinelle-engine-{FORMAT_VERSION}\0".encode())
+    h.update(importlib.util.MAGIC_NUMBER)
     h.update(code_digest())
     for name, content in sorted(parts):
         h.update(name.encode("utf-8", "surrogateescape") + b"\0")

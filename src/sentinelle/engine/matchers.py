@@ -13,7 +13,9 @@ reports every atom it satisfies with as few passes over the value as possible:
 * numbers: one dict lookup of the value's numeric reading;
 * the rest (cidr, comparisons, booleans, time parts, field references): tested one by one.
 
-Everything is derived from the atoms, so a matcher pickles as its atom list and is rebuilt.
+A matcher pickles as the plain result of that analysis (literal tables, word lists, regex
+patterns, the atoms of the one-by-one tests); unpickling rebuilds only the automata, the RE2
+objects and the test functions, which costs a fraction of the analysis.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ MEMO_SIZE = 4096
 MEMO_MAX_LEN = 1024
 
 
-Check = tuple[int, str | None, Callable[[str], bool], bool]  # atom, trigger, check, on original
+# The full check of a wildcard pattern (its folded parts) or of a regular expression.
+CheckSpec = tuple[ir.Part, ...] | ir.Regex
+Check = tuple[int, str | None, CheckSpec, bool]  # atom, trigger, check, on original
 
 
 class _Literals:
@@ -49,7 +53,7 @@ class _Literals:
     check then decides. Atoms without a trigger are checked on every value.
     """
 
-    __slots__ = ("always", "automaton", "checks", "eq", "fold_risky", "only_contains")
+    __slots__ = ("always", "automaton", "checks", "eq", "fold_risky", "only_contains", "state")
 
     def __init__(self, items: list[tuple[int, str, int]], checks: list[Check]) -> None:
         eq: dict[str, list[int]] = defaultdict(list)
@@ -59,37 +63,52 @@ class _Literals:
                 eq[lit].append(aid)
             else:
                 words[lit].append((kind, aid, len(lit)))
-        self.eq = dict(eq)
-        self.checks: dict[int, tuple[Callable[[str], bool], bool]] = {}
-        self.always: list[int] = []
+        specs: dict[int, tuple[CheckSpec, bool]] = {}
+        always: list[int] = []
         # Case-insensitive regexes fold U+017F (long s) to "s", which str.lower() does not:
         # a value holding it must not be ruled out by the folded trigger.
-        self.fold_risky: list[int] = []
-        for aid, trigger, check, on_original in checks:
-            self.checks[aid] = (check, on_original)
+        fold_risky: list[int] = []
+        for aid, trigger, spec, on_original in checks:
+            specs[aid] = (spec, on_original)
             if trigger:
                 words[trigger].append((_GLOB, aid, 0))
                 if on_original:
-                    self.fold_risky.append(aid)
+                    fold_risky.append(aid)
             else:
-                self.always.append(aid)
+                always.append(aid)
         # Substring literals only, none holding the separator of ``FieldMatcher.scan_texts``.
-        self.only_contains = bool(words) and not eq and not checks
-        self.only_contains &= all(
+        only_contains = bool(words) and not eq and not checks
+        only_contains &= all(
             kind == _CONTAINS and _SEP not in word
             for word, entries in words.items()
             for kind, _, _ in entries
         )
+        # Per word: substring atoms (hold wherever the word is), wildcard and regex atoms
+        # (candidates for their full check), prefix/suffix atoms (by position).
+        entries_of = {
+            word: (
+                tuple(aid for kind, aid, _ in entries if kind == _CONTAINS),
+                tuple(aid for kind, aid, _ in entries if kind == _GLOB),
+                tuple(e for e in entries if e[0] in (_PREFIX, _SUFFIX)),
+            )
+            for word, entries in words.items()
+        }
+        self.__setstate__((dict(eq), entries_of, specs, always, fold_risky, only_contains))
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.state
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.state = state
+        self.eq, words, specs, self.always, self.fold_risky, self.only_contains = state
+        self.checks: dict[int, tuple[Callable[[str], bool], bool]] = {
+            aid: (_checker(spec), on_original) for aid, (spec, on_original) in specs.items()
+        }
         self.automaton: Any = None
         if words:
             auto = ahocorasick.Automaton(ahocorasick.STORE_ANY)
-            for word, entries in words.items():
-                # Per word: substring atoms (hold wherever the word is), wildcard and regex
-                # atoms (candidates for their full check), prefix/suffix atoms (by position).
-                contains = tuple(aid for kind, aid, _ in entries if kind == _CONTAINS)
-                globs = tuple(aid for kind, aid, _ in entries if kind == _GLOB)
-                edges = tuple(e for e in entries if e[0] in (_PREFIX, _SUFFIX))
-                auto.add_word(word, (contains, globs, edges))
+            for word, entry in words.items():
+                auto.add_word(word, entry)
             auto.make_automaton()
             self.automaton = auto
 
@@ -129,6 +148,13 @@ class _RegexSet:
     __slots__ = ("ids", "patterns", "rset")
 
     def __init__(self, patterns: list[str], ids: list[int]) -> None:
+        self.__setstate__((patterns, ids))
+
+    def __getstate__(self) -> tuple[list[str], list[int]]:
+        return (self.patterns, self.ids)
+
+    def __setstate__(self, state: tuple[list[str], list[int]]) -> None:
+        patterns, ids = state
         self.patterns = patterns
         self.ids = ids
         options = re2.Options()
@@ -160,8 +186,10 @@ class FieldMatcher:
         "numbers",
         "present",
         "present_null",
+        "ref_atoms",
         "refs",
         "regex",
+        "test_atoms",
         "tests",
     )
 
@@ -171,15 +199,14 @@ class FieldMatcher:
         checks_ci: list[Check] = []
         checks_cs: list[Check] = []
         regexes: tuple[list[str], list[int]] = ([], [])
-        self.any_text: list[int] = []
-        self.numbers: dict[int | float, list[int]] = defaultdict(list)
-        self.tests: list[tuple[int, ValueTest]] = []
-        self.refs: list[tuple[int, RefTest]] = []
-        self.memo: dict[str, frozenset[int]] = {}
+        any_text: list[int] = []
+        numbers: dict[int | float, list[int]] = defaultdict(list)
+        tests: list[tuple[int, ir.Matcher]] = []  # one by one, and field references
+        refs: list[tuple[int, ir.FieldRef]] = []
         # Atoms decided by presence alone: true whenever the field is present / absent / null.
-        self.present: list[int] = []
-        self.present_null: list[int] = []
-        self.absent: list[int] = []
+        present: list[int] = []
+        present_null: list[int] = []
+        absent: list[int] = []
         for aid, m in atoms:
             if isinstance(m, ir.Pattern):
                 parts = values.fold(m.parts, m.cased)
@@ -188,10 +215,9 @@ class FieldMatcher:
                 if shape is None:
                     lits_of = [p for p in parts if isinstance(p, str)]
                     trigger = max(lits_of, key=len) if lits_of else None
-                    check = (aid, trigger, _glob_checker(parts), False)
-                    (checks_cs if m.cased else checks_ci).append(check)
+                    (checks_cs if m.cased else checks_ci).append((aid, trigger, parts, False))
                 elif shape[0] == -1:
-                    self.any_text.append(aid)
+                    any_text.append(aid)
                 else:
                     lits.append((shape[0], shape[1], aid))
             elif isinstance(m, ir.Regex):
@@ -200,24 +226,61 @@ class FieldMatcher:
                     regexes[0].append(values.regex_text(m.pattern, m.flags))
                     regexes[1].append(aid)
                 else:
-                    search = values.compile_regex(m).search
-                    entry = (aid, found[0], lambda t, f=search: f(t) is not None, True)
-                    (checks_ci if found[1] else checks_cs).append(entry)
+                    (checks_ci if found[1] else checks_cs).append((aid, found[0], m, True))
             elif isinstance(m, ir.Number):
-                self.numbers[m.value].append(aid)
+                numbers[m.value].append(aid)
             elif isinstance(m, ir.Exists):
-                (self.present if m.exists else self.absent).append(aid)
+                (present if m.exists else absent).append(aid)
             elif isinstance(m, ir.Null):
-                self.present_null.append(aid)
-                self.absent.append(aid)
+                present_null.append(aid)
+                absent.append(aid)
             elif isinstance(m, ir.FieldRef):
-                self.refs.append((aid, _ref_test(m)))
+                refs.append((aid, m))
             else:
-                self.tests.append((aid, _value_test(m)))
-        self.numbers = dict(self.numbers)
-        self.ci = _Literals(ci, checks_ci) if ci or checks_ci else None
-        self.cs = _Literals(cs, checks_cs) if cs or checks_cs else None
-        self.regex = _RegexSet(*regexes) if regexes[0] else None
+                tests.append((aid, m))
+        self.__setstate__(
+            {
+                "ci": _Literals(ci, checks_ci) if ci or checks_ci else None,
+                "cs": _Literals(cs, checks_cs) if cs or checks_cs else None,
+                "regex": _RegexSet(*regexes) if regexes[0] else None,
+                "any_text": any_text,
+                "numbers": dict(numbers),
+                "tests": tests,
+                "refs": refs,
+                "present": present,
+                "present_null": present_null,
+                "absent": absent,
+            }
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "ci": self.ci,
+            "cs": self.cs,
+            "regex": self.regex,
+            "any_text": self.any_text,
+            "numbers": self.numbers,
+            "tests": self.test_atoms,
+            "refs": self.ref_atoms,
+            "present": self.present,
+            "present_null": self.present_null,
+            "absent": self.absent,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.ci: _Literals | None = state["ci"]
+        self.cs: _Literals | None = state["cs"]
+        self.regex: _RegexSet | None = state["regex"]
+        self.any_text: list[int] = state["any_text"]
+        self.numbers: dict[int | float, list[int]] = state["numbers"]
+        self.test_atoms: list[tuple[int, ir.Matcher]] = state["tests"]
+        self.ref_atoms: list[tuple[int, ir.FieldRef]] = state["refs"]
+        self.present: list[int] = state["present"]
+        self.present_null: list[int] = state["present_null"]
+        self.absent: list[int] = state["absent"]
+        self.tests: list[tuple[int, ValueTest]] = [(a, _value_test(m)) for a, m in self.test_atoms]
+        self.refs: list[tuple[int, RefTest]] = [(a, _ref_test(m)) for a, m in self.ref_atoms]
+        self.memo: dict[str, frozenset[int]] = {}
 
     def scan(self, raw: Any, fields: dict[str, Any], hits: set[int]) -> None:
         """Atoms satisfied by a present field value ``raw`` (None counts as null)."""
@@ -365,6 +428,14 @@ def regex_trigger(m: ir.Regex) -> tuple[str, bool] | None:
             return None  # Unicode case folding of RE2 and str.lower() differ beyond ASCII
         return best.lower(), True
     return best, False
+
+
+def _checker(spec: CheckSpec) -> Callable[[str], bool]:
+    """The full check of a wildcard pattern or of a regex with a trigger literal."""
+    if isinstance(spec, ir.Regex):
+        search = values.compile_regex(spec).search
+        return lambda t: search(t) is not None
+    return _glob_checker(spec)
 
 
 def _glob_checker(parts: tuple[ir.Part, ...]) -> Callable[[str], bool]:
