@@ -12,6 +12,7 @@ the cache (and every worker forked from it) pays neither the build nor the loadi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -41,6 +42,9 @@ _UNPICKLE_ERRORS = (
 )
 
 
+_RULE_FIELDS = tuple(f.name for f in dataclasses.fields(RuleInfo))
+
+
 class CompiledRules:
     """A compiled rule set. Pickles as its plan and the buckets built so far.
 
@@ -57,7 +61,8 @@ class CompiledRules:
         self._errors = plan.errors
         self._unmapped = plan.unmapped
         self._slots = [(v.rule, v.channel, v.event_ids, v.guard) for v in plan.variants]
-        self._trees: list[ir.Node | ir.Encoded] = [v.tree for v in plan.variants]
+        self._trees: list[ir.Node | ir.Encoded] | None = [v.tree for v in plan.variants]
+        self._trees_blob = b""
         self._correlations = list(correlations)
         self.reference = reference
         self._setup()
@@ -84,10 +89,15 @@ class CompiledRules:
         return self._correlations
 
     def __getstate__(self) -> dict[str, Any]:
-        # Trees travel as nested tuples: several times faster to unpickle than the objects.
-        trees = [t if isinstance(t, tuple) else ir.encode(t) for t in self._trees]
+        # Trees travel as nested tuples (several times faster to unpickle than the objects),
+        # pickled apart: a set whose buckets come from the cache never needs them.
+        trees = self._trees_blob
+        if self._trees is not None:
+            encoded = [t if isinstance(t, tuple) else ir.encode(t) for t in self._trees]
+            trees = pickle.dumps(encoded, pickle.HIGHEST_PROTOCOL)
         return {
-            "rules": self._rules,
+            # Rule facts as plain tuples: a slotted dataclass unpickles field by field in Python.
+            "rules": [tuple(getattr(r, f) for f in _RULE_FIELDS) for r in self._rules],
             "errors": self._errors,
             "unmapped": self._unmapped,
             "slots": self._slots,
@@ -101,19 +111,23 @@ class CompiledRules:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._rules = state["rules"]
+        self._rules = [RuleInfo(*r) for r in state["rules"]]
         self._errors = state["errors"]
         self._unmapped = state["unmapped"]
         self._slots = state["slots"]
-        self._trees = state["trees"]
+        self._trees = None
+        self._trees_blob = state["trees"]
         self._correlations = state["correlations"]
         self.reference = state["reference"]
         self._setup(state.get("buckets") or {})
 
     def _variant(self, index: int) -> Variant:
-        tree = self._trees[index]
+        trees = self._trees
+        if trees is None:
+            trees = self._trees = pickle.loads(self._trees_blob)  # noqa: S301 - see __getstate__
+        tree = trees[index]
         if isinstance(tree, tuple):
-            tree = self._trees[index] = ir.decode(tree, self._atoms)
+            tree = trees[index] = ir.decode(tree, self._atoms)
         rule, channel, event_ids, guard = self._slots[index]
         return Variant(rule, channel, event_ids, tree, guard)
 
@@ -268,6 +282,8 @@ class CompiledRules:
         """Everything of the set that will never run: the load errors, then the correlations
         the correlator refuses though pySigma let them through (a percentile without
         ``percentile``, cycles, aliases naming unknown rules...)."""
+        if not self._correlations:
+            return list(self.errors)  # no need to load the correlation engine
         return [*self.errors, *self.correlator().errors]
 
 
