@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sentinelle.engine import CompiledRules, load_compiled
+from sentinelle.engine.bucket import Bucket
 from sentinelle.events import Event, EventBatch
 from sentinelle.hunt import run
 from sentinelle.hunt.outputs.jsonl import JsonlWriter
@@ -156,6 +157,26 @@ def test_many_small_runs_merge_to_the_same_timeline(
     monkeypatch.setattr(run, "RUN_SIZE", 7)
     monkeypatch.setattr(run, "MAX_OPEN_RUNS", 3)
     got, _ = _jsonl_hunt(files, compiled, read_file, jobs=2)
+    assert got == expected
+
+
+def _never_build(self: object, variants: object) -> None:
+    raise AssertionError("a rule bucket was built during the hunt")
+
+
+@pytest.mark.corpus
+def test_workers_take_their_buckets_from_the_cache(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = expand_paths([shared_data / "evtx" / "mitre" / "TA0006-Credential Access"])
+    expected, _ = _jsonl_hunt(files, _security_rules(shared_data, tmp_path / "cache"), read_file, 1)
+    assert expected
+    # From here on a bucket build fails (in the forked workers too): every bucket must come
+    # already built with the set the cache gives back.
+    monkeypatch.setattr(Bucket, "__init__", _never_build)
+    cached = _security_rules(shared_data, tmp_path / "cache")
+    got, summary = _jsonl_hunt(files, cached, read_file, jobs=2)
+    assert summary.files_failed == 0
     assert got == expected
 
 
