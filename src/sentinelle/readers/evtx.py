@@ -38,7 +38,7 @@ import orjson
 
 from sentinelle.events import Event, EventBatch
 from sentinelle.readers.batches import BatchBuilder
-from sentinelle.readers.winevent import flatten_evtx_json
+from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
 
 _FRAME = struct.Struct("<cI")
 _U32 = struct.Struct("<I")
@@ -432,8 +432,8 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
 
 def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:
     try:
-        fields, ts, flags = flatten_evtx_json(orjson.loads(text))
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        fields, ts, flags = decode_record(text)
+    except DECODE_ERRORS as exc:
         builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
         return
     number = fields.get("EventRecordID")
@@ -451,12 +451,11 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
         builder.issue(source, f"malformed record frame ({len(texts)} texts, {count} ids)", "chunk")
         return
     events = builder.events
-    loads = orjson.loads
+    decode = decode_record
     for record_id, text in zip(ids, texts, strict=True):
         try:
-            doc = loads(text)
-            fields, ts, flags = flatten_evtx_json(doc)
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            fields, ts, flags = decode(text)
+        except DECODE_ERRORS as exc:
             builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
             continue
         # The System EventRecordID (what Event Viewer shows) names the record; exported logs

@@ -100,7 +100,7 @@ def chunk_problems(chunk: bytes) -> list[str]:
     return problems
 
 
-Flatten = Callable[[dict[str, Any]], tuple[dict[str, Any], float | None, tuple[str, ...]]]
+Flatten = Callable[[str], tuple[dict[str, Any], float | None, tuple[str, ...]]]
 
 
 class _Out:
@@ -129,9 +129,9 @@ class _Out:
             # Imported on first use only: most runs never fall behind, and start faster.
             if _PACKAGE_ROOT not in sys.path:
                 sys.path.append(_PACKAGE_ROOT)
-            from sentinelle.readers.winevent import flatten_evtx_json
+            from sentinelle.readers.evtx_records import decode_record
 
-            self._flatten = flatten_evtx_json
+            self._flatten = decode_record
         return self._flatten
 
     def frame(self, kind: bytes, payload: bytes = b"") -> None:
@@ -246,7 +246,7 @@ def _normalised(texts: list[str], out: _Out) -> bytes | None:
     rows: list[Any] = []
     for text in texts:
         try:
-            rows.append(flatten(orjson.loads(text)))
+            rows.append(flatten(text))
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             rows.append(None)  # the parent decodes this one itself, and reports it if it fails
     try:

@@ -1,0 +1,193 @@
+"""One EVTX record's JSON to Sigma-native fields, through a typed decoder for the usual shape.
+
+``flatten_evtx_json`` walks the decoded JSON of any record in Python; on the EVTX hot path that
+walk cost more than the decoding itself. Nearly every record, though, has the same shape: the
+``System`` children Windows always writes, each attribute child as ``{"#attributes": {...}}``,
+and an ``EventData`` of named scalar items. ``decode_record`` decodes that shape with a
+``msgspec`` schema, which checks the shape and places every value while parsing (in C), so only
+the final dict is built here. A record that does not fit the schema exactly (an unknown ``System``
+child or attribute, a ``UserData`` section, unnamed ``Data`` items, a nested value...) is decoded
+with orjson and flattened by ``flatten_evtx_json``, the general path, so every record gets the
+same fields whichever path it takes; the differential test in tests/readers checks this on the
+shared corpora and on generated records.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+from msgspec import UNSET, Meta, Struct, UnsetType, field
+
+from sentinelle.readers.timestamps import parse_windows_time
+from sentinelle.readers.winevent import (
+    FLAGS_BAD_TIME,
+    FLAGS_NO_TIME,
+    NO_FLAGS,
+    Fields,
+    as_int,
+    flatten_evtx_json,
+)
+
+# What the typed path refuses falls back to the general one; these are its decoding failures.
+DECODE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, AttributeError)
+
+# Integers msgspec bounds-checks (int64): anything larger goes to the general path, where orjson
+# decides (an int up to 2**64 - 1, a float past it), as for every record before.
+_I64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+_Int = _I64 | str | None  # ids are ints in the schema, some providers write digit strings
+
+
+class _ProviderAttributes(Struct, forbid_unknown_fields=True):
+    Name: str | UnsetType | None = UNSET
+    Guid: str | UnsetType | None = UNSET
+    EventSourceName: str | UnsetType | None = UNSET
+
+
+class _Provider(Struct, forbid_unknown_fields=True):
+    attributes: _ProviderAttributes = field(name="#attributes")
+
+
+class _QualifierAttributes(Struct, forbid_unknown_fields=True):
+    Qualifiers: _Int
+
+
+class _EventIdWithQualifiers(Struct, forbid_unknown_fields=True):
+    attributes: _QualifierAttributes = field(name="#attributes")
+    text: _I64 | str = field(name="#text")
+
+
+class _TimeAttributes(Struct, forbid_unknown_fields=True):
+    SystemTime: str
+
+
+class _TimeCreated(Struct, forbid_unknown_fields=True):
+    attributes: _TimeAttributes = field(name="#attributes")
+
+
+class _ExecutionAttributes(Struct, forbid_unknown_fields=True):
+    ProcessID: _I64 | str
+    ThreadID: _I64 | str
+
+
+class _Execution(Struct, forbid_unknown_fields=True):
+    attributes: _ExecutionAttributes = field(name="#attributes")
+
+
+class _SecurityAttributes(Struct, forbid_unknown_fields=True):
+    UserID: str
+
+
+class _Security(Struct, forbid_unknown_fields=True):
+    attributes: _SecurityAttributes = field(name="#attributes")
+
+
+class _CorrelationAttributes(Struct, forbid_unknown_fields=True):
+    ActivityID: str | UnsetType = UNSET
+    RelatedActivityID: str | UnsetType = UNSET
+
+
+class _Correlation(Struct, forbid_unknown_fields=True):
+    attributes: _CorrelationAttributes = field(name="#attributes")
+
+
+class _System(Struct, forbid_unknown_fields=True):
+    Provider: _Provider
+    EventID: _I64 | str | _EventIdWithQualifiers
+    TimeCreated: _TimeCreated
+    EventRecordID: _I64 | str
+    Channel: str
+    Computer: str
+    Version: _Int | UnsetType = UNSET
+    Level: _Int | UnsetType = UNSET
+    Task: _Int | UnsetType = UNSET
+    Opcode: _Int | UnsetType = UNSET
+    Keywords: str | UnsetType | None = UNSET
+    Correlation: _Correlation | UnsetType | None = UNSET
+    Execution: _Execution | UnsetType | None = UNSET
+    Security: _Security | UnsetType | None = UNSET
+
+
+class _Event(Struct, forbid_unknown_fields=True):
+    System: _System
+    EventData: dict[str, str | _I64 | float | bool | None] | UnsetType | None = UNSET
+    namespace: Any = field(name="#attributes", default=None)
+
+
+class _Record(Struct):
+    Event: _Event
+
+
+_DECODER = msgspec.json.Decoder(_Record)
+
+
+def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ...]]:
+    """Fields, timestamp and flags of one EVTX record's JSON (``{"Event": {...}}``).
+
+    Raises one of ``DECODE_ERRORS`` when the text is no JSON record at all.
+    """
+    try:
+        event = _DECODER.decode(text).Event
+    except msgspec.DecodeError:  # not the usual shape (or not JSON): the general path decides
+        return flatten_evtx_json(orjson.loads(text))
+    system = event.System
+    data = event.EventData
+    if data.__class__ is dict and ("Data" in data or "#attributes" in data):
+        return flatten_evtx_json(orjson.loads(text))  # unnamed items: the general path names them
+    # The order of the general path: the plain and id children as written, then the attributes.
+    eid = system.EventID
+    out: Fields = {"EventID": eid if eid.__class__ is not str else as_int(eid)}
+    if (value := system.Version) is not UNSET:
+        out["Version"] = value if value.__class__ is not str else as_int(value)
+    if (value := system.Level) is not UNSET:
+        out["Level"] = value if value.__class__ is not str else as_int(value)
+    if (value := system.Task) is not UNSET:
+        out["Task"] = value if value.__class__ is not str else as_int(value)
+    if (value := system.Opcode) is not UNSET:
+        out["Opcode"] = value if value.__class__ is not str else as_int(value)
+    if (value := system.Keywords) is not UNSET and value is not None:
+        out["Keywords"] = value
+    value = system.EventRecordID
+    out["EventRecordID"] = value if value.__class__ is not str else as_int(value)
+    out["Channel"] = system.Channel
+    out["Computer"] = system.Computer
+    provider = system.Provider.attributes
+    if provider.Name is not UNSET:
+        out["Provider_Name"] = provider.Name
+    if provider.Guid is not UNSET:
+        out["Provider_Guid"] = provider.Guid
+    if provider.EventSourceName is not UNSET:
+        out["Provider_EventSourceName"] = provider.EventSourceName
+    stamp = out["SystemTime"] = system.TimeCreated.attributes.SystemTime
+    execution = system.Execution
+    if execution:
+        pid = execution.attributes.ProcessID
+        tid = execution.attributes.ThreadID
+        out["ProcessID"] = pid if pid.__class__ is int else as_int(pid)
+        out["ThreadID"] = tid if tid.__class__ is int else as_int(tid)
+    security = system.Security
+    if security:
+        out["UserID"] = security.attributes.UserID
+    correlation = system.Correlation
+    if correlation:
+        activity = correlation.attributes
+        if activity.ActivityID is not UNSET:
+            out["ActivityID"] = activity.ActivityID
+        if activity.RelatedActivityID is not UNSET:
+            out["RelatedActivityID"] = activity.RelatedActivityID
+    if eid.__class__ is _EventIdWithQualifiers:
+        del out["EventID"]  # the general path re-inserts an element-valued id after the rest
+        out["Qualifiers"] = as_int(eid.attributes.Qualifiers)
+        out["EventID"] = as_int(eid.text)
+    if data:
+        size = len(out)
+        out.update(data)
+        if len(out) != size + len(data):
+            # An EventData name clashes with a System field: the general path keeps both.
+            return flatten_evtx_json(orjson.loads(text))
+    ts = parse_windows_time(stamp)
+    return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
+
+
+__all__ = ["DECODE_ERRORS", "FLAGS_NO_TIME", "decode_record"]
