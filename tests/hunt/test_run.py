@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,15 +171,60 @@ def test_workers_take_their_buckets_from_the_cache(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = expand_paths([shared_data / "evtx" / "mitre" / "TA0006-Credential Access"])
-    expected, _ = _jsonl_hunt(files, _security_rules(shared_data, tmp_path / "cache"), read_file, 1)
+    compiled = _security_rules(shared_data, tmp_path / "cache")
+    stored = pickle.dumps(compiled)  # the cache entry load_compiled wrote, as it wrote it
+    expected, _ = _jsonl_hunt(files, compiled, read_file, 1)
     assert expected
     # From here on a bucket build fails (in the forked workers too): every bucket must come
     # already built with the set the cache gives back.
     monkeypatch.setattr(Bucket, "__init__", _never_build)
-    cached = _security_rules(shared_data, tmp_path / "cache")
-    got, summary = _jsonl_hunt(files, cached, read_file, jobs=2)
+    got, summary = _jsonl_hunt(files, pickle.loads(stored), read_file, jobs=2)
     assert summary.files_failed == 0
     assert got == expected
+
+
+def _one_by_one(path: Path, *, batch_size: int) -> Iterator[EventBatch]:
+    """The standard reader, but not the same function: ``hunt_files`` reads file by file."""
+    return read_file(path, batch_size=batch_size)
+
+
+@pytest.mark.corpus
+def test_one_stream_reports_each_file_as_reading_them_one_by_one(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    folder = shared_data / "evtx" / "mitre" / "TA0006-Credential Access"
+    evtx = sorted(folder.rglob("ID46*.evtx"))  # 4656, 4661, 4662...: the security rules fire
+    zipped = tmp_path / "two.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(evtx[0], "a.evtx")
+        zf.write(evtx[1], "b.evtx")
+    readme = tmp_path / "README"
+    readme.write_text("not a log at all\n")
+    log = tmp_path / "auth.log"
+    log.write_text("Jan  2 03:04:05 host sshd[1]: Failed password for root from 10.0.0.1\n")
+    empty = tmp_path / "empty.evtx"
+    empty.write_bytes(b"")
+    files = [evtx[0], zipped, readme, evtx[1], log, tmp_path / "missing.evtx", empty, *evtx[2:6]]
+    compiled = _security_rules(shared_data, tmp_path / "cache")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+
+    def per_file(outcome: run._Outcome) -> list[tuple[object, ...]]:
+        return [
+            (r.path, r.events, r.detections, r.issues, r.failed, [str(i) for i in r.issue_samples])
+            for r in outcome.results
+        ]
+
+    seen: list[str] = []
+    streamed = run.hunt_files(
+        files, compiled, read_file, Selection(), spill, 64, on_file=lambda r: seen.append(r.path)
+    )
+    single = run.hunt_files(files, compiled, _one_by_one, Selection(), spill, 64)
+    assert per_file(streamed) == per_file(single)
+    assert seen == [str(f) for f in files]
+    assert streamed.results[0].detections > 0
+    assert streamed.results[1].detections > 0  # inside the archive
+    assert len(evtx) >= 6
 
 
 def test_auto_jobs_grows_with_the_input(tmp_path: Path) -> None:

@@ -134,19 +134,35 @@ def hunt_files(
     spill: Path,
     batch_size: int,
     progress: Callable[[int], None] | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
 ) -> _Outcome:
     """Read and match ``paths`` one after the other, spill their detections as sorted runs.
 
-    Never raises for a file: what goes wrong with one is reported on its result.
+    ``on_file`` is given each file's result as soon as the file is done, in order. Never raises
+    for a file: what goes wrong with one is reported on its result.
     """
-    outcome = _Outcome([])
+    outcome = _Outcome([FileResult(path=str(path)) for path in paths])
     pending: list[Detection] = []
-    for path in paths:
-        result = FileResult(path=str(path))
-        outcome.results.append(result)
+    reported = 0
+
+    def finished(upto: int) -> None:
+        nonlocal reported
+        if on_file is not None:
+            for result in outcome.results[reported:upto]:
+                on_file(result)
+        reported = max(reported, upto)
+
+    done = 0  # files before this one are finished (whatever happens next)
+    while done < len(paths):
+        current = done
         started = time.perf_counter()
         try:
-            for batch in reader(path, batch_size=batch_size):
+            for index, batch in _batches(paths[done:], reader, batch_size):
+                if done + index != current:
+                    outcome.results[current].seconds += time.perf_counter() - started
+                    current, started = done + index, time.perf_counter()
+                    finished(current)
+                result = outcome.results[current]
                 n = len(batch.events)
                 result.events += n
                 result.events_without_time += sum(1 for e in batch.events if e.timestamp is None)
@@ -164,14 +180,47 @@ def hunt_files(
                         pending = []
                 if progress is not None:
                     progress(n)
+            done = len(paths)
         except Exception as exc:  # noqa: BLE001 (file boundary: one bad file must not stop the hunt)
+            # The file being read when it broke is reported; the hunt resumes after it.
+            result = outcome.results[current]
             result.failed = True
-            _note_issue(result, ReadIssue(str(path), f"{type(exc).__name__}: {exc}", kind="file"))
-        result.seconds = time.perf_counter() - started
+            issue = ReadIssue(str(paths[current]), f"{type(exc).__name__}: {exc}", kind="file")
+            _note_issue(result, issue)
+            done = current + 1
+        outcome.results[current].seconds += time.perf_counter() - started
+        finished(done)
     if pending:
         # One run for the whole task: fewer, larger runs make the merge cheaper.
         outcome.runs.append(process_writer(spill).write(pending))
     return outcome
+
+
+def _batches(
+    paths: Sequence[Path], reader: FileReader, batch_size: int
+) -> Iterator[tuple[int, EventBatch]]:
+    """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file."""
+    from sentinelle.readers import read_file, read_paths
+
+    if reader is not read_file or len(paths) < 2:
+        for index, path in enumerate(paths):
+            for batch in reader(path, batch_size=batch_size):
+                yield index, batch
+        return
+    # The standard reader's files are read as one stream instead: consecutive EVTX files then
+    # share one parser process that parses the next files while this one matches (per file,
+    # each side would wait for the other). Its batches come file after file, each named by
+    # its file (an archive member: ``file!member``).
+    index = 0
+    names = [str(p) for p in paths]
+    for batch in read_paths(paths, batch_size=batch_size):
+        source = batch.source
+        for later in range(index, len(names)):
+            name = names[later]
+            if source == name or source.startswith(name + "!"):
+                index = later
+                break
+        yield index, batch
 
 
 def _note_issue(result: FileResult, issue: ReadIssue) -> None:
@@ -351,19 +400,26 @@ def run_hunt(
     if progress is not None:
         progress.start(len(files))
     try:
+
+        def file_done(result: FileResult) -> None:
+            summary.add_file(result)
+            if progress is not None:
+                progress.file_done()
+
         if jobs <= 1 or len(tasks) <= 1:
-            outcomes: Iterable[_Outcome] = (
-                hunt_files(
-                    [Path(p) for p in task],
-                    matcher,
-                    reader,
-                    selection,
-                    spill,
-                    batch_size,
-                    progress.advance if progress is not None else None,
-                )
-                for task in tasks
+            # One process: all files in one pass, so that the reader streams them all ahead of
+            # the matching (see ``_batches``), in the order the tasks give.
+            outcome = hunt_files(
+                [Path(p) for task in tasks for p in task],
+                matcher,
+                reader,
+                selection,
+                spill,
+                batch_size,
+                progress.advance if progress is not None else None,
+                file_done,
             )
+            runs.extend(outcome.runs)
         else:
             _WORKER_STATE.update(
                 matcher=matcher,
@@ -372,13 +428,10 @@ def run_hunt(
                 spill=spill,
                 batch_size=batch_size,
             )
-            outcomes = _hunt_parallel(tasks, jobs, progress)
-        for outcome in outcomes:
-            for result in outcome.results:
-                summary.add_file(result)
-                if progress is not None:
-                    progress.file_done()
-            runs.extend(outcome.runs)
+            for outcome in _hunt_parallel(tasks, jobs, progress):
+                for result in outcome.results:
+                    file_done(result)
+                runs.extend(outcome.runs)
         if progress is not None:
             progress.stop()
 
