@@ -24,7 +24,9 @@ class OutputFormat(StrEnum):
     table = "table"
 
 
-_PATHS = typer.Argument(..., help="Log files or directories (archives are opened).")
+_PATHS = typer.Argument(
+    ..., help="Log files or directories (archives are opened); - reads standard input."
+)
 _FORMAT = typer.Option(OutputFormat.jsonl, "--format", "-f", help="Output format.")
 _LIMIT = typer.Option(None, "--limit", "-n", min=0, help="Stop after this many events.")
 # Longest value shown in a table cell; the JSON output is never shortened.

@@ -136,7 +136,10 @@ def _print_rule_errors(console: Console, errors: list[RuleError]) -> None:
 
 
 def hunt(
-    paths: Annotated[list[Path], typer.Argument(help="Log files or directories to hunt through.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Log files or directories to hunt through; - reads standard input."),
+    ],
     rules: Annotated[
         list[str] | None,
         typer.Option(
@@ -196,7 +199,7 @@ def hunt(
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.rulesets import default_rule_paths, resolve_rule_args
     from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
-    from sentinelle.readers import expand_paths, read_file
+    from sentinelle.readers import STDIN_PATH, expand_paths, read_file
 
     min_rank_level = _level(min_level, "--min-level")
     fail_level = _level(fail_on, "--fail-on")
@@ -223,7 +226,7 @@ def hunt(
     if not compiled.rules:
         raise RuleError("no rule could be loaded", Location(", ".join(map(str, rule_paths))))
 
-    missing = [p for p in paths if not p.exists()]
+    missing = [p for p in paths if str(p) != STDIN_PATH and not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or directory: {missing[0]}", param_hint="PATH")
     files = expand_paths(paths)

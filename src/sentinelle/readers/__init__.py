@@ -5,6 +5,7 @@ Public API (other stages code against exactly these):
 * :func:`expand_paths` - files under the given paths (directories recursively, sorted).
 * :func:`sniff_format` - the format of a file, from its content first.
 * :func:`read_file` / :func:`read_paths` - :class:`~sentinelle.events.EventBatch` es.
+* :func:`read_stream` - the same from a byte stream; the path ``-`` names standard input.
 
 Bad input never raises out of ``read_file``/``read_paths``: what cannot be read is reported as
 :class:`~sentinelle.events.ReadIssue` on the batches (a file that cannot be read at all gives a
@@ -17,6 +18,7 @@ import bz2
 import gzip
 import os
 import stat
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -39,10 +41,13 @@ from sentinelle.readers.sniff import (
 from sentinelle.readers.textlogs import read_text_stream
 
 __all__ = [
+    "STDIN_PATH",
+    "STDIN_SOURCE",
     "EvtxLimits",
     "expand_paths",
     "read_file",
     "read_paths",
+    "read_stream",
     "sniff_format",
 ]
 
@@ -103,9 +108,30 @@ def sniff_format(path: str | Path) -> str:
     return sniff_bytes(head, str(path))
 
 
+# The path that names standard input, as for most command-line tools; its events' source.
+STDIN_PATH = "-"
+STDIN_SOURCE = "<stdin>"
+
+
 def read_file(path: str | Path, *, batch_size: int = 2048) -> Iterator[EventBatch]:
-    """Normalised batches of one file of any supported format, archives included."""
+    """Normalised batches of one file of any supported format, archives included.
+
+    ``-`` reads standard input (see :func:`read_stream`).
+    """
+    if str(path) == STDIN_PATH:
+        return read_stream(sys.stdin.buffer, STDIN_SOURCE, batch_size=batch_size)
     return _read(Path(path), str(path), batch_size, 0)
+
+
+def read_stream(stream: ByteStream, source: str, *, batch_size: int = 2048) -> Iterator[EventBatch]:
+    """Normalised batches of a byte stream (standard input, a pipe, a socket's file).
+
+    The format is sniffed from the first bytes, as for a file. Text formats are read as the
+    bytes come, so a live pipe gives its events while it is still open; EVTX and archives need
+    a seekable file and are copied to a temporary one first (capped, as archive members are).
+    Events carry ``source`` as their provenance, with line or record numbers as usual.
+    """
+    return _read_member(stream, source, source, batch_size, 0)
 
 
 def read_paths(paths: Iterable[str | Path], *, batch_size: int = 2048) -> Iterator[EventBatch]:
@@ -131,7 +157,7 @@ def read_paths(paths: Iterable[str | Path], *, batch_size: int = 2048) -> Iterat
             if fmt == "evtx":
                 yield from read_evtx_files(evtx_run(path), batch_size=batch_size)
             else:
-                yield from _read(path, str(path), batch_size, 0)
+                yield from read_file(path, batch_size=batch_size)
             if not held:
                 break
             path, fmt = held.pop()
@@ -152,6 +178,8 @@ def _plain_log_name(name: str) -> bool:
 
 
 def _sniff_quietly(path: Path) -> str:
+    if str(path) == STDIN_PATH:
+        return "stream"  # sniffed when read: reading it now would consume it
     try:
         return sniff_format(path)
     except ReadError:
