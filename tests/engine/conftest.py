@@ -3,7 +3,6 @@ then restored from its cache form (buckets built, pickled and unpickled), and re
 
 from __future__ import annotations
 
-import pickle
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from sentinelle.engine import CompiledRules, compile_rules
 from sentinelle.events import event_from_mapping
 from sentinelle.sigma import load_rules
 from sentinelle.sigma.logsources import LogsourceMap, Source
+from tests.engine.restore import restored
 
 # Tests use `logsource: {product: test}`: every event belongs to it, whatever its channel.
 TEST_LOGSOURCES = LogsourceMap(entries={("test", None, None): (Source(channel=None),)})
@@ -53,14 +53,6 @@ def compile_yaml(tmp_path: Path, evaluator: str) -> Compile:
         return compiled
 
     return build
-
-
-def restored(compiled: CompiledRules) -> CompiledRules:
-    """``compiled`` as a hunt gets it from the cache: every bucket built, pickled, unpickled."""
-    compiled.warm()
-    copy = pickle.loads(pickle.dumps(compiled))
-    assert isinstance(copy, CompiledRules)
-    return copy
 
 
 @pytest.fixture

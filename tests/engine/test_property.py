@@ -12,6 +12,7 @@ from sentinelle.engine import ir
 from sentinelle.engine.compile import CompiledRules
 from sentinelle.engine.plan import Plan, RuleInfo, Variant
 from sentinelle.events import event_from_mapping
+from tests.engine.restore import restored
 
 FIELDS = ["A", "B", "C"]
 # A tiny alphabet so that random values often meet random patterns; it includes a character
@@ -122,9 +123,7 @@ def test_compiled_equals_reference(
     compiled = _compiled(tree_list, reference=False)
     reference = _compiled(tree_list, reference=True)
     # As a hunt gets the set from the cache: buckets built, pickled and unpickled.
-    cached = _compiled(tree_list, reference=False)
-    cached.warm()
-    cached = pickle.loads(pickle.dumps(cached))
+    cached = restored(_compiled(tree_list, reference=False))
     for fields in event_list:
         ev = event_from_mapping(fields)
         expected = [d.rule_id for d in reference.match(ev)]

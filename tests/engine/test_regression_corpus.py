@@ -10,6 +10,7 @@ import yaml
 from sentinelle.engine import CompiledRules, compile_rules
 from sentinelle.sigma import load_rules
 from tests.engine.evtx_events import evtx_events
+from tests.engine.restore import restored
 
 pytestmark = pytest.mark.corpus
 
@@ -33,7 +34,8 @@ def sigmahq(shared_data: Path) -> CompiledRules:
     rules = load_rules(
         [base / "rules", base / "rules-emerging-threats", base / "rules-threat-hunting"]
     )
-    return compile_rules(rules)
+    # As a hunt gets it from the cache: every bucket built, pickled and unpickled.
+    return restored(compile_rules(rules))
 
 
 def test_every_regression_rule_fires_on_its_evtx(shared_data: Path, sigmahq: CompiledRules) -> None:
