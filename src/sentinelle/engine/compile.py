@@ -153,18 +153,20 @@ class CompiledRules:
         self._info = self._rules
 
     def warm(self) -> None:
-        """Build now every bucket an event can meet, rather than on the first event of each.
+        """Build now every bucket an event is likely to meet, rather than on its first event.
 
         Those are the buckets of every channel and event id the rules name, crossed, plus
-        those of events whose channel or id no rule names, each guard field alone or none.
-        Events with several guard fields meet buckets built on first use.
+        those of events whose channel or id no rule names, and, for events without a channel
+        (syslog and the like), those of each guard field alone. Rarer events (a channel with a
+        guard field, several guard fields) meet buckets built on first use.
         """
         channels = {k[0] for k in self._by_key if k[0] is None or not k[0].startswith(_GUARD)}
         eids = {k[1] for k in self._by_key}
         for channel in (*channels, _ELSE):
             for eid in (*eids, None):
-                for guards in ((), *((g,) for g in self._guards)):
-                    self._bucket_for(channel, eid, guards)
+                self._bucket_for(channel, eid, ())
+        for guard in self._guards:
+            self._bucket_for(None, None, (guard,))
 
     def _bucket_for(
         self, channel: str | None, eid: int | None, guards: tuple[str, ...]
