@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-from sigma.rule import SigmaRule
+from typing import TYPE_CHECKING
 
 from sentinelle.engine import ir
-from sentinelle.engine.translate import Rejected, rule_tree
 from sentinelle.errors import Location, RuleError
-from sentinelle.sigma.loader import RuleSet, location_of
-from sentinelle.sigma.logsources import LogsourceMap
-from sentinelle.sigma.yamlsafe import find_text_line
+
+if TYPE_CHECKING:
+    # pySigma is needed to plan rules, not to hunt with a plan from the cache: imported late.
+    from sigma.rule import SigmaRule
+
+    from sentinelle.sigma.loader import RuleSet
+    from sentinelle.sigma.logsources import LogsourceMap
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ def plan_rules(
     placeholders: Mapping[str, Sequence[str]],
 ) -> Plan:
     """Translate every rule for every source of its logsource; collect rejections."""
+    from sentinelle.engine.translate import Rejected, rule_tree
+    from sentinelle.sigma.loader import location_of
+    from sentinelle.sigma.yamlsafe import find_text_line
+
     plan = Plan(errors=list(ruleset.errors))
     for rule in ruleset.rules:
         loc = location_of(ruleset, rule)
