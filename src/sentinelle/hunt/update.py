@@ -23,9 +23,6 @@ import re
 import shutil
 import stat
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -145,6 +142,11 @@ def update_rules(
 
 def download(url: str, dest: Path, max_bytes: int, timeout: float) -> str:
     """Stream ``url`` into ``dest``, refusing more than ``max_bytes``; return its sha256."""
+    # Imported here: every hunt reads this module (current_sigmahq), few download (~12 ms).
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("https", "http", "file"):
         raise UpdateError(f"unsupported URL scheme {scheme!r}", Location(url))
