@@ -66,7 +66,6 @@ def load_compiled(
 ) -> CompiledRules:
     """Load and compile the rules under ``paths``, reusing the disk cache when nothing changed."""
     from sentinelle.engine.placeholders import load_placeholders
-    from sentinelle.sigma import load_rules
     from sentinelle.sigma.loader import rule_files
     from sentinelle.sigma.logsources import default_logsource_text, load_logsource_map
 
@@ -86,6 +85,8 @@ def load_compiled(
     cached = read_entry(directory, key)
     if isinstance(cached, CompiledRules):
         return cached
+    from sentinelle.sigma import load_rules  # pySigma: only when compiling
+
     ruleset = load_rules(paths)
     compiled = compile_rules(
         ruleset, logsources=load_logsource_map(logsource_files), placeholders=values
