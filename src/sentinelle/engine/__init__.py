@@ -66,7 +66,7 @@ def load_compiled(
 ) -> CompiledRules:
     """Load and compile the rules under ``paths``, reusing the disk cache when nothing changed."""
     from sentinelle.engine.placeholders import load_placeholders
-    from sentinelle.sigma.loader import rule_files
+    from sentinelle.sigma import rule_files
     from sentinelle.sigma.logsources import default_logsource_text, load_logsource_map
 
     files, _ = rule_files(paths)
