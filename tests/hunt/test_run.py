@@ -205,6 +205,7 @@ def test_one_stream_reports_each_file_as_reading_them_one_by_one(
     empty = tmp_path / "empty.evtx"
     empty.write_bytes(b"")
     files = [evtx[0], zipped, readme, evtx[1], log, tmp_path / "missing.evtx", empty, *evtx[2:6]]
+    twice = [evtx[0], evtx[0], evtx[1]]  # a file named twice: each copy counts its own events
     compiled = _security_rules(shared_data, tmp_path / "cache")
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -222,6 +223,11 @@ def test_one_stream_reports_each_file_as_reading_them_one_by_one(
     single = run.hunt_files(files, compiled, _one_by_one, Selection(), spill, 64)
     assert per_file(streamed) == per_file(single)
     assert seen == [str(f) for f in files]
+    doubled = run.hunt_files(twice, compiled, read_file, Selection(), spill, 64)
+    assert per_file(doubled) == per_file(
+        run.hunt_files(twice, compiled, _one_by_one, Selection(), spill, 64)
+    )
+    assert doubled.results[0].events == doubled.results[1].events > 0
     assert streamed.results[0].detections > 0
     assert streamed.results[1].detections > 0  # inside the archive
     assert len(evtx) >= 6

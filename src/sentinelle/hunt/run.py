@@ -202,7 +202,9 @@ def _batches(
     """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file."""
     from sentinelle.readers import read_file, read_paths
 
-    if reader is not read_file or len(paths) < 2:
+    names = [str(p) for p in paths]
+    # A file named twice (the same folder given twice) could not be told from its twin.
+    if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
         for index, path in enumerate(paths):
             for batch in reader(path, batch_size=batch_size):
                 yield index, batch
@@ -212,7 +214,6 @@ def _batches(
     # each side would wait for the other). Its batches come file after file, each named by
     # its file (an archive member: ``file!member``).
     index = 0
-    names = [str(p) for p in paths]
     for batch in read_paths(paths, batch_size=batch_size):
         source = batch.source
         for later in range(index, len(names)):
