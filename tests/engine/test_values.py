@@ -110,3 +110,37 @@ def test_remembered_values_keep_their_type(compile_yaml: Compile) -> None:
     ]
     for fields, expected in cases:
         assert bool(compiled.match(event_from_mapping(fields))) is expected, fields
+
+
+def test_long_values_are_remembered_within_a_budget(compile_yaml: Compile) -> None:
+    # Values past the per-value memo's length go to a per-bucket table with a budget of
+    # characters; whatever it holds or drops, every answer is the one a fresh scan gives.
+    from sentinelle.engine import bucket
+
+    compiled = compile_yaml(
+        "title: t\nid: 11111111-1111-1111-1111-111111111111\nlogsource: {product: test}\n"
+        "detection:\n  sel: {CommandLine|contains|all: ['-enc', 'frombase64']}\n"
+        "  ref: {Parent|fieldref|endswith: CommandLine}\n  condition: sel or ref\nlevel: high\n"
+    )
+    padding = "A" * 40_000  # past MEMO_MAX_LEN, within LONG_MEMO_MAX_LEN
+    long_hit = f"powershell -enc {padding} [Convert]::FromBase64String"
+    long_miss = f"powershell -e {padding} FromBase64"
+    cases: list[tuple[dict[str, Any], bool]] = [
+        ({"CommandLine": long_hit}, True),
+        ({"CommandLine": long_miss}, False),
+        ({"CommandLine": long_hit}, True),  # remembered
+        ({"CommandLine": long_miss}, False),
+        ({"CommandLine": long_miss, "Parent": "x " + long_miss}, True),  # references: each time
+        ({"CommandLine": long_miss, "Parent": "x"}, False),
+        ({"CommandLine": "A" * (bucket.LONG_MEMO_MAX_LEN + 1) + " -enc frombase64"}, True),
+    ]
+    # Enough other long values to pass the budget, then the first ones again.
+    varied = [
+        ({"CommandLine": f"{n} {padding}"}, False)
+        for n in range(bucket.LONG_MEMO_BUDGET // len(padding) + 2)
+    ]
+    for fields, expected in cases + varied + cases:
+        assert bool(compiled.match(event_from_mapping(fields))) is expected, len(str(fields))
+    # The compiled paths kept their long values within the budget (the reference has none).
+    held = [b.long_bytes for b in getattr(compiled, "_buckets", {}).values()]
+    assert all(0 < size <= bucket.LONG_MEMO_BUDGET for size in held)

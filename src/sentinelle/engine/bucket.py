@@ -24,6 +24,10 @@ from sentinelle.engine.matchers import MEMO_MAX_LEN, MEMO_SIZE, FieldMatcher, re
 from sentinelle.engine.plan import Variant
 
 _EMPTY: frozenset[int] = frozenset()
+# Strings longer than ``MEMO_MAX_LEN`` and up to this length are remembered per bucket, within a
+# budget of characters (the table is emptied when a new value would pass it).
+LONG_MEMO_MAX_LEN = 64 * 1024
+LONG_MEMO_BUDGET = 2 * 1024 * 1024
 # What a value of a field gives: the atoms it satisfies, the rules they make candidates.
 Remembered = tuple[frozenset[int], frozenset[int]]
 _NOTHING: Remembered = (_EMPTY, _EMPTY)
@@ -47,6 +51,8 @@ class Bucket:
         "late",
         "lazy",
         "lazy_rules",
+        "long_bytes",
+        "long_memo",
         "maybe",
         "names",
         "single",
@@ -154,6 +160,10 @@ class Bucket:
             (name, fm, {}) for name, fm in state["fields"]
         ]
         self.table = {name: (fm, memo) for name, fm, memo in self.fields}
+        # Long strings (command lines of scripts, encoded payloads) are remembered too, in one
+        # table per bucket with a budget of characters rather than of entries.
+        self.long_memo: dict[tuple[str, str], Remembered] = {}
+        self.long_bytes = 0
         self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
     def _remember(
@@ -191,13 +201,30 @@ class Bucket:
                 entry = memo.get(raw)  # hot path: a value this field has seen
                 if entry is None:
                     entry = self._remember(fm, memo, raw)
-                if entry[0]:
-                    hits.update(entry[0])
-                    candidates.update(entry[1])
-                if fm.refs:
-                    fm.scan_refs(raw, fields, loose)
+            elif cls is str and len(raw) <= LONG_MEMO_MAX_LEN:
+                entry = self._remember_long(name, fm, raw)
             else:
                 fm.scan(raw, fields, loose)
+                continue
+            if entry[0]:
+                hits.update(entry[0])
+                candidates.update(entry[1])
+            if fm.refs:
+                fm.scan_refs(raw, fields, loose)
+
+    def _remember_long(self, name: str, fm: FieldMatcher, raw: str) -> Remembered:
+        """``_remember`` for a string past ``MEMO_MAX_LEN``: scanning one costs far more than
+        hashing it, and the same long command lines come back (scheduled scripts, agents)."""
+        key = (name, raw)
+        entry = self.long_memo.get(key)
+        if entry is None:
+            if self.long_bytes + len(raw) > LONG_MEMO_BUDGET:
+                self.long_memo.clear()  # bounded: endlessly varied long values
+                self.long_bytes = 0
+            entry = self._remember(fm, {}, raw)
+            self.long_memo[key] = entry
+            self.long_bytes += len(raw)
+        return entry
 
     def match(self, fields: dict[str, Any]) -> list[int]:
         hits: set[int] = set()
