@@ -61,6 +61,13 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     # Plain keywords are looked for in all the values joined by NUL: never across two values.
     ("keyword-not-across", "kw: [ab]\ncondition: kw", {"F": "xA", "G": "bx"}, False),
     ("keyword-in-list", "kw: [evil]\ncondition: kw", {"F": ["ok", "EVIL"]}, True),
+    # Numbers are read as their text; True is not the number 1.
+    ("keyword-int", "kw: ['4688']\ncondition: kw", {"EventID": 4688, "F": "x"}, True),
+    ("keyword-bool", "kw: ['1']\ncondition: kw", {"F": True}, False),
+    # Case folding sees each value alone: a capital sigma ending a value folds to the final
+    # form, whatever value follows it in the event.
+    ("keyword-final-sigma", "kw: ['οδος']\ncondition: kw", {"F": "ΟΔΟΣ", "G": "ΒΗΤΑ"}, True),
+    ("keyword-sigma-start", "kw: ['σβ']\ncondition: kw", {"F": "ΑΒ", "G": "ΣΒ"}, True),
     ("keyword-number", "kw: ['142']\ncondition: kw", {"F": "x", "G": 1420}, True),
     ("keyword-nul", 'kw: ["a\\0b"]\ncondition: kw', {"F": "xA\0by"}, True),
     ("keyword-nul-across", 'kw: ["a\\0b"]\ncondition: kw', {"F": "xa", "G": "by"}, False),

@@ -291,8 +291,11 @@ class Bucket:
             # The usual keywords (plain substrings): one automaton pass over all the values.
             texts: list[str] = []
             for raw in fields.values():
-                if raw.__class__ is str:
+                cls = raw.__class__
+                if cls is str:
                     texts.append(raw)
+                elif cls is int:  # ids and counters: values.text's reading, without the calls
+                    texts.append(str(raw))
                 else:
                     for v in values.scalars(raw):
                         t = values.text(v)

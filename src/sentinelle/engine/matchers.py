@@ -308,11 +308,12 @@ class FieldMatcher:
     def scan_texts(self, texts: list[str], hits: set[int]) -> None:
         """For an ``only_contains`` matcher: the atoms any of ``texts`` satisfies, in one pass.
 
-        The texts are folded one by one and joined with a separator no literal holds, so a
-        literal found in the joined text lies within one of them.
+        The texts are joined with a separator no literal holds, so a literal found in the joined
+        text lies within one of them, and folded at once: folding is per character except for
+        a final sigma, whose context a NUL ends as the end of a text does.
         """
         assert self.ci is not None
-        joined = _SEP.join([t.lower() for t in texts])
+        joined = _SEP.join(texts).lower()
         for _, (contains, _, _) in self.ci.automaton.iter(joined):
             hits.update(contains)
 
