@@ -38,7 +38,7 @@ from sentinelle.engine import CompiledRules, compile_rules
 from sentinelle.events import Event
 from sentinelle.paths import shared_data_dir
 from sentinelle.readers import read_paths
-from sentinelle.sigma import RuleSet, load_rules
+from sentinelle.sigma.loader import RuleSet, load_rules
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 _COMPILE_CHILD = """

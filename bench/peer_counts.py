@@ -17,7 +17,7 @@ from _common import mitre_evtx_files
 from sentinelle.engine import compile_rules
 from sentinelle.paths import shared_data_dir
 from sentinelle.readers import read_paths
-from sentinelle.sigma import load_rules
+from sentinelle.sigma.loader import load_rules
 
 
 def main() -> None:

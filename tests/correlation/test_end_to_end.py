@@ -9,7 +9,7 @@ from pathlib import Path
 from sentinelle.detections import Detection
 from sentinelle.engine import compile_rules
 from sentinelle.events import event_from_mapping
-from sentinelle.sigma import load_rules
+from sentinelle.sigma.loader import load_rules
 from sentinelle.sigma.logsources import LogsourceMap, Source
 
 # Every event belongs to `logsource: {product: test}`, whatever its channel.

@@ -12,7 +12,7 @@ import pytest
 
 from sentinelle.engine import CompiledRules, compile_rules
 from sentinelle.events import event_from_mapping
-from sentinelle.sigma import load_rules
+from sentinelle.sigma.loader import load_rules
 from sentinelle.sigma.logsources import LogsourceMap, Source
 from tests.engine.restore import restored
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sentinelle.engine import CompiledRules, compile_rules
-from sentinelle.sigma import load_rules
+from sentinelle.sigma.loader import load_rules
 from tests.engine.evtx_events import evtx_events
 from tests.engine.restore import restored
 

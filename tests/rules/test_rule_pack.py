@@ -13,7 +13,7 @@ import yaml
 
 from sentinelle.engine import CompiledRules, compile_rules
 from sentinelle.readers import read_file
-from sentinelle.sigma import load_rules
+from sentinelle.sigma.loader import load_rules
 from sentinelle.sigma.logsources import load_logsource_map
 from tests.rules.harness import CASES, PACK, Case, case_events, load_cases, run_case
 

@@ -8,7 +8,7 @@ import pytest
 
 from sentinelle.engine.correlation.model import EXACT_CONDITION_KEY
 from sentinelle.errors import RuleError
-from sentinelle.sigma import load_rules
+from sentinelle.sigma.loader import load_rules
 from sentinelle.sigma.yamlsafe import MAX_NODES, load_yaml_documents
 
 RULE = """\

@@ -14,7 +14,6 @@ import sys
 
 import typer
 
-from sentinelle import __version__
 from sentinelle.errors import SentinelleError
 
 # Command modules, in the order their commands appear in --help.
@@ -27,38 +26,76 @@ COMMAND_MODULES: tuple[str, ...] = (
     "events",
     "demo",
 )
-
-app = typer.Typer(
-    name="sentinelle",
-    help="Security monitoring and cyber-crisis platform for hospitals.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# The modules each top-level command needs. A run imports only those: importing every command
+# family (the demo, the network collector, the hospital model...) costs a hunt about 0.1 s.
+COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
+    "impact": ("impact",),
+    "model": ("impact",),
+    "scenario": ("scenario",),
+    "network": ("network",),
+    "rules": ("rules", "hunt"),  # `rules update` is the hunt module's
+    "hunt": ("hunt",),
+    "events": ("events",),
+    "demo": ("demo",),
+}
 
 
 def _version_callback(value: bool) -> None:
     if value:
+        from sentinelle import __version__
+
         typer.echo(f"sentinelle {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """Security monitoring and cyber-crisis platform for hospitals."""
+def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    """The command line with the commands of ``modules`` (all of them by default)."""
+    app = typer.Typer(
+        name="sentinelle",
+        help="Security monitoring and cyber-crisis platform for hospitals.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version.",
+        ),
+    ) -> None:
+        """Security monitoring and cyber-crisis platform for hospitals."""
+
+    for name in modules:
+        importlib.import_module(f"sentinelle.cli.{name}").register(app)
+    return app
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"sentinelle.cli.{_name}").register(app)
+def modules_for(argv: list[str]) -> tuple[str, ...]:
+    """The command modules a run with these arguments needs (all of them for help, errors)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return COMMAND_OWNERS.get(command or "", COMMAND_MODULES)
+
+
+_FULL_APP: list[typer.Typer] = []
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # ``app``, with every command, built once for callers that drive the command line in-process.
+    if name == "app":
+        if not _FULL_APP:
+            _FULL_APP.append(build_app())
+        return _FULL_APP[0]
+    raise AttributeError(name)
 
 
 def main() -> None:
     try:
-        app()
+        build_app(modules_for(sys.argv[1:]))()
     except SentinelleError as exc:
         print(f"sentinelle: error: {exc}", file=sys.stderr)
         sys.exit(2)

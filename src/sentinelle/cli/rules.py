@@ -14,11 +14,6 @@ from typing import Annotated
 
 import typer
 
-from sentinelle.engine import compile_rules
-from sentinelle.engine.placeholders import load_placeholders
-from sentinelle.sigma import load_rules
-from sentinelle.sigma.logsources import describe, load_logsource_map
-
 rules_app = typer.Typer(
     name="rules", help="Check and manage Sigma rule sets.", no_args_is_help=True
 )
@@ -41,6 +36,11 @@ def check(
     ] = False,
 ) -> None:
     """Load rules; print loaded and rejected counts, every reason, unmapped logsources."""
+    from sentinelle.engine import compile_rules
+    from sentinelle.engine.placeholders import load_placeholders
+    from sentinelle.sigma.loader import load_rules
+    from sentinelle.sigma.logsources import describe, load_logsource_map
+
     ruleset = load_rules(paths)
     values, _ = load_placeholders(placeholders)
     compiled = compile_rules(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     # whose compiled set comes from the cache needs neither (about 0.1 s of imports).
     from sigma.correlations import SigmaCorrelationRule
 
-    from sentinelle.sigma import RuleSet
+    from sentinelle.sigma.loader import RuleSet
     from sentinelle.sigma.logsources import LogsourceMap
 
 __all__ = ["CompiledRules", "Plan", "RuleError", "RuleInfo", "compile_rules", "load_compiled"]
@@ -85,7 +85,7 @@ def load_compiled(
     cached = read_entry(directory, key)
     if isinstance(cached, CompiledRules):
         return cached
-    from sentinelle.sigma import load_rules  # pySigma: only when compiling
+    from sentinelle.sigma.loader import load_rules  # pySigma: only when compiling
 
     ruleset = load_rules(paths)
     compiled = compile_rules(

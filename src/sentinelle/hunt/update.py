@@ -260,7 +260,7 @@ def extract_safely(archive: Path, target: Path, limits: Limits, where: Location)
 
 
 def _verify(version: Path, url: str, digest: str, root: Path) -> UpdateReport:
-    from sentinelle.sigma import load_rules
+    from sentinelle.sigma.loader import load_rules
 
     rules_dir = version / "rules"
     ruleset = load_rules([rules_dir])

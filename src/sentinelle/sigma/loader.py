@@ -22,9 +22,8 @@ from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 
 from sentinelle.errors import Location, RuleError
+from sentinelle.sigma.files import rule_files
 from sentinelle.sigma.yamlsafe import find_text_line, load_yaml_documents
-
-RULE_SUFFIXES = (".yml", ".yaml")
 
 # Sigma 2 names UTF-16LE both `wide` and `utf16le`; pySigma 1.x knows only the first.
 modifier_mapping.setdefault("utf16le", SigmaWideModifier)
@@ -45,23 +44,6 @@ class RuleSet:
     errors: list[RuleError] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     lines: dict[int, int] = field(default_factory=dict)  # id(rule object) -> 1-based line
-
-
-def rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[RuleError]]:
-    """Expand files and directories into the sorted list of rule files they hold."""
-    files: list[Path] = []
-    errors: list[RuleError] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            errors.append(RuleError("no such file or directory", Location(str(path))))
-    return files, errors
 
 
 def load_rules(paths: Sequence[str | Path]) -> RuleSet:
