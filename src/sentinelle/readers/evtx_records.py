@@ -23,7 +23,6 @@ from msgspec import UNSET, Meta, Struct, UnsetType, field
 from sentinelle.readers.timestamps import parse_windows_time
 from sentinelle.readers.winevent import (
     FLAGS_BAD_TIME,
-    FLAGS_NO_TIME,
     NO_FLAGS,
     Fields,
     as_int,
@@ -190,4 +189,4 @@ def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, .
     return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
 
 
-__all__ = ["DECODE_ERRORS", "FLAGS_NO_TIME", "decode_record"]
+__all__ = ["DECODE_ERRORS", "decode_record"]
