@@ -46,6 +46,8 @@ _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere, where the default pipe size is used
 _WORKER_SCRIPT = Path(__file__).with_name("evtx_worker.py")
 _PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1 (0: no chunk yet)
+_HINT = struct.Struct("<q")  # after it, our word: backlog past which the worker normalises
+_PAGE_SIZE = _PROGRESS.size + _HINT.size
 _SHM = "/dev/shm"  # noqa: S108 - memory-backed home of the progress page when present
 _READ_AHEAD = 65536
 
@@ -88,8 +90,8 @@ class _Worker:
         # The worker writes (request, chunk) it is on into this shared page before each chunk,
         # with no system call, so a hang or a crash is pinned to its chunk after the fact.
         self._progress_file = tempfile.TemporaryFile(dir=_SHM if Path(_SHM).is_dir() else None)  # noqa: SIM115
-        self._progress_file.truncate(_PROGRESS.size)
-        self._progress = mmap.mmap(self._progress_file.fileno(), _PROGRESS.size)
+        self._progress_file.truncate(_PAGE_SIZE)
+        self._progress = mmap.mmap(self._progress_file.fileno(), _PAGE_SIZE)
         self.seq = 0
         self.proc = subprocess.Popen(
             [
@@ -134,6 +136,10 @@ class _Worker:
             self._stdin.flush()
         except OSError as exc:
             raise _WorkerGone(self._death_reason(f"worker unreachable ({exc})")) from exc
+
+    def hint(self, backlog_bytes: int) -> None:
+        """Tell the worker the backlog past which to normalise records itself (> 0)."""
+        _HINT.pack_into(self._progress, _PROGRESS.size, backlog_bytes)
 
     def progress(self) -> tuple[int, int | None]:
         """The request number and the chunk the worker was at (None before its first chunk)."""
@@ -291,11 +297,13 @@ def read_evtx_files(
     upcoming = iter(files)
     pending: deque[_Job] = deque()
     worker: _Worker | None = None
+    pace = _Pace(limits.backlog_bytes)
     clean = False
     try:
         while True:
             if worker is None:
                 worker = _POOL.acquire(limits)
+                pace.told = None
                 # a replaced worker gets the queued files again
                 worker.request(pending)
             if len(pending) < _TOP_UP_BELOW:
@@ -311,8 +319,13 @@ def read_evtx_files(
             try:
                 done = False
                 while not done:
+                    started = time.perf_counter()
                     done = _step(worker, job)
-                    yield from job.builder.drain()
+                    pace.own += time.perf_counter() - started
+                    for batch in job.builder.drain():
+                        handed = time.perf_counter()
+                        yield batch
+                        pace.consumed(worker, time.perf_counter() - handed)
             except _WorkerGone as gone:
                 seq, chunk = worker.progress()
                 worker.kill()
@@ -322,7 +335,10 @@ def read_evtx_files(
                     continue
             last = job.builder.finish()
             if last is not None:
+                handed = time.perf_counter()
                 yield last
+                if worker is not None:
+                    pace.consumed(worker, time.perf_counter() - handed)
             pending.popleft()
         clean = True
     finally:
@@ -331,6 +347,45 @@ def read_evtx_files(
                 _POOL.release(worker)
             else:  # the consumer stopped early: the worker is mid-file, do not reuse it
                 worker.kill()
+
+
+# Backlog past which the worker normalises while the consumer of the batches is quick: near a
+# full pipe, so that only a consumer that really falls behind gets help.
+_QUIET_BACKLOG = 768 * 1024
+
+
+class _Pace:
+    """Whether the consumer of the batches is busy, and what the worker is told about it.
+
+    Normalising in the worker costs more CPU in all (the flat fields cross the pipe as JSON
+    and are decoded twice) and pays only when this process has more to do than the worker: when
+    whoever reads the batches spends real time on them (rules, outputs). So the worker is told
+    to normalise past ``limits.backlog_bytes`` while the consumer takes over a quarter of the
+    time this side spends decoding, and only near a full pipe otherwise. Limits of 0 (always)
+    or -1 (never) are the user's word and stay as they are.
+    """
+
+    __slots__ = ("busy_at", "consumer", "own", "told")
+
+    def __init__(self, busy_at: int) -> None:
+        self.busy_at = busy_at
+        self.consumer = 0.0  # seconds spent outside the reader, holding a batch
+        self.own = 0.0  # seconds spent decoding frames
+        self.told: int | None = None
+
+    def consumed(self, worker: _Worker, seconds: float) -> None:
+        if self.busy_at <= 0:
+            return
+        self.consumer += seconds
+        want = (
+            self.busy_at if self.consumer > 0.25 * self.own else max(self.busy_at, _QUIET_BACKLOG)
+        )
+        if want != self.told:
+            worker.hint(want)
+            self.told = want
+        # Recent batches weigh most: a hunt's consumer may change pace between files.
+        self.consumer *= 0.5
+        self.own *= 0.5
 
 
 class _Job:

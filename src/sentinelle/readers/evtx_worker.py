@@ -53,6 +53,9 @@ FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
 _FRAME = struct.Struct("<cI")
 _PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1, shared with the parent
+# After it, written by the parent: the backlog past which to normalise now (0: no word yet).
+_HINT = struct.Struct("<q")
+_PAGE_SIZE = _PROGRESS.size + _HINT.size
 BACKLOG_BYTES = 256 * 1024
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -114,6 +117,14 @@ class _Out:
     def at(self, seq: int, chunk: int) -> None:
         if self.progress is not None:
             _PROGRESS.pack_into(self.progress, 0, seq, chunk + 1)
+
+    def normalise_threshold(self) -> int:
+        """The backlog past which this chunk is normalised here (-1: never)."""
+        if self.progress is not None:
+            hint = _HINT.unpack_from(self.progress, _PROGRESS.size)[0]
+            if hint:
+                return int(hint)
+        return self.normalise_past
 
     def backlog(self) -> int:
         """Bytes written to the pipe that the parent has not read yet (0 if unknown)."""
@@ -223,7 +234,8 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
     if texts:
         head = struct.pack("<I", len(ids)) + ids.tobytes()
         meta = None
-        if out.normalise_past >= 0 and out.backlog() > out.normalise_past:
+        threshold = out.normalise_threshold()
+        if threshold >= 0 and out.backlog() > threshold:
             meta = _normalised(texts, out)
         # One encode for the whole chunk (compact JSON holds no raw newline to split on).
         joined = "\n".join(texts).encode("utf-8", "surrogatepass")
@@ -271,7 +283,7 @@ def main() -> None:
     if len(sys.argv) > 2:
         out.normalise_past = int(sys.argv[2])
     if len(sys.argv) > 3:
-        out.progress = mmap.mmap(int(sys.argv[3]), _PROGRESS.size)
+        out.progress = mmap.mmap(int(sys.argv[3]), _PAGE_SIZE)
     # Last: the cap is for the parser, not for setting up the process.
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     for line in sys.stdin.buffer:
