@@ -66,36 +66,22 @@ def flatten_evtx_json(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple[
     system = event.get("System")
     # A copy of System is the start of the fields: cloning a dict is one C call with the right
     # size, far cheaper than inserting its ~14 children one by one.
-    out: Fields = system.copy() if system.__class__ is dict else {}
+    out: Fields = system.copy() if isinstance(system, dict) else {}
     if out:
         _system(system, out)  # type: ignore[arg-type]  # out is non-empty only for a dict
-    data = event.get("EventData")
-    if (
-        # The usual record: namespace, System, EventData of named scalar items, no clash.
-        len(event) == 3
-        and data.__class__ is dict
-        and "#attributes" in event
-        and "System" in event
-        and "Data" not in data
-        and "#attributes" not in data
-        and dict not in map(type, data.values())
-        and out.keys().isdisjoint(data)
-    ):
-        out.update(data)
-    else:
-        for section, value in event.items():
-            if section in ("System", "#attributes") or value is None:
-                continue
-            if section == "EventData":
-                _event_data(value, out)
-            elif section == "UserData":
-                _leaves(value, "UserData", out)
-            else:  # RenderingInfo, ProcessingErrorData, DebugData...: dotted under the section
-                _dotted(value, section, out)
+    for section, value in event.items():
+        if section in ("System", "#attributes") or value is None:
+            continue
+        if section == "EventData":
+            _event_data(value, out)
+        elif section == "UserData":
+            _leaves(value, "UserData", out)
+        else:  # RenderingInfo, ProcessingErrorData, DebugData...: dotted under the section
+            _dotted(value, section, out)
     stamp = out.get("SystemTime")
     if stamp is None:
         return out, None, FLAGS_NO_TIME
-    ts = parse_windows_time(stamp) if stamp.__class__ is str else None
+    ts = parse_windows_time(stamp) if isinstance(stamp, str) else None
     return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
 
 
@@ -112,89 +98,44 @@ _PLAIN_CHILDREN = ("Keywords", "Channel", "Computer")
 _STANDARD_CHILDREN = frozenset((*_ATTRIBUTE_CHILDREN, *_INT_CHILDREN, *_PLAIN_CHILDREN))
 
 
-# Prebuilt names: a name made by concatenation per record must be hashed again on insertion.
-_PROVIDER_NAMES = {name: f"Provider_{name}" for name in ("Name", "Guid", "EventSourceName")}
-
-
 def _system(system: dict[str, Any], out: Fields) -> None:
     """Turn ``out``, a copy of ``system``, into Sigma-native System fields.
 
-    Hot path, once per EVTX record, where every Python operation shows (measured per step on
-    the mitre corpus): each attribute child in its usual shape (``{"#attributes": {...}}`` with
-    the usual attributes, ids already ints) is taken inline; any other shape goes through
-    ``_attribute_child``, which handles them all.
+    Hot path, once per EVTX record: only the few children that are not plain values (attribute
+    dicts, ints written as text) are touched, instead of a Python loop over all of them.
     """
     pop = out.pop
-    value = pop("Provider", None)
-    if (
-        value.__class__ is dict
-        and len(value) == 1
-        and (attributes := value.get("#attributes")).__class__ is dict
-    ):
-        names = _PROVIDER_NAMES
-        for attr, attr_value in attributes.items():
-            out[names.get(attr) or "Provider_" + attr] = attr_value
-    elif value is not None:
-        _attribute_child("Provider", value, out)
-    value = pop("TimeCreated", None)
-    if (
-        value.__class__ is dict
-        and len(value) == 1
-        and (attributes := value.get("#attributes")).__class__ is dict
-        and len(attributes) == 1
-        and (stamp := attributes.get("SystemTime")) is not None
-    ):
-        out["SystemTime"] = stamp
-    elif value is not None:
-        _attribute_child("TimeCreated", value, out)
-    value = pop("Execution", None)
-    if (
-        value.__class__ is dict
-        and len(value) == 1
-        and (attributes := value.get("#attributes")).__class__ is dict
-        and len(attributes) == 2
-        and (pid := attributes.get("ProcessID")).__class__ is int
-        and (tid := attributes.get("ThreadID")).__class__ is int
-    ):
-        out["ProcessID"] = pid
-        out["ThreadID"] = tid
-    elif value is not None:
-        _attribute_child("Execution", value, out)
-    value = pop("Security", None)
-    if (
-        value.__class__ is dict
-        and len(value) == 1
-        and (attributes := value.get("#attributes")).__class__ is dict
-        and len(attributes) == 1
-        and (user := attributes.get("UserID")) is not None
-    ):
-        out["UserID"] = user
-    elif value is not None:
-        _attribute_child("Security", value, out)
-    value = pop("Correlation", None)
-    if value is not None:
-        _attribute_child("Correlation", value, out)
-    get = out.get
-    if not (
-        get("EventID").__class__ is int
-        and get("Version").__class__ is int
-        and get("Level").__class__ is int
-        and get("Task").__class__ is int
-        and get("Opcode").__class__ is int
-        and get("EventRecordID").__class__ is int
-    ):
-        for name in _INT_CHILDREN:
-            value = get(name)
-            if value.__class__ is not int and value is not None:
-                if value.__class__ is dict:
-                    del out[name]
-                    _system_element(name, value, out)
+    for name in _ATTRIBUTE_CHILDREN:
+        value = pop(name, None)
+        if value is None:
+            continue
+        if value.__class__ is dict:
+            attributes = value.get("#attributes")
+            if attributes.__class__ is dict and len(value) == 1:
+                if name == "Provider":
+                    for attr, attr_value in attributes.items():
+                        out["Provider_" + attr] = attr_value
                 else:
-                    out[name] = as_int(value)
-    if get("Keywords", 0) is None or get("Channel", 0) is None or get("Computer", 0) is None:
-        for name in _PLAIN_CHILDREN:
-            if name in out and out[name] is None:
+                    for attr, attr_value in attributes.items():
+                        if attr in _INT_ATTRIBUTES:
+                            out[attr] = as_int(attr_value)
+                        elif attr not in _SKIP_ATTRIBUTES:
+                            out[attr] = attr_value
+            else:
+                _system_element(name, value, out)
+        else:
+            out[name] = value
+    for name in _INT_CHILDREN:
+        value = out.get(name)
+        if value is not None and value.__class__ is not int:
+            if value.__class__ is dict:
                 del out[name]
+                _system_element(name, value, out)
+            else:
+                out[name] = as_int(value)
+    for name in _PLAIN_CHILDREN:
+        if name in out and out[name] is None:
+            del out[name]
     if not _STANDARD_CHILDREN.issuperset(system):
         for name, value in system.items():
             if name in _ATTRIBUTE_CHILDREN or name in _INT_CHILDREN:
@@ -204,25 +145,6 @@ def _system(system: dict[str, Any], out: Fields) -> None:
             elif value.__class__ is dict:
                 del out[name]
                 _system_element(name, value, out)
-
-
-def _attribute_child(name: str, value: Any, out: Fields) -> None:
-    """An attribute child of System (``Provider``, ``Execution``...) in any shape."""
-    if value.__class__ is not dict:
-        out[name] = value
-        return
-    attributes = value.get("#attributes")
-    if attributes.__class__ is not dict or len(value) != 1:
-        _system_element(name, value, out)
-    elif name == "Provider":
-        for attr, attr_value in attributes.items():
-            out["Provider_" + attr] = attr_value
-    else:
-        for attr, attr_value in attributes.items():
-            if attr in _INT_ATTRIBUTES:
-                out[attr] = as_int(attr_value)
-            elif attr not in _SKIP_ATTRIBUTES:
-                out[attr] = attr_value
 
 
 def _system_element(name: str, value: dict[str, Any], out: Fields) -> None:
