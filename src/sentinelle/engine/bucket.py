@@ -166,16 +166,19 @@ class Bucket:
         self.long_bytes = 0
         self.absent = [(name, fm.absent) for name, fm, _ in self.fields if fm.absent]
 
+    def _gives(self, fm: FieldMatcher, raw: str | int) -> Remembered:
+        """What a scalar value of the field gives: its atoms, and the rules they trigger."""
+        found = fm.scalar_hits(raw)
+        if not found:
+            return _NOTHING
+        atom_rules = self.atom_rules
+        rules = {r for aid in found for r in atom_rules.get(aid, ())}
+        return (frozenset(found), frozenset(rules))
+
     def _remember(
         self, fm: FieldMatcher, memo: dict[str | int, Remembered], raw: str | int
     ) -> Remembered:
-        found = fm.scalar_hits(raw)
-        if not found:
-            entry = _NOTHING
-        else:
-            atom_rules = self.atom_rules
-            rules = {r for aid in found for r in atom_rules.get(aid, ())}
-            entry = (frozenset(found), frozenset(rules))
+        entry = self._gives(fm, raw)
         if len(memo) >= MEMO_SIZE:
             memo.clear()  # bounded: hostile or endlessly varied input
         memo[raw] = entry
@@ -221,8 +224,7 @@ class Bucket:
             if self.long_bytes + len(raw) > LONG_MEMO_BUDGET:
                 self.long_memo.clear()  # bounded: endlessly varied long values
                 self.long_bytes = 0
-            entry = self._remember(fm, {}, raw)
-            self.long_memo[key] = entry
+            entry = self.long_memo[key] = self._gives(fm, raw)
             self.long_bytes += len(raw)
         return entry
 
