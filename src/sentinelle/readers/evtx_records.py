@@ -129,11 +129,11 @@ def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, .
     try:
         event = _DECODER.decode(text).Event
     except msgspec.DecodeError:  # not the usual shape (or not JSON): the general path decides
-        return flatten_evtx_json(orjson.loads(text))
+        return _general(text)
     system = event.System
     data = event.EventData
     if data.__class__ is dict and ("Data" in data or "#attributes" in data):
-        return flatten_evtx_json(orjson.loads(text))  # unnamed items: the general path names them
+        return _general(text)  # unnamed items: the general path names them
     # The order of the general path: the plain and id children as written, then the attributes.
     eid = system.EventID
     out: Fields = {"EventID": eid if eid.__class__ is not str else as_int(eid)}
@@ -184,9 +184,14 @@ def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, .
         out.update(data)
         if len(out) != size + len(data):
             # An EventData name clashes with a System field: the general path keeps both.
-            return flatten_evtx_json(orjson.loads(text))
+            return _general(text)
     ts = parse_windows_time(stamp)
     return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
+
+
+def _general(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ...]]:
+    """Any record shape, through orjson and the general flattening."""
+    return flatten_evtx_json(orjson.loads(text))
 
 
 __all__ = ["DECODE_ERRORS", "decode_record"]
