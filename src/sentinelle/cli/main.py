@@ -8,6 +8,7 @@ and exit status 70, never a traceback (set SENTINELLE_DEBUG=1 to see it).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -16,18 +17,9 @@ import typer
 
 from sentinelle.errors import SentinelleError
 
-# Command modules, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = (
-    "impact",
-    "scenario",
-    "network",
-    "rules",
-    "hunt",
-    "events",
-    "demo",
-)
-# The modules each top-level command needs. A run imports only those: importing every command
-# family (the demo, the network collector, the hospital model...) costs a hunt about 0.1 s.
+# Top-level commands and the modules each needs, in the order of --help. A run imports only
+# its command's modules: importing every command family (the demo, the network collector, the
+# hospital model...) costs a hunt about 0.1 s.
 COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "impact": ("impact",),
     "model": ("impact",),
@@ -38,6 +30,10 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "events": ("events",),
     "demo": ("demo",),
 }
+# Every command module, in the same order: what help and unknown commands load.
+COMMAND_MODULES: tuple[str, ...] = tuple(
+    dict.fromkeys(module for modules in COMMAND_OWNERS.values() for module in modules)
+)
 
 
 def _version_callback(value: bool) -> None:
@@ -81,15 +77,15 @@ def modules_for(argv: list[str]) -> tuple[str, ...]:
     return COMMAND_OWNERS.get(command or "", COMMAND_MODULES)
 
 
-_FULL_APP: list[typer.Typer] = []
+@functools.cache
+def _full_app() -> typer.Typer:
+    return build_app()
 
 
 def __getattr__(name: str) -> typer.Typer:
     # ``app``, with every command, built once for callers that drive the command line in-process.
     if name == "app":
-        if not _FULL_APP:
-            _FULL_APP.append(build_app())
-        return _FULL_APP[0]
+        return _full_app()
     raise AttributeError(name)
 
 
