@@ -12,10 +12,12 @@ format (records never span chunks, string and template tables are per chunk), so
 same records as a whole-file parse, keeps memory at one chunk, recovers the chunks of files whose
 file header is damaged or that are carved chunks, and pins every problem to a chunk number.
 
-Load balancing: normalising (JSON decoding and flattening) costs the parent about twice what
-parsing costs here. When the parent falls behind (more than ``BACKLOG_BYTES`` unread in the pipe),
-this process normalises the chunk itself and sends the flat fields (``N`` frame), which the parent
-decodes several times faster than a raw record; otherwise it sends raw records (``R`` frame). So
+Load balancing: normalising (JSON decoding and flattening) costs the parent about as much as
+parsing costs here, more when the parent also runs rules. When the parent falls behind (more
+unread in the pipe than the threshold the parent writes after the progress in the shared page,
+``BACKLOG_BYTES`` until it does), this process normalises the chunk itself and sends the flat
+fields (``N`` frame), which the parent decodes several times faster than a raw record; otherwise
+it sends raw records (``R`` frame). So
 both processes stay busy whichever is slower on a given machine and load. Everything crossing the
 pipe is JSON, decoded by orjson: the parent never unpickles what a worker that parses hostile
 input could have been made to write.
