@@ -22,12 +22,14 @@ import orjson
 # Flags an event can carry; kept as small strings so they serialise as they are.
 FLAG_NO_TIMESTAMP = "no-timestamp"
 FLAG_BAD_TIMESTAMP = "bad-timestamp"
+# The fields of a record decoded late (see readers.evtx) could not be decoded again: empty.
+FLAG_UNDECODABLE = "undecodable"
 
 
 class Event:
     """One normalised record. ``fields`` is owned by the event; readers never share it."""
 
-    __slots__ = ("fields", "flags", "raw", "record", "source", "timestamp")
+    __slots__ = ("fields", "flags", "hits", "raw", "record", "source", "timestamp")
 
     def __init__(
         self,
@@ -46,6 +48,9 @@ class Event:
         # wrote it (decoded only by the rare output that wants it).
         self.raw = raw
         self.flags = flags
+        # Rules already found matching by the reader's worker, as indices into the rule set
+        # named by the batch's ``matched_by`` (None: not matched there).
+        self.hits: list[int] | None = None
 
     @property
     def ref(self) -> str:
@@ -107,6 +112,8 @@ class EventBatch:
     events: list[Event] = field(default_factory=list)
     issues: list[ReadIssue] = field(default_factory=list)
     format: str = ""
+    # The rule set the events' ``hits`` refer to, when the reader ran one (see read_paths).
+    matched_by: Any = None
 
     def __len__(self) -> int:
         return len(self.events)

@@ -302,28 +302,32 @@ def test_worker_normalised_records_equal_parent_normalised(multi_chunk_evtx: Pat
 def test_the_worker_normalises_early_only_for_a_busy_consumer() -> None:
     # The parent tells its worker, through their shared page, the backlog past which to
     # normalise records itself: the limit while the consumer of the batches spends real time on
-    # them, near a full pipe while it does not; limits of 0 or -1 are never overridden.
+    # them, near a full pipe while it does not; limits of 0 or -1 are never overridden. With
+    # rules offered, the worker is also told to match what it normalises.
     from sentinelle.readers import evtx as reader
 
     worker = reader._POOL.acquire(reader.DEFAULT_LIMITS)
     try:
 
-        def told() -> int:
-            return int(reader._HINT.unpack_from(worker._progress, reader._PROGRESS.size)[0])
+        def told() -> tuple[int, int]:
+            given, backlog, match = reader._HINT.unpack_from(
+                worker._progress, reader._PROGRESS.size
+            )
+            assert given == 1
+            return int(backlog), int(match)
 
-        pace = reader._Pace(256 * 1024)
+        pace = reader._Pace(EvtxLimits(backlog_bytes=256 * 1024), rules=False)
         pace.own = 1.0
         pace.consumed(worker, 0.01)  # a quick consumer
-        assert told() == reader._QUIET_BACKLOG
+        assert told() == (reader._QUIET_BACKLOG, 0)
         pace.consumed(worker, 2.0)  # rules to run on every batch
-        assert told() == 256 * 1024
+        assert told() == (256 * 1024, 0)
         for _ in range(20):  # the consumer turns quick again; recent batches weigh most
             pace.own += 1.0
             pace.consumed(worker, 0.001)
-        assert told() == reader._QUIET_BACKLOG
-        before = told()
+        assert told() == (reader._QUIET_BACKLOG, 0)
         for fixed in (0, -1):
-            reader._Pace(fixed).consumed(worker, 5.0)
-            assert told() == before
+            reader._Pace(EvtxLimits(backlog_bytes=fixed), rules=True).consumed(worker, 5.0)
+            assert told() == (fixed, 1)
     finally:
         reader._POOL.release(worker)

@@ -151,6 +151,7 @@ class CompiledRules:
         self._stored: dict[Keys, bytes] = stored or {}  # pickled buckets not needed yet
         self._memo: dict[tuple[Any, type, Any, tuple[str, ...]], Bucket | None] = {}
         self._info = self._rules
+        self._pickled: bytes | None = None
 
     def warm(self) -> None:
         """Build now every bucket an event is likely to meet, rather than on its first event.
@@ -252,6 +253,10 @@ class CompiledRules:
                 out.append(v.rule)
         return sorted(set(out))
 
+    def hits(self, fields: dict[str, Any]) -> list[int]:
+        """Indices into ``rules`` of the rules an event with ``fields`` matches, in order."""
+        return self._reference_rules(fields) if self.reference else self._matching_rules(fields)
+
     def match(self, event: Event) -> list[Detection]:
         """Detections of every rule that matches ``event``, in rule order."""
         fields = event.fields
@@ -261,6 +266,15 @@ class CompiledRules:
         return [self._detection(self._info[i], event) for i in idx]
 
     def match_batch(self, batch: EventBatch | Iterable[Event]) -> list[Detection]:
+        """Detections of the events of ``batch``, in event order then rule order.
+
+        A batch read with this set as ``rules`` (``readers.read_paths``) names it as
+        ``matched_by``: the events the reader's worker already matched bring their ``hits``.
+        """
+        if isinstance(batch, EventBatch):
+            owner: object = batch.matched_by
+            if owner is self:
+                return self._take_hits(batch.events)
         out: list[Detection] = []
         match = self.match
         for event in batch:
@@ -268,6 +282,30 @@ class CompiledRules:
             if found:
                 out.extend(found)
         return out
+
+    def _take_hits(self, events: list[Event]) -> list[Detection]:
+        out: list[Detection] = []
+        info = self._info
+        count = len(info)
+        for event in events:
+            idx = event.hits
+            if idx is None:
+                idx = self.hits(event.fields)
+            elif idx and not all(i.__class__ is int and 0 <= i < count for i in idx):
+                idx = self.hits(event.fields)  # not what this set's own worker could send
+            if idx:
+                out.extend([self._detection(info[i], event) for i in idx])
+        return out
+
+    def pickled(self) -> bytes:
+        """This set, pickled once and kept, for a reader's worker process to run.
+
+        See ``readers.read_paths(rules=...)``: a worker runs the rules on part of the
+        records while the consumer of the batches falls behind.
+        """
+        if self._pickled is None:
+            self._pickled = pickle.dumps(self, pickle.HIGHEST_PROTOCOL)
+        return self._pickled
 
     @staticmethod
     def _detection(info: RuleInfo, event: Event) -> Detection:

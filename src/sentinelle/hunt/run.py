@@ -157,7 +157,7 @@ def hunt_files(
         current = done
         started = time.perf_counter()
         try:
-            for index, batch in _batches(paths[done:], reader, batch_size):
+            for index, batch in _batches(paths[done:], reader, batch_size, matcher):
                 if done + index != current:
                     outcome.results[current].seconds += time.perf_counter() - started
                     current, started = done + index, time.perf_counter()
@@ -197,14 +197,24 @@ def hunt_files(
 
 
 def _batches(
-    paths: Sequence[Path], reader: FileReader, batch_size: int
+    paths: Sequence[Path], reader: FileReader, batch_size: int, matcher: Matcher
 ) -> Iterator[tuple[int, EventBatch]]:
-    """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file."""
-    from sentinelle.readers import read_file, read_paths
+    """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file.
 
+    The standard reader is given the compiled rules, so that its EVTX worker can match part
+    of the records itself while this process is behind (``read_paths``).
+    """
+    from sentinelle.readers import WorkerRules, read_file, read_paths
+
+    rules = matcher if isinstance(matcher, WorkerRules) else None
     names = [str(p) for p in paths]
-    # A file named twice (the same folder given twice) could not be told from its twin.
-    if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
+    if reader is read_file and (len(paths) < 2 or len(set(names)) < len(names)):
+        # A file named twice (the same folder given twice) could not be told from its twin.
+        for index, path in enumerate(paths):
+            for batch in read_file(path, batch_size=batch_size, rules=rules):
+                yield index, batch
+        return
+    if reader is not read_file:
         for index, path in enumerate(paths):
             for batch in reader(path, batch_size=batch_size):
                 yield index, batch
@@ -214,7 +224,7 @@ def _batches(
     # each side would wait for the other). Its batches come file after file, each named by
     # its file (an archive member: ``file!member``).
     index = 0
-    for batch in read_paths(paths, batch_size=batch_size):
+    for batch in read_paths(paths, batch_size=batch_size, rules=rules):
         source = batch.source
         for later in range(index, len(names)):
             name = names[later]

@@ -29,7 +29,7 @@ from typing import IO
 from sentinelle.errors import Location, ReadError
 from sentinelle.events import EventBatch, ReadIssue
 from sentinelle.readers.batches import BatchBuilder
-from sentinelle.readers.evtx import EvtxLimits, read_evtx, read_evtx_files
+from sentinelle.readers.evtx import EvtxLimits, WorkerRules, read_evtx, read_evtx_files
 from sentinelle.readers.lines import ByteStream
 from sentinelle.readers.sniff import (
     ARCHIVES,
@@ -44,6 +44,7 @@ __all__ = [
     "STDIN_PATH",
     "STDIN_SOURCE",
     "EvtxLimits",
+    "WorkerRules",
     "expand_paths",
     "read_file",
     "read_paths",
@@ -113,14 +114,16 @@ STDIN_PATH = "-"
 STDIN_SOURCE = "<stdin>"
 
 
-def read_file(path: str | Path, *, batch_size: int = 2048) -> Iterator[EventBatch]:
+def read_file(
+    path: str | Path, *, batch_size: int = 2048, rules: WorkerRules | None = None
+) -> Iterator[EventBatch]:
     """Normalised batches of one file of any supported format, archives included.
 
-    ``-`` reads standard input (see :func:`read_stream`).
+    ``-`` reads standard input (see :func:`read_stream`). ``rules``: as for :func:`read_paths`.
     """
     if str(path) == STDIN_PATH:
         return read_stream(sys.stdin.buffer, STDIN_SOURCE, batch_size=batch_size)
-    return _read(Path(path), str(path), batch_size, 0)
+    return _read(Path(path), str(path), batch_size, 0, rules)
 
 
 def read_stream(stream: ByteStream, source: str, *, batch_size: int = 2048) -> Iterator[EventBatch]:
@@ -134,10 +137,15 @@ def read_stream(stream: ByteStream, source: str, *, batch_size: int = 2048) -> I
     return _read_member(stream, source, source, batch_size, 0)
 
 
-def read_paths(paths: Iterable[str | Path], *, batch_size: int = 2048) -> Iterator[EventBatch]:
+def read_paths(
+    paths: Iterable[str | Path], *, batch_size: int = 2048, rules: WorkerRules | None = None
+) -> Iterator[EventBatch]:
     """Batches of every file under ``paths`` (see :func:`expand_paths`), file after file.
 
-    Runs of consecutive EVTX files share one worker that parses ahead of the consumer.
+    Runs of consecutive EVTX files share one worker that parses ahead of the consumer. Given
+    the compiled ``rules`` the consumer will run, that worker also runs them on part of the
+    records while the consumer falls behind (see :func:`read_evtx_files`); the batches are
+    the same, and the consumer's ``rules.match_batch`` gives the same detections.
     """
     files = iter(expand_paths(paths))
     held: list[tuple[Path, str]] = []
@@ -155,7 +163,7 @@ def read_paths(paths: Iterable[str | Path], *, batch_size: int = 2048) -> Iterat
         path, fmt = first, _sniff_quietly(first)
         while True:
             if fmt == "evtx":
-                yield from read_evtx_files(evtx_run(path), batch_size=batch_size)
+                yield from read_evtx_files(evtx_run(path), batch_size=batch_size, rules=rules)
             else:
                 yield from read_file(path, batch_size=batch_size)
             if not held:
@@ -190,14 +198,16 @@ def _unreadable(source: str, reason: str, fmt: str = "") -> EventBatch:
     return EventBatch(source, issues=[ReadIssue(source, reason, "file")], format=fmt)
 
 
-def _read(path: Path, source: str, batch_size: int, depth: int) -> Iterator[EventBatch]:
+def _read(
+    path: Path, source: str, batch_size: int, depth: int, rules: WorkerRules | None = None
+) -> Iterator[EventBatch]:
     try:
         fmt = sniff_format(path)
     except ReadError as exc:
         yield _unreadable(source, exc.message)
         return
     if fmt == "evtx":
-        yield from read_evtx(path, source, batch_size=batch_size)
+        yield from read_evtx(path, source, batch_size=batch_size, rules=rules)
     elif fmt in ARCHIVES:
         yield from _read_archive(path, fmt, source, batch_size, depth)
     elif fmt == "binary":

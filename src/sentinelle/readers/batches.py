@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from sentinelle.events import Event, EventBatch, ReadIssue
 
@@ -15,15 +16,27 @@ MAX_ISSUES_PER_SOURCE = 200
 class BatchBuilder:
     """Collects the events and issues of one source and cuts them into bounded batches."""
 
-    __slots__ = ("_batch", "batch_size", "format", "issue_count", "source", "suppressed")
+    __slots__ = (
+        "_batch",
+        "batch_size",
+        "format",
+        "issue_count",
+        "matched_by",
+        "source",
+        "suppressed",
+    )
 
-    def __init__(self, source: str, fmt: str, batch_size: int) -> None:
+    def __init__(self, source: str, fmt: str, batch_size: int, matched_by: Any = None) -> None:
         self.source = source
         self.format = fmt
         self.batch_size = max(1, batch_size)
         self.issue_count = 0
         self.suppressed: Counter[str] = Counter()
-        self._batch = EventBatch(source, format=fmt)
+        self.matched_by = matched_by  # see EventBatch.matched_by
+        self._batch = self._new()
+
+    def _new(self, events: list[Event] | None = None) -> EventBatch:
+        return EventBatch(self.source, events or [], format=self.format, matched_by=self.matched_by)
 
     @property
     def events(self) -> list[Event]:
@@ -48,12 +61,12 @@ class BatchBuilder:
             batch = self._batch
             rest = batch.events[self.batch_size :]
             del batch.events[self.batch_size :]
-            self._batch = EventBatch(self.source, rest, format=self.format)
+            self._batch = self._new(rest)
             yield batch
 
     def take(self) -> EventBatch:
         batch = self._batch
-        self._batch = EventBatch(self.source, format=self.format)
+        self._batch = self._new()
         return batch
 
     def finish(self) -> EventBatch | None:
@@ -66,5 +79,5 @@ class BatchBuilder:
         batch = self._batch
         if not batch.events and not batch.issues:
             return None
-        self._batch = EventBatch(self.source, format=self.format)
+        self._batch = self._new()
         return batch

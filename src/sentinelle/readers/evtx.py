@@ -32,11 +32,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 import orjson
 
-from sentinelle.events import Event, EventBatch
+from sentinelle.events import FLAG_UNDECODABLE, Event, EventBatch
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
 
@@ -46,7 +46,9 @@ _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere, where the default pipe size is used
 _WORKER_SCRIPT = Path(__file__).with_name("evtx_worker.py")
 _PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1 (0: no chunk yet)
-_HINT = struct.Struct("<q")  # after it, our word: backlog past which the worker normalises
+# After it, our word: given (1) or not yet (0), the backlog past which the worker normalises,
+# and whether it also runs the offered rules on what it normalises (1) or not (0).
+_HINT = struct.Struct("<qqq")
 _PAGE_SIZE = _PROGRESS.size + _HINT.size
 _SHM = "/dev/shm"  # noqa: S108 - memory-backed home of the progress page when present
 _READ_AHEAD = 65536
@@ -67,6 +69,14 @@ class EvtxLimits:
 
 
 DEFAULT_LIMITS = EvtxLimits()
+
+
+@runtime_checkable
+class WorkerRules(Protocol):
+    """A rule set the worker may run (``sentinelle.engine.CompiledRules``): the worker
+    unpickles ``pickled()`` and calls its ``hits(fields)``, a list of rule indices."""
+
+    def pickled(self) -> bytes: ...
 
 
 class _WorkerGone(Exception):
@@ -93,6 +103,7 @@ class _Worker:
         self._progress_file.truncate(_PAGE_SIZE)
         self._progress = mmap.mmap(self._progress_file.fileno(), _PAGE_SIZE)
         self.seq = 0
+        self.rules: bytes | None = None  # the rule set offered to this worker, pickled
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -131,15 +142,31 @@ class _Worker:
             job.seq = self.seq
             request = {"path": job.path, "start": job.start, "codec": codec, "seq": job.seq}
             lines.append(orjson.dumps(request) + b"\n")
+        self._send(lines)
+
+    def _send(self, lines: list[bytes]) -> None:
         try:
             self._stdin.write(b"".join(lines))
             self._stdin.flush()
         except OSError as exc:
             raise _WorkerGone(self._death_reason(f"worker unreachable ({exc})")) from exc
 
-    def hint(self, backlog_bytes: int) -> None:
-        """Tell the worker the backlog past which to normalise records itself (> 0)."""
-        _HINT.pack_into(self._progress, _PROGRESS.size, backlog_bytes)
+    def offer(self, rules: WorkerRules | None) -> None:
+        """Offer the worker a rule set to run on the records it normalises (see _Pace).
+
+        Only an idle worker is offered one: it reads the pickle at once, so this write cannot
+        wait on a worker that waits on us to read its frames.
+        """
+        blob = None if rules is None else rules.pickled()
+        if blob is not self.rules:
+            head = orjson.dumps({"rules": len(blob or b"")}) + b"\n"
+            self._send([head, blob or b""])
+            self.rules = blob
+
+    def hint(self, normalise: int, match: bool) -> None:
+        """Tell the worker the backlog past which to normalise records itself, and whether to
+        run the offered rules on them too."""
+        _HINT.pack_into(self._progress, _PROGRESS.size, 1, normalise, int(match))
 
     def progress(self) -> tuple[int, int | None]:
         """The request number and the chunk the worker was at (None before its first chunk)."""
@@ -279,9 +306,10 @@ def read_evtx(
     *,
     batch_size: int = 2048,
     limits: EvtxLimits = DEFAULT_LIMITS,
+    rules: WorkerRules | None = None,
 ) -> Iterator[EventBatch]:
     """Normalised batches of one EVTX file; damage is reported on the batches, never raised."""
-    return read_evtx_files([(path, source)], batch_size=batch_size, limits=limits)
+    return read_evtx_files([(path, source)], batch_size=batch_size, limits=limits, rules=rules)
 
 
 def read_evtx_files(
@@ -289,20 +317,25 @@ def read_evtx_files(
     *,
     batch_size: int = 2048,
     limits: EvtxLimits = DEFAULT_LIMITS,
+    rules: WorkerRules | None = None,
 ) -> Iterator[EventBatch]:
     """Batches of several EVTX files ``(path, source name)``, in order, parsed ahead in one worker.
 
     Each file's batches come in one run; every batch belongs to exactly one file.
+    With ``rules``, the worker also runs that rule set on the records it normalises while the
+    consumer falls behind: the batches then name it as ``matched_by`` and those events carry
+    their ``hits``, which ``CompiledRules.match_batch`` takes instead of matching them again.
     """
     upcoming = iter(files)
     pending: deque[_Job] = deque()
     worker: _Worker | None = None
-    pace = _Pace(limits.backlog_bytes)
+    pace = _Pace(limits, rules is not None)
     clean = False
     try:
         while True:
             if worker is None:
                 worker = _POOL.acquire(limits)
+                worker.offer(rules)
                 pace.told = None
                 # a replaced worker gets the queued files again
                 worker.request(pending)
@@ -310,7 +343,7 @@ def read_evtx_files(
                 added = list(itertools.islice(upcoming, _LOOKAHEAD - len(pending)))
                 for path, source in added:
                     name = str(path) if source is None else source
-                    pending.append(_Job(os.fspath(path), name, batch_size))
+                    pending.append(_Job(os.fspath(path), name, batch_size, rules))
                 if added:
                     worker.request(list(pending)[-len(added) :])
             if not pending:
@@ -365,27 +398,27 @@ class _Pace:
     or -1 (never) are the user's word and stay as they are.
     """
 
-    __slots__ = ("busy_at", "consumer", "own", "told")
+    __slots__ = ("busy_at", "consumer", "match", "own", "told")
 
-    def __init__(self, busy_at: int) -> None:
-        self.busy_at = busy_at
+    def __init__(self, limits: EvtxLimits, rules: bool) -> None:
+        self.busy_at = limits.backlog_bytes
+        self.match = rules
         self.consumer = 0.0  # seconds spent outside the reader, holding a batch
         self.own = 0.0  # seconds spent decoding frames
         self.told: int | None = None
 
     def consumed(self, worker: _Worker, seconds: float) -> None:
-        if self.busy_at <= 0:
-            return
-        self.consumer += seconds
-        want = (
-            self.busy_at if self.consumer > 0.25 * self.own else max(self.busy_at, _QUIET_BACKLOG)
-        )
+        want = self.busy_at
+        if want > 0:
+            self.consumer += seconds
+            if self.consumer <= 0.25 * self.own:
+                want = max(want, _QUIET_BACKLOG)
+            # Recent batches weigh most: a hunt's consumer may change pace between files.
+            self.consumer *= 0.5
+            self.own *= 0.5
         if want != self.told:
-            worker.hint(want)
+            worker.hint(want, self.match)
             self.told = want
-        # Recent batches weigh most: a hunt's consumer may change pace between files.
-        self.consumer *= 0.5
-        self.own *= 0.5
 
 
 class _Job:
@@ -393,10 +426,12 @@ class _Job:
 
     __slots__ = ("builder", "finished", "path", "restarts", "seq", "source", "start")
 
-    def __init__(self, path: str, source: str, batch_size: int) -> None:
+    def __init__(
+        self, path: str, source: str, batch_size: int, rules: WorkerRules | None = None
+    ) -> None:
         self.path = path
         self.source = source
-        self.builder = BatchBuilder(source, "evtx", batch_size)
+        self.builder = BatchBuilder(source, "evtx", batch_size, matched_by=rules)
         self.start = 0
         self.seq = 0  # number of the worker request reading it
         self.restarts = 0
@@ -471,10 +506,14 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
     events = builder.events
     for record_id, row, text in zip(ids, rows, texts, strict=True):
         try:
-            fields, ts, flags = row
-            number = fields.get("EventRecordID")
+            if len(row) == 4:  # matched by the worker: the fields stay in the text for now
+                number, ts, flags, hits = row
+                fields = None
+            else:
+                fields, ts, flags = row
+                number = fields.get("EventRecordID")
         except (TypeError, ValueError, AttributeError):
-            # Not [fields, ts, flags] (the worker could not flatten it): decode it here.
+            # Not a row the worker makes (it could not flatten the record): decode it here.
             _decode_one(record_id, text, source, builder)
             continue
         if number.__class__ is not int:
@@ -482,7 +521,68 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
         if ts.__class__ is not float and ts.__class__ is not int:
             ts = None
         flags = tuple(flags) if flags.__class__ is list else ()
-        events.append(Event(fields, ts, source, number, text, flags))
+        if fields is None:
+            event: Event = _MatchedEvent(ts, source, number, text, flags)
+            # Checked against the rule set by CompiledRules.match_batch.
+            event.hits = hits if hits.__class__ is list else None
+        else:
+            event = Event(fields, ts, source, number, text, flags)
+        events.append(event)
+
+
+# The slots themselves, under _MatchedEvent's properties.
+_FIELDS: Any = Event.__dict__["fields"]
+_RAW: Any = Event.__dict__["raw"]
+
+
+class _MatchedEvent(Event):
+    """An event the worker normalised and matched: its fields are decoded from ``raw`` again
+    on first use only (most events match no rule, and nobody looks at their fields). Dropping
+    ``raw`` (as a hunt does to spill less) decodes them first.
+
+    The decoding cannot fail in practice: the worker decoded this very text with the same
+    function. If it does all the same (a worker made to send something else), the fields are
+    empty and the event is flagged.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self, ts: float | None, source: str, record: int, raw: bytes, flags: tuple[str, ...]
+    ) -> None:
+        self.timestamp = ts
+        self.source = source
+        self.record = record
+        _RAW.__set__(self, raw)
+        self.flags = flags
+        self.hits = None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        try:
+            return _FIELDS.__get__(self)  # type: ignore[no-any-return]
+        except AttributeError:
+            pass
+        fields: dict[str, Any] = {}
+        try:
+            fields = decode_record(_RAW.__get__(self))[0]
+        except (*DECODE_ERRORS, ValueError):
+            self.flags = (*self.flags, FLAG_UNDECODABLE)
+        _FIELDS.__set__(self, fields)
+        return fields
+
+    @fields.setter
+    def fields(self, value: dict[str, Any]) -> None:
+        _FIELDS.__set__(self, value)
+
+    @property
+    def raw(self) -> str | bytes | None:
+        return _RAW.__get__(self)  # type: ignore[no-any-return]
+
+    @raw.setter
+    def raw(self, value: str | bytes | None) -> None:
+        self.fields  # noqa: B018 - decoded while the text is still here
+        _RAW.__set__(self, value)
 
 
 def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:

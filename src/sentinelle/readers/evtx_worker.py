@@ -22,11 +22,19 @@ both processes stay busy whichever is slower on a given machine and load. Everyt
 pipe is JSON, decoded by orjson: the parent never unpickles what a worker that parses hostile
 input could have been made to write.
 
+Rules: the parent may offer the compiled rule set its consumer runs (a ``{"rules": size}``
+request followed by the pickle; the direction of trust is parent to worker). When the parent
+says so in the shared page, the chunks normalised here are matched here too, and their rows
+carry the record's rule hits instead of its fields: the parent then neither decodes nor matches
+those records, which costs less in all than sending the fields (no second decoding).
+
 Frames are ``kind (1 byte) + payload length (u32 LE) + payload``:
 ``R`` records: count (u32), record ids
 (i64 each), then the records' compact JSON joined by newlines (compact JSON never holds a raw
 newline); ``N`` normalised records: count (u32), record ids (i64 each), length (u32) of a JSON
-list of ``[fields, timestamp, flags]``, that list, then the raw texts as in ``R``;
+list of rows, that list, then the raw texts as in ``R``; a row is ``[fields, timestamp, flags]``,
+or ``[EventRecordID, timestamp, flags, rule indices]`` for a matched record, or null for one
+the parent must decode itself;
 ``I`` an issue (JSON: chunk, reason); ``E`` the file cannot be read (JSON: reason); ``D`` done.
 """
 
@@ -36,6 +44,7 @@ import fcntl
 import io
 import mmap
 import os
+import pickle
 import resource
 import struct
 import sys
@@ -55,8 +64,9 @@ FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
 _FRAME = struct.Struct("<cI")
 _PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1, shared with the parent
-# After it, written by the parent: the backlog past which to normalise now (0: no word yet).
-_HINT = struct.Struct("<q")
+# After it, written by the parent: given (1) or not yet (0), the backlog past which to
+# normalise, and whether to run the offered rules on what is normalised (1) or not (0).
+_HINT = struct.Struct("<qqq")
 _PAGE_SIZE = _PROGRESS.size + _HINT.size
 BACKLOG_BYTES = 256 * 1024
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -115,18 +125,22 @@ class _Out:
         self._flatten: Flatten | None = None
         self.normalise_past = BACKLOG_BYTES
         self.progress: mmap.mmap | None = None
+        self.rules: bytes | None = None  # the rule set the parent offered, pickled
+        self._hits: Callable[[dict[str, Any]], list[int]] | None = None
+        self._loaded: bytes | None = None  # the pickle _hits comes from
 
     def at(self, seq: int, chunk: int) -> None:
         if self.progress is not None:
             _PROGRESS.pack_into(self.progress, 0, seq, chunk + 1)
 
-    def normalise_threshold(self) -> int:
-        """The backlog past which this chunk is normalised here (-1: never)."""
+    def plan(self) -> tuple[int, bool]:
+        """The backlog past which a chunk is normalised here (0: always, -1: never), and
+        whether the offered rules run on it then."""
         if self.progress is not None:
-            hint = _HINT.unpack_from(self.progress, _PROGRESS.size)[0]
-            if hint:
-                return int(hint)
-        return self.normalise_past
+            given, normalise, match = _HINT.unpack_from(self.progress, _PROGRESS.size)
+            if given:
+                return int(normalise), bool(match)
+        return self.normalise_past, False
 
     def backlog(self) -> int:
         """Bytes written to the pipe that the parent has not read yet (0 if unknown)."""
@@ -146,6 +160,22 @@ class _Out:
 
             self._flatten = decode_record
         return self._flatten
+
+    def matcher(self) -> Callable[[dict[str, Any]], list[int]] | None:
+        """The offered rule set's ``hits``, loaded on first use (None: none offered, or it
+        could not be loaded, which the parent notices as records arriving unmatched)."""
+        if self.rules is not self._loaded:
+            self._loaded = self.rules
+            self._hits = None
+            if self.rules is not None:
+                if _PACKAGE_ROOT not in sys.path:
+                    sys.path.append(_PACKAGE_ROOT)
+                try:
+                    # The parent's own rule set (CompiledRules.pickled), never input data.
+                    self._hits = pickle.loads(self.rules).hits  # noqa: S301
+                except Exception as exc:  # noqa: BLE001 - any failure only costs the help
+                    print(f"rule set not loaded: {exc!r}", file=sys.stderr)
+        return self._hits
 
     def frame(self, kind: bytes, payload: bytes = b"") -> None:
         self._stream.write(_FRAME.pack(kind, len(payload)))
@@ -236,9 +266,9 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
     if texts:
         head = struct.pack("<I", len(ids)) + ids.tobytes()
         meta = None
-        threshold = out.normalise_threshold()
-        if threshold >= 0 and out.backlog() > threshold:
-            meta = _normalised(texts, out)
+        normalise, match = out.plan()
+        if normalise == 0 or (normalise > 0 and out.backlog() > normalise):
+            meta = _normalised(texts, out, out.matcher() if match else None)
         # One encode for the whole chunk (compact JSON holds no raw newline to split on).
         joined = "\n".join(texts).encode("utf-8", "surrogatepass")
         if meta is not None:
@@ -254,15 +284,31 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
         )
 
 
-def _normalised(texts: list[str], out: _Out) -> bytes | None:
-    """The flat fields of the records as a JSON list, or None to send them raw instead."""
+def _normalised(
+    texts: list[str], out: _Out, hits: Callable[[dict[str, Any]], list[int]] | None
+) -> bytes | None:
+    """The records as a JSON list of rows, or None to send them raw instead.
+
+    A row is ``[fields, timestamp, flags]``; with ``hits`` (the offered rules),
+    ``[EventRecordID, timestamp, flags, rule indices]`` instead: the parent then needs no
+    fields to match the record, and decodes them from the raw text only if someone asks.
+    None for a record that failed here: the parent decodes it and reports the failure."""
     flatten = out.normaliser()
     rows: list[Any] = []
     for text in texts:
         try:
-            rows.append(flatten(text))
+            row = flatten(text)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             rows.append(None)  # the parent decodes this one itself, and reports it if it fails
+            continue
+        entry: Any = row
+        if hits is not None:
+            fields, ts, flags = row
+            try:
+                entry = (fields.get("EventRecordID"), ts, flags, hits(fields))
+            except Exception:  # noqa: BLE001 - the parent then matches this record itself
+                entry = row
+        rows.append(entry)
     try:
         meta = orjson.dumps(rows)
     except TypeError:  # an int past 64 bits (from a digit string): the parent copes with those
@@ -288,8 +334,13 @@ def main() -> None:
         out.progress = mmap.mmap(int(sys.argv[3]), _PAGE_SIZE)
     # Last: the cap is for the parser, not for setting up the process.
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    for line in sys.stdin.buffer:
+    requests = sys.stdin.buffer
+    while line := requests.readline():
         request = orjson.loads(line)
+        if "rules" in request:  # the pickled set follows the line
+            size = int(request["rules"])
+            out.rules = requests.read(size) if size else None
+            continue
         start, seq = int(request["start"]), int(request.get("seq", 0))
         parse_file(request["path"], start, request["codec"], out, seq)
 
