@@ -9,6 +9,7 @@ import pytest
 from sentinelle.events import event_from_mapping
 from tests.engine.conftest import Check, Compile
 
+_MANY = ", ".join(f"word{n}" for n in range(12))  # more than matchers.FEW_WORDS
 CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     # id, detection, event, expected
     (
@@ -71,6 +72,11 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     ("keyword-number", "kw: ['142']\ncondition: kw", {"F": "x", "G": 1420}, True),
     ("keyword-nul", 'kw: ["a\\0b"]\ncondition: kw', {"F": "xA\0by"}, True),
     ("keyword-nul-across", 'kw: ["a\\0b"]\ncondition: kw', {"F": "xa", "G": "by"}, False),
+    # Past a few words the keywords are looked for by automaton instead of one by one.
+    ("keyword-many", f"kw: [{_MANY}, evil]\ncondition: kw", {"F": "an EVIL thing", "G": 1}, True),
+    ("keyword-many-none", f"kw: [{_MANY}, evil]\ncondition: kw", {"F": "good"}, False),
+    ("keyword-many-not-across", f"kw: [{_MANY}, ab]\ncondition: kw", {"F": "xA", "G": "bx"}, False),
+    ("keyword-many-int", f"kw: [{_MANY}, '4688']\ncondition: kw", {"EventID": 4688}, True),
     # conditions
     ("and-not", "a: {F: x}\nb: {G: y}\ncondition: a and not b", {"F": "x", "G": "z"}, True),
     ("precedence", "a: {F: x}\nb: {G: y}\nc: {H: z}\ncondition: a or b and c", {"F": "x"}, True),

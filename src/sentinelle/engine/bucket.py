@@ -20,7 +20,13 @@ from typing import Any
 
 from sentinelle.engine import ir, values
 from sentinelle.engine.condition import Cond, Conditions
-from sentinelle.engine.matchers import MEMO_MAX_LEN, MEMO_SIZE, FieldMatcher, regex_trigger
+from sentinelle.engine.matchers import (
+    MEMO_MAX_LEN,
+    MEMO_SIZE,
+    TEXT_SEP,
+    FieldMatcher,
+    regex_trigger,
+)
 from sentinelle.engine.plan import Variant
 
 _EMPTY: frozenset[int] = frozenset()
@@ -290,20 +296,11 @@ class Bucket:
         matcher = self.keywords
         assert matcher is not None
         if self.keywords_joined:
-            # The usual keywords (plain substrings): one automaton pass over all the values.
-            texts: list[str] = []
-            for raw in fields.values():
-                cls = raw.__class__
-                if cls is str:
-                    texts.append(raw)
-                elif cls is int:  # ids and counters: values.text's reading, without the calls
-                    texts.append(str(raw))
-                else:
-                    for v in values.scalars(raw):
-                        t = values.text(v)
-                        if t is not None:
-                            texts.append(t)
-            matcher.scan_texts(texts, hits)
+            # The usual keywords (plain substrings): one pass over all the values.
+            matcher.scan_texts(
+                [raw if raw.__class__ is str else _keyword_text(raw) for raw in fields.values()],
+                hits,
+            )
             return
         for raw in fields.values():
             if raw.__class__ is str:
@@ -311,6 +308,14 @@ class Bucket:
             else:
                 for v in values.scalars(raw):
                     matcher.scan_scalar(v, fields, hits)
+
+
+def _keyword_text(raw: Any) -> str:
+    """A value that is no string as the keyword pass reads it: the texts of its scalars (see
+    ``values.text``), separated as the values are; empty when it has none."""
+    if raw.__class__ is int:  # ids and counters, the usual case: without the calls
+        return str(raw)
+    return TEXT_SEP.join(t for v in values.scalars(raw) if (t := values.text(v)) is not None)
 
 
 def _lazy_test(atom: ir.Atom) -> Callable[[dict[str, Any]], bool]:
