@@ -44,6 +44,7 @@ class Bucket:
 
     Keywords and regular expressions without a literal trigger (``matchers.regex_trigger``) are
     lazy: they run only for rules that are still candidates after the cheap atoms, once each.
+    Such a regex that a rule needs as its trigger runs with its field's other atoms instead.
     """
 
     __slots__ = (
@@ -93,17 +94,30 @@ class Bucket:
                     else:
                         by_field[atom.field].append((aid, atom.matcher))
                     costs[aid] = _commonness(atom)
-                if aid in lazy:
-                    lazy_rules[v.rule].add(aid)
-            # The rule is looked at only when one of its trigger atoms holds: atoms of which at
-            # least one must hold for the condition to hold. Without such a set (``not x``), or
-            # when it needs a lazy atom, the rule is looked at for every event of the bucket.
+        # The rule is looked at only when one of its trigger atoms holds: atoms of which at
+        # least one must hold for the condition to hold. Without such a set (``not x``), or when
+        # it needs a keyword, the rule is looked at for every event of the bucket. A regex with
+        # no literal to trigger it is tested lazily (only for rules still in play), except when
+        # a rule needs it as a trigger: it would then run on every event anyway, so it joins its
+        # field's matcher (one RE2 set per field, remembered per value like the other atoms).
+        triggered: list[tuple[int, frozenset[int]]] = []
+        for v in variants:
             triggers = _triggers(v.tree, ids, lazy, costs)
-            if triggers is None or not triggers.isdisjoint(lazy):
+            if triggers is None or any(lazy.get(aid, 0) is None for aid in triggers):
                 maybe.add(v.rule)
-            else:
-                for aid in triggers:
-                    atom_rules[aid].add(v.rule)
+                continue
+            for aid in triggers & lazy.keys():
+                promoted = lazy.pop(aid)
+                assert promoted is not None and promoted.field is not None
+                by_field[promoted.field].append((aid, promoted.matcher))
+            triggered.append((v.rule, triggers))
+        for rule, triggers in triggered:
+            for aid in triggers:
+                atom_rules[aid].add(rule)
+        for v in variants:
+            for atom in ir.atoms_of(v.tree):
+                if ids[atom] in lazy:
+                    lazy_rules[v.rule].add(ids[atom])
         conds = Conditions([v.tree for v in variants], ids)
         always = {v.rule for v, cond in zip(variants, conds.funcs, strict=True) if cond(_EMPTY)}
         # A string or integer value decides every atom of its field but field references:
