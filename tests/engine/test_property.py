@@ -14,7 +14,7 @@ from sentinelle.engine.plan import Plan, RuleInfo, Variant
 from sentinelle.events import event_from_mapping
 from tests.engine.restore import restored
 
-FIELDS = ["A", "B", "C"]
+FIELDS = ["A", "B", "EventID"]  # buckets are folded for the event id: random ones too
 # A tiny alphabet so that random values often meet random patterns; it includes a character
 # whose lower() grows (İ -> i̇) and a backslash.
 ALPHABET = "abA\\\u0130"

@@ -28,6 +28,10 @@ from sentinelle.events import Event, EventBatch
 
 BucketKey = tuple[str | None, int | None]
 Keys = tuple[BucketKey, ...]  # the keys whose rules one bucket holds
+# A bucket: the keys whose rules it holds, and the event id its rules are folded for (see
+# ``_bucket_for``): an id, _OTHER_ID (an id none of them names), or None (not folded).
+Slot = tuple[Keys, int | str | None]
+_OTHER_ID = "other"
 _MEMO_LIMIT = 4096
 _GUARD = "\0"  # bucket keys of channel-less sources: NUL + the guard field name
 _ELSE = "\x01"  # a channel no rule names: the events of every channel without rules
@@ -63,6 +67,7 @@ class CompiledRules:
         self._unmapped = plan.unmapped
         self._slots = [(v.rule, v.channel, v.event_ids, v.guard) for v in plan.variants]
         self._trees: list[ir.Node | ir.Encoded] | None = [v.tree for v in plan.variants]
+        self._named = [ir.event_ids_named(v.tree) for v in plan.variants]
         self._trees_blob = b""
         self._correlations = list(correlations)
         self.reference = reference
@@ -102,6 +107,7 @@ class CompiledRules:
             "errors": self._errors,
             "unmapped": self._unmapped,
             "slots": self._slots,
+            "named": self._named,
             "trees": trees,
             "correlations": self._correlations,
             "reference": self.reference,
@@ -116,6 +122,7 @@ class CompiledRules:
         self._errors = state["errors"]
         self._unmapped = state["unmapped"]
         self._slots = state["slots"]
+        self._named = state["named"]
         self._trees = None
         self._trees_blob = state["trees"]
         self._correlations = state["correlations"]
@@ -132,7 +139,7 @@ class CompiledRules:
         rule, channel, event_ids, guard = self._slots[index]
         return Variant(rule, channel, event_ids, tree, guard)
 
-    def _setup(self, stored: dict[Keys, bytes] | None = None) -> None:
+    def _setup(self, stored: dict[Slot, bytes] | None = None) -> None:
         self._plan = None
         self._atoms: dict[ir.Encoded, ir.Atom] = {}
         self._by_key: dict[BucketKey, list[int]] = defaultdict(list)
@@ -145,10 +152,15 @@ class CompiledRules:
                 else:
                     self._by_key[(channel, eid)].append(index)
         self._by_key = dict(self._by_key)
+        # The event ids the rules of each key name in EventID tests.
+        self._named_by_key = {
+            key: frozenset().union(*(self._named[i] for i in indices))
+            for key, indices in self._by_key.items()
+        }
         self._guards = tuple(sorted(guards))
         self._guard_set = frozenset(guards)
-        self._buckets: dict[Keys, Bucket] = {}
-        self._stored: dict[Keys, bytes] = stored or {}  # pickled buckets not needed yet
+        self._buckets: dict[Slot, Bucket] = {}
+        self._stored: dict[Slot, bytes] = stored or {}  # pickled buckets not needed yet
         self._memo: dict[tuple[Any, type, Any, tuple[str, ...]], Bucket | None] = {}
         self._info = self._rules
         self._pickled: bytes | None = None
@@ -156,15 +168,21 @@ class CompiledRules:
     def warm(self) -> None:
         """Build now every bucket an event is likely to meet, rather than on its first event.
 
-        Those are the buckets of every channel and event id the rules name, crossed, plus
-        those of events whose channel or id no rule names, and, for events without a channel
-        (syslog and the like), those of each guard field alone. Rarer events (a channel with a
-        guard field, several guard fields) meet buckets built on first use.
+        Those are the buckets of every channel and event id the rules name (in logsources or
+        in EventID tests), crossed, plus those of events whose channel or id no rule names,
+        and, for events without a channel (syslog and the like), those of each guard field
+        alone. Rarer events (a channel with a guard field, several guard fields) meet buckets
+        built on first use.
         """
         channels = {k[0] for k in self._by_key if k[0] is None or not k[0].startswith(_GUARD)}
         eids = {k[1] for k in self._by_key}
+        for named in self._named_by_key.values():
+            eids.update(int(n) for n in named if isinstance(n, int) or n.is_integer())
+        unnamed = -1  # an event id no rule names: buckets folded for "none of theirs"
+        while unnamed in eids:
+            unnamed -= 1
         for channel in (*channels, _ELSE):
-            for eid in (*eids, None):
+            for eid in (*eids, None, unnamed):
                 self._bucket_for(channel, eid, ())
         for guard in self._guards:
             self._bucket_for(None, None, (guard,))
@@ -178,7 +196,16 @@ class CompiledRules:
         keys = tuple(k for k in dict.fromkeys(wanted) if k in self._by_key)
         if not keys:
             return None
-        bucket = self._buckets.get(keys)
+        # Most events of a bucket's channel have an event id that its rules' EventID tests
+        # decide: folded for that id, the bucket drops the rules that cannot hold (on a busy
+        # channel such as Security, most of them) and the fields only those rules read.
+        fold: int | str | None = None
+        if eid is not None:
+            named = frozenset().union(*(self._named_by_key[k] for k in keys))
+            if named:
+                fold = eid if eid in named else _OTHER_ID
+        slot = (keys, fold)
+        bucket = self._buckets.get(slot)
         if bucket is None:
             # A bucket is tens of thousands of objects that live as long as the set: the cyclic
             # collector would only walk them again and again while they are made (~25 % of
@@ -186,16 +213,16 @@ class CompiledRules:
             collecting = gc.isenabled()
             gc.disable()
             try:
-                bucket = self._load_bucket(keys) or self._build_bucket(keys)
+                bucket = self._load_bucket(slot) or self._build_bucket(keys, fold)
             finally:
                 if collecting:
                     gc.enable()
-            self._buckets[keys] = bucket
+            self._buckets[slot] = bucket
         return bucket
 
-    def _load_bucket(self, keys: Keys) -> Bucket | None:
+    def _load_bucket(self, slot: Slot) -> Bucket | None:
         """The bucket the cache brought, if it did and it unpickles."""
-        blob = self._stored.pop(keys, None)
+        blob = self._stored.pop(slot, None)
         if blob is None:
             return None
         try:
@@ -204,9 +231,20 @@ class CompiledRules:
             return None  # a damaged entry only costs this bucket its build
         return bucket if isinstance(bucket, Bucket) else None
 
-    def _build_bucket(self, keys: Keys) -> Bucket:
+    def _build_bucket(self, keys: Keys, fold: int | str | None) -> Bucket:
         indices = sorted({i for k in keys for i in self._by_key[k]})
-        return Bucket(sorted((self._variant(i) for i in indices), key=lambda v: v.rule))
+        variants = [self._variant(i) for i in indices]
+        if fold is not None:
+            eid = fold if isinstance(fold, int) else None
+            folded = []
+            for i, v in zip(indices, variants, strict=True):
+                if self._named[i]:
+                    v = dataclasses.replace(v, tree=ir.fold_event_id(v.tree, eid))
+                    if v.tree == ir.Const(False):
+                        continue
+                folded.append(v)
+            variants = folded
+        return Bucket(sorted(variants, key=lambda v: v.rule))
 
     def _matching_rules(self, fields: dict[str, Any]) -> list[int]:
         channel = fields.get("Channel")

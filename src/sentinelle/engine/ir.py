@@ -130,6 +130,39 @@ class Unknown:
 Node = Leaf | And | Or | Not | Const | Unknown
 
 
+EVENT_ID = "EventID"
+
+
+def event_ids_named(node: Node) -> frozenset[int | float]:
+    """The event ids the ``EventID`` number tests of a tree name."""
+    return frozenset(
+        a.matcher.value
+        for a in atoms_of(node)
+        if a.field == EVENT_ID and isinstance(a.matcher, Number)
+    )
+
+
+def fold_event_id(node: Node, eid: int | None) -> Node:
+    """``node`` for the events whose ``EventID`` reads as the number ``eid`` (None: a number
+    that no test of the tree names): every ``EventID`` number test decided, constants folded.
+
+    Exact for such events: a number test holds when the value's numeric reading equals its
+    number, and an event id that reads as one number is one value.
+    """
+    if isinstance(node, Leaf):
+        m = node.atom.matcher
+        if node.atom.field == EVENT_ID and isinstance(m, Number):
+            return Const(eid is not None and m.value == eid)
+        return node
+    if isinstance(node, Not):
+        return simplify(Not(fold_event_id(node.child, eid)))
+    if isinstance(node, And):
+        return simplify(And(tuple(fold_event_id(c, eid) for c in node.children)))
+    if isinstance(node, Or):
+        return simplify(Or(tuple(fold_event_id(c, eid) for c in node.children)))
+    return node
+
+
 def atoms_of(node: Node) -> list[Atom]:
     """Every atom of a tree, in order of appearance, with repeats."""
     out: list[Atom] = []
