@@ -238,11 +238,12 @@ class CompiledRules:
             eid = fold if isinstance(fold, int) else None
             folded = []
             for i, v in zip(indices, variants, strict=True):
-                if self._named[i]:
-                    v = dataclasses.replace(v, tree=ir.fold_event_id(v.tree, eid))
-                    if v.tree == ir.Const(False):
-                        continue
-                folded.append(v)
+                if not self._named[i]:
+                    folded.append(v)
+                    continue
+                tree = ir.fold_event_id(v.tree, eid)
+                if tree != ir.Const(False):  # a rule that cannot hold for this id is left out
+                    folded.append(dataclasses.replace(v, tree=tree))
             variants = folded
         return Bucket(sorted(variants, key=lambda v: v.rule))
 
