@@ -119,6 +119,8 @@ def test_late_fields_survive_pickling_and_dropping_the_record(multi_chunk_evtx: 
     dropped = reader._MatchedEvent(1.0, "x.evtx", 7, text, ())
     dropped.raw = None  # a hunt drops the record before spilling: the fields stay
     assert dropped.raw is None and dropped.fields == fields
+    again = pickle.loads(pickle.dumps(dropped))  # as a hunt's worker sends its detections
+    assert again.raw is None and again.fields == fields and again.flags == ()
 
     broken = reader._MatchedEvent(1.0, "x.evtx", 8, b"{not json", ())
     assert broken.fields == {} and broken.flags == (FLAG_UNDECODABLE,)

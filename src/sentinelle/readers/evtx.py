@@ -395,7 +395,9 @@ class _Pace:
     whoever reads the batches spends real time on them (rules, outputs). So the worker is told
     to normalise past ``limits.backlog_bytes`` while the consumer takes over a quarter of the
     time this side spends decoding, and only near a full pipe otherwise. Limits of 0 (always)
-    or -1 (never) are the user's word and stay as they are.
+    or -1 (never) are the user's word and stay as they are. With rules offered, the worker is
+    told to match what it normalises: a matched record costs less in all than a normalised one
+    (its fields cross the pipe, and are decoded here, only if someone asks for them).
     """
 
     __slots__ = ("busy_at", "consumer", "match", "own", "told")
@@ -581,7 +583,15 @@ class _MatchedEvent(Event):
 
     @raw.setter
     def raw(self, value: str | bytes | None) -> None:
-        self.fields  # noqa: B018 - decoded while the text is still here
+        try:
+            _FIELDS.__get__(self)
+        except AttributeError:  # not decoded yet
+            try:
+                text = _RAW.__get__(self)
+            except AttributeError:  # being unpickled: nothing to decode from yet
+                text = None
+            if text is not None:
+                self.fields  # noqa: B018 - decoded while the text is still here
         _RAW.__set__(self, value)
 
 
