@@ -244,6 +244,13 @@ def test_auto_jobs_grows_with_the_input(tmp_path: Path) -> None:
     assert run.auto_jobs([big, big, big], cores=8) == 8
     assert run.auto_jobs([big], cores=2) == 2
     assert run.auto_jobs([tmp_path / "missing.log"], cores=4) == 1
+    # A worker reading EVTX keeps two cores busy (its parser process too).
+    big_evtx = tmp_path / "big.evtx"
+    with big_evtx.open("wb") as fh:
+        fh.truncate(3 * run.BYTES_PER_AUTO_JOB)
+    assert run.auto_jobs([big_evtx, big_evtx, big_evtx], cores=8) == 4
+    assert run.auto_jobs([big_evtx], cores=2) == 1
+    assert run.auto_jobs([big_evtx, big], cores=8) == 5  # half EVTX: 1.5 cores per worker
 
 
 def test_tasks_group_small_files_and_keep_big_ones_alone(tmp_path: Path) -> None:
