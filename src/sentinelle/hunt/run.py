@@ -25,6 +25,7 @@ kills a worker again is reported as unreadable while the hunt goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import multiprocessing
 import os
@@ -211,15 +212,11 @@ def _batches(
 
     rules = matcher if isinstance(matcher, WorkerRules) else None
     names = [str(p) for p in paths]
-    if reader is read_file and (len(paths) < 2 or len(set(names)) < len(names)):
-        # A file named twice (the same folder given twice) could not be told from its twin.
+    # A file named twice (the same folder given twice) could not be told from its twin.
+    if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
+        read_one = functools.partial(read_file, rules=rules) if reader is read_file else reader
         for index, path in enumerate(paths):
-            for batch in read_file(path, batch_size=batch_size, rules=rules):
-                yield index, batch
-        return
-    if reader is not read_file:
-        for index, path in enumerate(paths):
-            for batch in reader(path, batch_size=batch_size):
+            for batch in read_one(path, batch_size=batch_size):
                 yield index, batch
         return
     # The standard reader's files are read as one stream instead: consecutive EVTX files then
