@@ -305,13 +305,14 @@ def test_the_worker_normalises_early_only_for_a_busy_consumer() -> None:
     # them, near a full pipe while it does not; limits of 0 or -1 are never overridden. With
     # rules offered, the worker is also told to match what it normalises.
     from sentinelle.readers import evtx as reader
+    from sentinelle.readers import evtx_worker
 
     worker = reader._POOL.acquire(reader.DEFAULT_LIMITS)
     try:
 
         def told() -> tuple[int, int]:
-            given, backlog, match = reader._HINT.unpack_from(
-                worker._progress, reader._PROGRESS.size
+            given, backlog, match = evtx_worker.HINT.unpack_from(
+                worker._progress, evtx_worker.PROGRESS.size
             )
             assert given == 1
             return int(backlog), int(match)

@@ -39,17 +39,12 @@ import orjson
 from sentinelle.events import FLAG_UNDECODABLE, Event, EventBatch
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
+from sentinelle.readers.evtx_worker import BACKLOG_BYTES, FRAME, HINT, PAGE_SIZE, PROGRESS
 
-_FRAME = struct.Struct("<cI")
 _U32 = struct.Struct("<I")
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl; absent elsewhere, where the default pipe size is used
 _WORKER_SCRIPT = Path(__file__).with_name("evtx_worker.py")
-_PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1 (0: no chunk yet)
-# After it, our word: given (1) or not yet (0), the backlog past which the worker normalises,
-# and whether it also runs the offered rules on what it normalises (1) or not (0).
-_HINT = struct.Struct("<qqq")
-_PAGE_SIZE = _PROGRESS.size + _HINT.size
 _SHM = "/dev/shm"  # noqa: S108 - memory-backed home of the progress page when present
 _READ_AHEAD = 65536
 
@@ -65,7 +60,7 @@ class EvtxLimits:
     ansi_codec: str = "windows-1252"
     # Unread bytes in the pipe past which the worker normalises records itself (load balancing;
     # 0: always, -1: never). Not a limit, but fixed per worker like the limits.
-    backlog_bytes: int = 256 * 1024
+    backlog_bytes: int = BACKLOG_BYTES
 
 
 DEFAULT_LIMITS = EvtxLimits()
@@ -100,8 +95,8 @@ class _Worker:
         # The worker writes (request, chunk) it is on into this shared page before each chunk,
         # with no system call, so a hang or a crash is pinned to its chunk after the fact.
         self._progress_file = tempfile.TemporaryFile(dir=_SHM if Path(_SHM).is_dir() else None)  # noqa: SIM115
-        self._progress_file.truncate(_PAGE_SIZE)
-        self._progress = mmap.mmap(self._progress_file.fileno(), _PAGE_SIZE)
+        self._progress_file.truncate(PAGE_SIZE)
+        self._progress = mmap.mmap(self._progress_file.fileno(), PAGE_SIZE)
         self.seq = 0
         self.rules: bytes | None = None  # the rule set offered to this worker, pickled
         self.proc = subprocess.Popen(
@@ -166,11 +161,11 @@ class _Worker:
     def hint(self, normalise: int, match: bool) -> None:
         """Tell the worker the backlog past which to normalise records itself, and whether to
         run the offered rules on them too."""
-        _HINT.pack_into(self._progress, _PROGRESS.size, 1, normalise, int(match))
+        HINT.pack_into(self._progress, PROGRESS.size, 1, normalise, int(match))
 
     def progress(self) -> tuple[int, int | None]:
         """The request number and the chunk the worker was at (None before its first chunk)."""
-        seq, chunk = _PROGRESS.unpack_from(self._progress)
+        seq, chunk = PROGRESS.unpack_from(self._progress)
         return seq, (chunk - 1 if chunk else None)
 
     def frame(self) -> tuple[bytes, bytes]:
@@ -178,9 +173,9 @@ class _Worker:
         timeout = self.limits.chunk_seconds
         if self.fresh:
             timeout += self.limits.start_seconds
-        header = self._read(_FRAME.size, timeout)
+        header = self._read(FRAME.size, timeout)
         self.fresh = False
-        kind, length = _FRAME.unpack(header)
+        kind, length = FRAME.unpack(header)
         return kind, self._read(length, timeout)
 
     def _read(self, size: int, timeout: float) -> bytes:

@@ -62,13 +62,15 @@ FILE_MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
-_FRAME = struct.Struct("<cI")
-_PROGRESS = struct.Struct("<QQ")  # request number, chunk index + 1, shared with the parent
-# After it, written by the parent: given (1) or not yet (0), the backlog past which to
-# normalise, and whether to run the offered rules on what is normalised (1) or not (0).
-_HINT = struct.Struct("<qqq")
-_PAGE_SIZE = _PROGRESS.size + _HINT.size
-BACKLOG_BYTES = 256 * 1024
+# The protocol with the parent (sentinelle.readers.evtx imports these): frame header, and the
+# page both share: request number and chunk index + 1 (0: no chunk yet), written here; after
+# it, written by the parent, given (1) or not yet (0), the backlog past which to normalise, and
+# whether to run the offered rules on what is normalised (1) or not (0).
+FRAME = struct.Struct("<cI")
+PROGRESS = struct.Struct("<QQ")
+HINT = struct.Struct("<qqq")
+PAGE_SIZE = PROGRESS.size + HINT.size
+BACKLOG_BYTES = 256 * 1024  # the backlog past which to normalise until the parent says
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -131,13 +133,13 @@ class _Out:
 
     def at(self, seq: int, chunk: int) -> None:
         if self.progress is not None:
-            _PROGRESS.pack_into(self.progress, 0, seq, chunk + 1)
+            PROGRESS.pack_into(self.progress, 0, seq, chunk + 1)
 
     def plan(self) -> tuple[int, bool]:
         """The backlog past which a chunk is normalised here (0: always, -1: never), and
         whether the offered rules run on it then."""
         if self.progress is not None:
-            given, normalise, match = _HINT.unpack_from(self.progress, _PROGRESS.size)
+            given, normalise, match = HINT.unpack_from(self.progress, PROGRESS.size)
             if given:
                 return int(normalise), bool(match)
         return self.normalise_past, False
@@ -178,7 +180,7 @@ class _Out:
         return self._hits
 
     def frame(self, kind: bytes, payload: bytes = b"") -> None:
-        self._stream.write(_FRAME.pack(kind, len(payload)))
+        self._stream.write(FRAME.pack(kind, len(payload)))
         self._stream.write(payload)
 
     def issue(self, chunk: int | None, reason: str) -> None:
@@ -331,7 +333,7 @@ def main() -> None:
     if len(sys.argv) > 2:
         out.normalise_past = int(sys.argv[2])
     if len(sys.argv) > 3:
-        out.progress = mmap.mmap(int(sys.argv[3]), _PAGE_SIZE)
+        out.progress = mmap.mmap(int(sys.argv[3]), PAGE_SIZE)
     # Last: the cap is for the parser, not for setting up the process.
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     requests = sys.stdin.buffer
