@@ -74,10 +74,10 @@ class Bucket:
         # Lazy atoms: regexes tested on the event, or None for keywords (decided in one pass).
         lazy: dict[int, ir.Atom | None] = {}
         keyword_atoms: list[tuple[int, ir.Matcher]] = []
-        lazy_rules: dict[int, set[int]] = defaultdict(set)
         maybe: set[int] = set()
         costs: dict[int, float] = {}
         rule_fields: dict[int, set[str]] = defaultdict(set)
+        rule_atoms: dict[int, set[int]] = defaultdict(set)
         for v in variants:
             for atom in ir.atoms_of(v.tree):
                 if atom.field is not None:
@@ -94,13 +94,13 @@ class Bucket:
                     else:
                         by_field[atom.field].append((aid, atom.matcher))
                     costs[aid] = _commonness(atom)
+                rule_atoms[v.rule].add(aid)
         # The rule is looked at only when one of its trigger atoms holds: atoms of which at
         # least one must hold for the condition to hold. Without such a set (``not x``), or when
         # it needs a keyword, the rule is looked at for every event of the bucket. A regex with
         # no literal to trigger it is tested lazily (only for rules still in play), except when
         # a rule needs it as a trigger: it would then run on every event anyway, so it joins its
         # field's matcher (one RE2 set per field, remembered per value like the other atoms).
-        triggered: list[tuple[int, frozenset[int]]] = []
         for v in variants:
             triggers = _triggers(v.tree, ids, lazy, costs)
             if triggers is None or any(lazy.get(aid, 0) is None for aid in triggers):
@@ -110,14 +110,10 @@ class Bucket:
                 promoted = lazy.pop(aid)
                 assert promoted is not None and promoted.field is not None
                 by_field[promoted.field].append((aid, promoted.matcher))
-            triggered.append((v.rule, triggers))
-        for rule, triggers in triggered:
             for aid in triggers:
-                atom_rules[aid].add(rule)
-        for v in variants:
-            for atom in ir.atoms_of(v.tree):
-                if ids[atom] in lazy:
-                    lazy_rules[v.rule].add(ids[atom])
+                atom_rules[aid].add(v.rule)
+        # The atoms still lazy once every trigger is chosen, per rule.
+        lazy_rules = {r: found for r, aids in rule_atoms.items() if (found := aids & lazy.keys())}
         conds = Conditions([v.tree for v in variants], ids)
         always = {v.rule for v, cond in zip(variants, conds.funcs, strict=True) if cond(_EMPTY)}
         # A string or integer value decides every atom of its field but field references:

@@ -74,6 +74,12 @@ BACKLOG_BYTES = 256 * 1024  # the backlog past which to normalise until the pare
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def _package_importable() -> None:
+    """Let this script import Sentinelle (it starts with only the standard path, see ``-P``)."""
+    if _PACKAGE_ROOT not in sys.path:
+        sys.path.append(_PACKAGE_ROOT)
+
+
 def one_chunk_header() -> bytes:
     """A valid EVTX file header announcing exactly one chunk."""
     header = bytearray(FILE_HEADER_SIZE)
@@ -156,8 +162,7 @@ class _Out:
     def normaliser(self) -> Flatten:
         if self._flatten is None:
             # Imported on first use only: most runs never fall behind, and start faster.
-            if _PACKAGE_ROOT not in sys.path:
-                sys.path.append(_PACKAGE_ROOT)
+            _package_importable()
             from sentinelle.readers.evtx_records import decode_record
 
             self._flatten = decode_record
@@ -170,8 +175,7 @@ class _Out:
             self._loaded = self.rules
             self._hits = None
             if self.rules is not None:
-                if _PACKAGE_ROOT not in sys.path:
-                    sys.path.append(_PACKAGE_ROOT)
+                _package_importable()  # unpickling imports the engine
                 try:
                     # The parent's own rule set (CompiledRules.pickled), never input data.
                     self._hits = pickle.loads(self.rules).hits  # noqa: S301
