@@ -298,8 +298,7 @@ class CompiledRules:
 
     def match(self, event: Event) -> list[Detection]:
         """Detections of every rule that matches ``event``, in rule order."""
-        fields = event.fields
-        idx = self._reference_rules(fields) if self.reference else self._matching_rules(fields)
+        idx = self.hits(event.fields)
         if not idx:
             return []
         return [self._detection(self._info[i], event) for i in idx]
