@@ -14,7 +14,7 @@ shared corpora and on generated records.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 import orjson
@@ -36,16 +36,19 @@ DECODE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, AttributeError)
 # decides (an int up to 2**64 - 1, a float past it), as for every record before.
 _I64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 _Int = _I64 | str | None  # ids are ints in the schema, some providers write digit strings
+_T = TypeVar("_T")
+
+
+class _Attributed(Struct, Generic[_T], forbid_unknown_fields=True):
+    """An element whose content is its attributes only: ``{"#attributes": {...}}``."""
+
+    attributes: _T = field(name="#attributes")
 
 
 class _ProviderAttributes(Struct, forbid_unknown_fields=True):
     Name: str | UnsetType | None = UNSET
     Guid: str | UnsetType | None = UNSET
     EventSourceName: str | UnsetType | None = UNSET
-
-
-class _Provider(Struct, forbid_unknown_fields=True):
-    attributes: _ProviderAttributes = field(name="#attributes")
 
 
 class _QualifierAttributes(Struct, forbid_unknown_fields=True):
@@ -61,25 +64,13 @@ class _TimeAttributes(Struct, forbid_unknown_fields=True):
     SystemTime: str
 
 
-class _TimeCreated(Struct, forbid_unknown_fields=True):
-    attributes: _TimeAttributes = field(name="#attributes")
-
-
 class _ExecutionAttributes(Struct, forbid_unknown_fields=True):
     ProcessID: _I64 | str
     ThreadID: _I64 | str
 
 
-class _Execution(Struct, forbid_unknown_fields=True):
-    attributes: _ExecutionAttributes = field(name="#attributes")
-
-
 class _SecurityAttributes(Struct, forbid_unknown_fields=True):
     UserID: str
-
-
-class _Security(Struct, forbid_unknown_fields=True):
-    attributes: _SecurityAttributes = field(name="#attributes")
 
 
 class _CorrelationAttributes(Struct, forbid_unknown_fields=True):
@@ -87,14 +78,10 @@ class _CorrelationAttributes(Struct, forbid_unknown_fields=True):
     RelatedActivityID: str | UnsetType = UNSET
 
 
-class _Correlation(Struct, forbid_unknown_fields=True):
-    attributes: _CorrelationAttributes = field(name="#attributes")
-
-
 class _System(Struct, forbid_unknown_fields=True):
-    Provider: _Provider
+    Provider: _Attributed[_ProviderAttributes]
     EventID: _I64 | str | _EventIdWithQualifiers
-    TimeCreated: _TimeCreated
+    TimeCreated: _Attributed[_TimeAttributes]
     EventRecordID: _I64 | str
     Channel: str
     Computer: str
@@ -103,9 +90,9 @@ class _System(Struct, forbid_unknown_fields=True):
     Task: _Int | UnsetType = UNSET
     Opcode: _Int | UnsetType = UNSET
     Keywords: str | UnsetType | None = UNSET
-    Correlation: _Correlation | UnsetType | None = UNSET
-    Execution: _Execution | UnsetType | None = UNSET
-    Security: _Security | UnsetType | None = UNSET
+    Correlation: _Attributed[_CorrelationAttributes] | UnsetType | None = UNSET
+    Execution: _Attributed[_ExecutionAttributes] | UnsetType | None = UNSET
+    Security: _Attributed[_SecurityAttributes] | UnsetType | None = UNSET
 
 
 class _Event(Struct, forbid_unknown_fields=True):
