@@ -202,10 +202,9 @@ class FieldMatcher:
         "numbers",
         "present",
         "present_null",
-        "ref_atoms",
         "refs",
         "regex",
-        "test_atoms",
+        "state",
         "tests",
     )
 
@@ -270,32 +269,20 @@ class FieldMatcher:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
-            "ci": self.ci,
-            "cs": self.cs,
-            "regex": self.regex,
-            "any_text": self.any_text,
-            "numbers": self.numbers,
-            "tests": self.test_atoms,
-            "refs": self.ref_atoms,
-            "present": self.present,
-            "present_null": self.present_null,
-            "absent": self.absent,
-        }
+        return self.state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self.state = state
         self.ci: _Literals | None = state["ci"]
         self.cs: _Literals | None = state["cs"]
         self.regex: _RegexSet | None = state["regex"]
         self.any_text: list[int] = state["any_text"]
         self.numbers: dict[int | float, list[int]] = state["numbers"]
-        self.test_atoms: list[tuple[int, ir.Matcher]] = state["tests"]
-        self.ref_atoms: list[tuple[int, ir.FieldRef]] = state["refs"]
         self.present: list[int] = state["present"]
         self.present_null: list[int] = state["present_null"]
         self.absent: list[int] = state["absent"]
-        self.tests: list[tuple[int, ValueTest]] = [(a, _value_test(m)) for a, m in self.test_atoms]
-        self.refs: list[tuple[int, RefTest]] = [(a, _ref_test(m)) for a, m in self.ref_atoms]
+        self.tests: list[tuple[int, ValueTest]] = [(a, _value_test(m)) for a, m in state["tests"]]
+        self.refs: list[tuple[int, RefTest]] = [(a, _ref_test(m)) for a, m in state["refs"]]
         self.memo: dict[str, frozenset[int]] = {}
 
     def scan(self, raw: Any, fields: dict[str, Any], hits: set[int]) -> None:
