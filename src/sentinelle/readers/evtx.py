@@ -485,20 +485,40 @@ def _chunk_issue(builder: BatchBuilder, source: str, issue: dict[str, Any]) -> N
     builder.issue(location, str(issue.get("reason")), "chunk")
 
 
-def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None:
-    """Records the worker flattened itself: only the flat fields are decoded here."""
+def _frame_head(payload: bytes) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """Record ids and text sizes at the start of an ``R`` or ``N`` frame, and where they end
+    (struct.error when the frame is shorter than its count says)."""
     count = _U32.unpack_from(payload)[0]
     ids = struct.unpack_from(f"<{count}q", payload, 4)
-    meta_at = 4 + 8 * count
-    meta_len = _U32.unpack_from(payload, meta_at)[0]
+    sizes = struct.unpack_from(f"<{count}I", payload, 4 + 8 * count)
+    return ids, sizes, 4 + 12 * count
+
+
+def _texts(payload: bytes, start: int, sizes: tuple[int, ...]) -> list[bytes] | None:
+    """The texts that fill ``payload`` from ``start``, cut by their sizes (None if they do not
+    fill it exactly)."""
+    if start + sum(sizes) != len(payload):
+        return None
+    texts = []
+    for size in sizes:
+        end = start + size
+        texts.append(payload[start:end])
+        start = end
+    return texts
+
+
+def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None:
+    """Records the worker flattened itself: only the flat fields are decoded here."""
     try:
+        ids, sizes, meta_at = _frame_head(payload)
+        meta_len = _U32.unpack_from(payload, meta_at)[0]
         rows = orjson.loads(payload[meta_at + 4 : meta_at + 4 + meta_len])
-    except orjson.JSONDecodeError as exc:
+    except (struct.error, orjson.JSONDecodeError) as exc:
         builder.issue(source, f"malformed record frame: {exc}", "chunk")
         return
-    texts = payload[meta_at + 4 + meta_len :].split(b"\n")
-    if not isinstance(rows, list) or len(rows) != count or len(texts) != count:
-        builder.issue(source, f"malformed record frame ({count} ids)", "chunk")
+    texts = _texts(payload, meta_at + 4 + meta_len, sizes)
+    if texts is None or not isinstance(rows, list) or len(rows) != len(ids):
+        builder.issue(source, f"malformed record frame ({len(ids)} ids)", "chunk")
         return
     events = builder.events
     for record_id, row, text in zip(ids, rows, texts, strict=True):
@@ -603,16 +623,21 @@ def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder)
 
 
 def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
-    count = _U32.unpack_from(payload)[0]
-    ids_end = 4 + 8 * count
-    ids = struct.unpack_from(f"<{count}q", payload, 4)
-    texts = payload[ids_end:].split(b"\n")
-    if len(texts) != count:
-        builder.issue(source, f"malformed record frame ({len(texts)} texts, {count} ids)", "chunk")
+    try:
+        ids, sizes, start = _frame_head(payload)
+    except struct.error as exc:
+        builder.issue(source, f"malformed record frame: {exc}", "chunk")
+        return
+    end = start + sum(sizes)
+    if end != len(payload):
+        builder.issue(source, f"malformed record frame ({len(ids)} texts, {end} bytes)", "chunk")
         return
     events = builder.events
     decode = decode_record
-    for record_id, text in zip(ids, texts, strict=True):
+    for record_id, size in zip(ids, sizes, strict=True):
+        end = start + size
+        text = payload[start:end]
+        start = end
         try:
             fields, ts, flags = decode(text)
         except DECODE_ERRORS as exc:

@@ -121,6 +121,59 @@ def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, .
     data = event.EventData
     if data.__class__ is dict and ("Data" in data or "#attributes" in data):
         return _general(text)  # unnamed items: the general path names them
+    eid, version, level, task = system.EventID, system.Version, system.Level, system.Task
+    opcode, keywords, record = system.Opcode, system.Keywords, system.EventRecordID
+    provider = system.Provider.attributes
+    execution = system.Execution
+    stamp = system.TimeCreated.attributes.SystemTime
+    if (
+        eid.__class__ is int
+        and version.__class__ is int
+        and level.__class__ is int
+        and task.__class__ is int
+        and opcode.__class__ is int
+        and record.__class__ is int
+        and keywords.__class__ is str
+        and provider.Name.__class__ is str
+        and provider.Guid.__class__ is str
+        and provider.EventSourceName is UNSET
+        and execution
+        and (pid := execution.attributes.ProcessID).__class__ is int
+        and (tid := execution.attributes.ThreadID).__class__ is int
+    ):
+        # What most records hold (three in four of the attack corpus): built in one step.
+        out: Fields = {
+            "EventID": eid,
+            "Version": version,
+            "Level": level,
+            "Task": task,
+            "Opcode": opcode,
+            "Keywords": keywords,
+            "EventRecordID": record,
+            "Channel": system.Channel,
+            "Computer": system.Computer,
+            "Provider_Name": provider.Name,
+            "Provider_Guid": provider.Guid,
+            "SystemTime": stamp,
+            "ProcessID": pid,
+            "ThreadID": tid,
+        }
+        _user_and_activity(system, out)
+    else:
+        out = _system_fields(system)
+    if data:
+        size = len(out)
+        out.update(data)
+        if len(out) != size + len(data):
+            # An EventData name clashes with a System field: the general path keeps both.
+            return _general(text)
+    ts = parse_windows_time(stamp)
+    return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
+
+
+def _system_fields(system: _System) -> Fields:
+    """The System fields of any record the typed schema accepts: ids may be digit strings
+    or carry qualifiers, and every child but a few may be missing."""
     # The order of the general path: the plain and id children as written, then the attributes.
     eid = system.EventID
     out: Fields = {"EventID": eid if eid.__class__ is not str else as_int(eid)}
@@ -145,13 +198,23 @@ def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, .
         out["Provider_Guid"] = provider.Guid
     if provider.EventSourceName is not UNSET:
         out["Provider_EventSourceName"] = provider.EventSourceName
-    stamp = out["SystemTime"] = system.TimeCreated.attributes.SystemTime
+    out["SystemTime"] = system.TimeCreated.attributes.SystemTime
     execution = system.Execution
     if execution:
         pid = execution.attributes.ProcessID
         tid = execution.attributes.ThreadID
         out["ProcessID"] = pid if pid.__class__ is int else as_int(pid)
         out["ThreadID"] = tid if tid.__class__ is int else as_int(tid)
+    _user_and_activity(system, out)
+    if eid.__class__ is _EventIdWithQualifiers:
+        del out["EventID"]  # the general path re-inserts an element-valued id after the rest
+        out["Qualifiers"] = as_int(eid.attributes.Qualifiers)
+        out["EventID"] = as_int(eid.text)
+    return out
+
+
+def _user_and_activity(system: _System, out: Fields) -> None:
+    """The optional Security and Correlation attributes, after the Execution ones."""
     security = system.Security
     if security:
         out["UserID"] = security.attributes.UserID
@@ -162,18 +225,6 @@ def decode_record(text: bytes | str) -> tuple[Fields, float | None, tuple[str, .
             out["ActivityID"] = activity.ActivityID
         if activity.RelatedActivityID is not UNSET:
             out["RelatedActivityID"] = activity.RelatedActivityID
-    if eid.__class__ is _EventIdWithQualifiers:
-        del out["EventID"]  # the general path re-inserts an element-valued id after the rest
-        out["Qualifiers"] = as_int(eid.attributes.Qualifiers)
-        out["EventID"] = as_int(eid.text)
-    if data:
-        size = len(out)
-        out.update(data)
-        if len(out) != size + len(data):
-            # An EventData name clashes with a System field: the general path keeps both.
-            return _general(text)
-    ts = parse_windows_time(stamp)
-    return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
 
 
 def _general(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ...]]:

@@ -30,9 +30,9 @@ those records, which costs less in all than sending the fields (no second decodi
 
 Frames are ``kind (1 byte) + payload length (u32 LE) + payload``:
 ``R`` records: count (u32), record ids
-(i64 each), then the records' compact JSON joined by newlines (compact JSON never holds a raw
-newline); ``N`` normalised records: count (u32), record ids (i64 each), length (u32) of a JSON
-list of rows, that list, then the raw texts as in ``R``; a row is ``[fields, timestamp, flags]``,
+(i64 each), the UTF-8 size of each record's compact JSON (u32 each), then those texts one after
+the other; ``N`` normalised records: count, record ids and sizes as in ``R``, length (u32) of a
+JSON list of rows, that list, then the texts as in ``R``; a row is ``[fields, timestamp, flags]``,
 or ``[EventRecordID, timestamp, flags, rule indices]`` for a matched record, or null for one
 the parent must decode itself;
 ``I`` an issue (JSON: chunk, reason); ``E`` the file cannot be read (JSON: reason); ``D`` done.
@@ -40,6 +40,7 @@ the parent must decode itself;
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import mmap
@@ -52,7 +53,7 @@ import termios
 import warnings
 import zlib
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -121,6 +122,43 @@ def chunk_problems(chunk: bytes) -> list[str]:
     else:
         problems.append(f"free space offset {free_offset} out of range")
     return problems
+
+
+class _Warnings:
+    """The parser's warnings (records it skipped), collected per chunk.
+
+    ``catch_warnings`` on every chunk costs about a microsecond per record; the worker instead
+    routes every warning here once (:meth:`install`, from ``main``) and each chunk only empties
+    the list. Where it is not installed (this module used in-process), a chunk falls back to
+    ``catch_warnings``.
+    """
+
+    installed = False
+    caught: list[str] = []  # noqa: RUF012 - one process-wide list, emptied per chunk
+
+    @classmethod
+    def install(cls) -> None:
+        warnings.simplefilter("always")
+        warnings.showwarning = cls._show
+        cls.installed = True
+
+    @classmethod
+    def _show(cls, message: Warning | str, *_args: object, **_kwargs: object) -> None:
+        cls.caught.append(str(message))
+
+
+@contextlib.contextmanager
+def _parser_warnings() -> Iterator[list[str]]:
+    """The messages of the warnings raised in the block."""
+    if _Warnings.installed:
+        _Warnings.caught.clear()
+        yield _Warnings.caught
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        messages: list[str] = []
+        yield messages
+        messages.extend(str(warning.message) for warning in caught)
 
 
 Flatten = Callable[[str], tuple[dict[str, Any], float | None, tuple[str, ...]]]
@@ -195,37 +233,51 @@ class _Out:
 
 
 def parse_file(path: str, start_chunk: int, ansi_codec: str, out: _Out, seq: int = 0) -> None:
+    # A plain descriptor: a buffered file object costs more to open than a small log costs to
+    # read. Reads stay sequential (seeking only to resume), so pipes and devices work too.
     try:
-        handle = Path(path).open("rb")  # noqa: SIM115 - closed below; errors become frames
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         out.frame(b"E", orjson.dumps({"reason": f"cannot open: {exc.strerror or exc}"}))
         return
     index = start_chunk
     try:
-        with handle:
-            head = handle.read(FILE_HEADER_SIZE)
-            base, header_problem = chunk_base(head)
-            if header_problem and start_chunk == 0:
-                out.issue(None, header_problem)
-            position = len(head)
-            while True:
-                # The parent must know the chunk before its read or parse can hang.
-                out.at(seq, index)
-                target = base + index * CHUNK_SIZE
-                if target != position:  # seek only when needed: pipes and devices cannot
-                    handle.seek(target)
-                chunk = handle.read(CHUNK_SIZE)
-                position = target + len(chunk)
-                if not chunk:
-                    break
-                _parse_chunk(index, chunk, ansi_codec, out)
-                # Every earlier chunk's frames are in the pipe before the next read can block.
-                out.flush()
-                index += 1
+        head = _read_full(fd, FILE_HEADER_SIZE)
+        base, header_problem = chunk_base(head)
+        if header_problem and start_chunk == 0:
+            out.issue(None, header_problem)
+        position = len(head)
+        while True:
+            # The parent must know the chunk before its read or parse can hang.
+            out.at(seq, index)
+            target = base + index * CHUNK_SIZE
+            if target != position:  # seek only when needed: pipes and devices cannot
+                os.lseek(fd, target, os.SEEK_SET)
+            chunk = _read_full(fd, CHUNK_SIZE)
+            position = target + len(chunk)
+            if not chunk:
+                break
+            _parse_chunk(index, chunk, ansi_codec, out)
+            # Every earlier chunk's frames are in the pipe before the next read can block.
+            out.flush()
+            index += 1
     except OSError as exc:
         out.issue(index, f"read error: {exc.strerror or exc}; rest of the file skipped")
+    finally:
+        os.close(fd)
     out.frame(b"D")
     out.flush()
+
+
+def _read_full(fd: int, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end of the input (pipes return what they hold)."""
+    data = os.read(fd, size)
+    while 0 < len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
@@ -249,8 +301,7 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
             expected = (first_id, last_id)
     ids = array("q")
     texts: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _parser_warnings() as caught:
         try:
             import evtx
 
@@ -267,16 +318,17 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
                 texts.append(record["data"])
         except (RuntimeError, ValueError, OSError, OverflowError, MemoryError) as exc:
             out.issue(index, f"parser stopped: {exc}")
-    for warning in caught:
-        out.issue(index, str(warning.message))
+    for message in caught:
+        out.issue(index, message)
     if texts:
-        head = struct.pack("<I", len(ids)) + ids.tobytes()
         meta = None
         normalise, match = out.plan()
         if normalise == 0 or (normalise > 0 and out.backlog() > normalise):
             meta = _normalised(texts, out, out.matcher() if match else None)
-        # One encode for the whole chunk (compact JSON holds no raw newline to split on).
-        joined = "\n".join(texts).encode("utf-8", "surrogatepass")
+        # One encode for the whole chunk; the parent cuts its texts apart by their sizes.
+        whole = "".join(texts)
+        head = struct.pack("<I", len(ids)) + ids.tobytes() + _text_sizes(texts, whole.isascii())
+        joined = whole.encode("utf-8", "surrogatepass")
         if meta is not None:
             out.frame(b"N", head + meta + joined)
         else:
@@ -288,6 +340,14 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
             f"{missing} of {expected[1] - expected[0] + 1} records unreadable "
             f"(record ids {expected[0]}..{expected[1]})",
         )
+
+
+def _text_sizes(texts: list[str], ascii_only: bool) -> bytes:
+    """The UTF-8 size of each text (u32 each), by which the parent cuts them apart without
+    scanning them: their lengths when all are ASCII, as nearly all are."""
+    if ascii_only:
+        return array("I", map(len, texts)).tobytes()
+    return array("I", [len(text.encode("utf-8", "surrogatepass")) for text in texts]).tobytes()
 
 
 def _normalised(
@@ -334,6 +394,7 @@ def main() -> None:
     frames = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     os.dup2(2, 1)
     out = _Out(frames)
+    _Warnings.install()
     if len(sys.argv) > 2:
         out.normalise_past = int(sys.argv[2])
     if len(sys.argv) > 3:
