@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 # Flags an event can carry; kept as small strings so they serialise as they are.
@@ -26,31 +27,29 @@ FLAG_BAD_TIMESTAMP = "bad-timestamp"
 FLAG_UNDECODABLE = "undecodable"
 
 
-class Event:
-    """One normalised record. ``fields`` is owned by the event; readers never share it."""
+class Event(msgspec.Struct, gc=False, eq=False):
+    """One normalised record. ``fields`` is owned by the event; readers never share it.
 
-    __slots__ = ("fields", "flags", "hits", "raw", "record", "source", "timestamp")
+    A ``msgspec`` struct rather than a plain class: built in C (a third of the time), and
+    ``gc=False`` keeps events out of the cyclic garbage collector. Readers make events by the
+    million and hold a batch of them at a time; as tracked objects every batch was promoted
+    through the collector's generations and scanned again by each full collection (about a
+    tenth of the EVTX reader's time). An event cannot be part of a reference cycle: it refers
+    to its fields, its raw record and its flags, and nothing it holds refers back to it.
+    Equality and hashing stay by identity, as for a plain object.
+    """
 
-    def __init__(
-        self,
-        fields: dict[str, Any],
-        timestamp: float | None,
-        source: str,
-        record: int,
-        raw: str | bytes | None = None,
-        flags: tuple[str, ...] = (),
-    ) -> None:
-        self.fields = fields
-        self.timestamp = timestamp  # seconds since the Unix epoch, UTC; None when unreadable
-        self.source = source  # file path (archive members as "archive.zip!member") or stream name
-        self.record = record  # EVTX record id, or 1-based line number in text sources
-        # The original record, for outputs: for EVTX its JSON as UTF-8 bytes, as the parser
-        # wrote it (decoded only by the rare output that wants it).
-        self.raw = raw
-        self.flags = flags
-        # Rules already found matching by the reader's worker, as indices into the rule set
-        # named by the batch's ``matched_by`` (None: not matched there).
-        self.hits: list[int] | None = None
+    fields: dict[str, Any]
+    timestamp: float | None  # seconds since the Unix epoch, UTC; None when unreadable
+    source: str  # file path (archive members as "archive.zip!member") or stream name
+    record: int  # EVTX record id, or 1-based line number in text sources
+    # The original record, for outputs: for EVTX its JSON as UTF-8 bytes, as the parser
+    # wrote it (decoded only by the rare output that wants it).
+    raw: str | bytes | None = None
+    flags: tuple[str, ...] = ()
+    # Rules already found matching by the reader's worker, as indices into the rule set
+    # named by the batch's ``matched_by`` (None: not matched there).
+    hits: list[int] | None = None
 
     @property
     def ref(self) -> str:

@@ -112,15 +112,15 @@ def test_late_fields_survive_pickling_and_dropping_the_record(multi_chunk_evtx: 
     assert isinstance(text, bytes)
     fields = decode_record(text)[0]
 
-    event = reader._MatchedEvent(1.0, "x.evtx", 7, text, ())
+    event = reader._matched_event(1.0, "x.evtx", 7, text, (), None)
     copy = pickle.loads(pickle.dumps(event))
     assert copy.fields == fields and copy.raw == text and copy.record == 7
 
-    dropped = reader._MatchedEvent(1.0, "x.evtx", 7, text, ())
+    dropped = reader._matched_event(1.0, "x.evtx", 7, text, (), None)
     dropped.raw = None  # a hunt drops the record before spilling: the fields stay
     assert dropped.raw is None and dropped.fields == fields
     again = pickle.loads(pickle.dumps(dropped))  # as a hunt's worker sends its detections
     assert again.raw is None and again.fields == fields and again.flags == ()
 
-    broken = reader._MatchedEvent(1.0, "x.evtx", 8, b"{not json", ())
+    broken = reader._matched_event(1.0, "x.evtx", 8, b"{not json", (), None)
     assert broken.fields == {} and broken.flags == (FLAG_UNDECODABLE,)

@@ -539,75 +539,68 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
             ts = None
         flags = tuple(flags) if flags.__class__ is list else ()
         if fields is None:
-            event: Event = _MatchedEvent(ts, source, number, text, flags)
-            # Checked against the rule set by CompiledRules.match_batch.
-            event.hits = hits if hits.__class__ is list else None
+            # The hits are checked against the rule set by CompiledRules.match_batch.
+            event: Event = _matched_event(
+                ts, source, number, text, flags, hits if hits.__class__ is list else None
+            )
         else:
             event = Event(fields, ts, source, number, text, flags)
         events.append(event)
 
 
-# The slots themselves, under _MatchedEvent's properties.
+# The struct's own fields, under _MatchedEvent's properties.
 _FIELDS: Any = Event.__dict__["fields"]
 _RAW: Any = Event.__dict__["raw"]
 
 
 class _MatchedEvent(Event):
     """An event the worker normalised and matched: its fields are decoded from ``raw`` again
-    on first use only (most events match no rule, and nobody looks at their fields). Dropping
-    ``raw`` (as a hunt does to spill less) decodes them first.
+    on first use only (most events match no rule, and nobody looks at their fields); until
+    then its stored fields are None. Dropping ``raw`` (as a hunt does to spill less) decodes
+    them first.
 
     The decoding cannot fail in practice: the worker decoded this very text with the same
     function. If it does all the same (a worker made to send something else), the fields are
     empty and the event is flagged.
     """
 
-    __slots__ = ()
-
-    def __init__(
-        self, ts: float | None, source: str, record: int, raw: bytes, flags: tuple[str, ...]
-    ) -> None:
-        self.timestamp = ts
-        self.source = source
-        self.record = record
-        _RAW.__set__(self, raw)
-        self.flags = flags
-        self.hits = None
-
-    @property
+    @property  # type: ignore[misc]  # a struct field, read through a property here
     def fields(self) -> dict[str, Any]:
-        try:
-            return _FIELDS.__get__(self)  # type: ignore[no-any-return]
-        except AttributeError:
-            pass
-        fields: dict[str, Any] = {}
-        try:
-            fields = decode_record(_RAW.__get__(self))[0]
-        except (*DECODE_ERRORS, ValueError):
-            self.flags = (*self.flags, FLAG_UNDECODABLE)
-        _FIELDS.__set__(self, fields)
+        fields: dict[str, Any] | None = _FIELDS.__get__(self)
+        if fields is None:
+            try:
+                fields = decode_record(_RAW.__get__(self))[0]
+            except (*DECODE_ERRORS, ValueError):
+                fields = {}
+                self.flags = (*self.flags, FLAG_UNDECODABLE)
+            _FIELDS.__set__(self, fields)
         return fields
 
     @fields.setter
     def fields(self, value: dict[str, Any]) -> None:
         _FIELDS.__set__(self, value)
 
-    @property
+    @property  # type: ignore[misc]  # a struct field, read through a property here
     def raw(self) -> str | bytes | None:
         return _RAW.__get__(self)  # type: ignore[no-any-return]
 
     @raw.setter
     def raw(self, value: str | bytes | None) -> None:
-        try:
-            _FIELDS.__get__(self)
-        except AttributeError:  # not decoded yet
-            try:
-                text = _RAW.__get__(self)
-            except AttributeError:  # being unpickled: nothing to decode from yet
-                text = None
-            if text is not None:
-                self.fields  # noqa: B018 - decoded while the text is still here
+        if _FIELDS.__get__(self) is None and _RAW.__get__(self) is not None:
+            self.fields  # noqa: B018 - decoded while the text is still here
         _RAW.__set__(self, value)
+
+
+def _matched_event(
+    ts: float | None,
+    source: str,
+    record: int,
+    raw: bytes,
+    flags: tuple[str, ...],
+    hits: list[int] | None,
+) -> Event:
+    """A :class:`_MatchedEvent`, its fields not decoded yet."""
+    return _MatchedEvent(None, ts, source, record, raw, flags, hits)  # type: ignore[arg-type]
 
 
 def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:
