@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +117,26 @@ def test_bad_chunk_signature_is_reported_and_skipped(
     assert {e.record for e in events} == _all_ids(per_chunk, victim)
     assert [i.location for i in issues] == [f"{damaged} chunk {victim}"]
     assert "no chunk signature" in issues[0].reason
+
+
+def test_chunks_past_the_declared_count_are_read_when_they_have_a_signature(
+    multi_chunk_evtx: Path, tmp_path: Path
+) -> None:
+    """A live log's header may lag behind its chunks; the free space after them is skipped."""
+    per_chunk = chunk_record_ids(multi_chunk_evtx)
+    data = bytearray(multi_chunk_evtx.read_bytes())
+    used = 1 + max(_populated(per_chunk))
+    del data[HEADER + used * CHUNK :]
+    struct.pack_into("<H", data, 42, 1)  # the header declares only the first chunk
+    struct.pack_into("<I", data, 124, zlib.crc32(bytes(data[:120])))
+    data += bytes(2 * CHUNK) + b"\xff" * CHUNK + bytes(CHUNK)  # free space, noise included
+    lagging = tmp_path / "lagging.evtx"
+    lagging.write_bytes(bytes(data))
+
+    events, issues = _read(lagging)
+
+    assert {e.record for e in events} == _all_ids(per_chunk)
+    assert issues == []
 
 
 def test_truncated_file_keeps_whole_chunks_and_complete_records(

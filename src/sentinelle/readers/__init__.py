@@ -91,7 +91,7 @@ def sniff_format(path: str | Path) -> str:
         # Plain descriptors: sniffing runs once per file, where a buffered file object costs
         # more than the read. Magic numbers need the first 4 KiB (EVTX: up to the first chunk
         # signature); only text formats need the whole sniff window.
-        mode = Path(path).stat().st_mode
+        mode = os.stat(path).st_mode  # noqa: PTH116 - a Path object per file costs more
         if stat.S_ISDIR(mode):
             raise ReadError("is a directory", Location(str(path)))
         if not stat.S_ISREG(mode):

@@ -39,46 +39,46 @@ _Int = _I64 | str | None  # ids are ints in the schema, some providers write dig
 _T = TypeVar("_T")
 
 
-class _Attributed(Struct, Generic[_T], forbid_unknown_fields=True):
+class _Attributed(Struct, Generic[_T], forbid_unknown_fields=True, gc=False):
     """An element whose content is its attributes only: ``{"#attributes": {...}}``."""
 
     attributes: _T = field(name="#attributes")
 
 
-class _ProviderAttributes(Struct, forbid_unknown_fields=True):
+class _ProviderAttributes(Struct, forbid_unknown_fields=True, gc=False):
     Name: str | UnsetType | None = UNSET
     Guid: str | UnsetType | None = UNSET
     EventSourceName: str | UnsetType | None = UNSET
 
 
-class _QualifierAttributes(Struct, forbid_unknown_fields=True):
+class _QualifierAttributes(Struct, forbid_unknown_fields=True, gc=False):
     Qualifiers: _Int
 
 
-class _EventIdWithQualifiers(Struct, forbid_unknown_fields=True):
+class _EventIdWithQualifiers(Struct, forbid_unknown_fields=True, gc=False):
     attributes: _QualifierAttributes = field(name="#attributes")
     text: _I64 | str = field(name="#text")
 
 
-class _TimeAttributes(Struct, forbid_unknown_fields=True):
+class _TimeAttributes(Struct, forbid_unknown_fields=True, gc=False):
     SystemTime: str
 
 
-class _ExecutionAttributes(Struct, forbid_unknown_fields=True):
+class _ExecutionAttributes(Struct, forbid_unknown_fields=True, gc=False):
     ProcessID: _I64 | str
     ThreadID: _I64 | str
 
 
-class _SecurityAttributes(Struct, forbid_unknown_fields=True):
+class _SecurityAttributes(Struct, forbid_unknown_fields=True, gc=False):
     UserID: str
 
 
-class _CorrelationAttributes(Struct, forbid_unknown_fields=True):
+class _CorrelationAttributes(Struct, forbid_unknown_fields=True, gc=False):
     ActivityID: str | UnsetType = UNSET
     RelatedActivityID: str | UnsetType = UNSET
 
 
-class _System(Struct, forbid_unknown_fields=True):
+class _System(Struct, forbid_unknown_fields=True, gc=False):
     Provider: _Attributed[_ProviderAttributes]
     EventID: _I64 | str | _EventIdWithQualifiers
     TimeCreated: _Attributed[_TimeAttributes]
@@ -95,13 +95,13 @@ class _System(Struct, forbid_unknown_fields=True):
     Security: _Attributed[_SecurityAttributes] | UnsetType | None = UNSET
 
 
-class _Event(Struct, forbid_unknown_fields=True):
+class _Event(Struct, forbid_unknown_fields=True, gc=False):
     System: _System
     EventData: dict[str, str | _I64 | float | bool | None] | UnsetType | None = UNSET
     namespace: Any = field(name="#attributes", default=None)
 
 
-class _Record(Struct):
+class _Record(Struct, gc=False):
     Event: _Event
 
 
