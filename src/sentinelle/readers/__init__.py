@@ -68,18 +68,30 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     not exist, and special files (FIFOs, sockets, devices), are kept, so that reading them
     reports them instead of dropping them silently.
     """
-    out: list[Path] = []
+    return [Path(name) for name in _file_names(paths)]
+
+
+def _file_names(paths: Iterable[str | Path]) -> list[str]:
+    """:func:`expand_paths` as strings, what the readers use: a Path object per file (made,
+    compared while sorting, turned back into text) cost more than sniffing the file. Each name
+    is the text of its Path, in the Paths' order (by their parts)."""
+    out: list[str] = []
     for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            found: list[Path] = []
-            for root, dirs, files in os.walk(path, followlinks=False):
-                dirs.sort()
-                found.extend(Path(root, name) for name in files)
-            # FIFOs, sockets and devices stay in: reading them reports them (never silently).
-            out.extend(sorted(found))
-        else:
-            out.append(path)
+        top = Path(item)
+        if not top.is_dir():
+            out.append(str(top))
+            continue
+        found: list[tuple[list[str], str]] = []
+        for root, dirs, files in os.walk(top, followlinks=False):
+            dirs.sort()
+            folder = Path(root)  # one per folder; its files are joined as text
+            base = str(folder)
+            prefix = "" if base == "." else base.rstrip(os.sep) + os.sep
+            parts = list(folder.parts)
+            found.extend(([*parts, name], prefix + name) for name in files)
+        found.sort()
+        # FIFOs, sockets and devices stay in: reading them reports them (never silently).
+        out.extend(name for _, name in found)
     return out
 
 
@@ -147,17 +159,17 @@ def read_paths(
     records while the consumer falls behind (see :func:`read_evtx_files`); the batches are
     the same, and the consumer's ``rules.match_batch`` gives the same detections.
     """
-    files = iter(expand_paths(paths))
-    held: list[tuple[Path, str]] = []
+    files = iter(_file_names(paths))
+    held: list[tuple[str, str]] = []
 
-    def evtx_run(first: Path) -> Iterator[tuple[str | Path, str | None]]:
-        yield first, str(first)
+    def evtx_run(first: str) -> Iterator[tuple[str | Path, str | None]]:
+        yield first, first
         for path in files:
             fmt = _sniff_quietly(path)
             if fmt != "evtx":
                 held.append((path, fmt))
                 return
-            yield path, str(path)
+            yield path, path
 
     for first in files:
         path, fmt = first, _sniff_quietly(first)
@@ -185,7 +197,7 @@ def _plain_log_name(name: str) -> bool:
     )
 
 
-def _sniff_quietly(path: Path) -> str:
+def _sniff_quietly(path: str | Path) -> str:
     if str(path) == STDIN_PATH:
         return "stream"  # sniffed when read: reading it now would consume it
     try:
