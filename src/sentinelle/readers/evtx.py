@@ -621,16 +621,13 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
     except struct.error as exc:
         builder.issue(source, f"malformed record frame: {exc}", "chunk")
         return
-    end = start + sum(sizes)
-    if end != len(payload):
-        builder.issue(source, f"malformed record frame ({len(ids)} texts, {end} bytes)", "chunk")
+    texts = _texts(payload, start, sizes)
+    if texts is None:
+        builder.issue(source, f"malformed record frame ({len(ids)} ids)", "chunk")
         return
     events = builder.events
     decode = decode_record
-    for record_id, size in zip(ids, sizes, strict=True):
-        end = start + size
-        text = payload[start:end]
-        start = end
+    for record_id, text in zip(ids, texts, strict=True):
         try:
             fields, ts, flags = decode(text)
         except DECODE_ERRORS as exc:

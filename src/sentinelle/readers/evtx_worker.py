@@ -40,7 +40,6 @@ the parent must decode itself;
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import io
 import mmap
@@ -54,7 +53,7 @@ import termios
 import warnings
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -128,38 +127,27 @@ def chunk_problems(chunk: bytes) -> list[str]:
 class _Warnings:
     """The parser's warnings (records it skipped), collected per chunk.
 
-    ``catch_warnings`` on every chunk costs about a microsecond per record; the worker instead
-    routes every warning here once (:meth:`install`, from ``main``) and each chunk only empties
-    the list. Where it is not installed (this module used in-process), a chunk falls back to
-    ``catch_warnings``.
+    ``catch_warnings`` on every chunk costs about a microsecond per record; instead every
+    warning of this process goes to one list, routed there once, and each chunk starts by
+    emptying it.
     """
 
     installed = False
     caught: list[str] = []  # noqa: RUF012 - one process-wide list, emptied per chunk
 
     @classmethod
-    def install(cls) -> None:
-        warnings.simplefilter("always")
-        warnings.showwarning = cls._show
-        cls.installed = True
+    def start(cls) -> list[str]:
+        """The emptied list the next warnings go to."""
+        if not cls.installed:
+            warnings.simplefilter("always")
+            warnings.showwarning = cls._show
+            cls.installed = True
+        cls.caught.clear()
+        return cls.caught
 
     @classmethod
     def _show(cls, message: Warning | str, *_args: object, **_kwargs: object) -> None:
         cls.caught.append(str(message))
-
-
-@contextlib.contextmanager
-def _parser_warnings() -> Iterator[list[str]]:
-    """The messages of the warnings raised in the block."""
-    if _Warnings.installed:
-        _Warnings.caught.clear()
-        yield _Warnings.caught
-        return
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        messages: list[str] = []
-        yield messages
-        messages.extend(str(warning.message) for warning in caught)
 
 
 Flatten = Callable[[str], tuple[dict[str, Any], float | None, tuple[str, ...]]]
@@ -319,23 +307,23 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
             expected = (first_id, last_id)
     ids = array("q")
     texts: list[str] = []
-    with _parser_warnings() as caught:
-        try:
-            import evtx
+    caught = _Warnings.start()
+    try:
+        import evtx
 
-            parser = evtx.PyEvtxParser(
-                io.BytesIO(_ONE_CHUNK_HEADER + chunk),
-                number_of_threads=1,
-                ansi_codec=ansi_codec,
-                indent=False,
-                skip_errors=True,
-            )
-            for item in parser.records_json():
-                record: dict[str, Any] = item  # type: ignore[assignment]  # never None
-                ids.append(record["event_record_id"])
-                texts.append(record["data"])
-        except (RuntimeError, ValueError, OSError, OverflowError, MemoryError) as exc:
-            out.issue(index, f"parser stopped: {exc}")
+        parser = evtx.PyEvtxParser(
+            io.BytesIO(_ONE_CHUNK_HEADER + chunk),
+            number_of_threads=1,
+            ansi_codec=ansi_codec,
+            indent=False,
+            skip_errors=True,
+        )
+        for item in parser.records_json():
+            record: dict[str, Any] = item  # type: ignore[assignment]  # never None
+            ids.append(record["event_record_id"])
+            texts.append(record["data"])
+    except (RuntimeError, ValueError, OSError, OverflowError, MemoryError) as exc:
+        out.issue(index, f"parser stopped: {exc}")
     for message in caught:
         out.issue(index, message)
     if texts:
@@ -412,7 +400,6 @@ def main() -> None:
     frames = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     os.dup2(2, 1)
     out = _Out(frames)
-    _Warnings.install()
     if len(sys.argv) > 2:
         out.normalise_past = int(sys.argv[2])
     if len(sys.argv) > 3:
