@@ -1,12 +1,27 @@
-"""Helpers of the reader tests: the record ids of each chunk of an EVTX file, by the bare parser."""
+"""Helpers of the reader tests: the record ids of each chunk of an EVTX file, by the bare parser;
+whether the C accelerator of the record decoder is there."""
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
 import evtx
 import orjson
+import pytest
+
+from sentinelle.readers import evtx_records
+
+
+def require_accelerator() -> None:
+    """Skip when the C accelerator was not built; fail instead where it must be (CI sets
+    SENTINELLE_REQUIRE_ACCELERATOR, since its machines have a C compiler)."""
+    if evtx_records._native_decode is None:
+        if os.environ.get("SENTINELLE_REQUIRE_ACCELERATOR"):
+            pytest.fail("the C accelerator (readers/_evtxjson.c) was not built")
+        pytest.skip("the C accelerator (readers/_evtxjson.c) was not built: no C compiler?")
+
 
 CHUNK = 65536
 HEADER = 4096

@@ -7,6 +7,10 @@ variations of real record shapes (odd System children, digit-string ids, attribu
 clashing EventData names, 64-bit edges). On generated records the field order may differ: the
 typed path writes System fields in the order Windows writes System children, and a generated
 record may move a child elsewhere; the fields and values must still be the same.
+
+Every test here runs twice: with the C accelerator (when it is built; ``.ci/run`` requires it)
+and with the Python paths alone. tests/readers/test_evtx_native.py checks the accelerator on
+hostile text.
 """
 
 from __future__ import annotations
@@ -25,6 +29,17 @@ from hypothesis import strategies as st
 from sentinelle.readers import evtx_records
 from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
 from sentinelle.readers.winevent import flatten_evtx_json
+from tests.readers.helpers import require_accelerator
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test with the accelerator, then without it."""
+    if request.param == "native":
+        require_accelerator()
+    else:
+        monkeypatch.setattr(evtx_records, "_native_decode", None)
+    return str(request.param)
 
 
 def _general(text: bytes, ordered: bool = True) -> Any:
