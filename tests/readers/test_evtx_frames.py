@@ -2,7 +2,8 @@
 
 The worker parses hostile files; whatever it sends is checked before use. These tests build
 record frames by hand (the layout documented in ``readers/evtx_worker.py``) and feed them to the
-decoders the reader runs on each frame.
+decoders the reader runs on each frame, with the C accelerator (which decodes whole record
+frames) and without it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,25 @@ import struct
 from typing import Any
 
 import orjson
+import pytest
 
-from sentinelle.events import Event
+from sentinelle.events import FLAG_BAD_TIMESTAMP, Event
 from sentinelle.readers import evtx as reader
-from sentinelle.readers import evtx_worker
+from sentinelle.readers import evtx_records, evtx_worker
 from sentinelle.readers.batches import BatchBuilder
+from tests.readers.helpers import require_accelerator
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test with the accelerator's frame decoder, then with the Python one."""
+    if request.param == "native":
+        require_accelerator()
+    else:
+        monkeypatch.setattr(evtx_records, "native_frame", None)
+        monkeypatch.setattr(evtx_records, "_native_decode", None)
+    return str(request.param)
+
 
 RECORD: dict[str, Any] = {
     "Event": {
@@ -61,12 +76,45 @@ def test_a_record_frame_is_cut_by_its_sizes() -> None:
     assert events[1].fields["Ünïcode"] == "é"
 
 
+def _with(event_data: dict[str, Any] | None = None, **system: Any) -> bytes:
+    record = {"Event": {**RECORD["Event"], "System": {**RECORD["Event"]["System"], **system}}}
+    if event_data is not None:
+        record["Event"]["EventData"] = event_data
+    return orjson.dumps(record)
+
+
+def test_records_of_every_kind_keep_their_order_in_a_frame() -> None:
+    texts = [
+        _with(),
+        _with(EventRecordID="0x2a"),  # not an integer: the record header's id names it
+        b'{"Event": 3}',  # undecodable: reported, the others kept
+        _with(event_data={"Data": ["unnamed", "items"]}),  # the general path
+        _with(TimeCreated={"#attributes": {"SystemTime": "yesterday"}}),  # an unreadable time
+        _with(TimeCreated={"#attributes": {"SystemTime": "2024-01-15 01:20:00+01:00"}}),
+        _with(event_data={"Image": "é\u00e9"}),
+    ]
+    batch = _decode("R", _texts_frame(texts, list(range(101, 108)))).take()
+    assert [e.record for e in batch.events] == [42, 102, 42, 42, 42, 42]
+    assert [e.raw for e in batch.events] == texts[:2] + texts[3:]
+    assert [i.location for i in batch.issues] == ["x.evtx record 103"]
+    assert batch.events[2].fields["Data"] == "unnamed\nitems"  # unnamed items joined
+    assert batch.events[3].flags == (FLAG_BAD_TIMESTAMP,) and batch.events[3].timestamp is None
+    assert batch.events[4].timestamp == 1705278000.0
+    assert batch.events[0].flags == () and batch.events[0].timestamp == 1705281600.1234567
+    for event in batch.events:
+        assert event.fields == evtx_records.decode_typed(event.raw)[0]  # type: ignore[arg-type]
+
+
 def test_frames_that_do_not_add_up_are_reported() -> None:
     text = orjson.dumps(RECORD)
     broken = {
         "sizes past the payload": _texts_frame([text], [1], [len(text) + 10]),
         "sizes short of the payload": _texts_frame([text], [1], [len(text) - 10]),
         "count past the payload": struct.pack("<I", 1000) + text,
+        "largest count": struct.pack("<I", 2**32 - 1) + text,
+        "sizes that wrap around": _texts_frame(
+            [text, text], [1, 2], [2**32 - 1, 2 * len(text) + 1]
+        ),
         "empty": b"",
     }
     for name, payload in broken.items():

@@ -110,6 +110,8 @@ def test_edge_values_are_decoded_as_the_typed_path_does(path: list[str], value: 
         orjson.dumps(SECURITY_4624).replace(b'"Level":0', b'"Level":0,"Level":1'),
         orjson.dumps(SECURITY_4624).replace(b'"LogonType":3', b'"LogonType":3,"LogonType":4'),
         orjson.dumps(SECURITY_4624) + b"x",
+        orjson.dumps(SECURITY_4624)[:-1] + b"\x00",  # the last brace replaced
+        orjson.dumps(SECURITY_4624)[:-1] + b" ",
         orjson.dumps(SECURITY_4624).replace(b'"Computer"', b'"Computer2"'),
         orjson.dumps(SECURITY_4624).replace(b"admin", b"ad\x01min"),
         orjson.dumps(SECURITY_4624).replace(b"admin", b"ad\xffmin"),

@@ -876,6 +876,30 @@ fail:
     return NULL;
 }
 
+/* One record's text to its fields (a new dict) and timestamp; NULL, with no error set, when it
+ * is not the usual shape. */
+static PyObject *decode_text(const unsigned char *data, Py_ssize_t size, double *ts, int *has_ts) {
+    Cursor c = {data, data + size};
+    System s;
+    memset(&s, 0, sizeof(s));
+    PyObject *fields = NULL;
+    const unsigned char *k;
+    Py_ssize_t n;
+    if (take(&c, '{') && member_name(&c, &k, &n) == OK && key_is(k, n, "Event")) {
+        fields = read_event(&c, &s);
+        int closed = take(&c, '}');
+        skip_space(&c);
+        if (!closed || c.p != c.end) {
+            Py_CLEAR(fields); /* not one whole JSON object */
+        }
+    }
+    *ts = s.ts;
+    *has_ts = s.has_ts;
+    system_clear(&s);
+    PyErr_Clear();
+    return fields;
+}
+
 static PyObject *decode_usual(PyObject *module, PyObject *arg) {
     (void)module;
     const char *data;
@@ -896,25 +920,18 @@ static PyObject *decode_usual(PyObject *module, PyObject *arg) {
         data = view.buf;
         size = view.len;
     }
-    Cursor c = {(const unsigned char *)data, (const unsigned char *)data + size};
-    System s;
-    memset(&s, 0, sizeof(s));
-    PyObject *fields = NULL, *result = NULL;
-    const unsigned char *k;
-    Py_ssize_t n;
-    if (take(&c, '{') && member_name(&c, &k, &n) == OK && key_is(k, n, "Event") &&
-        (fields = read_event(&c, &s)) != NULL && take(&c, '}')) {
-        skip_space(&c);
-        if (c.p == c.end) {
-            PyObject *ts = s.has_ts ? PyFloat_FromDouble(s.ts) : Py_NewRef(Py_None);
-            if (ts != NULL) {
-                result = PyTuple_Pack(2, fields, ts);
-                Py_DECREF(ts);
-            }
+    double ts;
+    int has_ts;
+    PyObject *fields = decode_text((const unsigned char *)data, size, &ts, &has_ts);
+    PyObject *result = NULL;
+    if (fields != NULL) {
+        PyObject *stamp = has_ts ? PyFloat_FromDouble(ts) : Py_NewRef(Py_None);
+        if (stamp != NULL) {
+            result = PyTuple_Pack(2, fields, stamp);
+            Py_DECREF(stamp);
         }
+        Py_DECREF(fields);
     }
-    Py_XDECREF(fields);
-    system_clear(&s);
     if (has_view) {
         PyBuffer_Release(&view);
     }
@@ -925,10 +942,114 @@ static PyObject *decode_usual(PyObject *module, PyObject *arg) {
     return result;
 }
 
+static uint64_t little_endian(const unsigned char *p, int width) {
+    uint64_t value = 0;
+    for (int i = width - 1; i >= 0; i--) {
+        value = value << 8 | p[i];
+    }
+    return value;
+}
+
+/* The events of one record frame of the EVTX worker (``R``: count u32, record ids i64 each,
+ * UTF-8 sizes u32 each, then the texts; see evtx_worker.py), made by calling
+ * ``make_event(fields, timestamp, source, record, text, flags)``. Returns (events, leftovers):
+ * a record decoded here is its event; one that is not (another shape, or a SystemTime Python
+ * must read) is None in ``events`` and (index, record id, text) in ``leftovers``, for the
+ * Python paths. ValueError when the frame's count and sizes do not add up. */
+static PyObject *decode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "decode_frame(payload, source, make_event, no_flags)");
+        return NULL;
+    }
+    PyObject *source = args[1], *make_event = args[2], *no_flags = args[3];
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) != 0) {
+        return NULL;
+    }
+    const unsigned char *data = view.buf;
+    uint64_t size = (uint64_t)view.len;
+    PyObject *events = NULL, *leftovers = NULL, *result = NULL;
+    uint64_t count = size >= 4 ? little_endian(data, 4) : 0;
+    uint64_t at = 4 + 12 * count; /* at most 4 + 12 * (2**32 - 1): no overflow */
+    if (size < 4 || at > size) {
+        PyErr_Format(PyExc_ValueError, "%llu records announced in a frame of %llu bytes",
+                     (unsigned long long)count, (unsigned long long)size);
+        goto done;
+    }
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        total += little_endian(data + 4 + 8 * count + 4 * i, 4);
+    }
+    if (total != size - at) {
+        PyErr_Format(PyExc_ValueError, "record sizes add up to %llu of %llu bytes",
+                     (unsigned long long)total, (unsigned long long)(size - at));
+        goto done;
+    }
+    events = PyList_New((Py_ssize_t)count);
+    leftovers = PyList_New(0);
+    if (events == NULL || leftovers == NULL) {
+        goto done;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        Py_ssize_t length = (Py_ssize_t)little_endian(data + 4 + 8 * count + 4 * i, 4);
+        int64_t header_id = (int64_t)little_endian(data + 4 + 8 * i, 8);
+        PyObject *text = PyBytes_FromStringAndSize((const char *)data + at, length);
+        if (text == NULL) {
+            goto done;
+        }
+        double ts;
+        int has_ts;
+        PyObject *fields = decode_text(data + at, length, &ts, &has_ts);
+        at += (uint64_t)length;
+        PyObject *event = NULL;
+        if (fields != NULL && has_ts) {
+            /* The System EventRecordID names the record (exported logs renumber the record
+             * headers, so the header's id is only the fallback), as in evtx.py. */
+            PyObject *record = PyDict_GetItemWithError(fields, K_EventRecordID);
+            PyObject *stamp = PyFloat_FromDouble(ts);
+            record = record != NULL && PyLong_CheckExact(record) ? Py_NewRef(record)
+                                                                 : PyLong_FromLongLong(header_id);
+            if (stamp != NULL && record != NULL) {
+                PyObject *call[] = {fields, stamp, source, record, text, no_flags};
+                event = PyObject_Vectorcall(make_event, call, 6, NULL);
+            }
+            Py_XDECREF(stamp);
+            Py_XDECREF(record);
+            Py_DECREF(fields);
+            if (event == NULL) {
+                Py_DECREF(text);
+                goto done;
+            }
+        } else {
+            Py_XDECREF(fields);
+            PyObject *left = Py_BuildValue("(nLN)", (Py_ssize_t)i, (long long)header_id, text);
+            text = NULL; /* the tuple holds it now */
+            if (left == NULL || PyList_Append(leftovers, left) != 0) {
+                Py_XDECREF(left);
+                goto done;
+            }
+            Py_DECREF(left);
+            event = Py_NewRef(Py_None);
+        }
+        Py_XDECREF(text);
+        PyList_SET_ITEM(events, (Py_ssize_t)i, event);
+    }
+    result = PyTuple_Pack(2, events, leftovers);
+done:
+    Py_XDECREF(events);
+    Py_XDECREF(leftovers);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decode_usual", decode_usual, METH_O,
      "decode_usual(text) -> (fields, timestamp or None) for the usual EVTX record shape, "
      "None for any other (see sentinelle.readers.evtx_records)."},
+    {"decode_frame", (PyCFunction)(void (*)(void))decode_frame, METH_FASTCALL,
+     "decode_frame(payload, source, make_event, no_flags) -> (events, leftovers) for one record "
+     "frame of the EVTX worker (see sentinelle.readers.evtx)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -37,9 +37,11 @@ from typing import IO, Any, Protocol, runtime_checkable
 import orjson
 
 from sentinelle.events import FLAG_UNDECODABLE, Event, EventBatch
+from sentinelle.readers import evtx_records
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
 from sentinelle.readers.evtx_worker import BACKLOG_BYTES, FRAME, HINT, PAGE_SIZE, PROGRESS
+from sentinelle.readers.winevent import NO_FLAGS
 
 _U32 = struct.Struct("<I")
 _PIPE_SIZE = 1 << 20
@@ -604,18 +606,42 @@ def _matched_event(
 
 
 def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:
+    event = _decoded_event(record_id, text, source, builder)
+    if event is not None:
+        builder.events.append(event)
+
+
+def _decoded_event(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> Event | None:
+    """The event of one record's text, or None when it cannot be decoded (then reported).
+
+    The System EventRecordID (what Event Viewer shows) names the record; exported logs renumber
+    the record headers, so the header's id is only the fallback."""
     try:
         fields, ts, flags = decode_record(text)
     except DECODE_ERRORS as exc:
         builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
-        return
+        return None
     number = fields.get("EventRecordID")
     if number.__class__ is not int:
         number = record_id
-    builder.events.append(Event(fields, ts, source, number, text, flags))
+    return Event(fields, ts, source, number, text, flags)
 
 
 def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
+    decode_frame = evtx_records.native_frame
+    if decode_frame is not None:
+        # The C accelerator makes the events of the usual records; the rest come back here.
+        try:
+            events, leftovers = decode_frame(payload, source, Event, NO_FLAGS)
+        except ValueError as exc:
+            builder.issue(source, f"malformed record frame: {exc}", "chunk")
+            return
+        if leftovers:
+            for index, record_id, text in leftovers:
+                events[index] = _decoded_event(record_id, text, source, builder)
+            events = [event for event in events if event is not None]
+        builder.events.extend(events)
+        return
     try:
         ids, sizes, start = _frame_head(payload)
     except struct.error as exc:
@@ -625,17 +651,5 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
     if texts is None:
         builder.issue(source, f"malformed record frame ({len(ids)} ids)", "chunk")
         return
-    events = builder.events
-    decode = decode_record
     for record_id, text in zip(ids, texts, strict=True):
-        try:
-            fields, ts, flags = decode(text)
-        except DECODE_ERRORS as exc:
-            builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
-            continue
-        # The System EventRecordID (what Event Viewer shows) names the record; exported logs
-        # renumber the record headers, so the header id is only the fallback.
-        number = fields.get("EventRecordID")
-        if number.__class__ is not int:
-            number = record_id
-        events.append(Event(fields, ts, source, number, text, flags))
+        _decode_one(record_id, text, source, builder)

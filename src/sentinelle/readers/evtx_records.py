@@ -37,17 +37,22 @@ from sentinelle.readers.winevent import (
 )
 
 NativeDecode = Callable[[bytes | str], tuple[dict[str, Any], float | None] | None]
+# decode_frame(payload, source, make_event, no_flags) -> (events, leftovers): see evtx.py.
+NativeFrame = Callable[
+    [bytes, str, Callable[..., Any], tuple[str, ...]],
+    tuple[list[Any], list[tuple[int, int, bytes]]],
+]
 
 
-def _accelerator() -> NativeDecode | None:
+def _accelerator() -> tuple[NativeDecode | None, NativeFrame | None]:
     try:
-        from sentinelle.readers._evtxjson import decode_usual
+        from sentinelle.readers._evtxjson import decode_frame, decode_usual
     except ImportError:  # not compiled (no C compiler at install): the Python paths do it all
-        return None
-    return decode_usual
+        return None, None
+    return decode_usual, decode_frame
 
 
-_native_decode = _accelerator()
+_native_decode, native_frame = _accelerator()
 
 # What the typed path refuses falls back to the general one; these are its decoding failures.
 DECODE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, AttributeError)
@@ -262,4 +267,4 @@ def _general(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ...]]:
     return flatten_evtx_json(orjson.loads(text))
 
 
-__all__ = ["DECODE_ERRORS", "decode_record", "decode_typed"]
+__all__ = ["DECODE_ERRORS", "decode_record", "decode_typed", "native_frame"]

@@ -41,6 +41,7 @@ the parent must decode itself;
 from __future__ import annotations
 
 import fcntl
+import gc
 import io
 import mmap
 import os
@@ -72,6 +73,8 @@ PROGRESS = struct.Struct("<QQ")
 HINT = struct.Struct("<qqq")
 PAGE_SIZE = PROGRESS.size + HINT.size
 BACKLOG_BYTES = 256 * 1024  # the backlog past which to normalise until the parent says
+_DIRECT_FRAME = 16384  # frames from this size on are written to the pipe without buffering
+_COLLECT_EVERY = 256  # files between two runs of the cyclic collector (see main)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -210,9 +213,23 @@ class _Out:
                     print(f"rule set not loaded: {exc!r}", file=sys.stderr)
         return self._hits
 
-    def frame(self, kind: bytes, payload: bytes = b"") -> None:
-        self._stream.write(FRAME.pack(kind, len(payload)))
-        self._stream.write(payload)
+    def frame(self, kind: bytes, *parts: bytes) -> None:
+        """One frame made of ``parts``. A large one goes straight to the pipe, with no copy
+        into the buffer, after what the buffer holds."""
+        size = sum(map(len, parts))
+        if size < _DIRECT_FRAME:
+            self._stream.write(FRAME.pack(kind, size))
+            for part in parts:
+                self._stream.write(part)
+            return
+        self._stream.flush()
+        pending: list[bytes | memoryview] = [FRAME.pack(kind, size), *parts]
+        while pending:
+            written = os.writev(self._fd, pending)
+            while pending and written >= len(pending[0]):
+                written -= len(pending.pop(0))
+            if pending and written:
+                pending[0] = memoryview(pending[0])[written:]
 
     def issue(self, chunk: int | None, reason: str) -> None:
         self.frame(b"I", orjson.dumps({"chunk": chunk, "reason": reason}))
@@ -336,9 +353,9 @@ def _parse_chunk(index: int, chunk: bytes, ansi_codec: str, out: _Out) -> None:
         head = struct.pack("<I", len(ids)) + ids.tobytes() + _text_sizes(texts, whole.isascii())
         joined = whole.encode("utf-8", "surrogatepass")
         if meta is not None:
-            out.frame(b"N", head + meta + joined)
+            out.frame(b"N", head, meta, joined)
         else:
-            out.frame(b"R", head + joined)
+            out.frame(b"R", head, joined)
     if expected is not None and len(ids) < expected[1] - expected[0] + 1:
         missing = expected[1] - expected[0] + 1 - len(ids)
         out.issue(
@@ -406,6 +423,11 @@ def main() -> None:
         out.progress = mmap.mmap(int(sys.argv[3]), PAGE_SIZE)
     # Last: the cap is for the parser, not for setting up the process.
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    # Nothing here makes reference cycles on the way through a file, but every record is a
+    # dict, and allocations keep triggering the collector's passes over them: it runs between
+    # files instead.
+    gc.disable()
+    handled = 0
     requests = sys.stdin.buffer
     while line := requests.readline():
         request = orjson.loads(line)
@@ -415,6 +437,9 @@ def main() -> None:
             continue
         start, seq = int(request["start"]), int(request.get("seq", 0))
         parse_file(request["path"], start, request["codec"], out, seq)
+        handled += 1
+        if handled % _COLLECT_EVERY == 0:
+            gc.collect()
 
 
 if __name__ == "__main__":
