@@ -321,13 +321,16 @@ def test_worker_normalised_records_equal_parent_normalised(multi_chunk_evtx: Pat
         assert left.fields == right.fields
 
 
-def test_the_worker_normalises_early_only_for_a_busy_consumer() -> None:
+def test_the_worker_normalises_early_only_for_a_busy_consumer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The parent tells its worker, through their shared page, the backlog past which to
     # normalise records itself: the limit while the consumer of the batches spends real time on
     # them, near a full pipe while it does not; limits of 0 or -1 are never overridden. With
-    # rules offered, the worker is also told to match what it normalises.
+    # rules offered, the worker is also told to match what it normalises. With the C
+    # accelerator and no rules, never (normalised rows would cost this side more).
     from sentinelle.readers import evtx as reader
-    from sentinelle.readers import evtx_worker
+    from sentinelle.readers import evtx_records, evtx_worker
 
     worker = reader._POOL.acquire(reader.DEFAULT_LIMITS)
     try:
@@ -339,6 +342,11 @@ def test_the_worker_normalises_early_only_for_a_busy_consumer() -> None:
             assert given == 1
             return int(backlog), int(match)
 
+        if evtx_records.native_frame is not None:
+            pace = reader._Pace(EvtxLimits(backlog_bytes=256 * 1024), rules=False)
+            pace.consumed(worker, 2.0)
+            assert told() == (-1, 0)
+            monkeypatch.setattr(evtx_records, "native_frame", None)
         pace = reader._Pace(EvtxLimits(backlog_bytes=256 * 1024), rules=False)
         pace.own = 1.0
         pace.consumed(worker, 0.01)  # a quick consumer

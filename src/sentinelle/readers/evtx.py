@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
@@ -39,7 +39,7 @@ import orjson
 from sentinelle.events import FLAG_UNDECODABLE, Event, EventBatch
 from sentinelle.readers import evtx_records
 from sentinelle.readers.batches import BatchBuilder
-from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
+from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_general, decode_record
 from sentinelle.readers.evtx_worker import BACKLOG_BYTES, FRAME, HINT, PAGE_SIZE, PROGRESS
 from sentinelle.readers.winevent import NO_FLAGS
 
@@ -395,12 +395,18 @@ class _Pace:
     or -1 (never) are the user's word and stay as they are. With rules offered, the worker is
     told to match what it normalises: a matched record costs less in all than a normalised one
     (its fields cross the pipe, and are decoded here, only if someone asks for them).
+
+    With the C accelerator and no rules, the worker never normalises (unless the limit says
+    always): the accelerator makes an event from a raw record for less than this side spends
+    on a normalised row, so there is nothing to balance.
     """
 
     __slots__ = ("busy_at", "consumer", "match", "own", "told")
 
     def __init__(self, limits: EvtxLimits, rules: bool) -> None:
         self.busy_at = limits.backlog_bytes
+        if not rules and self.busy_at > 0 and evtx_records.native_frame is not None:
+            self.busy_at = -1
         self.match = rules
         self.consumer = 0.0  # seconds spent outside the reader, holding a batch
         self.own = 0.0  # seconds spent decoding frames
@@ -611,13 +617,19 @@ def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder)
         builder.events.append(event)
 
 
-def _decoded_event(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> Event | None:
+def _decoded_event(
+    record_id: int,
+    text: bytes,
+    source: str,
+    builder: BatchBuilder,
+    decode: Callable[[bytes], tuple[dict[str, Any], float | None, tuple[str, ...]]] = decode_record,
+) -> Event | None:
     """The event of one record's text, or None when it cannot be decoded (then reported).
 
     The System EventRecordID (what Event Viewer shows) names the record; exported logs renumber
     the record headers, so the header's id is only the fallback."""
     try:
-        fields, ts, flags = decode_record(text)
+        fields, ts, flags = decode(text)
     except DECODE_ERRORS as exc:
         builder.issue(f"{source} record {record_id}", f"undecodable record: {exc}")
         return None
@@ -637,8 +649,9 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
             builder.issue(source, f"malformed record frame: {exc}", "chunk")
             return
         if leftovers:
+            # Shapes the typed path would refuse too, mostly: straight to the general one.
             for index, record_id, text in leftovers:
-                events[index] = _decoded_event(record_id, text, source, builder)
+                events[index] = _decoded_event(record_id, text, source, builder, decode_general)
             events = [event for event in events if event is not None]
         builder.events.extend(events)
         return

@@ -151,11 +151,11 @@ def decode_typed(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ..
     try:
         event = _DECODER.decode(text).Event
     except msgspec.DecodeError:  # not the usual shape (or not JSON): the general path decides
-        return _general(text)
+        return decode_general(text)
     system = event.System
     data = event.EventData
     if data.__class__ is dict and ("Data" in data or "#attributes" in data):
-        return _general(text)  # unnamed items: the general path names them
+        return decode_general(text)  # unnamed items: the general path names them
     eid, version, level, task = system.EventID, system.Version, system.Level, system.Task
     opcode, keywords, record = system.Opcode, system.Keywords, system.EventRecordID
     provider = system.Provider.attributes
@@ -201,7 +201,7 @@ def decode_typed(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ..
         out.update(data)
         if len(out) != size + len(data):
             # An EventData name clashes with a System field: the general path keeps both.
-            return _general(text)
+            return decode_general(text)
     ts = parse_windows_time(stamp)
     return out, ts, (NO_FLAGS if ts is not None else FLAGS_BAD_TIME)
 
@@ -262,9 +262,9 @@ def _user_and_activity(system: _System, out: Fields) -> None:
             out["RelatedActivityID"] = activity.RelatedActivityID
 
 
-def _general(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ...]]:
-    """Any record shape, through orjson and the general flattening."""
+def decode_general(text: bytes | str) -> tuple[Fields, float | None, tuple[str, ...]]:
+    """Any record shape, through orjson and the general flattening (the reference)."""
     return flatten_evtx_json(orjson.loads(text))
 
 
-__all__ = ["DECODE_ERRORS", "decode_record", "decode_typed", "native_frame"]
+__all__ = ["DECODE_ERRORS", "decode_general", "decode_record", "decode_typed", "native_frame"]
