@@ -110,6 +110,11 @@ def test_edge_values_are_decoded_as_the_typed_path_does(path: list[str], value: 
         orjson.dumps(SECURITY_4624).replace(b'"Level":0', b'"Level":0,"Level":1'),
         orjson.dumps(SECURITY_4624).replace(b'"LogonType":3', b'"LogonType":3,"LogonType":4'),
         orjson.dumps(SECURITY_4624) + b"x",
+        # names that are skipped must still be UTF-8 (found by fuzzing under AddressSanitizer)
+        orjson.dumps(SECURITY_4624)[:-2] + b',"Ev\xa6":null}}',
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data": {"#text": "a", "Zz": 1}}).replace(
+            b'"Zz"', b'"\xa6"'
+        ),
         orjson.dumps(SECURITY_4624)[:-1] + b"\x00",  # the last brace replaced
         orjson.dumps(SECURITY_4624)[:-1] + b" ",
         orjson.dumps(SECURITY_4624).replace(b'"Computer"', b'"Computer2"'),
@@ -118,8 +123,17 @@ def test_edge_values_are_decoded_as_the_typed_path_does(path: list[str], value: 
         orjson.dumps(SECURITY_4624).replace(b"admin", b"ad\xed\xa0\x80min"),  # UTF-8 surrogate
         orjson.dumps(SECURITY_4624).replace(b'"LogonType":3', b'"LogonType":03'),
         orjson.dumps(SECURITY_4624).replace(b'"LogonType":3', b'"LogonType":3e0'),
-        _with(SECURITY_4624, ["Event", "EventData", "Channel"], "spoofed"),
-        _with(SECURITY_4624, ["Event", "EventData", "Data"], ["a"]),
+        _with(SECURITY_4624, ["Event", "EventData", "Data"], {"#attributes": {"a": "b"}}),
+        _with(SECURITY_4624, ["Event", "EventData", "Data"], [True]),
+        _with(SECURITY_4624, ["Event", "EventData", "Data"], {"#text": [["nested"]]}),
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data": ["a"], "Data_1": "taken"}),
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data_1": "taken", "Data": ["a"]}),
+        _with(SECURITY_4624, ["Event", "EventData", "#attributes"], {"Name": "x"}),
+        _with(SECURITY_4624, ["Event", "UserData"], {"A": {"B": [1, 2]}}),
+        _with(SECURITY_4624, ["Event", "UserData"], {"A": {"B": 1.5}}),
+        _with(SECURITY_4624, ["Event", "UserData"], "text"),
+        _with(SECURITY_4624, ["Event", "RenderingInfo"], {"Message": "m"}),
+        orjson.dumps(SECURITY_4624).replace(b'"LogonType":3', b'"LogonType":3,"LogonType":4'),
         _with(SECURITY_4624, ["Event", "Security"], {"#attributes": {}}),
         _with(SECURITY_4624, ["Event", "System", "Security"], {"#attributes": {}}),
         b"",
@@ -130,6 +144,54 @@ def test_edge_values_are_decoded_as_the_typed_path_does(path: list[str], value: 
 )
 def test_unusual_text_is_declined(text: bytes) -> None:
     assert _native(text) is None
+
+
+def _user_data(value: Any) -> bytes:
+    doc = copy.deepcopy(SECURITY_4624)
+    del doc["Event"]["EventData"]
+    doc["Event"]["UserData"] = value
+    return orjson.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # names System has too go under EventData.name, as the general path puts them
+        _with(SECURITY_4624, ["Event", "EventData", "Channel"], "spoofed"),
+        _with(SECURITY_4624, ["Event", "EventData", "SystemTime"], "1999-01-01T00:00:00Z"),
+        # unnamed items, alone or with named ones, wrapped in #text or not, nulls dropped
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data": ["a", None, 7, "b"]}),
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data": "only"}),
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data": None}),
+        _with(SECURITY_4624, ["Event", "EventData"], {"Data": []}),
+        _with(
+            SECURITY_4624,
+            ["Event", "EventData"],
+            {"Data": {"#text": ["x", "y"], "#attributes": {"Name": ""}}, "Binary": "00FF"},
+        ),
+        _with(SECURITY_4624, ["Event", "EventData"], {"Binary": "00", "Data": {"#text": "one"}}),
+        # UserData leaves: element names, a dotted path when a name is taken, #text, nulls
+        _user_data(
+            {
+                "LogFileCleared": {
+                    "#attributes": {"xmlns": "http://manifests.microsoft.com/win"},
+                    "SubjectUserName": "admmig",
+                    "Channel": "taken by System",
+                    "Param2": None,
+                    "Inner": {"SubjectUserName": "again", "#text": "inner text"},
+                    "Count": 3,
+                }
+            }
+        ),
+        _user_data({"EventXML": {"Param1": "a"}, "Other": {"Param1": "b"}}),
+        _user_data({"A": {"B": {}}, "C": {"#text": None}}),
+        _user_data({"Dotted.Name": {"Leaf.Part": "v"}}),
+        _user_data(None),
+    ],
+)
+def test_general_shapes_are_decoded_as_the_general_path_does(text: bytes) -> None:
+    assert _agrees_or_declines(text)
+    assert _exact(decode_record(text)) == _exact(evtx_records.decode_general(text))
 
 
 def test_deep_nesting_is_declined_without_recursing() -> None:

@@ -351,7 +351,7 @@ static int skip_value(Cursor *c, int depth) {
 static PyObject *K_EventID, *K_Qualifiers, *K_Version, *K_Level, *K_Task, *K_Opcode,
     *K_Keywords, *K_EventRecordID, *K_Channel, *K_Computer, *K_Provider_Name, *K_Provider_Guid,
     *K_Provider_EventSourceName, *K_SystemTime, *K_ProcessID, *K_ThreadID, *K_UserID,
-    *K_ActivityID, *K_RelatedActivityID, *K_Data, *K_attributes;
+    *K_ActivityID, *K_RelatedActivityID, *K_Data, *K_attributes, *K_UserData;
 
 /* What System holds, as the typed path's _system_fields reads it. Each member is a new
  * reference, or NULL when absent; None is a value (a null the schema allows and keeps). */
@@ -377,6 +377,18 @@ static void system_clear(System *s) {
 
 /* A raw key against a literal name. */
 #define key_is(k, n, name) ((n) == (Py_ssize_t)sizeof(name) - 1 && memcmp((k), (name), (n)) == 0)
+
+/* Whether a raw name is valid UTF-8: a name compared with none of the known ones and skipped
+ * must still be text, as the Python paths' decoders require of the whole record. */
+static int valid_name(const unsigned char *k, Py_ssize_t n) {
+    PyObject *name = PyUnicode_DecodeUTF8((const char *)k, n, NULL);
+    if (name == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(name);
+    return 1;
+}
 
 /* A member's name and its colon; names with escapes are never the ones looked for (NO). */
 static int member_name(Cursor *c, const unsigned char **k, Py_ssize_t *n) {
@@ -775,9 +787,195 @@ static PyObject *system_fields(System *s) {
     return out;
 }
 
-/* EventData's named scalar items into ``out``; NO for unnamed items, attributes, nested values,
- * floats, and names that clash with a field already there (the general path keeps both). */
-static int read_event_data(Cursor *c, PyObject *out) {
+/* A scalar value as the Python paths decode it: a string, a 64-bit integer, true, false or null
+ * (a new reference); NULL for anything else (floats, larger integers, objects, arrays). */
+static PyObject *read_scalar(Cursor *c) {
+    skip_space(c);
+    if (c->p < c->end && *c->p == '"') {
+        return read_string(c);
+    }
+    if (take_word(c, "null", 4)) {
+        return Py_NewRef(Py_None);
+    }
+    if (take_word(c, "true", 4)) {
+        return Py_NewRef(Py_True);
+    }
+    if (take_word(c, "false", 5)) {
+        return Py_NewRef(Py_False);
+    }
+    int64_t number;
+    return read_int(c, &number) == OK ? PyLong_FromLongLong(number) : NULL;
+}
+
+/* Whether ``name`` is a field the System part of this record made. */
+static int system_made(System *s, PyObject *name) {
+    struct {
+        PyObject *key, *value;
+    } made[] = {
+        {K_EventID, s->event_id},
+        {K_Qualifiers, s->qualifiers},
+        {K_Version, s->version},
+        {K_Level, s->level},
+        {K_Task, s->task},
+        {K_Opcode, s->opcode},
+        {K_Keywords, s->keywords},
+        {K_EventRecordID, s->record},
+        {K_Channel, s->channel},
+        {K_Computer, s->computer},
+        {K_Provider_Name, s->name},
+        {K_Provider_Guid, s->guid},
+        {K_Provider_EventSourceName, s->source_name},
+        {K_SystemTime, s->stamp},
+        {K_ProcessID, s->pid},
+        {K_ThreadID, s->tid},
+        {K_UserID, s->user},
+        {K_ActivityID, s->activity},
+        {K_RelatedActivityID, s->related},
+    };
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        if (made[i].value != NULL && PyUnicode_Compare(name, made[i].key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The general path's _put for an EventData item: ``name``, or ``EventData.name`` when a System
+ * field has that name. Any other clash (a duplicate item, or a name made by the unnamed items)
+ * is left to the Python paths (NO), which see the items deduplicated. */
+static int put_item(PyObject *out, PyObject *name, PyObject *value, System *s) {
+    int clash = PyDict_Contains(out, name);
+    if (clash < 0 || (clash && !system_made(s, name))) {
+        return NO;
+    }
+    if (!clash) {
+        return PyDict_SetItem(out, name, value) ? NO : OK;
+    }
+    PyObject *fallback = PyUnicode_FromFormat("EventData.%U", name);
+    if (fallback == NULL) {
+        return NO;
+    }
+    int failed = PyDict_SetItem(out, fallback, value);
+    Py_DECREF(fallback);
+    return failed ? NO : OK;
+}
+
+/* One unnamed item appended to ``items`` (a string or an integer; a null is dropped). */
+static int unnamed_item(Cursor *c, PyObject *items) {
+    PyObject *item = read_scalar(c);
+    if (item == NULL || PyBool_Check(item)) { /* str(True) in the joined text: left to Python */
+        Py_XDECREF(item);
+        return NO;
+    }
+    int failed = item != Py_None && PyList_Append(items, item);
+    Py_DECREF(item);
+    return failed ? NO : OK;
+}
+
+/* EventData's unnamed items: {"#text": text or [texts]} (other members ignored, as _text_of
+ * does), a text, or a list of texts; strings and integers only, nulls dropped. They become
+ * ``Data`` (one item, or all of them joined by newlines) and ``Data_1``..``Data_n``. */
+static int unnamed_data(Cursor *c, PyObject *out, System *s) {
+    PyObject *items = PyList_New(0), *value = NULL;
+    int result = NO, seen_text = 0;
+    if (items == NULL) {
+        return NO;
+    }
+    skip_space(c);
+    int wrapped = c->p < c->end && *c->p == '{';
+    if (wrapped) {
+        c->p++;
+        if (take(c, '}')) {
+            goto done; /* no #text: the dict itself would be the item */
+        }
+    }
+    do {
+        if (wrapped) {
+            const unsigned char *k;
+            Py_ssize_t n;
+            if (member_name(c, &k, &n) != OK) {
+                goto done;
+            }
+            if (!key_is(k, n, "#text")) {
+                if (!valid_name(k, n) || skip_value(c, 0) != OK) {
+                    goto done;
+                }
+                continue;
+            }
+            if (seen_text++) {
+                goto done;
+            }
+        }
+        skip_space(c);
+        if (c->p < c->end && *c->p == '[') {
+            c->p++;
+            if (!take(c, ']')) {
+                do {
+                    if (unnamed_item(c, items) != OK) {
+                        goto done;
+                    }
+                } while (take(c, ','));
+                if (!take(c, ']')) {
+                    goto done;
+                }
+            }
+        } else if (unnamed_item(c, items) != OK) {
+            goto done;
+        }
+    } while (wrapped && take(c, ','));
+    if (wrapped && (!take(c, '}') || !seen_text)) {
+        goto done;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(items);
+    if (count == 0) {
+        result = OK;
+        goto done;
+    }
+    if (count == 1) {
+        value = Py_NewRef(PyList_GET_ITEM(items, 0));
+    } else {
+        PyObject *texts = PyList_New(count);
+        if (texts == NULL) {
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *text = PyObject_Str(PyList_GET_ITEM(items, i));
+            if (text == NULL) {
+                Py_DECREF(texts);
+                goto done;
+            }
+            PyList_SET_ITEM(texts, i, text);
+        }
+        PyObject *newline = PyUnicode_FromString("\n");
+        value = newline == NULL ? NULL : PyUnicode_Join(newline, texts);
+        Py_XDECREF(newline);
+        Py_DECREF(texts);
+        if (value == NULL) {
+            goto done;
+        }
+    }
+    if (put_item(out, K_Data, value, s) != OK) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *name = PyUnicode_FromFormat("Data_%zd", i + 1);
+        int failed = name == NULL || put_item(out, name, PyList_GET_ITEM(items, i), s) != OK;
+        Py_XDECREF(name);
+        if (failed) {
+            goto done;
+        }
+    }
+    result = OK;
+done:
+    Py_XDECREF(value);
+    Py_DECREF(items);
+    return result;
+}
+
+/* EventData into ``out`` as the general path does: named scalar items under their names (a name
+ * System has too goes under ``EventData.name``), unnamed items as ``Data`` and ``Data_n``. NO for
+ * attributes, nested values, floats and duplicate names. */
+static int read_event_data(Cursor *c, PyObject *out, System *s) {
     if (take_word(c, "null", 4)) {
         return OK;
     }
@@ -787,46 +985,33 @@ static int read_event_data(Cursor *c, PyObject *out) {
     if (take(c, '}')) {
         return OK;
     }
+    int seen_data = 0;
     do {
         const unsigned char *k;
         Py_ssize_t n;
         int escaped;
-        if (scan_string(c, &k, &n, &escaped) != OK) {
+        if (scan_string(c, &k, &n, &escaped) != OK || !take(c, ':')) {
             return NO;
+        }
+        if (!escaped && key_is(k, n, "Data")) {
+            if (seen_data++ || unnamed_data(c, out, s) != OK) {
+                return NO;
+            }
+            continue;
         }
         PyObject *key = escaped ? make_string(k, n, 1) : plain_string(k, n);
         if (key == NULL) {
             return NO;
         }
-        int clash = (!escaped && (key_is(k, n, "Data") || key_is(k, n, "#attributes"))) ||
+        PyObject *value = NULL;
+        if ((!escaped && key_is(k, n, "#attributes")) ||
             (escaped && (PyUnicode_Compare(key, K_Data) == 0 ||
                          PyUnicode_Compare(key, K_attributes) == 0)) ||
-            PyDict_Contains(out, key) != 0;
-        if (clash || !take(c, ':')) {
+            (value = read_scalar(c)) == NULL) {
             Py_DECREF(key);
             return NO;
         }
-        skip_space(c);
-        PyObject *value = NULL;
-        if (c->p < c->end && *c->p == '"') {
-            value = read_string(c);
-        } else if (take_word(c, "null", 4)) {
-            value = Py_NewRef(Py_None);
-        } else if (take_word(c, "true", 4)) {
-            value = Py_NewRef(Py_True);
-        } else if (take_word(c, "false", 5)) {
-            value = Py_NewRef(Py_False);
-        } else {
-            int64_t number;
-            if (read_int(c, &number) == OK) {
-                value = PyLong_FromLongLong(number);
-            }
-        }
-        if (value == NULL) {
-            Py_DECREF(key);
-            return NO;
-        }
-        int failed = PyDict_SetItem(out, key, value);
+        int failed = put_item(out, key, value, s);
         Py_DECREF(key);
         Py_DECREF(value);
         if (failed) {
@@ -836,10 +1021,84 @@ static int read_event_data(Cursor *c, PyObject *out) {
     return take(c, '}') ? OK : NO;
 }
 
-/* The Event object: its System first, then EventData; its namespace attributes are skipped. */
+/* UserData as the general path's _leaves: each scalar leaf under its element's name, or under
+ * its dotted path from UserData when that name is taken; a #text under its element's name;
+ * attributes and nulls dropped. ``path`` is the dotted path so far. NO for arrays, floats, a
+ * scalar UserData and duplicate names in one element. */
+static int read_leaves(Cursor *c, PyObject *out, PyObject *path, int depth) {
+    skip_space(c);
+    if (depth > MAX_DEPTH || c->p >= c->end) {
+        return NO;
+    }
+    if (*c->p != '{') {
+        PyObject *value = depth > 0 ? read_scalar(c) : NULL;
+        if (value == NULL) {
+            return NO;
+        }
+        int result = OK;
+        if (value != Py_None) {
+            Py_ssize_t dot = PyUnicode_FindChar(path, '.', 0, PyUnicode_GET_LENGTH(path), -1);
+            PyObject *name = dot < 0 ? Py_NewRef(path)
+                                     : PyUnicode_Substring(path, dot + 1, PyUnicode_GET_LENGTH(path));
+            int clash = name == NULL ? -1 : PyDict_Contains(out, name);
+            result = clash < 0 || PyDict_SetItem(out, clash ? path : name, value) ? NO : OK;
+            Py_XDECREF(name);
+        }
+        Py_DECREF(value);
+        return result;
+    }
+    c->p++;
+    if (take(c, '}')) {
+        return OK;
+    }
+    PyObject *names = PySet_New(NULL); /* the element's member names: duplicates are refused */
+    if (names == NULL) {
+        return NO;
+    }
+    int result = NO;
+    do {
+        PyObject *key = read_string(c);
+        if (key == NULL || !take(c, ':') || PySet_Contains(names, key) != 0 ||
+            PySet_Add(names, key) != 0) {
+            Py_XDECREF(key);
+            goto done;
+        }
+        int step;
+        if (PyUnicode_Compare(key, K_attributes) == 0) {
+            step = skip_value(c, depth + 1);
+        } else if (PyUnicode_CompareWithASCIIString(key, "#text") == 0) {
+            /* the element's text, under the element's own name (null kept, as _leaves does) */
+            PyObject *value = read_scalar(c), *name = NULL;
+            Py_ssize_t dot = PyUnicode_FindChar(path, '.', 0, PyUnicode_GET_LENGTH(path), -1);
+            if (value != NULL && depth > 0) {
+                name = dot < 0 ? Py_NewRef(path)
+                               : PyUnicode_Substring(path, dot + 1, PyUnicode_GET_LENGTH(path));
+            }
+            int clash = name == NULL ? -1 : PyDict_Contains(out, name);
+            step = clash < 0 || PyDict_SetItem(out, clash ? path : name, value) ? NO : OK;
+            Py_XDECREF(value);
+            Py_XDECREF(name);
+        } else {
+            PyObject *child = PyUnicode_FromFormat("%U.%U", path, key);
+            step = child == NULL ? NO : read_leaves(c, out, child, depth + 1);
+            Py_XDECREF(child);
+        }
+        Py_DECREF(key);
+        if (step != OK) {
+            goto done;
+        }
+    } while (take(c, ','));
+    result = take(c, '}') ? OK : NO;
+done:
+    Py_DECREF(names);
+    return result;
+}
+
+/* The Event object: its System first, then EventData and UserData in their order, as the
+ * general path reads them; its namespace attributes are skipped, and so is a null section. */
 static PyObject *read_event(Cursor *c, System *s) {
     PyObject *out = NULL;
-    int seen_namespace = 0, seen_data = 0;
+    int seen_namespace = 0, seen_data = 0, seen_user = 0;
     if (!take(c, '{')) {
         return NULL;
     }
@@ -858,13 +1117,19 @@ static PyObject *read_event(Cursor *c, System *s) {
             if (read_system(c, s) != OK || (out = system_fields(s)) == NULL) {
                 goto fail;
             }
-        } else if (key_is(k, n, "EventData") && out != NULL && !seen_data) {
-            seen_data = 1;
-            if (read_event_data(c, out) != OK) {
+        } else if (out == NULL) {
+            goto fail; /* a section before System */
+        } else if (key_is(k, n, "EventData") && !seen_data++) {
+            if (read_event_data(c, out, s) != OK) {
                 goto fail;
             }
-        } else {
-            goto fail; /* UserData, EventData before System, a duplicate, anything else */
+        } else if (key_is(k, n, "UserData") && !seen_user++) {
+            if (!take_word(c, "null", 4) && read_leaves(c, out, K_UserData, 0) != OK) {
+                goto fail;
+            }
+        } else if (key_is(k, n, "System") || key_is(k, n, "EventData") ||
+                   key_is(k, n, "UserData") || !valid_name(k, n) || !take_word(c, "null", 4)) {
+            goto fail; /* a duplicate section, or another section that is not null */
         }
     } while (take(c, ','));
     if (!take(c, '}') || out == NULL) {
@@ -1079,6 +1344,7 @@ static int intern_names(void) {
         {&K_RelatedActivityID, "RelatedActivityID"},
         {&K_Data, "Data"},
         {&K_attributes, "#attributes"},
+        {&K_UserData, "UserData"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL) {
