@@ -1,12 +1,16 @@
 /*
- * The usual EVTX record's JSON to its Sigma-native fields, in one pass (optional accelerator).
+ * An EVTX record's JSON to its Sigma-native fields, in one pass (optional accelerator).
  *
  * decode_usual(text) reads the compact JSON the native parser writes for one record and returns
- * (fields, timestamp), exactly what the typed path of evtx_records.decode_record builds for the
- * usual shape, or None for anything else: another shape, a value of another type, a duplicate
- * key, a float, an integer past 64 bits, bad UTF-8, bad JSON. None is never an error, only
- * "not decided here": the Python paths then decide, report and flatten as they always do. So
- * this code never has to be right about unusual input, only about accepting it.
+ * (fields, timestamp), exactly what the Python paths of evtx_records.decode_record build, for
+ * the shapes it knows: the System children Windows writes (ids as integers or digit strings,
+ * Qualifiers, nulls where the schema allows them), named EventData items, unnamed ones, and
+ * UserData leaves (99.5 % of the attack corpus's records). Anything else gets None: another
+ * shape, a float, an integer past 64 bits, an array in UserData, a duplicate name, bad UTF-8,
+ * bad JSON. None is never an error, only "not decided here": the Python paths then decide,
+ * report and flatten as they always do. So this code never has to be right about unusual
+ * input, only about what it accepts. decode_frame does the same for a whole record frame of the
+ * EVTX worker and makes the events.
  *
  * The text comes from a worker that parses hostile files. Every read is bounds-checked against
  * the end of the buffer, nesting is capped, nothing is written outside buffers sized here, and
@@ -1025,6 +1029,21 @@ static int read_event_data(Cursor *c, PyObject *out, System *s) {
  * its dotted path from UserData when that name is taken; a #text under its element's name;
  * attributes and nulls dropped. ``path`` is the dotted path so far. NO for arrays, floats, a
  * scalar UserData and duplicate names in one element. */
+/* A leaf under the last part of its dotted path, or under the whole path when that name is
+ * taken (the general path's _put). */
+static int put_leaf(PyObject *out, PyObject *path, PyObject *value) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(path);
+    Py_ssize_t dot = PyUnicode_FindChar(path, '.', 0, length, -1);
+    if (dot < -1) {
+        return NO;
+    }
+    PyObject *name = dot < 0 ? Py_NewRef(path) : PyUnicode_Substring(path, dot + 1, length);
+    int clash = name == NULL ? -1 : PyDict_Contains(out, name);
+    int result = clash < 0 || PyDict_SetItem(out, clash ? path : name, value) ? NO : OK;
+    Py_XDECREF(name);
+    return result;
+}
+
 static int read_leaves(Cursor *c, PyObject *out, PyObject *path, int depth) {
     skip_space(c);
     if (depth > MAX_DEPTH || c->p >= c->end) {
@@ -1035,15 +1054,7 @@ static int read_leaves(Cursor *c, PyObject *out, PyObject *path, int depth) {
         if (value == NULL) {
             return NO;
         }
-        int result = OK;
-        if (value != Py_None) {
-            Py_ssize_t dot = PyUnicode_FindChar(path, '.', 0, PyUnicode_GET_LENGTH(path), -1);
-            PyObject *name = dot < 0 ? Py_NewRef(path)
-                                     : PyUnicode_Substring(path, dot + 1, PyUnicode_GET_LENGTH(path));
-            int clash = name == NULL ? -1 : PyDict_Contains(out, name);
-            result = clash < 0 || PyDict_SetItem(out, clash ? path : name, value) ? NO : OK;
-            Py_XDECREF(name);
-        }
+        int result = value == Py_None ? OK : put_leaf(out, path, value);
         Py_DECREF(value);
         return result;
     }
@@ -1068,16 +1079,9 @@ static int read_leaves(Cursor *c, PyObject *out, PyObject *path, int depth) {
             step = skip_value(c, depth + 1);
         } else if (PyUnicode_CompareWithASCIIString(key, "#text") == 0) {
             /* the element's text, under the element's own name (null kept, as _leaves does) */
-            PyObject *value = read_scalar(c), *name = NULL;
-            Py_ssize_t dot = PyUnicode_FindChar(path, '.', 0, PyUnicode_GET_LENGTH(path), -1);
-            if (value != NULL && depth > 0) {
-                name = dot < 0 ? Py_NewRef(path)
-                               : PyUnicode_Substring(path, dot + 1, PyUnicode_GET_LENGTH(path));
-            }
-            int clash = name == NULL ? -1 : PyDict_Contains(out, name);
-            step = clash < 0 || PyDict_SetItem(out, clash ? path : name, value) ? NO : OK;
+            PyObject *value = depth > 0 ? read_scalar(c) : NULL;
+            step = value == NULL ? NO : put_leaf(out, path, value);
             Py_XDECREF(value);
-            Py_XDECREF(name);
         } else {
             PyObject *child = PyUnicode_FromFormat("%U.%U", path, key);
             step = child == NULL ? NO : read_leaves(c, out, child, depth + 1);

@@ -12,10 +12,11 @@ same fields whichever path it takes; the differential test in tests/readers chec
 shared corpora and on generated records.
 
 Before both, the optional C accelerator (``_evtxjson.c``, compiled at install when a compiler is
-there) decodes the usual shapes the typed path handles (94 % of the attack corpus's records) in
-one pass, straight into the final dict, and answers None for anything else, which then takes the
-Python paths. It is several times cheaper than the typed path, which builds structs and then the
-dict in Python. The tests run every check with and without it.
+there) decodes the shapes the typed path handles and most of the general path's (99.5 % of the
+attack corpus's records) in one pass, straight into the final dict, and answers None for
+anything else, which then takes the Python paths. It is several times cheaper than the typed
+path, which builds structs and then the dict in Python. The tests run every check with and
+without it.
 """
 
 from __future__ import annotations
