@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/network.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build src/sentinelle/readers/*.so
