@@ -20,7 +20,10 @@ def require_accelerator() -> None:
     if evtx_records._native_decode is None:
         if os.environ.get("SENTINELLE_REQUIRE_ACCELERATOR"):
             pytest.fail("the C accelerator (readers/_evtxjson.c) was not built")
-        pytest.skip("the C accelerator (readers/_evtxjson.c) was not built: no C compiler?")
+        pytest.skip(
+            "the C accelerator (readers/_evtxjson.c) was not built: no C compiler, or"
+            " SENTINELLE_PURE_PYTHON set at install"
+        )
 
 
 CHUNK = 65536
