@@ -6,7 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.readers.helpers import chunk_record_ids
+from sentinelle.readers import evtx_records
+from tests.readers.helpers import chunk_record_ids, require_accelerator
+
+
+@pytest.fixture(params=["native", "python"])
+def both_decoders(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with the C accelerator (records and whole frames), then without it."""
+    if request.param == "native":
+        require_accelerator()
+    else:
+        monkeypatch.setattr(evtx_records, "native_frame", None)
+        monkeypatch.setattr(evtx_records, "_native_decode", None)
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

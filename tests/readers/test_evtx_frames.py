@@ -19,18 +19,8 @@ from sentinelle.events import FLAG_BAD_TIMESTAMP, Event
 from sentinelle.readers import evtx as reader
 from sentinelle.readers import evtx_records, evtx_worker
 from sentinelle.readers.batches import BatchBuilder
-from tests.readers.helpers import require_accelerator
 
-
-@pytest.fixture(autouse=True, params=["native", "python"])
-def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs the test with the accelerator's frame decoder, then with the Python one."""
-    if request.param == "native":
-        require_accelerator()
-    else:
-        monkeypatch.setattr(evtx_records, "native_frame", None)
-        monkeypatch.setattr(evtx_records, "_native_decode", None)
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("both_decoders")
 
 
 RECORD: dict[str, Any] = {

@@ -29,17 +29,8 @@ from hypothesis import strategies as st
 from sentinelle.readers import evtx_records
 from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_record
 from sentinelle.readers.winevent import flatten_evtx_json
-from tests.readers.helpers import require_accelerator
 
-
-@pytest.fixture(autouse=True, params=["native", "python"])
-def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs the test with the accelerator, then without it."""
-    if request.param == "native":
-        require_accelerator()
-    else:
-        monkeypatch.setattr(evtx_records, "_native_decode", None)
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("both_decoders")
 
 
 def _general(text: bytes, ordered: bool = True) -> Any:
