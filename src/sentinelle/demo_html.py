@@ -18,12 +18,12 @@ from sentinelle import __version__
 from sentinelle.demo import DemoResult, ScenarioResult
 from sentinelle.detections import LEVELS
 from sentinelle.hospital import HospitalModel, ImpactReport, ServiceState
-from sentinelle.hunt.outputs.fields import printable
 from sentinelle.hunt.outputs.html import _CSS as HUNT_CSS
 from sentinelle.hunt.outputs.html import LEVEL_COLOURS
 from sentinelle.hunt.outputs.html import _chart_section as hunt_chart_section
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.incidents import Incident
+from sentinelle.terminal import printable
 
 STATE_COLOURS = {
     ServiceState.OPERATIONAL: "#c7e9c0",

@@ -16,7 +16,7 @@ from rich.text import Text
 from sentinelle.demo import DEMO_SCALE, DEMO_SEED, DemoResult, ScenarioResult, run_demo
 from sentinelle.detections import level_rank
 from sentinelle.hospital import ImpactEntry, ServiceState
-from sentinelle.hunt.outputs.fields import printable
+from sentinelle.terminal import printable
 
 _LOCAL = timedelta(hours=1)
 

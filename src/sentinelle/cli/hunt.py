@@ -27,8 +27,8 @@ from rich.text import Text
 from sentinelle.detections import LEVELS, level_rank
 from sentinelle.errors import Location, RuleError
 from sentinelle.hunt.outputs import TimelineWriter, open_writer
-from sentinelle.hunt.outputs.fields import printable
 from sentinelle.hunt.summary import HuntSummary
+from sentinelle.terminal import printable
 
 _LEVEL_HELP = "one of " + ", ".join(LEVELS)
 

@@ -52,7 +52,6 @@ _NOT_DETAILS = frozenset(
 )
 
 # C0/C1 controls and the Unicode bidi/format characters used for display spoofing.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 DETAILS_SEPARATOR = " ¦ "
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
@@ -160,13 +159,3 @@ def mitre_tags(det: Detection) -> str:
 
 def other_tags(det: Detection) -> str:
     return DETAILS_SEPARATOR.join(t for t in det.tags if not t.lower().startswith("attack."))
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: controls and bidi overrides shown as ``\\xNN`` escapes."""
-    return _UNSAFE.sub(_escape_char, text)
-
-
-def _escape_char(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

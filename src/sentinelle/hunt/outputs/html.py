@@ -29,10 +29,10 @@ from sentinelle.hunt.outputs.fields import (
     first_event,
     level_short,
     mitre_tactics,
-    printable,
     utc_text,
 )
 from sentinelle.hunt.summary import HuntSummary
+from sentinelle.terminal import printable
 
 # Browsers struggle past this many table rows; the rest is counted and left to CSV/JSONL.
 MAX_ROWS = 100_000

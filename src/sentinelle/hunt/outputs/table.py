@@ -21,10 +21,10 @@ from sentinelle.hunt.outputs.fields import (
     first_event,
     level_short,
     mitre_tactics,
-    printable,
     utc_text,
 )
 from sentinelle.hunt.summary import HuntSummary
+from sentinelle.terminal import printable
 
 LEVEL_STYLE = {
     "critical": "bold white on red",
