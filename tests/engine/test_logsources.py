@@ -1,4 +1,4 @@
-"""Logsource mapping: Sysmon and Security 4688 process creation; Kleene logic on missing fields."""
+"""Logsource mapping: Sysmon and Security 4688 process creation; fields a source lacks."""
 
 from __future__ import annotations
 
@@ -41,19 +41,102 @@ def test_security_4688_maps_field_names(compile_yaml: Compile) -> None:
     assert not _fires(compile_yaml, "sel", {**ev, "EventID": 4624})
 
 
-def test_field_absent_from_4688_never_decides_a_match(compile_yaml: Compile) -> None:
+def test_field_4688_lacks_reads_as_absent(compile_yaml: Compile) -> None:
     ev = {"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\Windows\\whoami.exe"}
-    # `not filter` could be true or false: 4688 has no OriginalFileName, so the rule holds off.
-    assert not _fires(compile_yaml, "sel and not filter", ev)
-    # `sel or filter` holds whatever OriginalFileName would be.
+    # 4688 has no OriginalFileName: the filter's test does not hold, so `not filter` does, as in
+    # pySigma's backends and the Sigma specification.
+    assert _fires(compile_yaml, "sel and not filter", ev)
     assert _fires(compile_yaml, "sel or filter", ev)
-    sysmon = {
-        "Channel": SYSMON,
-        "EventID": 1,
-        "Image": "C:\\x\\whoami.exe",
-        "OriginalFileName": "a",
+    assert not _fires(compile_yaml, "filter", ev)
+    # Even when a 4688 event carries a field of that name, the source's list decides: what it
+    # does not list is not the field the rule means.
+    assert _fires(compile_yaml, "sel and not filter", {**ev, "OriginalFileName": "whoami.exe"})
+    sysmon = {"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"}
+    assert not _fires(
+        compile_yaml, "sel and not filter", {**sysmon, "OriginalFileName": "whoami.exe"}
+    )
+    assert _fires(compile_yaml, "sel and not filter", {**sysmon, "OriginalFileName": "a"})
+
+
+ABSENT_RULE = """
+title: Absence tests
+logsource: {product: windows, category: process_creation}
+detection:
+    sel: {Image|endswith: '\\\\whoami.exe'}
+    filter_user: {User|contains: AUTHORI}
+    filter_null: {OriginalFileName: null}
+    filter_missing: {Hashes|exists: false}
+    filter_present: {Hashes|exists: true}
+    filter_ref: {CommandLine|fieldref: ParentCommandLine}
+    condition: %s
+level: high
+"""
+
+
+def test_absence_tests_on_fields_4688_lacks(compile_yaml: Compile) -> None:
+    """`null` and `exists: false` hold on a field the source lacks, every other test fails."""
+    ev = event_from_mapping(
+        {"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\Windows\\whoami.exe"}
+    )
+    expected = {
+        "filter_user": False,
+        "filter_null": True,
+        "filter_missing": True,
+        "filter_present": False,
+        "filter_ref": False,
     }
-    assert _fires(compile_yaml, "sel and not filter", sysmon)
+    for name, holds in expected.items():
+        compiled = compile_yaml(ABSENT_RULE % f"sel and {name}", logsources=load_logsource_map())
+        assert not compiled.errors
+        assert bool(compiled.match(ev)) is holds, name
+
+
+def test_rule_made_only_of_an_absent_filter_fires_on_every_4688(compile_yaml: Compile) -> None:
+    compiled = compile_yaml(ABSENT_RULE % "not filter_user", logsources=load_logsource_map())
+    assert compiled.match(event_from_mapping({"Channel": "Security", "EventID": 4688}))
+    assert not compiled.match(event_from_mapping({"Channel": "Security", "EventID": 4624}))
+    sysmon = {"Channel": SYSMON, "EventID": 1, "User": "NT AUTHORITY\\SYSTEM"}
+    assert not compiled.match(event_from_mapping(sysmon))
+    assert compiled.match(event_from_mapping({**sysmon, "User": "CHU\\j.martin"}))
+
+
+def test_detection_names_the_filters_that_could_not_apply(compile_yaml: Compile) -> None:
+    condition = "sel and not filter_user and not filter_ref and not filter_present"
+    compiled = compile_yaml(ABSENT_RULE % condition, logsources=load_logsource_map())
+    ev = {"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\Windows\\whoami.exe"}
+    (det,) = compiled.match(event_from_mapping(ev))
+    assert det.details["unsupported_filter_fields"] == {
+        "filter_present": ["Hashes"],
+        "filter_ref": ["ParentCommandLine"],
+        "filter_user": ["User"],
+    }
+    # On Sysmon every field exists: no note.
+    sysmon = {"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"}
+    (det,) = compiled.match(event_from_mapping(sysmon))
+    assert "unsupported_filter_fields" not in det.details
+
+
+def test_logon_id_reads_subject_logon_id_on_4688(compile_yaml: Compile) -> None:
+    """As pySigma's Windows audit pipeline maps it."""
+    rule = """
+title: WmiPrvSE child
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {ParentImage|endswith: '\\\\WmiPrvSe.exe'}
+    filter_logonid: {LogonId: ['0x3e7', 'null']}
+    filter_null: {LogonId: null}
+    condition: selection and not 1 of filter_*
+level: medium
+"""
+    compiled = compile_yaml(rule, logsources=load_logsource_map())
+    base = {
+        "Channel": "Security",
+        "EventID": 4688,
+        "ParentProcessName": "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
+    }
+    assert compiled.match(event_from_mapping({**base, "SubjectLogonId": "0x3e4"}))
+    assert not compiled.match(event_from_mapping({**base, "SubjectLogonId": "0x3e7"}))
+    assert not compiled.match(event_from_mapping(base))  # no logon id: filter_null holds
 
 
 def test_unmapped_logsource_never_fires(compile_yaml: Compile) -> None:

@@ -359,6 +359,13 @@ class CompiledRules:
         )
         if info.suppressed:
             det.details["suppressed"] = True
+        if info.absent_filters:
+            fields = event.fields
+            n = values.number(fields.get("EventID"))
+            eid = int(n) if isinstance(n, int | float) and float(n).is_integer() else None
+            filters = info.absent_filters_for(fields.get("Channel"), eid)
+            if filters:
+                det.details["unsupported_filter_fields"] = filters
         return det
 
     def correlator(self) -> Any:

@@ -120,14 +120,7 @@ class Const:
     value: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Unknown:
-    """A test on a field the event source never carries: neither true nor false (Kleene)."""
-
-    field: str
-
-
-Node = Leaf | And | Or | Not | Const | Unknown
+Node = Leaf | And | Or | Not | Const
 
 
 EVENT_ID = "EventID"
@@ -178,22 +171,14 @@ def atoms_of(node: Node) -> list[Atom]:
     return out
 
 
-def resolve_unknowns(node: Node, *, must: bool = True) -> Node:
-    """Replace ``Unknown`` leaves so the tree is true only when it is true whatever they are.
-
-    Kleene logic with two views of each node: ``must`` (certainly true) and ``may`` (possibly
-    true). An unknown test is never certainly true and always possibly true; ``not`` swaps the
-    views. The result is an ordinary two-valued tree: a rule never fires because of a field the
-    source does not have.
-    """
-    if isinstance(node, Unknown):
-        return Const(not must)
+def fold_constants(node: Node) -> Node:
+    """``simplify`` at every level: constants (tests of fields a source lacks) folded away."""
     if isinstance(node, Not):
-        return simplify(Not(resolve_unknowns(node.child, must=not must)))
+        return simplify(Not(fold_constants(node.child)))
     if isinstance(node, And):
-        return simplify(And(tuple(resolve_unknowns(c, must=must) for c in node.children)))
+        return simplify(And(tuple(fold_constants(c) for c in node.children)))
     if isinstance(node, Or):
-        return simplify(Or(tuple(resolve_unknowns(c, must=must) for c in node.children)))
+        return simplify(Or(tuple(fold_constants(c) for c in node.children)))
     return node
 
 

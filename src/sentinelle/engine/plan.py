@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from sentinelle.sigma.logsources import LogsourceMap
 
 
+AbsentFilterNote = tuple[str | None, tuple[int, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class RuleInfo:
     """What outputs and correlations need to know about a loaded detection rule."""
@@ -36,6 +39,19 @@ class RuleInfo:
     line: int | None
     sources: tuple[str, ...]  # labels of the event sources it applies to; empty: never fires
     suppressed: bool = False  # a correlation says `generate: false` for it
+    # Per source (folded channel, event ids): the rule's negated detections that test fields
+    # the source never carries, with those fields. Such a filter cannot exclude an event there,
+    # and the rule's detections on it say so (``details["unsupported_filter_fields"]``).
+    absent_filters: tuple[AbsentFilterNote, ...] = ()
+
+    def absent_filters_for(self, channel: object, event_id: int | None) -> dict[str, list[str]]:
+        """The filters that could not apply to an event of ``channel`` and ``event_id``."""
+        ch = channel.lower() if isinstance(channel, str) else None
+        for source_channel, event_ids, filters in self.absent_filters:
+            if source_channel not in (None, ch) or (event_ids and event_id not in event_ids):
+                continue
+            return {name: list(fields) for name, fields in filters}
+        return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +95,15 @@ def plan_rules(
         ls = rule.logsource
         sources = logsources.sources(ls.product, ls.category, ls.service)
         trees: list[tuple[int, ir.Node]] = []
+        absent: list[AbsentFilterNote] = []
         try:
             for i, src in enumerate(sources):
-                tree = rule_tree(rule, src, placeholders)
+                tree, filters = rule_tree(rule, src, placeholders)
                 if tree != ir.Const(False):
                     trees.append((i, tree))
+                    if filters:
+                        channel = src.channel.lower() if src.channel else None
+                        absent.append((channel, src.event_ids, filters))
         except Rejected as exc:
             where = loc
             content = ruleset.files.get(loc.source)
@@ -111,6 +131,7 @@ def plan_rules(
             path=loc.source,
             line=loc.line,
             sources=tuple(sources[i].label for i, _ in trees),
+            absent_filters=tuple(absent),
         )
         index = len(plan.rules)
         plan.rules.append(info)

@@ -16,6 +16,7 @@ import re2
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
+    ConditionIdentifier,
     ConditionNOT,
     ConditionOR,
     ConditionValueExpression,
@@ -63,17 +64,26 @@ class Rejected(Exception):
         self.needle = needle  # text of the rule that shows the problem, when there is one
 
 
+AbsentFilters = tuple[tuple[str, tuple[str, ...]], ...]  # detection identifier -> fields
+
+
 def rule_tree(
     rule: SigmaRule, source: Source, placeholders: Mapping[str, Sequence[str]]
-) -> ir.Node:
-    """The rule's condition as a tree over event fields of ``source`` (its ``where`` included)."""
+) -> tuple[ir.Node, AbsentFilters]:
+    """The rule's condition as a tree over event fields of ``source`` (its ``where`` included),
+    and the negated detections (filters) that test fields ``source`` never carries.
+
+    Such a field reads as absent, as the Sigma specification and pySigma read a field an event
+    lacks: a value test on it does not hold, so ``not filter`` holds and the rule may fire
+    although a benign exclusion could not be checked. The filters returned say which.
+    """
     _check_modifiers(rule.detection.detections.values())
     try:
         parsed = [cond.parsed for cond in rule.detection.parsed_condition]
     except SigmaError as exc:
         raise Rejected(f"condition: {exc}") from None
     ctx = _Context(source, placeholders)
-    trees = [ctx.node(p) for p in parsed]
+    trees = [ctx.node(p, negated=False) for p in parsed]
     # Several conditions in one rule are alternatives (spec: a list of conditions is OR-ed).
     tree: ir.Node = trees[0] if len(trees) == 1 else ir.Or(tuple(trees))
     if source.where:
@@ -82,7 +92,8 @@ def rule_tree(
             for name, values in source.where
         ]
         tree = ir.And((*wheres, tree))
-    return ir.resolve_unknowns(ir.simplify(tree))
+    absent = tuple((name, tuple(sorted(fields))) for name, fields in sorted(ctx.absent.items()))
+    return ir.fold_constants(tree), absent
 
 
 def _check_modifiers(items: Iterable[SigmaDetection | SigmaDetectionItem]) -> None:
@@ -103,19 +114,46 @@ def _literal(value: str | int) -> ir.Matcher:
     return _pattern(SigmaString(value), cased=False)
 
 
+def _absent_reading(value: Any) -> bool:
+    """What a test gives on a field the event does not have: only ``null`` and ``exists: false``
+    hold (pySigma's backends: ``field IS NULL``, ``NOT EXISTS``); every value test fails."""
+    if isinstance(value, SigmaExpansion):
+        return any(_absent_reading(v) for v in value.values)
+    if isinstance(value, SigmaNull):
+        return True
+    if isinstance(value, SigmaExists):
+        return not value.exists
+    return False
+
+
+def _identifier(cond: ConditionFieldEqualsValueExpression) -> str:
+    """The detection identifier (``filter_main_x``) a condition leaf comes from."""
+    for parent in cond.parent_chain():
+        if isinstance(parent, ConditionIdentifier):
+            return parent.identifier
+    return "condition"
+
+
 class _Context:
     def __init__(self, source: Source, placeholders: Mapping[str, Sequence[str]]) -> None:
         self.source = source
         self.placeholders = placeholders
+        # Negated detections testing fields the source lacks: identifier -> those fields.
+        self.absent: dict[str, set[str]] = {}
 
-    def node(self, cond: Any) -> ir.Node:
+    def node(self, cond: Any, *, negated: bool) -> ir.Node:
         if isinstance(cond, ConditionAND):
-            return ir.And(tuple(self.node(c) for c in cond.args))
+            return ir.And(tuple(self.node(c, negated=negated) for c in cond.args))
         if isinstance(cond, ConditionOR):
-            return ir.Or(tuple(self.node(c) for c in cond.args))
+            return ir.Or(tuple(self.node(c, negated=negated) for c in cond.args))
         if isinstance(cond, ConditionNOT):
-            return ir.Not(self.node(cond.args[0]))
+            return ir.Not(self.node(cond.args[0], negated=not negated))
         if isinstance(cond, ConditionFieldEqualsValueExpression):
+            missing = self.missing_field(cond)
+            if missing is not None:
+                if negated:
+                    self.absent.setdefault(_identifier(cond), set()).add(missing)
+                return ir.Const(_absent_reading(cond.value))
             try:
                 return self.field_node(cond)
             except Rejected as exc:
@@ -126,10 +164,17 @@ class _Context:
             raise Rejected("a detection became empty")
         raise Rejected(f"unsupported condition element {type(cond).__name__}")
 
+    def missing_field(self, cond: ConditionFieldEqualsValueExpression) -> str | None:
+        """The rule field (or the field a ``fieldref`` names) the source never carries."""
+        if not self.source.event_fields(cond.field):
+            return cond.field
+        value = cond.value
+        if isinstance(value, SigmaFieldReference) and not self.source.event_fields(value.field):
+            return value.field
+        return None
+
     def field_node(self, cond: ConditionFieldEqualsValueExpression) -> ir.Node:
         names = self.source.event_fields(cond.field)
-        if not names:
-            return ir.Unknown(cond.field)
         if len(names) == 1:
             return self.value(names[0], cond.value)
         # Alternative names of one field (an event has at most one of them): any of them
@@ -157,9 +202,7 @@ class _Context:
             raise Rejected(f"a keyword cannot be a {type(value).__name__} value")
         if isinstance(value, SigmaFieldReference):
             assert field is not None
-            others = self.source.event_fields(value.field)
-            if not others:
-                return ir.Unknown(value.field)
+            others = self.source.event_fields(value.field)  # never empty: see missing_field
             if len(others) > 1:
                 return ir.Or(
                     tuple(
