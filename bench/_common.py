@@ -1,7 +1,7 @@
 """Helpers shared by the benchmarks: corpus discovery, peak memory of a child process, ratios.
 
 Benchmarks print ratios against a baseline measured in the same run, because these machines are
-noisy; absolute figures are printed too, for the README.
+noisy; absolute figures are printed too, for docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
