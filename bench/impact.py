@@ -1,8 +1,12 @@
-"""Impact engine cost: the worked example, then synthetic models 10x and 50x larger.
+"""Model checking and impact engine cost, as ratios to a baseline measured in the same run.
 
-Prints seconds per assessment and the cost per (component x site) pair as a ratio to the worked
-example measured in the same run: a ratio near 1 means the engine stays linear in the size of
-the model. Run: ``.venv/bin/python bench/impact.py``.
+1. ``model check``: seconds to load and validate the worked example, then a dense 2 MB model
+   (1,500 services with 200 dependencies each) and a model just under the 4 MiB cap; prints
+   the time per byte of each as a ratio to the worked example's (near 1: linear in the size).
+2. The engine: seconds per assessment of the worked example, then synthetic models 10x and 50x
+   larger, with the cost per (component x site) pair as a ratio to the worked example's.
+
+Run: ``.venv/bin/python bench/impact.py``.
 """
 
 from __future__ import annotations
@@ -69,6 +73,45 @@ def synthetic(n_sites: int, n_components: int, seed: int = 7) -> dict[str, Any]:
     }
 
 
+def dense_model_text(services: int, dependencies: int, prefix: str) -> str:
+    """Services that all depend on the same infrastructure components, one line each; the
+    components' ids are ``prefix`` and a number (a longer prefix, more bytes per node)."""
+    lines = [
+        "hospital: {name: dense}",
+        "sites: [{id: s0, name: S0, town: t}]",
+        "zones: [{id: z, name: z, kind: servers}]",
+        f"assets: [{{id: a0, site: s0, zone: z, hosts: [h0], carries: [{prefix}0]}}]",
+        "infrastructure:",
+    ]
+    lines += [f"  - {{id: {prefix}{j}, name: I{j}, site: s0}}" for j in range(dependencies)]
+    targets = ", ".join(f"{prefix}{j}" for j in range(dependencies))
+    lines.append("services:")
+    lines += [
+        f"  - {{id: svc-{i:05d}, name: S{i}, criticality: minor, owner: o, on_call: c, rto: 4h,"
+        f" site: s0, depends_on: [{targets}]}}"
+        for i in range(services)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def bench_check(tmp: Path) -> None:
+    example = example_model_path()
+    base = best_of(lambda: load_model(example), repeat=5)
+    base_unit = base / example.stat().st_size
+    print(f"model check, worked example: {base * 1000:.1f} ms for {example.stat().st_size} bytes")
+    # Under the cap of 500,000 YAML nodes, a 4 MiB model needs longer ids.
+    for label, services, prefix in (("2 MB", 1_500, "i"), ("at the 4 MiB cap", 1_560, "infra-00")):
+        path = tmp / f"dense-{services}.yml"
+        path.write_text(dense_model_text(services, 200, prefix), encoding="utf-8")
+        seconds = best_of(lambda p=path: load_model(p), repeat=3)
+        size = path.stat().st_size
+        print(
+            f"model check, {label} ({size} bytes, {services} services x 200 dependencies):"
+            f" {seconds:.2f} s, time per byte {ratio(seconds / size, base_unit):.2f}x"
+            " the worked example's"
+        )
+
+
 def best_of(fn: Any, repeat: int = 5) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -85,6 +128,8 @@ def measure(model: HospitalModel, trouble: dict[str, list[str]]) -> tuple[float,
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_check(Path(tmp))
     example = load_model(example_model_path())
     load_s = best_of(lambda: load_model(example_model_path()))
     base_s, base_pairs = measure(

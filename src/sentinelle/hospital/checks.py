@@ -41,6 +41,10 @@ def check_graph(components: Mapping[str, Component], sites: Sequence[str]) -> li
         return problems
     needed = needed_sites(components, order)
     rank = {site: i for i, site in enumerate(sites)}
+    dependents: dict[str, list[Component]] = {}
+    for other in components.values():
+        for dep in other.depends_on:
+            dependents.setdefault(dep.target, []).append(other)
     for cid in order:
         comp = components[cid]
         if comp.placement is not Placement.LOCAL:
@@ -50,9 +54,8 @@ def check_graph(components: Mapping[str, Component], sites: Sequence[str]) -> li
             continue
         users = [
             other.id
-            for other in components.values()
-            if any(d.target == cid for d in other.depends_on)
-            and evaluation_sites(other, needed[other.id]) & set(missing)
+            for other in dependents.get(cid, ())
+            if evaluation_sites(other, needed[other.id]) & set(missing)
         ]
         verb = "needs" if len(users) == 1 else "need"
         problems.append(
@@ -84,7 +87,8 @@ def model_notes(model: HospitalModel) -> list[str]:
             bare = [s for s in comp.sites if not model.carriers(comp.id, s)]
             if bare:
                 notes.append(f"no asset carries {comp.id} at {', '.join(bare)}")
+    placed = {asset.site for asset in model.assets.values()}
     for site in model.sites:
-        if not model.assets_at(site):
+        if site not in placed:
             notes.append(f"site {site} has no assets: detections there cannot be placed")
     return notes

@@ -9,7 +9,7 @@ and lets the caller go on, so one run reports every mistake in the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ _PLAIN_TAGS = frozenset(
 
 
 class _Refused(Exception):
-    """Raised inside the composer; turned into a located ConfigError by :func:`compose_file`."""
+    """Raised while composing; turned into a located ConfigError by :func:`compose_file`."""
 
     def __init__(self, message: str, mark: yaml.Mark | None) -> None:
         super().__init__(message)
@@ -48,41 +48,114 @@ class _Refused(Exception):
         self.mark = mark
 
 
-class _GuardedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases and bounds the depth and number of nodes."""
+# libyaml scans and parses in C (ten times faster than PyYAML's Python scanner, which made a
+# 2 MB model take seconds); its absence only costs speed.
+_PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
 
-    def _mark(self) -> yaml.Mark | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        mark: yaml.Mark | None = getattr(event, "start_mark", None)
-        return mark
+@dataclass(slots=True)
+class Document:
+    """A composed file: its root node (None when empty) and the nodes whose tag is not plain
+    (explicit ``!tags``, timestamps), which :meth:`Reader.check_tags` refuses."""
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            raise _Refused("YAML aliases (*name) are not allowed here", self._mark())
-        self._nodes += 1
-        if self._nodes > MAX_NODES:
-            raise _Refused(f"more than {MAX_NODES} YAML nodes", self._mark())
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _Refused(f"nested deeper than {MAX_DEPTH} levels", self._mark())
-            node: yaml.Node | None = super().compose_node(parent, index)
-            return node
-        finally:
-            self._depth -= 1
+    root: yaml.Node | None
+    tagged: list[yaml.Node]
+
+
+def _compose(data: bytes) -> Document:
+    """The node tree of one YAML document, built from the parser's events without recursion.
+
+    PyYAML's own composer recurses and cannot be bounded from outside when libyaml runs it, so
+    the tree is built here: aliases are refused, and the depth and the number of nodes are
+    counted as the events come, so a hostile file is refused before it costs memory.
+    """
+    scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+    mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    closing = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+    scalar_node, sequence_node, mapping_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+    resolve: Any = _RESOLVER.resolve  # untyped in PyYAML's stubs
+    plain_tags: dict[str, str] = {}  # what a plain scalar resolves to: values repeat a lot
+    # The open collections: their value lists, and for mappings the key waiting for its value.
+    items: list[list[Any]] = []
+    nodes: list[yaml.Node] = []
+    keys: list[yaml.Node | None] = []
+    maps: list[bool] = []
+    root: yaml.Node | None = None
+    tagged: list[yaml.Node] = []
+    documents = count = 0
+    parser = _PARSER(data)
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            kind = type(event)
+            node: yaml.Node
+            if kind is scalar_event:
+                tag = event.tag
+                if tag is None or tag == "!":
+                    value = event.value
+                    if event.implicit[0]:
+                        tag = plain_tags.get(value)
+                        if tag is None:
+                            tag = resolve(scalar_node, value, event.implicit)
+                            if len(plain_tags) < 65_536:
+                                plain_tags[value] = tag
+                    else:
+                        tag = resolve(scalar_node, value, event.implicit)
+                node = scalar_node(tag, event.value, event.start_mark, event.end_mark, event.style)
+            elif kind is mapping_start or kind is sequence_start:
+                if len(nodes) >= MAX_DEPTH:
+                    raise _Refused(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+                cls = mapping_node if kind is mapping_start else sequence_node
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = resolve(cls, None, event.implicit)
+                node = cls(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            elif kind in closing:
+                nodes.pop().end_mark = event.end_mark
+                items.pop()
+                keys.pop()
+                maps.pop()
+                continue
+            elif kind is alias_event:
+                raise _Refused("YAML aliases (*name) are not allowed here", event.start_mark)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Refused("expected a single document in the file", event.start_mark)
+                continue
+            else:  # stream start and end, document end
+                continue
+            count += 1
+            if count > MAX_NODES:
+                raise _Refused(f"more than {MAX_NODES} YAML nodes", event.start_mark)
+            if tag not in _PLAIN_TAGS:
+                tagged.append(node)
+            if not nodes:
+                root = node
+            elif not maps[-1]:
+                items[-1].append(node)
+            elif keys[-1] is None:
+                keys[-1] = node
+            else:
+                items[-1].append((keys[-1], node))
+                keys[-1] = None
+            if kind is not scalar_event:
+                nodes.append(node)
+                items.append(node.value)
+                keys.append(None)
+                maps.append(kind is mapping_start)
+    finally:
+        parser.dispose()
+    return Document(root, tagged)
 
 
 def _line(mark: yaml.Mark | None) -> int | None:
     return None if mark is None else mark.line + 1
 
 
-def compose_file(path: Path) -> yaml.Node | None:
-    """The node tree of a one-document YAML file (None when empty); ConfigError when unreadable."""
+def compose_file(path: Path) -> Document:
+    """The node tree of a one-document YAML file; ConfigError when unreadable or refused."""
     source = str(path)
     try:
         size = path.stat().st_size
@@ -92,14 +165,12 @@ def compose_file(path: Path) -> yaml.Node | None:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", Location(source)) from exc
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError("not valid UTF-8", Location(source, line)) from exc
-    loader: _GuardedLoader | None = None
     try:
-        loader = _GuardedLoader(text)  # its reader already refuses control characters
-        return loader.get_single_node()
+        return _compose(data)  # the parser refuses control characters
     except _Refused as exc:
         raise ConfigError(exc.message, Location(source, _line(exc.mark))) from exc
     except yaml.MarkedYAMLError as exc:
@@ -107,14 +178,11 @@ def compose_file(path: Path) -> yaml.Node | None:
         reason = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise ConfigError(f"invalid YAML: {reason}", Location(source, _line(mark))) from exc
     except yaml.reader.ReaderError as exc:  # a control character: no mark, but a position
-        line = text[: exc.position].count("\n") + 1
+        line = data[: exc.position].count(b"\n") + 1
         reason = f"character U+{exc.character:04X} is not allowed in YAML"
         raise ConfigError(reason, Location(source, line)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", Location(source)) from exc
-    finally:
-        if loader is not None:
-            loader.dispose()
 
 
 class Reader:
@@ -127,9 +195,14 @@ class Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[ConfigError] = []
+        self._lines: dict[int | None, Location] = {}  # one per line: a list on one line shares it
 
     def at(self, node: yaml.Node | None) -> Location:
-        return Location(self.source, None if node is None else _line(node.start_mark))
+        line = None if node is None else node.start_mark.line + 1
+        found = self._lines.get(line)
+        if found is None:
+            found = self._lines[line] = Location(self.source, line)
+        return found
 
     def problem(self, node: yaml.Node | None, message: str) -> None:
         self.problems.append(ConfigError(message, self.at(node)))
@@ -229,23 +302,10 @@ class Reader:
                 out.append((text, item))
         return out
 
-    def check_tags(self, node: yaml.Node) -> None:
-        """Refuse explicit tags (``!!python/...``, ``!custom``) anywhere under ``node``."""
-        for sub in _walk(node):
-            if sub.tag not in _PLAIN_TAGS:
-                self.problem(sub, f"YAML tag {sub.tag!r} is not allowed here")
-
-
-def _walk(node: yaml.Node) -> Iterator[yaml.Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        if isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-        elif isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                stack.extend((key, value))
+    def check_tags(self, document: Document) -> None:
+        """Refuse explicit tags (``!!python/...``, ``!custom``) and timestamps anywhere."""
+        for node in document.tagged:
+            self.problem(node, f"YAML tag {node.tag!r} is not allowed here")
 
 
 def _kind(node: yaml.Node) -> str:
