@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -18,19 +19,18 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.text import Text
 
-from sentinelle.detections import LEVELS, level_rank
+from sentinelle.detections import level_rank
 from sentinelle.errors import Location, RuleError
 from sentinelle.hunt.outputs import TimelineWriter, open_writer
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.terminal import printable
-
-_LEVEL_HELP = "one of " + ", ".join(LEVELS)
 
 
 class Format(StrEnum):
@@ -46,7 +46,19 @@ class Profile(StrEnum):
     verbose = "verbose"
 
 
+class Level(StrEnum):
+    informational = "informational"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
 _SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "table"}
+_OFFLINE_HINT = (
+    "offline, download sigma_all_rules.zip from https://github.com/SigmaHQ/sigma/releases and "
+    "run `sentinelle rules update --url file:///path/to/sigma_all_rules.zip`"
+)
 _EPOCH = re.compile(r"^\d+(\.\d+)?$")
 
 
@@ -68,15 +80,73 @@ def parse_time(value: str, option: str) -> float:
     return dt.timestamp()
 
 
-def _level(value: str | None, option: str) -> str | None:
-    if value is None:
-        return None
-    lowered = value.lower()
-    if lowered not in LEVELS:
-        raise typer.BadParameter(
-            f"{value!r} is not a Sigma level ({_LEVEL_HELP})", param_hint=option
+def output_format(output: Path | None, fmt: Format | None, stdout_is_terminal: bool) -> str:
+    """The timeline's format: ``-f``, else the suffix of ``-o``, else table on a terminal and
+    JSON lines otherwise. A suffix that names no timeline format is refused, never guessed."""
+    if fmt is not None:
+        return fmt.value
+    if output is None:
+        return "table" if stdout_is_terminal else "jsonl"
+    chosen = _SUFFIX_FORMATS.get(output.suffix.lower())
+    if chosen is None:
+        known = ", ".join(_SUFFIX_FORMATS)
+        extra = (
+            " (an HTML report is written by --html)"
+            if output.suffix.lower()
+            in (
+                ".html",
+                ".htm",
+            )
+            else ""
         )
-    return lowered
+        raise typer.BadParameter(
+            f"cannot tell the timeline format from {printable(output.name)!r}{extra}: name the "
+            f"file {known}, or give -f/--format",
+            param_hint="--output",
+        )
+    return chosen
+
+
+class _CompileProgress:
+    """A cold rule set's compile on stderr: a bar per stage on a terminal, else one line."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self.compiled = False  # the cache did not answer: the rules were compiled now
+
+    def stage(self, name: str, total: int) -> None:
+        if not self.compiled:
+            self.compiled = True
+            if self._console.is_terminal:
+                self._progress = Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=self._console,
+                    transient=True,
+                )
+                self._progress.start()
+            else:
+                self._console.print(
+                    Text("compiling the rules (first hunt with these rules; cached for the next)")
+                )
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(name, total=total or None)
+
+    def advance(self, count: int = 1) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, count)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 class _RichProgress:
@@ -138,73 +208,120 @@ def _print_rule_errors(console: Console, errors: list[RuleError]) -> None:
 def hunt(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Log files or directories to hunt through; - reads standard input."),
+        typer.Argument(
+            help="Log files or folders to hunt through (EVTX, JSON lines, syslog, Zeek, CSV, "
+            "archives); - reads standard input. A file named twice is read once.",
+            metavar="PATH...",
+        ),
     ],
     rules: Annotated[
         list[str] | None,
         typer.Option(
             "--rules",
             "-r",
-            help="Rule file or directory (repeatable); `sigmahq` names the set `rules update` "
-            "downloaded. Default: the shipped rules, the user's configured rule directories and "
+            help="Rule file or folder (repeatable); `sigmahq` names the set `rules update` "
+            "downloaded. Default: the shipped rules, the user's configured rule folders and "
             "the downloaded SigmaHQ set.",
+            metavar="PATH",
         ),
     ] = None,
     min_level: Annotated[
-        str | None, typer.Option("--min-level", help=f"Lowest level shown: {_LEVEL_HELP}.")
+        Level | None,
+        typer.Option("--min-level", help="Lowest level shown.", case_sensitive=False),
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only events at or after this time (ISO 8601, UTC)."),
+        typer.Option(
+            "--since",
+            help="Only events at or after this time: ISO 8601 (UTC unless it says otherwise), "
+            "or epoch seconds.",
+            metavar="TIME",
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Only events at or before this time.")
+        str | None,
+        typer.Option("--until", help="Only events at or before this time.", metavar="TIME"),
     ] = None,
     tags: Annotated[
         list[str] | None,
-        typer.Option("--tags", help="Only detections with this tag or a sub-tag (t1059...)."),
+        typer.Option(
+            "--tags",
+            help="Only detections with this tag or a sub-tag (repeatable): t1059, "
+            "attack.execution...",
+            metavar="TAG",
+        ),
     ] = None,
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", "-f", help="Timeline format (default: table on a terminal, else jsonl)."
+            "--format",
+            "-f",
+            help="Timeline format (default: from the suffix of --output, else table on a "
+            "terminal and jsonl otherwise).",
         ),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the timeline here.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the timeline to this file; .csv, .jsonl/.ndjson and .txt (table) pick "
+            "the format.",
+            metavar="FILE",
+        ),
     ] = None,
     profile: Annotated[
         Profile, typer.Option("--profile", help="Columns of the csv and table timelines.")
     ] = Profile.standard,
     attack_layer: Annotated[
-        Path | None, typer.Option("--attack-layer", help="Write an ATT&CK Navigator layer.")
+        Path | None,
+        typer.Option("--attack-layer", help="Write an ATT&CK Navigator layer.", metavar="FILE"),
     ] = None,
     html_report: Annotated[
-        Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
+        Path | None,
+        typer.Option("--html", help="Write a self-contained HTML report.", metavar="FILE"),
     ] = None,
     jobs: Annotated[
         int,
         typer.Option("--jobs", "-j", help="Worker processes (0: all cores the input keeps busy)."),
     ] = 0,
     fail_on: Annotated[
-        str | None,
-        typer.Option("--fail-on", help="Exit 1 if a detection at or above this level is shown."),
+        Level | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 if a detection at or above this level is shown.",
+            case_sensitive=False,
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr.")] = False,
 ) -> None:
     """Hunt through logs with Sigma rules and print the timeline of what they found.
 
+    Examples:
+
+        sentinelle rules update                  # fetch the SigmaHQ rules once
+
+        sentinelle hunt /cases/chu/logs          # table on the terminal, summary at the end
+
+        sentinelle hunt logs/ --min-level high --since 2026-11-27T22:00
+
+        sentinelle hunt logs/ -o timeline.csv --profile verbose   # Hayabusa CSV
+
+        sentinelle hunt logs/ -o timeline.jsonl --html report.html --attack-layer layer.json
+
+        sentinelle hunt logs/ --rules sigmahq --rules ./our-rules --tags t1059 --fail-on high
+
     Exit status: 0 when the hunt ran, 1 when --fail-on matched, 2 for usage or rule errors.
     """
+    from sentinelle.cli.inputs import check_output, input_files
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.rulesets import default_rule_paths, resolve_rule_args
     from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
-    from sentinelle.readers import STDIN_PATH, expand_paths, read_file
+    from sentinelle.hunt.update import current_sigmahq
+    from sentinelle.readers import read_file
 
-    min_rank_level = _level(min_level, "--min-level")
-    fail_level = _level(fail_on, "--fail-on")
     selection = Selection(
-        min_level=min_rank_level,
+        min_level=min_level.value if min_level is not None else None,
         since=parse_time(since, "--since") if since else None,
         until=parse_time(until, "--until") if until else None,
         tags=tuple(tags or ()),
@@ -212,6 +329,18 @@ def hunt(
     if jobs < 0:
         raise typer.BadParameter("must be 0 (all cores) or more", param_hint="--jobs")
     err = Console(stderr=True, highlight=False, emoji=False, quiet=quiet)
+    # Everything that can be refused is refused before the rules compile and the logs are read.
+    for target, option in (
+        (output, "--output"),
+        (html_report, "--html"),
+        (attack_layer, "--attack-layer"),
+    ):
+        if target is not None:
+            check_output(target, option)
+    chosen = output_format(output, fmt, sys.stdout.isatty())
+    files, repeated = input_files(paths)
+    if repeated:
+        err.print(Text(f"note: {repeated} file(s) named more than once are read once"))
 
     rule_paths = resolve_rule_args(rules) if rules else default_rule_paths()
     if not rule_paths:
@@ -220,29 +349,33 @@ def hunt(
             "config.yml, or run `sentinelle rules update`",
             Location("--rules"),
         )
-    compiled = load_compiled(rule_paths)
+    if not rules and current_sigmahq() is None:
+        err.print(
+            Text(
+                "note: the SigmaHQ rules are not downloaded, so this hunt uses only the rules "
+                "shipped with Sentinelle (and the folders of your config.yml). Get SigmaHQ's "
+                f"rules with `sentinelle rules update`, or {_OFFLINE_HINT}.",
+                style="yellow",
+            )
+        )
+    started = time.perf_counter()
+    compiling = _CompileProgress(err)
+    try:
+        compiled = load_compiled(rule_paths, progress=compiling)
+    finally:
+        compiling.stop()
+    rules_seconds = time.perf_counter() - started
     rule_errors = compiled.rejections()
     _print_rule_errors(err, rule_errors)
     if not compiled.rules:
         raise RuleError("no rule could be loaded", Location(", ".join(map(str, rule_paths))))
 
-    missing = [p for p in paths if str(p) != STDIN_PATH and not p.exists()]
-    if missing:
-        raise typer.BadParameter(f"no such file or directory: {missing[0]}", param_hint="PATH")
-    files = expand_paths(paths)
-    if not files:
-        raise typer.BadParameter("no log file found", param_hint="PATH")
-
     workers = jobs or auto_jobs(files)
-    chosen = fmt.value if fmt is not None else None
-    if chosen is None:
-        if output is not None:
-            chosen = _SUFFIX_FORMATS.get(output.suffix.lower(), "jsonl")
-        else:
-            chosen = "table" if sys.stdout.isatty() else "jsonl"
-
     summary = HuntSummary(
-        rules_loaded=len(compiled.rules), rule_errors=[str(e) for e in rule_errors]
+        rules_loaded=len(compiled.rules),
+        rule_errors=[str(e) for e in rule_errors],
+        rules_seconds=rules_seconds,
+        rules_compiled=compiling.compiled,
     )
     rule_files = {r.id: r.path for r in compiled.rules}
     try:
@@ -285,9 +418,9 @@ def hunt(
         raise typer.Exit(2)
     highest = summary.highest_level
     if (
-        fail_level is not None
+        fail_on is not None
         and highest is not None
-        and level_rank(highest) >= level_rank(fail_level)
+        and level_rank(highest) >= level_rank(fail_on.value)
     ):
         raise typer.Exit(1)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sentinelle.engine.cache import cache_key, read_entry, write_entry
 from sentinelle.engine.compile import CompiledRules, base_rule_refs
 from sentinelle.engine.plan import Plan, RuleInfo, plan_rules
+from sentinelle.engine.progress import CompileProgress
 from sentinelle.errors import RuleError
 from sentinelle.paths import cache_dir as default_cache_dir
 
@@ -22,7 +23,15 @@ if TYPE_CHECKING:
     from sentinelle.sigma.loader import RuleSet
     from sentinelle.sigma.logsources import LogsourceMap
 
-__all__ = ["CompiledRules", "Plan", "RuleError", "RuleInfo", "compile_rules", "load_compiled"]
+__all__ = [
+    "CompileProgress",
+    "CompiledRules",
+    "Plan",
+    "RuleError",
+    "RuleInfo",
+    "compile_rules",
+    "load_compiled",
+]
 
 
 def _mark_suppressed(plan: Plan, correlations: Sequence[SigmaCorrelationRule]) -> None:
@@ -45,6 +54,7 @@ def compile_rules(
     logsources: LogsourceMap | None = None,
     placeholders: Mapping[str, Sequence[str]] | None = None,
     reference: bool = False,
+    progress: CompileProgress | None = None,
 ) -> CompiledRules:
     """Compile a loaded rule set. ``reference=True`` selects the plain reference evaluator."""
     from sentinelle.engine.placeholders import load_placeholders
@@ -52,7 +62,7 @@ def compile_rules(
 
     mapping = logsources if logsources is not None else load_logsource_map()
     values = placeholders if placeholders is not None else load_placeholders()[0]
-    plan = plan_rules(ruleset, mapping, values)
+    plan = plan_rules(ruleset, mapping, values, progress)
     _mark_suppressed(plan, ruleset.correlations)
     return CompiledRules(plan, ruleset.correlations, reference=reference)
 
@@ -63,8 +73,11 @@ def load_compiled(
     cache_dir: Path | None = None,
     logsource_files: Sequence[Path] = (),
     placeholders_file: Path | None = None,
+    progress: CompileProgress | None = None,
 ) -> CompiledRules:
-    """Load and compile the rules under ``paths``, reusing the disk cache when nothing changed."""
+    """Load and compile the rules under ``paths``, reusing the disk cache when nothing changed.
+
+    ``progress`` hears of each stage of a compile (never called when the cache answers)."""
     from sentinelle.engine.placeholders import load_placeholders
     from sentinelle.sigma import rule_files
     from sentinelle.sigma.logsources import default_logsource_text, load_logsource_map
@@ -87,13 +100,20 @@ def load_compiled(
         return cached
     from sentinelle.sigma.loader import load_rules  # pySigma: only when compiling
 
-    ruleset = load_rules(paths)
+    if progress is not None:
+        progress.stage("reading rule files", len(files))
+    ruleset = load_rules(paths, progress.advance if progress is not None else None)
     compiled = compile_rules(
-        ruleset, logsources=load_logsource_map(logsource_files), placeholders=values
+        ruleset,
+        logsources=load_logsource_map(logsource_files),
+        placeholders=values,
+        progress=progress,
     )
     # Every bucket is built once here and kept in the cache: the hunts that reuse the entry
     # (and their workers) then only unpickle the buckets their events meet.
-    compiled.warm()
+    compiled.warm(progress)
+    if progress is not None:
+        progress.stage("writing the rule cache", 0)
     # A read-only cache directory only costs the next run its compile time.
     with contextlib.suppress(OSError):
         write_entry(directory, key, compiled)

@@ -23,6 +23,7 @@ from sentinelle.detections import Detection
 from sentinelle.engine import ir, reference, values
 from sentinelle.engine.bucket import Bucket
 from sentinelle.engine.plan import Plan, RuleInfo, Variant
+from sentinelle.engine.progress import CompileProgress
 from sentinelle.errors import RuleError
 from sentinelle.events import Event, EventBatch
 
@@ -165,7 +166,7 @@ class CompiledRules:
         self._info = self._rules
         self._pickled: bytes | None = None
 
-    def warm(self) -> None:
+    def warm(self, progress: CompileProgress | None = None) -> None:
         """Build now every bucket an event is likely to meet, rather than on its first event.
 
         Those are the buckets of every channel and event id the rules name (in logsources or
@@ -181,11 +182,16 @@ class CompiledRules:
         unnamed = -1  # an event id no rule names: buckets folded for "none of theirs"
         while unnamed in eids:
             unnamed -= 1
-        for channel in (*channels, _ELSE):
-            for eid in (*eids, None, unnamed):
-                self._bucket_for(channel, eid, ())
-        for guard in self._guards:
-            self._bucket_for(None, None, (guard,))
+        wanted: list[tuple[str | None, int | None, tuple[str, ...]]] = [
+            (channel, eid, ()) for channel in (*channels, _ELSE) for eid in (*eids, None, unnamed)
+        ]
+        wanted += [(None, None, (guard,)) for guard in self._guards]
+        if progress is not None:
+            progress.stage("building matchers", len(wanted))
+        for channel, eid, guards in wanted:
+            self._bucket_for(channel, eid, guards)
+            if progress is not None:
+                progress.advance()
 
     def _bucket_for(
         self, channel: str | None, eid: int | None, guards: tuple[str, ...]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     # pySigma is needed to plan rules, not to hunt with a plan from the cache: imported late.
     from sigma.rule import SigmaRule
 
+    from sentinelle.engine.progress import CompileProgress
     from sentinelle.sigma.loader import RuleSet
     from sentinelle.sigma.logsources import LogsourceMap
 
@@ -83,6 +84,7 @@ def plan_rules(
     ruleset: RuleSet,
     logsources: LogsourceMap,
     placeholders: Mapping[str, Sequence[str]],
+    progress: CompileProgress | None = None,
 ) -> Plan:
     """Translate every rule for every source of its logsource; collect rejections."""
     from sentinelle.engine.translate import Rejected, rule_tree
@@ -90,7 +92,11 @@ def plan_rules(
     from sentinelle.sigma.yamlsafe import find_text_line
 
     plan = Plan(errors=list(ruleset.errors))
+    if progress is not None:
+        progress.stage("translating rules", len(ruleset.rules))
     for rule in ruleset.rules:
+        if progress is not None:
+            progress.advance()
         loc = location_of(ruleset, rule)
         ls = rule.logsource
         sources = logsources.sources(ls.product, ls.category, ls.service)

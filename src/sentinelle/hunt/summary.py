@@ -51,6 +51,8 @@ class HuntSummary:
     issue_samples: list[ReadIssue] = field(default_factory=list)
     rules_loaded: int = 0
     rule_errors: list[str] = field(default_factory=list)
+    rules_seconds: float = 0.0  # loading the compiled rules, or compiling them (cold cache)
+    rules_compiled: bool = False  # compiled by this hunt, not taken from the cache
     detections: int = 0
     by_level: Counter[str] = field(default_factory=Counter)
     by_rule: Counter[RuleKey] = field(default_factory=Counter)

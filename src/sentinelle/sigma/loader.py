@@ -10,7 +10,7 @@ bounds (ranges, fractions) pySigma's model would refuse or truncate.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +46,17 @@ class RuleSet:
     lines: dict[int, int] = field(default_factory=dict)  # id(rule object) -> 1-based line
 
 
-def load_rules(paths: Sequence[str | Path]) -> RuleSet:
-    """Load every rule, filter and correlation under ``paths`` (files or directories)."""
+def load_rules(
+    paths: Sequence[str | Path], on_file: Callable[[], None] | None = None
+) -> RuleSet:
+    """Load every rule, filter and correlation under ``paths`` (files or directories);
+    ``on_file`` is called after each file (progress)."""
     files, errors = rule_files(paths)
     ruleset = RuleSet(errors=errors)
     for path in files:
         _load_file(path, ruleset)
+        if on_file is not None:
+            on_file()
     _apply_filters(ruleset)
     _resolve_correlations(ruleset)
     return ruleset

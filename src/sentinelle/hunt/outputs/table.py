@@ -117,14 +117,23 @@ def print_summary(console: Console, summary: HuntSummary) -> None:
     overview.add_row("Files read", f"{summary.files}{failed}")
     overview.add_row("Events read", f"{summary.events:,}{no_time}")
     overview.add_row("Read errors", f"{summary.read_issues:,}")
-    overview.add_row("Rules", f"{summary.rules_loaded:,} loaded, {len(summary.rule_errors)} errors")
+    how = "compiled" if summary.rules_compiled else "from the cache"
+    overview.add_row(
+        "Rules",
+        f"{summary.rules_loaded:,} loaded, {len(summary.rule_errors)} errors "
+        f"({how} in {summary.rules_seconds:.2f} s)",
+    )
     levels = ", ".join(
         f"{summary.by_level[lv]} {lv}" for lv in reversed(LEVELS) if summary.by_level[lv]
     )
     overview.add_row("Detections", f"{summary.detections:,}" + (f" ({levels})" if levels else ""))
     overview.add_row("First detection", utc_text(summary.first) if summary.first else "-")
     overview.add_row("Last detection", utc_text(summary.last) if summary.last else "-")
-    overview.add_row("Elapsed", f"{summary.seconds:.2f} s")
+    total = summary.rules_seconds + summary.seconds
+    overview.add_row(
+        "Elapsed",
+        f"{total:.2f} s (rules {summary.rules_seconds:.2f} s, hunt {summary.seconds:.2f} s)",
+    )
     console.print(Text("Summary", style="bold underline"))
     console.print(overview)
 
