@@ -46,9 +46,7 @@ class RuleSet:
     lines: dict[int, int] = field(default_factory=dict)  # id(rule object) -> 1-based line
 
 
-def load_rules(
-    paths: Sequence[str | Path], on_file: Callable[[], None] | None = None
-) -> RuleSet:
+def load_rules(paths: Sequence[str | Path], on_file: Callable[[], None] | None = None) -> RuleSet:
     """Load every rule, filter and correlation under ``paths`` (files or directories);
     ``on_file`` is called after each file (progress)."""
     files, errors = rule_files(paths)
