@@ -64,7 +64,10 @@ class Event(msgspec.Struct, gc=False, eq=False):
     def datetime(self) -> datetime | None:
         if self.timestamp is None:
             return None
-        return datetime.fromtimestamp(self.timestamp, tz=UTC)
+        try:
+            return datetime.fromtimestamp(self.timestamp, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
 
     def iso_time(self) -> str | None:
         """UTC timestamp as ISO 8601 with microseconds and a ``Z`` suffix."""
@@ -86,9 +89,17 @@ class Event(msgspec.Struct, gc=False, eq=False):
 
 
 def format_timestamp(ts: float | None) -> str | None:
+    """ISO 8601 UTC text of ``ts``; None when there is none or the calendar cannot hold it.
+
+    The readers only make representable times (``readers.timestamps``); other producers
+    (flows, tests) may not, and formatting a time must never stop an output.
+    """
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

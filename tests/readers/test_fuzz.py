@@ -158,7 +158,8 @@ def _zeek(text: str) -> list[tuple[int, dict[str, Any] | None, str | None]]:
 def test_zeek_never_raises(lines: list[str]) -> None:
     body = "#separator \\x09\n#fields\tts\ta\n#types\ttime\tcount\n" + "\n".join(lines)
     for _, fields, problem in _zeek(body):
-        assert (fields is None) != (problem is None)
+        # a record is kept (values of the wrong type as text, with a note) or reported
+        assert fields is not None or problem is not None
 
 
 @FAST

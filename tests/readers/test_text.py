@@ -198,11 +198,13 @@ def test_unreadable_and_missing_timestamps_are_flagged(tmp_path: Path) -> None:
     path = tmp_path / "app.jsonl"
     path.write_text('{"time": "not a date", "a": 1}\n{"b": 2}\n')
     events, issues = read_all(path)
-    assert issues == []
     assert [(e.timestamp, e.flags) for e in events] == [
         (None, (FLAG_BAD_TIMESTAMP,)),
         (None, (FLAG_NO_TIMESTAMP,)),
     ]
+    # the unreadable time is reported where it is; a missing one is no problem of the input
+    assert [(i.location, i.kind) for i in issues] == [(f"{path}:1", "record")]
+    assert "timestamp unreadable" in issues[0].reason
 
 
 # Zeek, CSV ----------------------------------------------------------------------------------

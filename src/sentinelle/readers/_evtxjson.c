@@ -553,6 +553,11 @@ static int canonical_time(const unsigned char *s, Py_ssize_t n, double *out) {
     int64_t days = days_to_month(year, month) + day - 1;
     int64_t epoch = ((days * 24 + hour) * 60 + minute) * 60;
     *out = (double)epoch + seconds;
+    /* Past what datetime holds (9999-12-99T99:99:99Z is spelled canonically): Python decides,
+     * and gives None (readers/timestamps.py, MAX_EPOCH). */
+    if (!(*out >= -62135596800.0 && *out <= 253402300799.0)) {
+        return NO;
+    }
     return OK;
 }
 

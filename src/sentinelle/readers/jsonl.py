@@ -14,6 +14,8 @@ bounded by the largest document (``DOCUMENT_CAP``), never by the file.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +24,7 @@ import orjson
 
 from sentinelle.readers.lines import DOCUMENT_CAP, ByteStream, iter_raw_lines
 from sentinelle.readers.timestamps import parse_timestamp
+from sentinelle.readers.values import FieldBudget, json_text
 from sentinelle.readers.winevent import (
     FLAGS_BAD_TIME,
     FLAGS_NO_TIME,
@@ -53,34 +56,61 @@ TIME_KEYS = (
 _TOKEN_RE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|[\[\]{},]')
 
 
-def flatten_json(value: Any, prefix: str = "", out: Fields | None = None) -> Fields:
-    """Nested objects as dotted names; lists of scalars stay lists, objects in lists get indexes."""
+def flatten_json(
+    value: Any, prefix: str = "", out: Fields | None = None, budget: FieldBudget | None = None
+) -> Fields:
+    """Nested objects as dotted names; lists of scalars stay lists, objects in lists get indexes.
+
+    Bounded by ``budget`` (default: the default limits): past its depth a value is kept whole
+    as JSON text, past its fields or bytes the rest is counted, not kept.
+    """
     out = {} if out is None else out
-    if isinstance(value, dict):
-        for key, child in value.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(child, dict | list):
-                flatten_json(child, name, out)
-            else:
-                out[name] = child
-    elif isinstance(value, list):
-        if any(isinstance(item, dict | list) for item in value):
-            for index, item in enumerate(value):
-                flatten_json(item, f"{prefix}.{index}" if prefix else str(index), out)
-        else:
-            out[prefix] = value
-    else:
-        out[prefix or "value"] = value
+    _flatten(value, prefix, out, FieldBudget() if budget is None else budget, 0)
     return out
 
 
-def normalise_document(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple[str, ...]]:
-    """Fields, timestamp and flags of one JSON object, whatever its shape."""
+def _flatten(value: Any, prefix: str, out: Fields, budget: FieldBudget, depth: int) -> None:
+    if isinstance(value, dict | list) and value and depth >= budget.depth:
+        name = prefix or "value"
+        text = json_text(value)
+        if budget.room(name, text):
+            budget.deep += 1
+            out[name] = text
+        return
+    if isinstance(value, dict):
+        if budget.spent(prefix):
+            budget.dropped += len(value)
+            return
+        for key, child in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(child, dict | list):
+                _flatten(child, name, out, budget, depth + 1)
+            elif budget.room(name, child):
+                out[name] = child
+    elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        if budget.spent(prefix):
+            budget.dropped += len(value)
+            return
+        for index, item in enumerate(value):
+            _flatten(item, f"{prefix}.{index}" if prefix else str(index), out, budget, depth + 1)
+    elif budget.room(prefix or "value", value):
+        out[prefix or "value"] = value
+
+
+def normalise_document(
+    doc: dict[str, Any], budget: FieldBudget | None = None
+) -> tuple[Fields, float | None, tuple[str, ...]]:
+    """Fields, timestamp and flags of one JSON object, whatever its shape.
+
+    ``budget`` bounds the flattening (see :class:`FieldBudget`); its ``note()`` then says what
+    was dropped or kept as text.
+    """
+    budget = FieldBudget() if budget is None else budget
     if is_evtx_json(doc):
-        return flatten_evtx_json(doc)
+        return flatten_evtx_json(doc, budget)
     if is_winlogbeat(doc):
-        return flatten_winlogbeat(doc)
-    fields = flatten_json(doc)
+        return flatten_winlogbeat(doc, budget)
+    fields = flatten_json(doc, budget=budget)
     add_zeek_canonical(fields)
     for key in TIME_KEYS:
         if key in fields:
@@ -206,16 +236,39 @@ def iter_json_documents(stream: ByteStream) -> Iterator[JsonItem]:
 
 
 def _repaired(text: bytes) -> tuple[Any, str | None]:
-    """A document whose only fault is invalid UTF-8, decoded with U+FFFD; else (None, None)."""
+    """A document whose only fault is invalid UTF-8 (decoded with U+FFFD) or a number past the
+    float range (kept as its text); else (None, None)."""
     try:
-        text.decode("utf-8")
+        decoded = text.decode("utf-8")
     except UnicodeDecodeError as bad:
         try:
             doc = orjson.loads(text.decode("utf-8", "replace"))
         except orjson.JSONDecodeError:
             return None, None
         return doc, f"invalid UTF-8 at byte {bad.start} replaced by U+FFFD (record kept)"
-    return None, None
+    if b"e" not in text and b"E" not in text:
+        return None, None  # only an exponent takes a number past the float range
+    huge: list[str] = []
+
+    def number(spelling: str) -> float | str:
+        value = float(spelling)
+        if math.isfinite(value):
+            return value
+        huge.append(spelling)
+        return spelling
+
+    try:
+        # orjson refuses 1e400; the standard parser hands such numbers over as text.
+        doc = json.loads(decoded, parse_float=number, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None, None
+    if not huge:
+        return None, None
+    return doc, f"numbers past the float range kept as text: {', '.join(huge[:3])[:80]}"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _json_problem(text: bytes, exc: orjson.JSONDecodeError) -> str:

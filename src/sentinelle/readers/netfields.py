@@ -144,7 +144,7 @@ def to_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if -(2**63) <= value < 2**64 else None  # what outputs encode
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and abs(value) < 2**63 else None
     if isinstance(value, str):

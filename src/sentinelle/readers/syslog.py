@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sentinelle.readers import payloads
-from sentinelle.readers.timestamps import parse_timestamp
+from sentinelle.readers.timestamps import in_range, parse_timestamp
 
 Fields = dict[str, Any]
 
@@ -39,7 +39,9 @@ class YearGuess:
     """Chooses the year of RFC 3164 stamps from a reference time (the file's mtime)."""
 
     def __init__(self, reference: float | None = None) -> None:
-        self.reference = time.time() if reference is None else reference
+        # A file's mtime is set by whoever wrote it: one the calendar cannot hold counts as now.
+        kept = None if reference is None else in_range(reference)
+        self.reference = time.time() if kept is None else kept
         self.year = datetime.fromtimestamp(self.reference, tz=UTC).year
 
     def stamp(self, text: str) -> float | None:

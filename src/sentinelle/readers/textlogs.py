@@ -1,5 +1,9 @@
 """Reading a text log stream (plain file, gzip/bzip2 stream, zip member) of a known format into
 normalised batches. One function per family; all report bad records on the batch and go on.
+
+Every event leaves through :func:`_keep`, which settles its fields (the cap, values no output
+can encode: :mod:`sentinelle.readers.values`) and counts its input bytes against the batch's
+byte budget, so a batch costs a bounded amount of memory whatever the lines hold.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from sentinelle.readers.jsonl import TIME_KEYS, iter_json_documents, normalise_d
 from sentinelle.readers.lines import ByteStream, iter_lines
 from sentinelle.readers.syslog import YearGuess, parse_syslog
 from sentinelle.readers.timestamps import parse_timestamp
+from sentinelle.readers.values import FieldBudget, settle
 from sentinelle.readers.winevent import FLAGS_BAD_TIME, FLAGS_NO_TIME, NO_FLAGS
 from sentinelle.readers.zeek import read_zeek_lines
 
@@ -39,6 +44,22 @@ def read_text_stream(
         yield from _syslog(stream, source, builder, YearGuess(mtime))
 
 
+def _keep(
+    builder: BatchBuilder,
+    fields: Fields,
+    ts: float | None,
+    location: str,
+    number: int,
+    raw: str | None,
+    flags: tuple[str, ...],
+    size: int,
+) -> None:
+    fields, note = settle(fields, builder.limits)
+    if note is not None:
+        builder.issue(location, note)
+    builder.add(Event(fields, ts, builder.source, number, raw, flags), size)
+
+
 def _time_flags(ts: float | None, had_stamp: bool) -> tuple[str, ...]:
     if ts is not None:
         return NO_FLAGS
@@ -46,7 +67,6 @@ def _time_flags(ts: float | None, had_stamp: bool) -> tuple[str, ...]:
 
 
 def _json(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
-    events = builder.events
     for line, doc, raw, problem, note in iter_json_documents(stream):
         location = f"{source}:{line}"
         if problem is not None:
@@ -56,13 +76,15 @@ def _json(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[Ev
         else:
             if note is not None:
                 builder.issue(location, note)
-            fields, ts, flags = normalise_document(doc)
+            budget = FieldBudget(builder.limits)
+            fields, ts, flags = normalise_document(doc, budget)
+            if (flattened := budget.note()) is not None:
+                builder.issue(location, flattened)
             text = raw.decode("utf-8", "replace") if raw is not None else None
-            events.append(Event(fields, ts, source, line, text, flags))
-            events = builder.events
+            size = len(raw) if raw is not None else 0
+            _keep(builder, fields, ts, location, line, text, flags, size)
         if builder.full():
             yield from builder.drain()
-            events = builder.events
 
 
 def _syslog(
@@ -78,9 +100,8 @@ def _syslog(
         if line.note is not None:
             builder.issue(location, line.note)
         fields, ts, had_stamp = parse_syslog(line.text, years)
-        builder.events.append(
-            Event(fields, ts, source, line.number, line.text, _time_flags(ts, had_stamp))
-        )
+        flags = _time_flags(ts, had_stamp)
+        _keep(builder, fields, ts, location, line.number, line.text, flags, len(line.text))
         if builder.full():
             yield from builder.drain()
 
@@ -93,11 +114,12 @@ def _zeek(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[Ev
             continue
         if line.note is not None:
             builder.issue(location, line.note)
+        if problem is not None:  # kept, with values not of their column's type as text
+            builder.issue(location, problem)
         stamp = fields.get("ts")
         ts = parse_timestamp(stamp) if stamp is not None else None
-        builder.events.append(
-            Event(fields, ts, source, line.number, line.text, _time_flags(ts, stamp is not None))
-        )
+        flags = _time_flags(ts, stamp is not None)
+        _keep(builder, fields, ts, location, line.number, line.text, flags, len(line.text))
         if builder.full():
             yield from builder.drain()
 
@@ -115,6 +137,7 @@ def _csv(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[Eve
             time_key = next((key for key in TIME_KEYS if key in fields), "")
         stamp = fields.get(time_key) if time_key else None
         ts = parse_timestamp(stamp) if stamp else None
-        builder.events.append(Event(fields, ts, source, number, None, _time_flags(ts, bool(stamp))))
+        size = sum(map(len, fields.values()))
+        _keep(builder, fields, ts, location, number, None, _time_flags(ts, bool(stamp)), size)
         if builder.full():
             yield from builder.drain()

@@ -3,6 +3,11 @@
 Every reader calls :func:`parse_timestamp`; EVTX has its own fast path because its
 ``SystemTime`` has one fixed shape and is parsed once per record on the hottest loop.
 Values without a zone are taken as UTC (documented in docs/ARCHITECTURE.md).
+
+Every function here is total: whatever a log writes (``1e300``, year 0 or 99999, ``NaN``, a
+negative epoch), the answer is epoch seconds that ``datetime`` can represent (years 1 to 9999),
+or None. An attacker's timestamp may cost its own event its time, never stop the reading or a
+later stage that formats the time.
 """
 
 from __future__ import annotations
@@ -22,6 +27,19 @@ _MINUTE_CACHE_MAX = 4096
 _MS_THRESHOLD = 1e11
 _US_THRESHOLD = 1e14
 _NS_THRESHOLD = 1e17
+
+# The instants datetime represents (0001-01-01 to 9999-12-31T23:59:59 UTC): every result lies
+# in between, so formatting an event's time can never fail downstream.
+MIN_EPOCH = -62135596800.0
+MAX_EPOCH = 253402300799.0
+
+
+def in_range(ts: float | None) -> float | None:
+    """``ts`` when it is a representable instant, else None (NaN and infinities included)."""
+    if ts is not None and MIN_EPOCH <= ts <= MAX_EPOCH:
+        return ts
+    return None
+
 
 _MONTHS = {
     name: index
@@ -61,8 +79,8 @@ def parse_windows_time(text: str) -> float | None:
     """``2020-12-11T12:28:01.2990045Z`` (EVTX SystemTime) to epoch seconds; None if unreadable."""
     if len(text) >= 20 and text[-1] == "Z" and text[10] == "T" and text[16] == ":":
         try:
-            return _minute_epoch(text[:16]) + float(text[17:-1])
-        except ValueError:
+            return in_range(_minute_epoch(text[:16]) + float(text[17:-1]))
+        except (ValueError, OverflowError):
             pass
     return parse_timestamp(text)
 
@@ -77,7 +95,10 @@ def parse_timestamp(value: Any, *, year: int | None = None) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return _epoch_number(float(value))
+        try:
+            return _epoch_number(float(value))
+        except OverflowError:  # an int past the float range
+            return None
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -105,7 +126,7 @@ def _epoch_number(number: float) -> float | None:
         number /= 1e6
     elif number > _MS_THRESHOLD:
         number /= 1e3
-    return number
+    return in_range(number)
 
 
 def _iso(text: str) -> float | None:
@@ -124,7 +145,7 @@ def _iso(text: str) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.timestamp()
+        return in_range(parsed.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -146,4 +167,4 @@ def _bsd(match: re.Match[str], year: int | None) -> float | None:
         )
     except ValueError:
         return None
-    return parsed.timestamp() + fraction
+    return in_range(parsed.timestamp() + fraction)

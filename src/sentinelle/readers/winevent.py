@@ -21,6 +21,7 @@ from typing import Any
 
 from sentinelle.events import FLAG_BAD_TIMESTAMP, FLAG_NO_TIMESTAMP
 from sentinelle.readers.timestamps import parse_timestamp, parse_windows_time
+from sentinelle.readers.values import INT_MAX, INT_MIN, FieldBudget, json_text
 
 Fields = dict[str, Any]
 
@@ -36,14 +37,15 @@ FLAGS_BAD_TIME: tuple[str, ...] = (FLAG_BAD_TIMESTAMP,)
 
 
 def as_int(value: Any) -> Any:
-    """An int for integer-looking values (``"4624"``, ``"0x10"`` stays text); else the value."""
+    """An int for integer-looking values (``"4624"``, ``"0x10"`` stays text); else the value.
+
+    Digits past what outputs encode (64 bits) stay text, as ``values.settle`` keeps them.
+    """
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
-            try:
-                return int(text)
-            except ValueError:  # more digits than int() accepts from a string
-                return value
+        if (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())) and len(text) < 22:
+            number = int(text)
+            return number if INT_MIN <= number <= INT_MAX else value
     return value
 
 
@@ -60,8 +62,13 @@ def is_winlogbeat(doc: dict[str, Any]) -> bool:
     return "event_id" in doc and ("log_name" in doc or "event_data" in doc)
 
 
-def flatten_evtx_json(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple[str, ...]]:
-    """Fields, timestamp and flags of one ``{"Event": {...}}`` record."""
+def flatten_evtx_json(
+    doc: dict[str, Any], budget: FieldBudget | None = None
+) -> tuple[Fields, float | None, tuple[str, ...]]:
+    """Fields, timestamp and flags of one ``{"Event": {...}}`` record.
+
+    ``budget`` bounds the nested sections (see ``values.FieldBudget``).
+    """
     event: dict[str, Any] = doc["Event"]
     system = event.get("System")
     # A copy of System is the start of the fields: cloning a dict is one C call with the right
@@ -75,9 +82,9 @@ def flatten_evtx_json(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple[
         if section == "EventData":
             _event_data(value, out)
         elif section == "UserData":
-            _leaves(value, "UserData", out)
+            _leaves(value, "UserData", out, budget)
         else:  # RenderingInfo, ProcessingErrorData, DebugData...: dotted under the section
-            _dotted(value, section, out)
+            _dotted(value, section, out, budget)
     stamp = out.get("SystemTime")
     if stamp is None:
         return out, None, FLAGS_NO_TIME
@@ -214,8 +221,13 @@ def _put(out: Fields, name: str, value: Any, fallback: str) -> None:
         out[name] = value
 
 
-def _leaves(value: Any, path: str, out: Fields) -> None:
+def _leaves(
+    value: Any, path: str, out: Fields, budget: FieldBudget | None = None, depth: int = 0
+) -> None:
     """UserData (and winlog.user_data): leaf element names, dotted path on a clash."""
+    budget = FieldBudget() if budget is None else budget
+    if _too_deep(value, path, out, budget, depth):
+        return
     if isinstance(value, dict):
         for key, child in value.items():
             if key == "#attributes":
@@ -223,27 +235,54 @@ def _leaves(value: Any, path: str, out: Fields) -> None:
             if key == "#text":
                 _put(out, path.rsplit(".", 1)[-1], child, path)
                 continue
-            _leaves(child, f"{path}.{key}", out)
+            if budget.spent(path):
+                budget.dropped += 1
+                continue
+            _leaves(child, f"{path}.{key}", out, budget, depth + 1)
     elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
         for index, item in enumerate(value):
-            _leaves(item, f"{path}.{index}", out)
-    elif value is not None:
+            if budget.spent(path):
+                budget.dropped += 1
+                continue
+            _leaves(item, f"{path}.{index}", out, budget, depth + 1)
+    elif value is not None and budget.room(path, value):
         _put(out, path.rsplit(".", 1)[-1], value, path)
 
 
-def _dotted(value: Any, path: str, out: Fields) -> None:
+def _dotted(
+    value: Any, path: str, out: Fields, budget: FieldBudget | None = None, depth: int = 0
+) -> None:
+    budget = FieldBudget() if budget is None else budget
+    if _too_deep(value, path, out, budget, depth):
+        return
     if isinstance(value, dict):
         for key, child in value.items():
             if key == "#attributes" and isinstance(child, dict):
                 for attr, attr_value in child.items():
-                    if attr not in _SKIP_ATTRIBUTES:
-                        out[f"{path}_{attr}"] = attr_value
+                    if attr not in _SKIP_ATTRIBUTES and not budget.spent(path):
+                        name = f"{path}_{attr}"
+                        if budget.room(name, attr_value):
+                            out[name] = attr_value
             elif key == "#text":
                 out[path] = child
+            elif budget.spent(path):
+                budget.dropped += 1
             else:
-                _dotted(child, f"{path}.{key}", out)
-    elif value is not None:
+                _dotted(child, f"{path}.{key}", out, budget, depth + 1)
+    elif value is not None and budget.room(path, value):
         out[path] = value
+
+
+def _too_deep(value: Any, path: str, out: Fields, budget: FieldBudget, depth: int) -> bool:
+    """Past the budget's depth a nested value is kept whole, as JSON text, under ``path``:
+    a thousand levels of nesting cost no recursion and lose nothing."""
+    if depth < budget.depth or not isinstance(value, dict | list) or not value:
+        return False
+    text = json_text(value)
+    if budget.room(path, text):
+        budget.deep += 1
+        out[path] = text
+    return True
 
 
 # Winlogbeat / ECS -------------------------------------------------------------------------
@@ -273,7 +312,9 @@ _LEVELS = {"critical": 1, "error": 2, "warning": 3, "information": 4, "info": 4,
 _WINLOG_INTS = frozenset(("EventID", "EventRecordID", "ProcessID", "ThreadID", "Version"))
 
 
-def flatten_winlogbeat(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple[str, ...]]:
+def flatten_winlogbeat(
+    doc: dict[str, Any], budget: FieldBudget | None = None
+) -> tuple[Fields, float | None, tuple[str, ...]]:
     """Winlogbeat/ECS document to the same names as an EVTX record.
 
     The Windows part (``winlog.*``) is mapped; everything else (``host.*``, ``agent.*``,
@@ -302,14 +343,14 @@ def flatten_winlogbeat(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple
                 if sub != "identifier":
                     out[f"winlog.user.{sub}"] = sub_value
         elif not legacy:
-            _dotted(value, f"winlog.{key}", out)
+            _dotted(value, f"winlog.{key}", out, budget)
     event_data = source.get("event_data")
     if isinstance(event_data, dict):
         for name, value in event_data.items():
             _put(out, name, value, f"EventData.{name}")
     user_data = source.get("user_data")
     if user_data is not None:
-        _leaves(user_data, "UserData", out)
+        _leaves(user_data, "UserData", out, budget)
     if "EventID" not in out:
         code = doc.get("event", {}).get("code") if isinstance(doc.get("event"), dict) else None
         if code is not None:
@@ -326,7 +367,7 @@ def flatten_winlogbeat(doc: dict[str, Any]) -> tuple[Fields, float | None, tuple
     for key, value in doc.items():
         if key == "winlog" or (legacy and (key in _WINLOG_NAMES or key in _LEGACY_TAKEN)):
             continue
-        _dotted(value, key, out)
+        _dotted(value, key, out, budget)
     stamp = doc.get("@timestamp", doc.get("timestamp"))
     if stamp is None:
         return out, None, FLAGS_NO_TIME

@@ -60,7 +60,12 @@ def _convert(kind: str, text: str, header: ZeekHeader) -> Any:
 
 
 def read_zeek_lines(lines: Iterator[Line]) -> Iterator[tuple[Line, Fields | None, str | None]]:
-    """``(line, fields, problem)`` for every data line; header lines update the schema."""
+    """``(line, fields, problem)`` for every data line; header lines update the schema.
+
+    With fields, ``problem`` is a note on a kept record: a value not of its column's type is
+    kept as the text the log wrote (an attacker's ``abc`` in a ``count`` column costs that
+    value its type, not the record).
+    """
     header = ZeekHeader()
     for line in lines:
         if line.problem is not None:
@@ -80,18 +85,25 @@ def read_zeek_lines(lines: Iterator[Line]) -> Iterator[tuple[Line, Fields | None
             yield line, None, f"{len(values)} values for {len(header.names)} #fields"
             continue
         fields: Fields = {}
-        try:
-            for name, kind, value in zip(header.names, header.types, values, strict=False):
-                if value == header.unset:
-                    continue
+        mistyped: list[str] = []
+        for name, kind, value in zip(header.names, header.types, values, strict=False):
+            if value == header.unset:
+                continue
+            try:
                 fields[name] = _convert(kind, value, header)
-        except ValueError as exc:
-            yield line, None, f"bad value: {exc}"
-            continue
+            except ValueError:
+                fields[name] = value
+                mistyped.append(f"{name} ({kind})")
         if header.path:
             fields["_path"] = header.path
         add_zeek_canonical(fields)
-        yield line, fields, None
+        note = None
+        if mistyped:
+            shown = ", ".join(mistyped[:3]) + (
+                f" and {len(mistyped) - 3} more" if len(mistyped) > 3 else ""
+            )
+            note = f"values not of their column's type kept as text: {shown}"
+        yield line, fields, note
 
 
 def _header_line(text: str, header: ZeekHeader) -> None:
