@@ -79,20 +79,21 @@ def load_compiled(
 
     ``progress`` hears of each stage of a compile (never called when the cache answers)."""
     from sentinelle.engine.placeholders import load_placeholders
-    from sentinelle.sigma import rule_files
+    from sentinelle.sigma.files import read_rule_file, rule_files
     from sentinelle.sigma.logsources import default_logsource_text, load_logsource_map
 
     files, _ = rule_files(paths)
     values, placeholder_bytes = load_placeholders(placeholders_file)
     parts: list[tuple[str, bytes]] = [("<logsources>", default_logsource_text())]
-    parts += [(f"<logsources:{p}>", p.read_bytes()) for p in logsource_files]
+    parts += [(f"<logsources:{p}>", read_rule_file(p)) for p in logsource_files]
     parts.append(("<placeholders>", placeholder_bytes))
     parts.append(("<paths>", "\0".join(str(p) for p in paths).encode()))
     for f in files:
         try:
-            parts.append((str(f), f.read_bytes()))
-        except OSError:
-            parts.append((str(f), b"\0unreadable"))
+            parts.append((str(f), read_rule_file(f)))
+        except RuleError as exc:
+            # Too big or unreadable: the loader reports it; the key must still change with it.
+            parts.append((str(f), b"\0" + str(exc).encode()))
     key = cache_key(parts)
     directory = cache_dir if cache_dir is not None else default_cache_dir()
     cached = read_entry(directory, key)

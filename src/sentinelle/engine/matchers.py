@@ -173,7 +173,7 @@ class _RegexSet:
         patterns, ids = state
         self.patterns = patterns
         self.ids = ids
-        options = re2.Options()
+        options = values.re2_options()
         # RE2 sets run as one DFA; a DFA out of memory reports "no match", so give it room.
         options.max_mem = _SET_MEMORY
         rset = re2.Set.SearchSet(options)
@@ -451,7 +451,7 @@ def _checker(spec: CheckSpec) -> Callable[[str], bool]:
 def _glob_checker(parts: tuple[ir.Part, ...]) -> Callable[[str], bool]:
     """A full check of one wildcard pattern (literal parts already folded)."""
     if ir.ONE in parts:
-        compiled = re2.compile(values.glob_regex(parts))
+        compiled = values.compile_re2(values.glob_regex(parts))
         return lambda s: compiled.search(s) is not None
     head = parts[0] if isinstance(parts[0], str) else ""
     tail = parts[-1] if isinstance(parts[-1], str) and len(parts) > 1 else ""

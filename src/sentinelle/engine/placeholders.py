@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sentinelle.errors import ConfigError, Location, RuleError
 from sentinelle.paths import config_dir
+from sentinelle.sigma.files import read_rule_file
 from sentinelle.sigma.yamlsafe import load_yaml_documents
 
 Placeholders = dict[str, list[str]]
@@ -28,8 +29,8 @@ def load_placeholders(path: Path | None = None) -> tuple[Placeholders, bytes]:
         if explicit:
             raise ConfigError("placeholders file not found", Location(str(target)))
         return {}, b""
-    content = target.read_bytes()
     try:
+        content = read_rule_file(target)
         docs = load_yaml_documents(content, str(target))
     except RuleError as exc:
         raise ConfigError(exc.message, exc.location) from None

@@ -10,8 +10,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import re2
-
 from sentinelle.engine import ir, values
 
 _MISSING = object()
@@ -52,7 +50,7 @@ def match_value(m: ir.Matcher, value: Any, fields: dict[str, Any]) -> bool:
         return glob_match(values.fold(m.parts, m.cased), s)
     if isinstance(m, ir.Regex):
         s = values.text(value)
-        return s is not None and re2.search(values.regex_text(m.pattern, m.flags), s) is not None
+        return s is not None and values.compile_regex(m).search(s) is not None
     if isinstance(m, ir.Number):
         n = values.number(value)
         return n is not None and n == m.value

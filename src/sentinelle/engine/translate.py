@@ -42,10 +42,12 @@ from sigma.types import (
     SpecialChars,
 )
 
-from sentinelle.engine import ir
+from sentinelle.engine import ir, values
 from sentinelle.sigma.logsources import Source
 
 MAX_EXPANSION = 4096  # values one placeholder-bearing string may expand to
+# Depth of a condition with its detections expanded; real rules stay under 15.
+MAX_CONDITION_DEPTH = 64
 
 _FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: "i",
@@ -81,7 +83,19 @@ def rule_tree(
     try:
         parsed = [cond.parsed for cond in rule.detection.parsed_condition]
     except SigmaError as exc:
-        raise Rejected(f"condition: {exc}") from None
+        raise Rejected(f"condition: {exc}", needle="condition:") from None
+    except RecursionError:
+        # pySigma parses and copies conditions recursively: 800 `not` exhaust the stack.
+        raise Rejected("condition: nested too deeply to be read", needle="condition:") from None
+    for condition in parsed:
+        if _deeper_than(condition, MAX_CONDITION_DEPTH):
+            # Everything after this point (this translation, the reference evaluator, the
+            # compiled conditions) walks the tree recursively: the bound keeps it far from the
+            # interpreter's recursion limit wherever it runs.
+            raise Rejected(
+                f"condition nested more than {MAX_CONDITION_DEPTH} levels deep",
+                needle="condition:",
+            )
     ctx = _Context(source, placeholders)
     trees = [ctx.node(p, negated=False) for p in parsed]
     # Several conditions in one rule are alternatives (spec: a list of conditions is OR-ed).
@@ -94,6 +108,17 @@ def rule_tree(
         tree = ir.And((*wheres, tree))
     absent = tuple((name, tuple(sorted(fields))) for name, fields in sorted(ctx.absent.items()))
     return ir.fold_constants(tree), absent
+
+
+def _deeper_than(tree: Any, limit: int) -> bool:
+    """Whether a parsed pySigma condition nests more than ``limit`` levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((arg, depth + 1) for arg in getattr(node, "args", ()) or ())
+    return False
 
 
 def _check_modifiers(items: Iterable[SigmaDetection | SigmaDetectionItem]) -> None:
@@ -229,7 +254,7 @@ class _Context:
             pattern = value.regexp.to_plain()
             flags = "".join(sorted(_FLAGS[f] for f in value.flags))
             try:
-                re2.compile(_re2_text(pattern, flags))
+                values.compile_re2(values.regex_text(pattern, flags))
             except re2.error as exc:
                 raise Rejected(
                     f"regular expression {pattern!r} is not supported by RE2 (linear-time): {exc}"
@@ -328,7 +353,3 @@ def _pattern(value: SigmaString, cased: bool) -> ir.Pattern:
         else:
             raise Rejected(f"unexpanded placeholder {part!r}")
     return ir.Pattern(tuple(parts), cased)
-
-
-def _re2_text(pattern: str, flags: str) -> str:
-    return f"(?{flags}){pattern}" if flags else pattern

@@ -8,6 +8,7 @@ reference evaluator agree by construction.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from datetime import UTC, datetime
@@ -120,8 +121,28 @@ def regex_text(pattern: str, flags: str) -> str:
     return f"(?{flags}){pattern}" if flags else pattern
 
 
+def re2_options() -> Any:
+    """RE2 options for rule patterns: errors are raised, never also logged.
+
+    By default RE2 writes every pattern it cannot parse to stderr through absl logging (a
+    banner and one line per pattern), besides raising; a rule's rejection already says it.
+    """
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+_QUIET = re2_options()
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_re2(text: str) -> Any:
+    """``text`` compiled by RE2 without logging (``re2.error`` when RE2 refuses it)."""
+    return re2.compile(text, options=_QUIET)
+
+
 def compile_regex(m: ir.Regex) -> Any:
-    return re2.compile(regex_text(m.pattern, m.flags))
+    return compile_re2(regex_text(m.pattern, m.flags))
 
 
 def fieldref(value: str, other: str, m: ir.FieldRef) -> bool:

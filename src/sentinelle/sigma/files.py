@@ -1,13 +1,22 @@
-"""Which files under a path are rule files (kept apart from the loader: no pySigma import)."""
+"""Which files under a path are rule files, and reading one within its size cap.
+
+Kept apart from the loader (no pySigma import): a hunt whose compiled set comes from the cache
+lists and reads the rule files for the cache key without loading pySigma.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from sentinelle.errors import Location, RuleError
 
 RULE_SUFFIXES = (".yml", ".yaml")
+# A Sigma rule is a few kB; the largest SigmaHQ file (a list of vulnerable driver hashes) is
+# 295 kB. 1 MiB leaves room for such lists and bounds what one hostile file costs to parse.
+MAX_RULE_FILE_BYTES = 1024 * 1024
 
 
 def rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[RuleError]]:
@@ -25,3 +34,33 @@ def rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[RuleError]
         else:
             errors.append(RuleError("no such file or directory", Location(str(path))))
     return files, errors
+
+
+def read_rule_file(path: Path, max_bytes: int = MAX_RULE_FILE_BYTES) -> bytes:
+    """The bytes of one rule file; ``RuleError`` when it is larger than ``max_bytes``.
+
+    The size is checked before reading (a 2 GiB file costs a ``stat``, not 2 GiB of memory),
+    and the read itself stops one byte past the cap, for a file that grows meanwhile or a
+    special file whose size ``stat`` does not tell.
+    """
+    where = Location(str(path))
+    try:
+        # Non-blocking: opening a FIFO put in place of a rule file must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise RuleError("not a regular file", where)
+            if info.st_size > max_bytes:
+                raise RuleError(_too_big(info.st_size, max_bytes), where)
+            content = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise RuleError(f"cannot read: {exc.strerror or exc}", where) from None
+    if len(content) > max_bytes:
+        raise RuleError(_too_big(None, max_bytes), where)
+    return content
+
+
+def _too_big(size: int | None, cap: int) -> str:
+    told = f"{size} bytes" if size is not None else "larger than that"
+    return f"rule file is {told}; a rule file may hold at most {cap} bytes (a rule is a few kB)"

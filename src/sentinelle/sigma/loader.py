@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
@@ -22,8 +23,9 @@ from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 
 from sentinelle.errors import Location, RuleError
-from sentinelle.sigma.files import rule_files
-from sentinelle.sigma.yamlsafe import find_text_line, load_yaml_documents
+from sentinelle.sigma.bounds import check_document
+from sentinelle.sigma.files import read_rule_file, rule_files
+from sentinelle.sigma.yamlsafe import YamlDocument, find_text_line, load_yaml_documents
 
 # Sigma 2 names UTF-16LE both `wide` and `utf16le`; pySigma 1.x knows only the first.
 modifier_mapping.setdefault("utf16le", SigmaWideModifier)
@@ -61,14 +63,11 @@ def load_rules(paths: Sequence[str | Path], on_file: Callable[[], None] | None =
 
 
 def _load_file(path: Path, ruleset: RuleSet) -> None:
-    # Imported here: the engine package imports this module when it is first loaded.
-    from sentinelle.engine.correlation.model import parse_correlation
-
     source = str(path)
     try:
-        content = path.read_bytes()
-    except OSError as exc:
-        ruleset.errors.append(RuleError(f"cannot read: {exc.strerror}", Location(source)))
+        content = read_rule_file(path)
+    except RuleError as exc:
+        ruleset.errors.append(exc)
         return
     ruleset.files[source] = content
     try:
@@ -83,61 +82,122 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
         )
         return
     docs = [d for d in docs if d.data is not None]
-    # Rule collections with global/repeat actions merge documents: items no longer line up
-    # with documents, so every item points at the first line and pySigma reads them all.
-    merged = any("action" in d.data for d in docs)
-    lines = [1] * len(docs) if merged else [d.line for d in docs]
-    # Correlations go through parse_correlation, which keeps the exact bounds (ranges,
-    # fractions) pySigma's model cannot hold; pySigma would refuse a range for the whole file.
-    exact = [not merged and "correlation" in d.data for d in docs]
+    if any("action" in d.data for d in docs):
+        # Rule collections with global/repeat actions merge documents: items no longer line
+        # up with documents, so pySigma reads them all at once and every item points at the
+        # first line.
+        if not any(_out_of_bounds(d, source, content, ruleset) for d in docs):
+            for item in _read_with_pysigma([d.data for d in docs], path, 1, ruleset, content):
+                _keep(item, source, 1, ruleset, content)
+        return
+    for doc in docs:
+        if _out_of_bounds(doc, source, content, ruleset):
+            continue
+        if "correlation" in doc.data:
+            corr = _read_correlation(doc, path, ruleset)
+            if corr is not None:
+                _keep(corr, source, doc.line, ruleset, content)
+            continue
+        # One document at a time: whatever pySigma raises on one costs that rule only.
+        for item in _read_with_pysigma([doc.data], path, doc.line, ruleset, content):
+            _keep(item, source, doc.line, ruleset, content)
+
+
+def _out_of_bounds(doc: YamlDocument, source: str, content: bytes, ruleset: RuleSet) -> bool:
+    """Refuse (and report) a document past the bounds pySigma is safe within."""
+    found = check_document(doc.data)
+    if found is None:
+        return False
+    text = content.decode("utf-8", "replace")
+    line = find_text_line(text, found.needle, after=doc.line) or doc.line
+    ruleset.errors.append(RuleError(f"rule refused: {found.reason}", Location(source, line)))
+    return True
+
+
+def _read_correlation(
+    doc: YamlDocument, path: Path, ruleset: RuleSet
+) -> SigmaCorrelationRule | None:
+    """Correlations go through ``parse_correlation``, which keeps the exact bounds (ranges,
+    fractions) pySigma's model cannot hold; pySigma would refuse a range for the whole file."""
+    # Imported here: the engine package imports this module when it is first loaded.
+    from sentinelle.engine.correlation.model import parse_correlation
+
+    try:
+        parsed: SigmaCorrelationRule = parse_correlation(
+            doc.data, SigmaRuleLocation(path, doc.line)
+        )
+        return parsed
+    except RuleError as exc:
+        ruleset.errors.append(exc)
+    except RecursionError:
+        ruleset.errors.append(_too_deep(str(path), doc.line))
+    return None
+
+
+def _read_with_pysigma(
+    dicts: list[dict[str, Any]], path: Path, line: int, ruleset: RuleSet, content: bytes
+) -> list[SigmaRule | SigmaCorrelationRule | SigmaFilter]:
+    """The rules and filters pySigma reads from ``dicts`` (documents of one file), in order.
+
+    A document is untrusted input to pySigma: besides its own errors it can raise anything a
+    hostile value provokes in the libraries under it. That is caught here, at the boundary of
+    the document, and reported at its line; the other documents and files still load.
+    """
+    source = str(path)
     try:
         collection = SigmaCollection.from_dicts(
-            [d.data for d, own in zip(docs, exact, strict=True) if not own],
+            dicts,
             collect_errors=True,
             source=SigmaRuleLocation(path),
             collect_filters=True,
             resolve_references=False,
         )
     except SigmaError as exc:  # collection-level problems pySigma raises despite collect_errors
-        ruleset.errors.append(_rule_error(exc, source, lines[0] if lines else 1))
-        return
+        ruleset.errors.append(_rule_error(exc, source, line))
+        return []
+    except RecursionError:
+        ruleset.errors.append(_too_deep(source, line))
+        return []
+    except Exception as exc:  # noqa: BLE001 - a rule document's boundary, see above
+        ruleset.errors.append(
+            RuleError(
+                f"pySigma cannot read this rule: {type(exc).__name__}: {exc}",
+                Location(source, line),
+            )
+        )
+        return []
     items: list[SigmaRule | SigmaCorrelationRule | SigmaFilter] = [
         *collection.rules,
         *collection.filters,
     ]
     for err in collection.errors:
         if not any(err in getattr(i, "errors", ()) for i in items):
-            ruleset.errors.append(_rule_error(err, source, lines[0] if lines else 1))
-    from_pysigma = _in_document_order(
-        collection, [d for d, own in zip(docs, exact, strict=True) if not own]
-    )
-    for doc, line, own in zip(docs, lines, exact, strict=True):
-        if own:
-            try:
-                item: SigmaRule | SigmaCorrelationRule | SigmaFilter = parse_correlation(
-                    doc.data, SigmaRuleLocation(path, line)
-                )
-            except RuleError as exc:
-                ruleset.errors.append(exc)
-                continue
-        elif _skipped(doc.data):
-            continue
-        else:
-            found = next(from_pysigma, None)
-            if found is None:
-                break
-            item = found
-        if item.errors:
-            for err in item.errors:
-                ruleset.errors.append(_rule_error(err, source, line, content))
-            continue
-        ruleset.lines[id(item)] = line
-        if isinstance(item, SigmaCorrelationRule):
-            ruleset.correlations.append(item)
-        elif isinstance(item, SigmaFilter):
-            ruleset.filters.append(item)
-        else:
-            ruleset.rules.append(item)
+            ruleset.errors.append(_rule_error(err, source, line, content))
+    return list(_in_document_order(collection, dicts))
+
+
+def _too_deep(source: str, line: int) -> RuleError:
+    return RuleError("rule refused: nested too deeply to be read", Location(source, line))
+
+
+def _keep(
+    item: SigmaRule | SigmaCorrelationRule | SigmaFilter,
+    source: str,
+    line: int,
+    ruleset: RuleSet,
+    content: bytes,
+) -> None:
+    if item.errors:
+        for err in item.errors:
+            ruleset.errors.append(_rule_error(err, source, line, content))
+        return
+    ruleset.lines[id(item)] = line
+    if isinstance(item, SigmaCorrelationRule):
+        ruleset.correlations.append(item)
+    elif isinstance(item, SigmaFilter):
+        ruleset.filters.append(item)
+    else:
+        ruleset.rules.append(item)
 
 
 def _skipped(data: object) -> bool:
@@ -146,13 +206,12 @@ def _skipped(data: object) -> bool:
 
 
 def _in_document_order(
-    collection: SigmaCollection, docs: Sequence[object]
+    collection: SigmaCollection, docs: Sequence[dict[str, Any]]
 ) -> Iterator[SigmaRule | SigmaCorrelationRule | SigmaFilter]:
     """pySigma keeps rules and filters in two lists; give them back in file order."""
     rules = iter(collection.rules)
     filters = iter(collection.filters)
-    for doc in docs:
-        data = getattr(doc, "data", {})
+    for data in docs:
         if _skipped(data):
             continue
         item = (

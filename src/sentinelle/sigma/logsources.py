@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinelle.errors import ConfigError, Location, RuleError
+from sentinelle.sigma.files import read_rule_file
 from sentinelle.sigma.yamlsafe import load_yaml_documents
 
 # Fields every Windows event carries, whatever its channel (set by the readers from <System>).
@@ -87,7 +88,11 @@ def load_logsource_map(extra: Sequence[Path] = ()) -> LogsourceMap:
     """The shipped mapping, with the entries of ``extra`` files taking precedence."""
     mapping = LogsourceMap()
     for path in extra:
-        _merge(mapping, path.read_bytes(), str(path))
+        try:
+            text = read_rule_file(path)
+        except RuleError as exc:
+            raise ConfigError(exc.message, exc.location) from None
+        _merge(mapping, text, str(path))
     default = resources.files("sentinelle.sigma").joinpath("logsources.yml")
     _merge(mapping, default.read_bytes(), "sentinelle/sigma/logsources.yml")
     return mapping

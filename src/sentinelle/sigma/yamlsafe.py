@@ -2,9 +2,11 @@
 
 PyYAML's safe loader already refuses arbitrary Python objects; on top of it a rule file may not
 use anchors or aliases (the "billion laughs" expansion), duplicate mapping keys (ambiguous: YAML
-keeps the last one silently), more than ``MAX_NODES`` nodes or nesting deeper than ``MAX_DEPTH``.
-The node graph is checked before any Python object is built, so a hostile file costs at most its
-parse.
+keeps the last one silently), more than ``MAX_NODES`` nodes, ``MAX_DOCUMENTS`` documents or
+nesting deeper than ``MAX_DEPTH``, nor integers longer than ``MAX_INTEGER_CHARS`` (a 5,000-digit
+number is no event id or count, and Python refuses to print one). The node graph is checked
+before any Python object is built, so a hostile file costs at most its parse; a value the safe
+constructor cannot build (the date 0000-01-01) is an error at its document, never a crash.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from typing import Any
 import yaml
 
 from sentinelle.errors import Location, RuleError
+from sentinelle.sigma.files import MAX_RULE_FILE_BYTES
 
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = MAX_RULE_FILE_BYTES
 MAX_NODES = 100_000
 MAX_DEPTH = 64
+MAX_DOCUMENTS = 1_000
+MAX_INTEGER_CHARS = 64
+_INT_TAG = "tag:yaml.org,2002:int"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -52,8 +58,19 @@ def load_yaml_documents(text: str | bytes, source: str) -> list[YamlDocument]:
             node = loader.get_node()
             if node is None:
                 continue
+            line = node.start_mark.line + 1
+            if len(docs) >= MAX_DOCUMENTS:
+                raise RuleError(
+                    f"more than {MAX_DOCUMENTS} YAML documents in one file", Location(source, line)
+                )
             _check_node(node, source, budget, set(), 0)
-            docs.append(YamlDocument(loader.construct_document(node), node.start_mark.line + 1))
+            try:
+                data = loader.construct_document(node)
+            except (ValueError, OverflowError, TypeError) as exc:
+                # The safe constructor builds dates, floats and base64 with Python's own types,
+                # which raise plain errors on values such as 0000-01-01 or !!float x.
+                raise RuleError(f"invalid YAML value: {exc}", Location(source, line)) from None
+            docs.append(YamlDocument(data, line))
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         raise RuleError(
@@ -81,6 +98,12 @@ def _check_node(
         raise RuleError(f"more than {MAX_NODES} YAML nodes", Location(source, line))
     if depth > MAX_DEPTH:
         raise RuleError(f"YAML nested deeper than {MAX_DEPTH} levels", Location(source, line))
+    if node.tag == _INT_TAG and len(node.value) > MAX_INTEGER_CHARS:
+        raise RuleError(
+            f"a number of {len(node.value)} characters (at most {MAX_INTEGER_CHARS}; quote it "
+            "to match it as text)",
+            Location(source, line),
+        )
     if isinstance(node, yaml.MappingNode):
         keys: set[str] = set()
         for key, value in node.value:

@@ -223,6 +223,10 @@ def parse_correlation(document: Mapping[str, Any], source: SigmaRuleLocation | N
         if source is not None:
             message = message.split(f" in {source}")[0]
         raise RuleError(message, where) from exc
+    except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+        # Python's own errors on hostile values pySigma does not check (a timespan of 5,000
+        # digits reaches int()).
+        raise RuleError(f"invalid correlation: {type(exc).__name__}: {exc}", where) from None
     if exact is not None:
         rule.custom_attributes[EXACT_CONDITION_KEY] = exact
     return rule
@@ -231,9 +235,13 @@ def parse_correlation(document: Mapping[str, Any], source: SigmaRuleLocation | N
 def _number(value: Any, what: str, where: Location) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RuleError(f"correlation {what} must be a number, not {value!r}", where)
-    if not math.isfinite(value):
-        raise RuleError(f"correlation {what} must be finite", where)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise RuleError(f"correlation {what} must be a finite number", where)
+    return number
 
 
 class _Namespace:
