@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +51,13 @@ def write_model(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+def json_path(data: dict[str, Any], entry: dict[str, Any], key: str = "via_step") -> list[str]:
+    """An entry's whole path, walked through the JSON report's ``steps`` (the documented way)."""
+    path = [entry["component"]]
+    at = entry[key]
+    while at is not None:
+        path.append(data["steps"][at]["label"])
+        at = data["steps"][at]["next"]
+    return path

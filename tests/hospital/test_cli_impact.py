@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sentinelle.cli.impact import register
 from sentinelle.hospital import example_model_path
-from tests.hospital.conftest import SMALL_MODEL
+from tests.hospital.conftest import SMALL_MODEL, json_path
 
 app = typer.Typer()
 register(app)
@@ -55,9 +55,17 @@ def test_impact_json_with_sites_and_compromised_host() -> None:
     emergency = next(e for e in data["services"] if e["component"] == "emergency")
     assert emergency["state"] == "degraded"
     assert emergency["at_risk"] is True
-    assert emergency["risk_path"] == ["emergency", "asset:ed-cht", "host:urg-cht01"]
+    assert emergency["risk_via"] == "asset:ed-cht"
+    assert json_path(data, emergency, "risk_via_step") == [
+        "emergency",
+        "asset:ed-cht",
+        "host:urg-cht01",
+    ]
     record = next(e for e in data["services"] if e["component"] == "patient-record")
-    assert record["state"] == "down" and record["path"] == ["patient-record", "wan:cht"]
+    assert record["state"] == "down" and record["via"] == "wan:cht"
+    assert json_path(data, record) == ["patient-record", "wan:cht"]
+    # Counts follow --site: the 15 services of the worked example at one site.
+    assert sum(data["counts"].values()) == len(data["services"]) == 15
 
 
 def test_model_check_reports_ok_and_problems(tmp_path: Path) -> None:

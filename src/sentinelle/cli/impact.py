@@ -146,10 +146,7 @@ def impact_command(
         if name not in hospital.sites:
             raise ConfigError(f"--site {name!r}: no such site (sites: {', '.join(hospital.sites)})")
     if fmt == "json":
-        data = report.to_dict()
-        if sites:
-            for key in ("services", "infrastructure"):
-                data[key] = [e for e in data[key] if e["site"] in sites]
+        data = report.to_dict(sites or None)
         sys.stdout.write(
             orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
         )

@@ -36,7 +36,7 @@ from sentinelle.hospital.model import (
     Service,
     normalise_host,
 )
-from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState
+from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState, Step
 
 OK, DEGRADED, DOWN = 0, 1, 2
 # What an input does to the machine or component it names.
@@ -45,15 +45,35 @@ UNAVAILABLE, DEGRADED_EFFECT, COMPROMISED = "unavailable", "degraded", "compromi
 
 @dataclass(frozen=True, slots=True)
 class _Why:
-    """One signal's level and its explanation: path from this node to the root cause."""
+    """One signal's level and its explanation, as a linked chain: ``label`` is the first step
+    of the path from this node to the root cause and ``rest`` the chain after it.
+
+    Chains share their tails (a service's chain holds its failed dependency's own chain), so
+    explaining every component of a chain of N dependencies costs N steps, not N squared.
+    """
 
     level: int
-    path: tuple[str, ...] = ()
+    label: str = ""
+    rest: _Why | None = None
     cause: str = ""
     note: str = ""  # where a soft dependency turned "down" into "degraded"
+    length: int = 0  # steps in the path
 
     def via(self, label: str) -> _Why:
-        return _Why(self.level, (label, *self.path), self.cause, self.note)
+        return _Why(self.level, label, self, self.cause, self.note, self.length + 1)
+
+    def retold(self, level: int, note: str) -> _Why:
+        """The same path and cause at another level (a soft dependency's "down" as degraded)."""
+        return _Why(level, self.label, self.rest, self.cause, note, self.length)
+
+
+def _root(level: int, cause: str, *labels: str) -> _Why:
+    """A chain ending at the root cause: ``labels`` from the component to the cause."""
+    node: _Why | None = None
+    for length, label in enumerate(reversed(labels), 1):
+        node = _Why(level, label, node, cause, "", length)
+    assert node is not None
+    return node
 
 
 _FINE = _Why(OK)
@@ -63,7 +83,7 @@ def _worse(current: _Why, candidate: _Why) -> _Why:
     # Higher level wins; among equals the shorter explanation, then the one seen first.
     if candidate.level > current.level:
         return candidate
-    if candidate.level == current.level and 0 < len(candidate.path) < len(current.path):
+    if candidate.level == current.level and 0 < candidate.length < current.length:
         return candidate
     return current
 
@@ -109,7 +129,7 @@ class _AssetHit:
     def availability(self) -> _Why:
         label = f"asset:{self.asset.id}"
         if self.whole_down:
-            return _Why(DOWN, (label,), self.whole_down)
+            return _root(DOWN, self.whole_down, label)
         found = _FINE
         if self.down_hosts:
             host = self.down_hosts[0]
@@ -120,21 +140,21 @@ class _AssetHit:
             # A pattern or a count means machines we cannot name may still run: never assume
             # all of them are down.
             complete = not self.asset.patterns and len(self.down_hosts) >= self.asset.size
-            found = _Why(DOWN if complete else DEGRADED, (label, f"host:{host}"), cause)
+            found = _root(DOWN if complete else DEGRADED, cause, label, f"host:{host}")
         if self.whole_degraded:
-            found = _worse(found, _Why(DEGRADED, (label,), self.whole_degraded))
+            found = _worse(found, _root(DEGRADED, self.whole_degraded, label))
         elif self.degraded_hosts:
             host = self.degraded_hosts[0]
-            found = _worse(found, _Why(DEGRADED, (label, f"host:{host}"), f"host {host} degraded"))
+            found = _worse(found, _root(DEGRADED, f"host {host} degraded", label, f"host:{host}"))
         return found
 
     def risk(self) -> _Why:
         label = f"asset:{self.asset.id}"
         if self.whole_compromised:
-            return _Why(1, (label,), self.whole_compromised)
+            return _root(1, self.whole_compromised, label)
         if self.compromised:
             host = self.compromised[0]
-            return _Why(1, (label, f"host:{host}"), f"host {host} compromised")
+            return _root(1, f"host {host} compromised", label, f"host:{host}")
         return _FINE
 
 
@@ -250,6 +270,8 @@ class _Evaluator:
         # Runbooks are reported relative to the model's folder (resolved once: it costs syscalls).
         self.model_dir = model.source.parent.resolve() if model.source is not None else None
         self.runbooks: dict[str, str | None] = {}
+        self.steps: dict[int, tuple[_Why, Step]] = {}  # chain node -> its report step
+        self.wans: dict[str, _Why] = {}
         # Instance signals: (component, instance site) -> signals; external components have one
         # "instance" per site that uses them.
         self.instances: dict[tuple[str, str], _Signals] = {}
@@ -271,8 +293,12 @@ class _Evaluator:
         return comp.id
 
     def _wan(self, site: str) -> _Why:
-        cause = self.inputs.isolated.get(site)
-        return _Why(DOWN, (f"wan:{site}",), cause) if cause else _FINE
+        found = self.wans.get(site)
+        if found is None:
+            # One chain per link, so that every path through it shares its step.
+            cause = self.inputs.isolated.get(site)
+            found = self.wans[site] = _root(DOWN, cause, f"wan:{site}") if cause else _FINE
+        return found
 
     def _carriers(self, comp: Component, site: str) -> list[Asset]:
         if comp.placement in (Placement.LOCAL, Placement.REPLICATED):
@@ -287,10 +313,10 @@ class _Evaluator:
         for key, where in (((comp.id, None), comp.id), ((comp.id, site), label)):
             stopped = self.inputs.stopped.get(key)
             if stopped is not None:
-                avail = _worse(avail, _Why(stopped[0], (where,), stopped[1]))
+                avail = _worse(avail, _root(stopped[0], stopped[1], where))
             risky = self.inputs.risky.get(key)
             if risky is not None:
-                risk = _worse(risk, _Why(1, (where,), risky))
+                risk = _worse(risk, _root(1, risky, where))
         carriers = self._carriers(comp, site)
         if carriers:
             states = []
@@ -304,13 +330,13 @@ class _Evaluator:
             else:
                 for s in states:
                     if s.level:
-                        avail = _worse(avail, _Why(DEGRADED, s.path, s.cause).via(label))
+                        avail = _worse(avail, s.retold(DEGRADED, "").via(label))
         for dep in comp.depends_on:
             seen = self.view(dep.target, site)
             dep_avail = seen.availability
             if dep.kind is DependencyKind.SOFT and dep_avail.level == DOWN:
                 note = f"{comp.id} works without {dep.target} (soft dependency)"
-                dep_avail = _Why(DEGRADED, dep_avail.path, dep_avail.cause, note)
+                dep_avail = dep_avail.retold(DEGRADED, note)
             avail = _worse(avail, dep_avail.via(label))
             risk = _worse(risk, seen.risk.via(label))
         return _Signals(avail, risk)
@@ -327,7 +353,7 @@ class _Evaluator:
         elif comp.placement is Placement.LOCAL:
             inst = self.instances.get((cid, site))
             if inst is None:  # the loader refuses such models; kept for models built in code
-                result = _Signals(_Why(DOWN, (cid,), f"no instance of {cid} at site {site}"))
+                result = _Signals(_root(DOWN, f"no instance of {cid} at site {site}", cid))
             else:
                 result = inst
         else:
@@ -379,6 +405,29 @@ class _Evaluator:
             infrastructure=infra,
         )
 
+    def _via(self, cid: str, site: str, why: _Why) -> Step | None:
+        """What a component depends on that failed, as report steps: the chain after the
+        component itself (a chain starting at one of its instances starts after it)."""
+        if not why.length:
+            return None
+        first: _Why | None = why
+        if why.label in (cid, f"{cid}@{site}"):
+            first = why.rest
+        return self._step(first)
+
+    def _step(self, why: _Why | None) -> Step | None:
+        """The report's step for a chain node; chains that share a tail share its steps."""
+        pending: list[_Why] = []
+        node = why
+        while node is not None and node.length and id(node) not in self.steps:
+            pending.append(node)
+            node = node.rest
+        after = self.steps[id(node)][1] if node is not None and node.length else None
+        for item in reversed(pending):
+            after = Step(item.label, after)
+            self.steps[id(item)] = (item, after)  # the node is kept so that its id stays its own
+        return after
+
     def _runbook(self, comp: Component) -> str | None:
         if comp.id not in self.runbooks:
             self.runbooks[comp.id] = _runbook_text_path(comp, self.model_dir)
@@ -396,16 +445,6 @@ class _Evaluator:
         else:
             state = ServiceState.OPERATIONAL
         main = avail if avail.level else risk
-        path = _row_path(comp.id, site, main.path)
-        risk_path = _row_path(comp.id, site, risk.path)
-        if state is ServiceState.OPERATIONAL:
-            reason = "operational"
-        else:
-            reason = f"{state.label}: {' -> '.join(path)} ({main.cause})"
-            if main.note:
-                reason += f"; {main.note}"
-            if risk.level and main is not risk:
-                reason += f"; also at risk: {' -> '.join(risk_path)} ({risk.cause})"
         runbook = self._runbook(comp)
         return ImpactEntry(
             site=site,
@@ -414,12 +453,11 @@ class _Evaluator:
             kind="service" if isinstance(comp, Service) else "infrastructure",
             criticality=comp.criticality.value if isinstance(comp, Service) else None,
             state=state,
-            reason=reason,
-            path=path,
+            via=self._via(comp.id, site, main),
             cause=main.cause,
             note=main.note,
             at_risk=bool(risk.level),
-            risk_path=risk_path,
+            risk_via=self._via(comp.id, site, risk),
             risk_cause=risk.cause,
             runbook=runbook,
             rto_seconds=comp.rto_seconds,
@@ -435,12 +473,3 @@ def _runbook_text_path(comp: Component, model_dir: Path | None) -> str | None:
     if model_dir is not None and comp.runbook.is_relative_to(model_dir):
         return str(comp.runbook.relative_to(model_dir))
     return str(comp.runbook)
-
-
-def _row_path(cid: str, site: str, path: tuple[str, ...]) -> tuple[str, ...]:
-    """The path as a row shows it: always starting with the plain component id."""
-    if not path:
-        return ()
-    if path[0] in (cid, f"{cid}@{site}"):
-        return (cid, *path[1:])
-    return (cid, *path)

@@ -6,6 +6,7 @@ plain records, never on how the engine computes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -35,8 +36,36 @@ _STATE_RANK = {
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One step of an explanation: a component (``id`` or ``id@site`` for one instance), a
+    site's WAN link (``wan:<site>``), an asset (``asset:<id>``) or a host (``host:<name>``),
+    and the step after it, towards the root cause (None at the root).
+
+    Entries share the steps they have in common: the chain of a service whose database is down
+    continues with the database's own chain. A report of a chain of N dependencies therefore
+    holds N steps, not N squared.
+    """
+
+    label: str
+    next: Step | None = None
+
+    def labels(self) -> list[str]:
+        out: list[str] = []
+        step: Step | None = self
+        while step is not None:
+            out.append(step.label)
+            step = step.next
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class ImpactEntry:
-    """The state of one component as seen from one site, and why."""
+    """The state of one component as seen from one site, and why.
+
+    ``via`` is what it depends on that failed (the first step after the component itself;
+    None when the component itself is the root cause, or is operational); ``path`` walks the
+    steps to the root cause. ``risk_via`` and ``risk_path`` explain ``at_risk`` the same way.
+    """
 
     site: str
     component: str
@@ -44,12 +73,11 @@ class ImpactEntry:
     kind: str  # "service" or "infrastructure"
     criticality: str | None
     state: ServiceState
-    reason: str
-    path: tuple[str, ...]  # from the component to the root cause; empty when operational
+    via: Step | None
     cause: str  # the root cause, in words
     note: str  # how it propagated when that matters ("works without X (soft dependency)")
     at_risk: bool
-    risk_path: tuple[str, ...]
+    risk_via: Step | None
     risk_cause: str
     runbook: str | None
     rto_seconds: int | None
@@ -60,7 +88,38 @@ class ImpactEntry:
     def service(self) -> str:
         return self.component
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def path(self) -> tuple[str, ...]:
+        """From the component to the root cause; empty when operational."""
+        if self.state is ServiceState.OPERATIONAL:
+            return ()
+        return (self.component, *(self.via.labels() if self.via else ()))
+
+    @property
+    def risk_path(self) -> tuple[str, ...]:
+        if not self.at_risk:
+            return ()
+        return (self.component, *(self.risk_via.labels() if self.risk_via else ()))
+
+    @property
+    def reason(self) -> str:
+        """One line: the state, what failed first and the root cause (never the whole path,
+        which can be thousands of steps long)."""
+        if self.state is ServiceState.OPERATIONAL:
+            return "operational"
+        risk_only = self.state is ServiceState.AT_RISK
+        text = f"{self.state.label}: {_short_path(self.component, self.via)} ({self.cause})"
+        if self.note:
+            text += f"; {self.note}"
+        if self.at_risk and not risk_only:
+            shown = _short_path(self.component, self.risk_via)
+            text += f"; also at risk: {shown} ({self.risk_cause})"
+        return text
+
+    def to_dict(self, numbers: dict[int, int] | None = None) -> dict[str, Any]:
+        """The entry as JSON-ready data; ``numbers`` gives the position of each step in the
+        report's step list (``ImpactReport.to_dict``), so that ``via_step`` can point there."""
+        known = numbers or {}
         return {
             "site": self.site,
             "component": self.component,
@@ -69,17 +128,33 @@ class ImpactEntry:
             "criticality": self.criticality,
             "state": self.state.value,
             "reason": self.reason,
-            "path": list(self.path),
+            "via": self.via.label if self.via else None,
+            "via_step": known.get(id(self.via)) if self.via else None,
             "cause": self.cause,
             "note": self.note,
             "at_risk": self.at_risk,
-            "risk_path": list(self.risk_path),
+            "risk_via": self.risk_via.label if self.risk_via else None,
+            "risk_via_step": known.get(id(self.risk_via)) if self.risk_via else None,
             "risk_cause": self.risk_cause,
             "runbook": self.runbook,
             "rto_seconds": self.rto_seconds,
             "owner": self.owner,
             "on_call": self.on_call,
         }
+
+
+def _short_path(component: str, via: Step | None) -> str:
+    """``component -> first step [-> ... ->] root``: at most four names, whatever the depth."""
+    if via is None:
+        return component
+    last = via
+    count = 1
+    while last.next is not None:
+        last = last.next
+        count += 1
+    if count <= 3:
+        return " -> ".join([component, *via.labels()])
+    return f"{component} -> {via.label} -> ... -> {last.label}"
 
 
 @dataclass(slots=True)
@@ -151,7 +226,35 @@ class ImpactReport:
             out[e.state.value] += 1
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def steps(self) -> list[Step]:
+        """Every step the entries' explanations go through, each once, in order of first use."""
+        return self._numbered()[1]
+
+    def _numbered(self) -> tuple[dict[int, int], list[Step]]:
+        numbers: dict[int, int] = {}
+        order: list[Step] = []
+        for entry in (*self.entries, *self.infrastructure):
+            for first in (entry.via, entry.risk_via):
+                step = first
+                while step is not None and id(step) not in numbers:
+                    numbers[id(step)] = len(order)
+                    order.append(step)
+                    step = step.next
+        return numbers, order
+
+    def to_dict(self, sites: Sequence[str] | None = None) -> dict[str, Any]:
+        """JSON-ready and deterministic; ``sites`` keeps only the entries (and counts) of those
+        sites. Each entry names what it depends on that failed (``via``) and where that step is
+        in ``steps``; a step gives its ``label`` and the position of the ``next`` one (None at
+        the root cause), so the whole path is a walk through ``steps``."""
+        keep = set(sites) if sites is not None else None
+        entries = [e for e in self.entries if keep is None or e.site in keep]
+        infra = [e for e in self.infrastructure if keep is None or e.site in keep]
+        shown = ImpactReport(
+            self.hospital, self.actions, self.compromised, self.unavailable, self.degraded,
+            self.unresolved, entries, infra,
+        )  # fmt: skip
+        numbers, order = shown._numbered()
         return {
             "hospital": self.hospital,
             "actions": self.actions,
@@ -159,7 +262,15 @@ class ImpactReport:
             "unavailable": self.unavailable,
             "degraded": self.degraded,
             "unresolved": self.unresolved,
-            "counts": self.counts(),
-            "services": [e.to_dict() for e in self.entries],
-            "infrastructure": [e.to_dict() for e in self.infrastructure],
+            "sites": list(sites) if sites is not None else None,
+            "counts": shown.counts(),
+            "services": [e.to_dict(numbers) for e in entries],
+            "infrastructure": [e.to_dict(numbers) for e in infra],
+            "steps": [
+                {
+                    "label": step.label,
+                    "next": numbers[id(step.next)] if step.next is not None else None,
+                }
+                for step in order
+            ],
         }
