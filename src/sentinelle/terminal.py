@@ -23,3 +23,14 @@ def printable(text: str) -> str:
 def _escape_char(m: re.Match[str]) -> str:
     code = ord(m.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable_json(text: str) -> str:
+    """JSON text safe for a terminal and still valid JSON: what :func:`printable` escapes is
+    written as ``\\uXXXX`` (such characters can only stand inside JSON strings, where that
+    escape means the same character)."""
+    return _UNSAFE.sub(_json_escape, text)
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"

@@ -3,8 +3,15 @@ that rules match against.
 
 ``--format jsonl`` (default) writes one JSON object per event (sorted keys: timestamp, source as
 ``path#record``, fields, flags); ``--format table`` draws a table. Read problems go to stderr as
-``warning: location: reason`` with a count at the end; they never stop the listing. The exit
-status is 1 when a file could not be read at all (or its reading was abandoned), else 0.
+``warning: location: reason [kind]`` with a count at the end; they never stop the listing.
+
+Exit status, one rule for every format (docs/ARCHITECTURE.md, Readers): 1 when part of the input
+was not read, a whole file (unreadable, skipped, empty) or a region of one (an EVTX chunk, the
+rest of a damaged stream, a refused archive member); 0 when every file was read, even if single
+records were skipped or repaired (each one reported).
+
+Text from the input (field names and values, file and member names, issue reasons) reaches a
+terminal only through ``sentinelle.terminal``: escape sequences in a log are shown, never run.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import orjson
 import typer
 
 from sentinelle.events import Event, ReadIssue
+from sentinelle.terminal import printable, printable_json
 
 
 class OutputFormat(StrEnum):
@@ -34,8 +42,17 @@ _CELL = 120
 _PIPE_WIDTH = 200
 
 
+# Issue kinds that mean part of the input was not read (see the module's exit status).
+LOST_KINDS = frozenset(("file", "chunk"))
+_EPILOG = (
+    "Exit status: 0 when every file was read (single records skipped or repaired are reported"
+    " on stderr), 1 when a file or part of one (an EVTX chunk, a refused archive member) was"
+    " not read, 2 for usage errors."
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("events")(events)
+    app.command("events", epilog=_EPILOG)(events)
 
 
 def events(
@@ -50,19 +67,21 @@ def events(
     issues = 0
     unreadable = 0
     rows: list[Event] = []
+    tty = sys.stdout.isatty()
     batches = read_paths(paths, batch_size=512)
     try:
         for batch in batches:
             for issue in batch.issues:
                 issues += 1
-                unreadable += issue.kind == "file"
+                unreadable += issue.kind in LOST_KINDS
                 _warn(issue)
             for event in batch.events:
                 if limit is not None and shown >= limit:
                     break
                 shown += 1
                 if output is OutputFormat.jsonl:
-                    sys.stdout.write(_json_line(event))
+                    line = _json_line(event)
+                    sys.stdout.write(printable_json(line) if tty else line)
                 else:
                     rows.append(event)
             if limit is not None and shown >= limit:
@@ -82,7 +101,8 @@ def events(
 
 
 def _warn(issue: ReadIssue) -> None:
-    print(f"warning: {issue.location}: {issue.reason} [{issue.kind}]", file=sys.stderr)
+    text = f"warning: {printable(issue.location)}: {printable(issue.reason)} [{issue.kind}]"
+    print(text, file=sys.stderr)
 
 
 def _json_line(event: Event) -> str:
@@ -93,6 +113,7 @@ def _json_line(event: Event) -> str:
 def _print_table(rows: list[Event]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_lines=True)
     table.add_column("time (UTC)", no_wrap=True)
@@ -100,10 +121,11 @@ def _print_table(rows: list[Event]) -> None:
     table.add_column("fields", overflow="fold")
     for event in rows:
         fields = "\n".join(
-            f"{name} = {_cell(value)}" for name, value in sorted(event.fields.items())
+            f"{printable(name)} = {_cell(value)}" for name, value in sorted(event.fields.items())
         )
         time = event.iso_time() or f"({', '.join(event.flags) or 'no time'})"
-        table.add_row(time, event.ref, fields)
+        # Text objects: rich would read "[red]" in a log as markup.
+        table.add_row(time, Text(printable(event.ref)), Text(fields))
     # Piped output has no terminal width to follow: use a wide one rather than rich's 80 columns.
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
     console.print(table)
@@ -111,5 +133,5 @@ def _print_table(rows: list[Event]) -> None:
 
 def _cell(value: object) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    text = printable(text.replace("\n", "\\n").replace("\r", "\\r"))
     return text if len(text) <= _CELL else text[: _CELL - 1] + "…"

@@ -15,6 +15,7 @@ batch with one ``file`` issue and no events), and reading goes on.
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import os
 import stat
@@ -27,15 +28,17 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from sentinelle.errors import Location, ReadError
-from sentinelle.events import EventBatch, ReadIssue
-from sentinelle.readers.batches import BatchBuilder
+from sentinelle.events import EventBatch
+from sentinelle.readers.batches import BatchBuilder, make_issue
 from sentinelle.readers.evtx import EvtxLimits, WorkerRules, read_evtx, read_evtx_files
 from sentinelle.readers.lines import ByteStream
 from sentinelle.readers.sniff import (
     ARCHIVES,
+    BLANK_LIMIT,
     MAGIC_BYTES,
     SNIFF_BYTES,
     is_binary_container,
+    skip_blank,
     sniff_bytes,
 )
 from sentinelle.readers.textlogs import read_text_stream
@@ -114,6 +117,8 @@ def sniff_format(path: str | Path) -> str:
             head = os.read(fd, MAGIC_BYTES)
             if len(head) == MAGIC_BYTES and not is_binary_container(head):
                 head += os.read(fd, SNIFF_BYTES - MAGIC_BYTES)
+            if not head.strip():
+                head, _, _ = skip_blank(head, functools.partial(os.read, fd))
         finally:
             os.close(fd)
     except OSError as exc:
@@ -207,7 +212,7 @@ def _sniff_quietly(path: str | Path) -> str:
 
 
 def _unreadable(source: str, reason: str, fmt: str = "") -> EventBatch:
-    return EventBatch(source, issues=[ReadIssue(source, reason, "file")], format=fmt)
+    return EventBatch(source, issues=[make_issue(source, reason, "file")], format=fmt)
 
 
 def _read(
@@ -222,25 +227,56 @@ def _read(
         yield from read_evtx(path, source, batch_size=batch_size, rules=rules)
     elif fmt in ARCHIVES:
         yield from _read_archive(path, fmt, source, batch_size, depth)
-    elif fmt == "binary":
-        yield _unreadable(source, "binary content of no supported format", fmt)
-    elif fmt == "text" and not _plain_log_name(source):
-        yield _unreadable(source, _PLAIN_TEXT_SKIPPED, fmt)
-    elif fmt != "empty":
+    else:
         try:
             mtime = path.stat().st_mtime
             with path.open("rb") as handle:
-                yield from _read_stream(handle, fmt, source, batch_size, mtime)
+                head = handle.read(SNIFF_BYTES)
+                yield from _read_text(head, handle, source, source, batch_size, mtime)
         except OSError as exc:
             yield _unreadable(source, f"cannot read: {exc.strerror or exc}", fmt)
 
 
+def _read_text(
+    head: bytes,
+    stream: ByteStream,
+    name: str,
+    source: str,
+    batch_size: int,
+    mtime: float | None,
+) -> Iterator[EventBatch]:
+    """A stream that is no EVTX file or archive, from its ``head``: read as its text format
+    from its first line holding text, or reported with the reason it is not read."""
+    head, skipped, whole = skip_blank(head, stream.read)
+    fmt = sniff_bytes(head, PurePosixPath(name).name)
+    if not whole:
+        yield _unreadable(source, f"only blank lines in its first {BLANK_LIMIT >> 20} MiB", "empty")
+    elif fmt == "empty":
+        reason = "only blank lines: no text to read" if skipped or head else "empty: no bytes"
+        yield _unreadable(source, reason, fmt)
+    elif fmt in {"binary", "evtx"} or fmt in ARCHIVES:
+        yield _unreadable(source, "binary content of no supported format", "binary")
+    elif fmt == "text" and not _plain_log_name(name):
+        yield _unreadable(source, _PLAIN_TEXT_SKIPPED, fmt)
+    else:
+        yield from _read_stream(
+            _Prefixed(head, stream), fmt, source, batch_size, mtime, skipped + 1
+        )
+
+
 def _read_stream(
-    stream: ByteStream, fmt: str, source: str, batch_size: int, mtime: float | None
+    stream: ByteStream,
+    fmt: str,
+    source: str,
+    batch_size: int,
+    mtime: float | None,
+    first_line: int = 1,
 ) -> Iterator[EventBatch]:
     builder = BatchBuilder(source, fmt, batch_size)
     try:
-        yield from read_text_stream(stream, fmt, source, builder, mtime=mtime)
+        yield from read_text_stream(
+            stream, fmt, source, builder, mtime=mtime, first_line=first_line
+        )
     except _STREAM_ERRORS as exc:
         # A damaged compressed stream: what was read stays, the rest is reported.
         builder.issue(source, f"read stopped: {type(exc).__name__}: {exc}", "file")
@@ -294,14 +330,6 @@ def _read_member(
     """A decompressed stream: sniffed, then read as text or spooled for EVTX and archives."""
     head = stream.read(SNIFF_BYTES)
     fmt = sniff_bytes(head, PurePosixPath(name).name)
-    if fmt in ("empty",):
-        return
-    if fmt == "binary":
-        yield _unreadable(source, "binary content of no supported format", fmt)
-        return
-    if fmt == "text" and not _plain_log_name(name):
-        yield _unreadable(source, _PLAIN_TEXT_SKIPPED, fmt)
-        return
     if fmt == "evtx" or fmt in ARCHIVES:
         # The EVTX worker and the zip reader need a real, seekable file: spool to disk.
         with tempfile.NamedTemporaryFile(prefix="sentinelle-", suffix=".spool") as spool:
@@ -319,7 +347,7 @@ def _read_member(
             else:
                 yield from _read_archive(Path(spool.name), fmt, source, batch_size, depth + 1)
         return
-    yield from _read_stream(_Prefixed(head, stream), fmt, source, batch_size, None)
+    yield from _read_text(head, stream, name, source, batch_size, None)
 
 
 def _copy_capped(stream: ByteStream, out: IO[bytes], limit: int) -> bool:

@@ -13,10 +13,17 @@ from typing import Any
 
 from sentinelle.events import FLAG_BAD_TIMESTAMP, Event, EventBatch, ReadIssue
 from sentinelle.readers.limits import DEFAULT_LIMITS, ReadLimits
+from sentinelle.terminal import printable
 
 # Past this many issues in one source the rest are counted, not listed: a binary file read
 # as text would otherwise report millions of identical lines. The count is reported at the end.
 MAX_ISSUES_PER_SOURCE = 200
+
+
+def make_issue(location: str, reason: str, kind: str = "record") -> ReadIssue:
+    """A read issue whose text is safe for a terminal: locations hold file and archive member
+    names and reasons quote the input, both written by whoever wrote the input."""
+    return ReadIssue(printable(location), printable(reason), kind)
 
 
 class BatchBuilder:
@@ -80,7 +87,7 @@ class BatchBuilder:
             # Group what is no longer listed by the reason's first words.
             self.suppressed[reason.split(":", 1)[0][:80]] += 1
             return
-        (batch or self._batch).issues.append(ReadIssue(location, reason, kind))
+        (batch or self._batch).issues.append(make_issue(location, reason, kind))
 
     def drain(self) -> Iterator[EventBatch]:
         """Every full batch collected so far, each with at most ``batch_size`` events."""
@@ -104,7 +111,7 @@ class BatchBuilder:
         """The last batch (with the summary of suppressed issues), or None if it is empty."""
         for reason, count in sorted(self.suppressed.items()):
             self._batch.issues.append(
-                ReadIssue(self.source, f"{count} more records skipped: {reason}", "record")
+                make_issue(self.source, f"{count} more records skipped: {reason}", "record")
             )
         self.suppressed.clear()
         batch = self._batch

@@ -10,6 +10,7 @@ import csv
 from collections.abc import Iterator
 from typing import Any
 
+from sentinelle.errors import Location, ReadError
 from sentinelle.readers.lines import LINE_CAP, Line
 
 Fields = dict[str, Any]
@@ -26,6 +27,8 @@ def read_csv_lines(
 ) -> Iterator[tuple[int, Fields | None, str | None, str | None]]:
     """``(line number, fields, problem, note)`` per record; the header row gives the names.
 
+    Raises ReadError (with the line) when the header itself cannot be read: the file is not.
+
     ``note`` reports a repair of a kept record (invalid UTF-8 replaced by U+FFFD).
     """
     names: list[str] | None = None
@@ -34,6 +37,12 @@ def read_csv_lines(
     pending_size = 0
     for line in lines:
         if line.problem is not None:
+            if names is None:
+                # Without its header no row can be named: taking the next line for it would
+                # name every column wrongly, and in silence.
+                raise ReadError(
+                    f"CSV header unreadable ({line.problem})", Location("", line.number)
+                )
             yield line.number, None, line.problem, None
             pending, pending_size = [], 0
             continue

@@ -179,7 +179,7 @@ class _DocumentScanner:
 JsonItem = tuple[int, Any, bytes | None, str | None, str | None]
 
 
-def iter_json_documents(stream: ByteStream) -> Iterator[JsonItem]:
+def iter_json_documents(stream: ByteStream, first_line: int = 1) -> Iterator[JsonItem]:
     """``(line, document, raw text, problem, note)``; document is None when problem is set.
 
     ``note`` reports a repair of a kept document (invalid UTF-8 replaced by U+FFFD).
@@ -187,7 +187,7 @@ def iter_json_documents(stream: ByteStream) -> Iterator[JsonItem]:
     mode: str | None = None  # "lines" or "documents", chosen by the first document
     scanner = _DocumentScanner()
     first = True
-    for number, line_bytes in iter_raw_lines(stream, DOCUMENT_CAP):
+    for number, line_bytes in iter_raw_lines(stream, DOCUMENT_CAP, first_line):
         raw = line_bytes
         if raw is None:
             yield number, None, None, f"line longer than {DOCUMENT_CAP} bytes, skipped", None

@@ -42,9 +42,14 @@ class Line:
     note: str | None = None  # set when the line is kept but was repaired (invalid UTF-8)
 
 
-def iter_raw_lines(stream: ByteStream, cap: int = LINE_CAP) -> Iterator[tuple[int, bytes | None]]:
-    """``(line number, bytes without the newline)``; bytes is None for a line over ``cap``."""
-    number = 0
+def iter_raw_lines(
+    stream: ByteStream, cap: int = LINE_CAP, first_line: int = 1
+) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, bytes without the newline)``; bytes is None for a line over ``cap``.
+
+    ``first_line`` numbers the first line read (blank lines before it were passed over).
+    """
+    number = first_line - 1
     readline = stream.readline
     while True:
         raw = readline(cap + 1)
@@ -78,10 +83,10 @@ def decode_line(number: int, raw: bytes) -> Line:
         )
 
 
-def iter_lines(stream: ByteStream, cap: int = LINE_CAP) -> Iterator[Line]:
+def iter_lines(stream: ByteStream, cap: int = LINE_CAP, first_line: int = 1) -> Iterator[Line]:
     """Decoded lines; over-long and binary lines come with ``problem`` set and no text."""
     first = True
-    for number, line_bytes in iter_raw_lines(stream, cap):
+    for number, line_bytes in iter_raw_lines(stream, cap, first_line):
         raw = line_bytes
         if raw is None:
             yield Line(number, "", problem=f"line longer than {cap} bytes, skipped")

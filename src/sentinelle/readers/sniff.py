@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from pathlib import PurePath
 
 from sentinelle.readers.evtx_worker import CHUNK_MAGIC, FILE_HEADER_SIZE, FILE_MAGIC
@@ -13,6 +14,8 @@ from sentinelle.readers.payloads import parse_kv
 from sentinelle.readers.syslog import looks_like_syslog
 
 SNIFF_BYTES = 65536
+# Blank bytes read past in search of the first line of text before a file counts as blank.
+BLANK_LIMIT = 1 << 30
 MAGIC_BYTES = FILE_HEADER_SIZE + 8  # enough for every magic number, and a carved EVTX chunk
 
 # Formats whose content is a compressed container of another file.
@@ -30,6 +33,40 @@ _MAGIC = (
 )
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _NAME_RE = re.compile(r"^[\w .@#:/()\[\]-]{1,64}$")
+
+
+def skip_blank(head: bytes, read: Callable[[int], bytes]) -> tuple[bytes, int, bool]:
+    """``(head, lines skipped, whole)``: the input from its first line holding text, topped up
+    to the sniff window, with the number of blank lines before it.
+
+    ``head`` is what was read so far, ``read(n)`` reads on. Blank lines (spaces, tabs, empty)
+    are passed over as they come, holding one window at a time, so 70,000 newlines in front of
+    an attack cannot make a log look empty; ``whole`` is False when ``BLANK_LIMIT`` bytes held
+    nothing else (the caller reports the file rather than read on).
+    """
+    skipped = scanned = 0
+    while not head.strip():
+        cut = head.rfind(b"\n") + 1
+        skipped += head.count(b"\n", 0, cut)
+        scanned += len(head)
+        # The blank start of the next line is kept, unless it alone fills a window.
+        head = head[cut:] if len(head) - cut < SNIFF_BYTES else b""
+        if scanned >= BLANK_LIMIT:
+            return b"", skipped, False
+        block = read(SNIFF_BYTES)
+        if not block:
+            return head, skipped, True
+        head += block
+    start = len(head) - len(head.lstrip())
+    cut = head.rfind(b"\n", 0, start) + 1
+    skipped += head.count(b"\n", 0, cut)
+    head = head[cut:]
+    while len(head) < SNIFF_BYTES:
+        block = read(SNIFF_BYTES - len(head))
+        if not block:
+            break
+        head += block
+    return head, skipped, True
 
 
 def is_binary_container(head: bytes) -> bool:
@@ -55,16 +92,21 @@ def sniff_bytes(head: bytes, name: str = "") -> str:
         head = head[3:]
     # The last line may be cut by the sniff window: judge by whole lines where possible.
     body = head if len(head) < SNIFF_BYTES else head[: head.rfind(b"\n") + 1] or head
-    # Binary when most lines hold control bytes; a text log with a few garbage lines stays text
-    # (the readers skip and report those lines).
+    # The format is decided by the lines that hold text: a line with a control byte costs only
+    # itself when read (reported), so an attacker's first line, or many, cannot make a log look
+    # binary. Unstructured text with a majority of such lines is taken for binary content.
     raw_lines = [line for line in body.splitlines() if line.strip()][:200]
-    garbage = sum(1 for line in raw_lines if _CONTROL_RE.search(line))
-    if garbage * 2 > len(raw_lines) or (raw_lines and _CONTROL_RE.search(raw_lines[0])):
-        return "binary"
-    text = b"\n".join(line for line in raw_lines if not _CONTROL_RE.search(line))
-    lines = text.decode("utf-8", "replace").splitlines()[:20]
+    clean = [line for line in raw_lines if not _CONTROL_RE.search(line)]
+    lines = b"\n".join(clean).decode("utf-8", "replace").splitlines()[:20]
     if not lines:
-        return "empty"
+        return "binary"
+    fmt = _text_format(lines, suffixes)
+    if fmt == "text" and (len(raw_lines) - len(clean)) * 2 > len(raw_lines):
+        return "binary"
+    return fmt
+
+
+def _text_format(lines: list[str], suffixes: list[str]) -> str:
     first = lines[0].lstrip()
     if first.startswith(("#separator", "#fields")):
         return "zeek"

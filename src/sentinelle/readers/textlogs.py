@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sentinelle.errors import ReadError
 from sentinelle.events import Event, EventBatch
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.csvlog import read_csv_lines
-from sentinelle.readers.jsonl import TIME_KEYS, iter_json_documents, normalise_document
-from sentinelle.readers.lines import ByteStream, iter_lines
+from sentinelle.readers.jsonl import (
+    TIME_KEYS,
+    JsonItem,
+    iter_json_documents,
+    normalise_document,
+)
+from sentinelle.readers.lines import ByteStream, Line, iter_lines
 from sentinelle.readers.syslog import YearGuess, parse_syslog
 from sentinelle.readers.timestamps import parse_timestamp
 from sentinelle.readers.values import FieldBudget, settle
@@ -32,16 +38,21 @@ def read_text_stream(
     builder: BatchBuilder,
     *,
     mtime: float | None = None,
+    first_line: int = 1,
 ) -> Iterator[EventBatch]:
-    """Fill ``builder`` from ``stream``, yielding every batch that fills up."""
+    """Fill ``builder`` from ``stream``, yielding every batch that fills up.
+
+    ``first_line`` is the number of the stream's first line (blank lines before it skipped).
+    """
     if fmt == "jsonl":
-        yield from _json(stream, source, builder)
+        yield from _json(iter_json_documents(stream, first_line), source, builder)
     elif fmt == "zeek":
-        yield from _zeek(stream, source, builder)
+        yield from _zeek(iter_lines(stream, first_line=first_line), source, builder)
     elif fmt == "csv":
-        yield from _csv(stream, source, builder)
+        yield from _csv(iter_lines(stream, first_line=first_line), source, builder)
     else:  # syslog, cef, kv, text
-        yield from _syslog(stream, source, builder, YearGuess(mtime))
+        lines = iter_lines(stream, first_line=first_line)
+        yield from _syslog(lines, source, builder, YearGuess(mtime))
 
 
 def _keep(
@@ -66,8 +77,10 @@ def _time_flags(ts: float | None, had_stamp: bool) -> tuple[str, ...]:
     return FLAGS_BAD_TIME if had_stamp else FLAGS_NO_TIME
 
 
-def _json(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
-    for line, doc, raw, problem, note in iter_json_documents(stream):
+def _json(
+    documents: Iterator[JsonItem], source: str, builder: BatchBuilder
+) -> Iterator[EventBatch]:
+    for line, doc, raw, problem, note in documents:
         location = f"{source}:{line}"
         if problem is not None:
             builder.issue(location, problem)
@@ -88,9 +101,9 @@ def _json(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[Ev
 
 
 def _syslog(
-    stream: ByteStream, source: str, builder: BatchBuilder, years: YearGuess
+    lines: Iterator[Line], source: str, builder: BatchBuilder, years: YearGuess
 ) -> Iterator[EventBatch]:
-    for line in iter_lines(stream):
+    for line in lines:
         location = f"{source}:{line.number}"
         if line.problem is not None:
             builder.issue(location, line.problem)
@@ -106,8 +119,8 @@ def _syslog(
             yield from builder.drain()
 
 
-def _zeek(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
-    for line, fields, problem in read_zeek_lines(iter_lines(stream)):
+def _zeek(lines: Iterator[Line], source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
+    for line, fields, problem in read_zeek_lines(lines):
         location = f"{source}:{line.number}"
         if fields is None:
             builder.issue(location, problem or "unreadable Zeek line")
@@ -124,9 +137,17 @@ def _zeek(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[Ev
             yield from builder.drain()
 
 
-def _csv(stream: ByteStream, source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
+def _csv(lines: Iterator[Line], source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
+    try:
+        yield from _csv_records(lines, source, builder)
+    except ReadError as exc:  # the header: no row after it could be named
+        line = exc.location.line if exc.location is not None else None
+        builder.issue(f"{source}:{line}", f"{exc.message}: file not read", "file")
+
+
+def _csv_records(lines: Iterator[Line], source: str, builder: BatchBuilder) -> Iterator[EventBatch]:
     time_key: str | None = None
-    for number, fields, problem, note in read_csv_lines(iter_lines(stream)):
+    for number, fields, problem, note in read_csv_lines(lines):
         location = f"{source}:{number}"
         if fields is None:
             builder.issue(location, problem or "unreadable CSV record")

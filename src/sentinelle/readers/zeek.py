@@ -72,7 +72,7 @@ def read_zeek_lines(lines: Iterator[Line]) -> Iterator[tuple[Line, Fields | None
             yield line, None, line.problem
             continue
         text = line.text
-        if not text:
+        if not text.strip():
             continue
         if text.startswith("#"):
             _header_line(text, header)
