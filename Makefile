@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all test lint typecheck pytest demo bench clean
+.PHONY: all test test-postgres lint typecheck pytest demo bench clean
 
 all: test
 
@@ -26,6 +26,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The store tests (marked django_db) on a throwaway PostgreSQL server instead of SQLite.
+test-postgres: $(STAMP)
+	$(BIN)/pytest -q --postgres -m "django_db or postgres" tests/web tests/service $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/sentinelle demo

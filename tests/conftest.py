@@ -1,12 +1,36 @@
-"""Shared fixtures: the location of the shared corpus, and a skip when it is absent."""
+"""Shared fixtures: the location of the shared corpus, and a throwaway PostgreSQL server.
+
+``pytest --postgres`` (or ``SENTINELLE_TEST_POSTGRES=1``) puts every Django test's database on
+a throwaway PostgreSQL server instead of SQLite (``make test-postgres`` runs the store and
+service tests that way; ``.ci/run`` does too). Tests marked ``postgres`` get the server through
+the ``postgres_server`` fixture and skip, with the reason, where the binaries are absent.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sentinelle.paths import shared_data_dir
+from tests.postgres import PostgresServer, missing_reason, running_server
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgres",
+        action="store_true",
+        default=False,
+        help="run the Django tests on a throwaway PostgreSQL server instead of SQLite",
+    )
+
+
+def on_postgres(config: pytest.Config) -> bool:
+    return bool(config.getoption("--postgres")) or os.environ.get("SENTINELLE_TEST_POSTGRES") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +39,37 @@ def shared_data() -> Path:
     if not (root / "sigma").is_dir() or not (root / "evtx").is_dir():
         pytest.skip(f"shared corpus not found at {root} (set SENTINELLE_SHARED_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole session (started on first use)."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
+    """pytest-django's hook: under ``--postgres``, the test database lives on the server."""
+    if not on_postgres(request.config):
+        return
+    import dj_database_url
+    from django.conf import settings
+    from django.db import connections
+
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    parsed: dict[str, Any] = dict(dj_database_url.parse(server.url))
+    default = settings.DATABASES["default"]
+    default.clear()
+    default.update(parsed)
+    default["TEST"] = {"NAME": "test_sentinelle"}
+    # Connections made so far (none, usually) were to SQLite: drop them and the handler's copy
+    # of DATABASES, so the next one is made from the changed settings.
+    connections.__dict__.pop("settings", None)
+    for alias in settings.DATABASES:
+        with contextlib.suppress(AttributeError, KeyError):
+            connections[alias].close()
+            del connections[alias]
