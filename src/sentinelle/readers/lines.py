@@ -69,9 +69,14 @@ def iter_raw_lines(
         yield number, raw
 
 
+def has_binary_bytes(raw: bytes) -> bool:
+    """Control bytes no text log holds (tab, CR, LF and ESC excepted): binary garbage."""
+    return _BINARY_RE.search(raw) is not None
+
+
 def decode_line(number: int, raw: bytes) -> Line:
     """Decode one raw line, flagging binary garbage and repairing invalid UTF-8."""
-    if _BINARY_RE.search(raw):
+    if has_binary_bytes(raw):
         return Line(number, "", problem="binary data (control bytes), line skipped")
     try:
         return Line(number, raw.decode("utf-8"))
