@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -11,6 +14,29 @@ from typing import Any
 
 from sentinelle.detections import Detection
 from sentinelle.events import Event
+
+
+def hunt_env(home: Path) -> dict[str, str]:
+    """The environment of a ``sentinelle`` run whose cache, data and configuration are in
+    ``home``, so that a test never reads or writes the user's."""
+    return {
+        **os.environ,
+        "SENTINELLE_CACHE_DIR": str(home / "cache"),
+        "SENTINELLE_DATA_DIR": str(home / "data"),
+        "SENTINELLE_CONFIG_DIR": str(home / "config"),
+    }
+
+
+def run_hunt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``sentinelle hunt`` command, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", "hunt", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 def make_event(fields: dict[str, Any], ts: float | None, source: str, record: int) -> Event:

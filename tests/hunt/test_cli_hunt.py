@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hunt.helpers import PackageServer, rules_from, zip_bytes
+from tests.hunt.helpers import PackageServer, hunt_env, rules_from, zip_bytes
+from tests.hunt.helpers import run_hunt as hunt
 
 pytestmark = pytest.mark.corpus
 
@@ -35,13 +35,7 @@ REQUIRED = {
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("home")
-    return {
-        **os.environ,
-        "SENTINELLE_CACHE_DIR": str(home / "cache"),
-        "SENTINELLE_DATA_DIR": str(home / "data"),
-        "SENTINELLE_CONFIG_DIR": str(home / "config"),
-    }
+    return hunt_env(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +49,6 @@ def rules(shared_data: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def corpus(shared_data: Path) -> Path:
     return shared_data / "evtx" / "mitre"
-
-
-def hunt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sentinelle.cli.main", "hunt", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
 
 
 def lines(path: Path) -> Iterator[dict[str, object]]:
@@ -140,8 +123,8 @@ def test_csv_html_layer_and_fail_on(
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == [
-        "Timestamp", "Computer", "Channel", "EventID", "Level", "MitreTactics",
-        "RecordID", "RuleTitle", "Details",
+        "Timestamp", "RuleTitle", "Level", "Computer", "Channel", "EventID",
+        "RecordID", "Details", "ExtraFieldInfo", "RuleID",
     ]  # fmt: skip
     assert len(rows) == sum(1 for _ in lines(timeline))
     assert {r["Level"] for r in rows} <= {"crit", "high", "med", "low", "info"}
@@ -220,8 +203,8 @@ def test_table_and_timesketch_on_one_file(
     proc = hunt(env, one, *rules, "-f", "timesketch", "-o", str(ts), "-q")
     assert proc.returncode == 0, proc.stderr
     rec = next(lines(ts))
-    assert rec["timestamp_desc"] == "Sentinelle detection"
-    assert rec["datetime"] == first["timestamp"]
+    assert rec["timestamp_desc"] == "Event Time"
+    assert rec["datetime"] == str(first["timestamp"]).replace("Z", "+00:00")
     assert rec["rule_id"] == first["rule_id"]
 
 

@@ -28,7 +28,7 @@ from rich.text import Text
 
 from sentinelle.detections import level_rank
 from sentinelle.errors import Location, RuleError
-from sentinelle.hunt.outputs import TimelineWriter, open_writer
+from sentinelle.hunt.outputs import TimelineWriter, open_writer, writer_notes
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.terminal import printable
 
@@ -41,9 +41,16 @@ class Format(StrEnum):
 
 
 class Profile(StrEnum):
+    """Hayabusa's output profiles (``sentinelle.hunt.outputs.PROFILES``)."""
+
     minimal = "minimal"
     standard = "standard"
     verbose = "verbose"
+    all_field_info = "all-field-info"
+    all_field_info_verbose = "all-field-info-verbose"
+    super_verbose = "super-verbose"
+    timesketch_minimal = "timesketch-minimal"
+    timesketch_verbose = "timesketch-verbose"
 
 
 class Level(StrEnum):
@@ -383,7 +390,9 @@ def hunt(
             stream = stack.enter_context(_output_stream(output))
             width = None if stream.isatty() else 160
             writers: list[TimelineWriter] = [
-                open_writer(chosen, stream, profile.value, rule_files, width)
+                open_writer(
+                    chosen, stream, profile.value, rule_files, width, terminal=stream.isatty()
+                )
             ]
             if html_report is not None:
                 from sentinelle.hunt.outputs.html import HtmlWriter
@@ -405,6 +414,9 @@ def hunt(
         # gives a process killed by SIGPIPE, distinct from 0, 1 and 2.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(141) from None
+    for writer in writers:
+        for note in writer_notes(writer):
+            err.print(Text(note))
     if attack_layer is not None:
         from sentinelle.hunt.outputs.attack import write_attack_layer
 

@@ -1,13 +1,16 @@
 """The columns every timeline output shares, computed one way from a detection.
 
-Values inside events come from the logs, which an attacker may have written: everything here
-returns plain strings, and the terminal form strips control and bidirectional characters so a
-crafted field cannot repaint the analyst's screen or reorder what it shows.
+Values inside events come from the logs, which an attacker may have written: a number past 64
+bits, a NaN, a time in the year 99999, a megabyte of control characters. Everything here
+returns plain strings or JSON-ready values for any such input, so no writer can stop a hunt
+on one record.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,35 +29,8 @@ LEVEL_SHORT = {
     "informational": "info",
 }
 
-# Fields Details leaves out: those with their own column, and the EVTX System header fields
-# that say nothing about what happened (Details is for reading, the JSON outputs keep all).
-_NOT_DETAILS = frozenset(
-    {
-        "Channel",
-        "EventID",
-        "Computer",
-        "EventRecordID",
-        "Provider_Name",
-        "Provider_Guid",
-        "Provider_EventSourceName",
-        "Keywords",
-        "Level",
-        "Opcode",
-        "Task",
-        "Version",
-        "ThreadID",
-        "ProcessID",
-        "SystemTime",
-        "ActivityID",
-        "RelatedActivityID",
-        "Qualifiers",
-    }
-)
-
-# C0/C1 controls and the Unicode bidi/format characters used for display spoofing.
-
-DETAILS_SEPARATOR = " ¦ "
-_LINE_BREAKS = re.compile(r"[\r\n\t]+")
+# Hayabusa separates the values of a multi-valued cell with this.
+TAG_SEPARATOR = " ¦ "
 
 
 def level_short(level: str) -> str:
@@ -68,6 +44,29 @@ def first_event(det: Detection) -> Event | None:
     return det.events[0] if det.events else None
 
 
+# Nesting kept by json_safe; deeper values become their text (orjson stops at 255 levels).
+MAX_DEPTH = 64
+_INT64 = (-(2**63), 2**64 - 1)
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` in a shape every JSON writer takes: numbers past 64 bits, NaN and infinities
+    as their text, mapping keys as text, bytes and other objects as their ``str``."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= MAX_DEPTH:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, depth + 1) for v in value]
+    return str(value)
+
+
 def field_text(value: Any) -> str:
     """A field value as text: strings as they are, other values as compact JSON."""
     if value is None:
@@ -76,7 +75,18 @@ def field_text(value: Any) -> str:
         return value
     if isinstance(value, bool | int | float):
         return str(value)
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(json_safe(value)).decode()
+
+
+def iso_time(ts: float | None) -> str | None:
+    """``ts`` as ISO 8601 UTC with microseconds and ``Z``, or None when absent or outside
+    what a datetime holds (a log can claim the year 99999)."""
+    if ts is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def event_field(det: Detection, name: str) -> str:
@@ -87,7 +97,7 @@ def event_field(det: Detection, name: str) -> str:
 
 
 def computer(det: Detection) -> str:
-    return det.computer or ""
+    return field_text(det.computer)
 
 
 def record_id(det: Detection) -> str:
@@ -116,32 +126,8 @@ def hayabusa_time(ts: float | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d} +00:00"
 
 
-def details(det: Detection, limit: int | None = None) -> str:
-    """``Name: value ¦ Name: value``: the event's fields, or a correlation's value and group,
-    followed by whatever the engine noted in ``details`` (e.g. an incomplete window)."""
-    parts: list[str] = []
-    if det.event is None and (det.events or det.group or det.value is not None):
-        if det.value is not None:
-            parts.append(f"Value: {det.value:g}")
-        parts.extend(f"{k}: {field_text(v)}" for k, v in det.group.items())
-        parts.append(f"Events: {len(det.events)}")
-    elif det.event is not None:
-        parts.extend(
-            f"{k}: {field_text(v)}"
-            for k, v in det.event.fields.items()
-            if k not in _NOT_DETAILS and v not in (None, "")
-        )
-    parts.extend(f"{k}: {field_text(v)}" for k, v in det.details.items() if k != "suppressed")
-    # One line per detection: multi-line values (XML fragments, access lists) are folded, as
-    # Hayabusa folds them; the JSON outputs keep the values exactly.
-    text = _LINE_BREAKS.sub(" ", DETAILS_SEPARATOR.join(parts)) if parts else "-"
-    if limit is not None and len(text) > limit:
-        text = text[: max(limit - 1, 0)] + "…"
-    return text
-
-
 def mitre_tactics(det: Detection) -> str:
-    return DETAILS_SEPARATOR.join(t.short for t in tactics_of(det.tags))
+    return TAG_SEPARATOR.join(t.short for t in tactics_of(det.tags))
 
 
 def mitre_tags(det: Detection) -> str:
@@ -154,8 +140,8 @@ def mitre_tags(det: Detection) -> str:
             if re.fullmatch(r"attack\.[gs]\d{4}", tag.lower())
         )
     )
-    return DETAILS_SEPARATOR.join(ids)
+    return TAG_SEPARATOR.join(ids)
 
 
 def other_tags(det: Detection) -> str:
-    return DETAILS_SEPARATOR.join(t for t in det.tags if not t.lower().startswith("attack."))
+    return TAG_SEPARATOR.join(t for t in det.tags if not t.lower().startswith("attack."))

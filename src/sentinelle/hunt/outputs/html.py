@@ -22,9 +22,9 @@ from typing import TextIO
 from sentinelle import __version__
 from sentinelle.detections import LEVELS, Detection
 from sentinelle.hunt.attack import TACTICS
+from sentinelle.hunt.outputs.details import details
 from sentinelle.hunt.outputs.fields import (
     computer,
-    details,
     event_field,
     first_event,
     level_short,

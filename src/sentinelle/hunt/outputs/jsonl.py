@@ -1,4 +1,9 @@
-"""JSON Lines timeline: one object per detection, keys sorted, so two hunts diff line by line."""
+"""JSON Lines timeline: one object per detection, keys sorted, so two hunts diff line by line.
+
+Values are written as the log gave them, except what JSON cannot hold (numbers past 64 bits,
+NaN, infinities, bytes): those are written as their text (``fields.json_safe``), so every line
+parses. Written to a terminal, every string also passes through ``terminal.printable``.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,17 @@ from typing import Any, TextIO
 import orjson
 
 from sentinelle.detections import Detection
-from sentinelle.events import Event, format_timestamp
-from sentinelle.hunt.outputs.fields import first_event
+from sentinelle.events import Event
+from sentinelle.hunt.outputs.fields import first_event, iso_time, json_safe
 from sentinelle.hunt.summary import HuntSummary
+from sentinelle.terminal import printable
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def event_record(ev: Event) -> dict[str, Any]:
     """A contributing event of a correlation: its provenance, time and normalised fields."""
-    return {"source": ev.ref, "timestamp": ev.iso_time(), "event": ev.fields}
+    return {"source": ev.ref, "timestamp": iso_time(ev.timestamp), "event": ev.fields}
 
 
 def detection_record(det: Detection) -> dict[str, Any]:
@@ -29,7 +35,7 @@ def detection_record(det: Detection) -> dict[str, Any]:
         "rule_type": det.rule_type,
         "level": det.level,
         "tags": list(det.tags),
-        "timestamp": format_timestamp(det.timestamp),
+        "timestamp": iso_time(det.timestamp),
         "computer": det.computer,
         "channel": fields.get("Channel"),
         "event_id": fields.get("EventID"),
@@ -42,24 +48,39 @@ def detection_record(det: Detection) -> dict[str, Any]:
     else:
         out["source"] = None
         out["group"] = det.group
-        out["first_seen"] = format_timestamp(det.first_seen)
-        out["last_seen"] = format_timestamp(det.last_seen)
+        out["first_seen"] = iso_time(det.first_seen)
+        out["last_seen"] = iso_time(det.last_seen)
         out["value"] = det.value
         out["events"] = [event_record(e) for e in det.events]
     return out
 
 
-def dumps(record: dict[str, Any]) -> str:
-    """One JSON line; values JSON cannot hold (bytes, sets) are written as their text."""
-    return orjson.dumps(record, option=_OPTIONS, default=str).decode()
+def printable_values(value: Any) -> Any:
+    """``value`` (JSON-safe) with every string, keys included, made safe for a terminal."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(k): printable_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable_values(v) for v in value]
+    return value
+
+
+def dumps(record: dict[str, Any], *, terminal: bool = False) -> str:
+    """One JSON line of ``record``, whatever its values hold."""
+    safe = json_safe(record)
+    if terminal:
+        safe = printable_values(safe)
+    return orjson.dumps(safe, option=_OPTIONS).decode()
 
 
 class JsonlWriter:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, terminal: bool = False) -> None:
         self._stream = stream
+        self._terminal = terminal
 
     def write(self, det: Detection) -> None:
-        self._stream.write(dumps(detection_record(det)))
+        self._stream.write(dumps(detection_record(det), terminal=self._terminal))
         self._stream.write("\n")
 
     def close(self, summary: HuntSummary) -> None:

@@ -7,6 +7,7 @@ content can contain ``[bold]``-style markup or escape sequences, and neither may
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TextIO
 
 from rich.console import Console
@@ -14,9 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from sentinelle.detections import LEVELS, Detection
+from sentinelle.hunt.outputs.details import details
 from sentinelle.hunt.outputs.fields import (
     computer,
-    details,
     event_field,
     first_event,
     level_short,
@@ -42,6 +43,78 @@ def _text(value: str, style: str = "") -> Text:
     return Text(printable(value), style=style, no_wrap=True, overflow="ellipsis")
 
 
+@dataclass(frozen=True, slots=True)
+class _Column:
+    name: str
+    least: int  # narrowest width that still says something
+    fair: int  # width it gets before any column grows past its own fair width
+    most: int  # widest it is worth (the rest goes to the columns after it)
+    required: bool  # shown at every width; the others only when they fit
+
+
+# In display order. Level, Computer, Channel, EventID and the rule title are shown at any
+# terminal width (80 columns up); Details, Tactics and Source take what is left.
+_COLUMNS = {
+    "time": _Column("Timestamp (UTC)", 19, 19, 19, True),
+    "level": _Column("Level", 5, 5, 5, True),
+    "computer": _Column("Computer", 8, 14, 24, True),
+    "channel": _Column("Channel", 8, 10, 20, True),
+    "eid": _Column("EventID", 7, 7, 7, True),
+    "tactics": _Column("Tactics", 10, 14, 24, False),
+    "rule": _Column("Rule", 14, 32, 60, True),
+    "details": _Column("Details", 12, 24, 10_000, False),
+    "source": _Column("Source", 16, 30, 60, False),
+}
+_GROWTH = ("time", "level", "eid", "rule", "computer", "channel", "tactics", "source", "details")
+_GAP = 1  # spaces between two columns
+_VERBOSE = frozenset({"verbose", "all-field-info-verbose", "super-verbose", "timesketch-verbose"})
+
+
+def table_layout(width: int, profile: str = "standard") -> list[tuple[str, int]]:
+    """The columns shown at ``width`` terminal cells and the width of each, in display order.
+
+    Every required column gets its least width first; Details joins when it fits, Tactics and
+    Source only when every column can still have its fair width. What is left widens them,
+    first each to its fair width (the rule title first, then computer, channel, tactics,
+    source, Details), then each to its widest in the same order, Details taking the rest."""
+    keys = [k for k in _COLUMNS if k != "tactics" or profile != "minimal"]
+    if profile not in _VERBOSE:
+        keys.remove("source")
+    shown = [k for k in keys if _COLUMNS[k].required]
+
+    def used(cols: list[str], limit: str = "least") -> int:
+        total: int = sum(getattr(_COLUMNS[k], limit) for k in cols)
+        return total + _GAP * (len(cols) - 1)
+
+    if used([*shown, "details"]) <= width:
+        shown.append("details")
+    for optional in ("tactics", "source"):  # only when every column keeps its fair width
+        if optional in keys and used([*shown, optional], "fair") <= width:
+            shown.append(optional)
+    shown.sort(key=keys.index)
+    widths = {k: _COLUMNS[k].least for k in shown}
+    room = width - used(shown)
+    for limit in ("fair", "most"):
+        for k in sorted(shown, key=_GROWTH.index):
+            extra = min(max(room, 0), max(getattr(_COLUMNS[k], limit) - widths[k], 0))
+            widths[k] += extra
+            room -= extra
+    return [(k, widths[k]) for k in shown]
+
+
+_CHANNEL_PREFIX = "Microsoft-Windows-"
+_CHANNEL_SUFFIX = "/Operational"
+
+
+def short_channel(channel: str) -> str:
+    """A Windows channel name without the parts every channel shares, for narrow columns."""
+    if channel.startswith(_CHANNEL_PREFIX):
+        channel = channel[len(_CHANNEL_PREFIX) :]
+    if channel.endswith(_CHANNEL_SUFFIX):
+        channel = channel[: -len(_CHANNEL_SUFFIX)]
+    return channel
+
+
 class TableWriter:
     def __init__(self, stream: TextIO, profile: str = "standard", width: int | None = None) -> None:
         self._console = Console(file=stream, width=width, highlight=False, emoji=False)
@@ -49,42 +122,55 @@ class TableWriter:
         self._rows: list[Detection] = []
         self._printed_header = False
 
-    def _new_table(self) -> Table:
-        table = Table(show_header=not self._printed_header, header_style="bold", box=None)
-        table.add_column("Timestamp (UTC)", no_wrap=True, min_width=19)
-        table.add_column("Computer", no_wrap=True, max_width=20)
-        table.add_column("Channel", no_wrap=True, max_width=18)
-        table.add_column("EventID", no_wrap=True, justify="right", min_width=7)
-        table.add_column("Level", no_wrap=True, min_width=5)
-        if self._profile != "minimal":
-            table.add_column("Tactics", no_wrap=True, max_width=22)
-        table.add_column("Rule", no_wrap=True, ratio=2, max_width=60)
-        table.add_column("Details", no_wrap=True, ratio=3)
-        if self._profile == "verbose":
-            table.add_column("Source", no_wrap=True, max_width=50)
-        return table
+    def _new_table(self) -> tuple[Table, list[str]]:
+        table = Table(
+            show_header=not self._printed_header,
+            header_style="bold",
+            box=None,
+            padding=(0, _GAP, 0, 0),
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        layout = table_layout(self._console.width, self._profile)
+        for key, size in layout:
+            table.add_column(
+                _COLUMNS[key].name,
+                no_wrap=True,
+                width=size,
+                min_width=size,
+                max_width=size,
+                justify="right" if key == "eid" else "left",
+                overflow="ellipsis",
+            )
+        return table, [k for k, _ in layout]
+
+    def _cell(self, key: str, det: Detection) -> Text:
+        if key == "time":
+            return _text(utc_text(det.timestamp))
+        if key == "level":
+            level = det.level.lower()
+            return _text(level_short(level), LEVEL_STYLE.get(level, ""))
+        if key == "computer":
+            return _text(computer(det))
+        if key == "channel":
+            return _text(short_channel(event_field(det, "Channel")))
+        if key == "eid":
+            return _text(event_field(det, "EventID"))
+        if key == "tactics":
+            return _text(mitre_tactics(det))
+        if key == "rule":
+            return _text(det.rule_title)
+        if key == "details":
+            return _text(details(det, limit=400))
+        ev = first_event(det)
+        return _text(ev.ref if ev is not None else "")
 
     def _flush(self) -> None:
         if not self._rows:
             return
-        table = self._new_table()
+        table, keys = self._new_table()
         for det in self._rows:
-            level = det.level.lower()
-            cells = [
-                _text(utc_text(det.timestamp)),
-                _text(computer(det)),
-                _text(event_field(det, "Channel")),
-                _text(event_field(det, "EventID")),
-                _text(level_short(level), LEVEL_STYLE.get(level, "")),
-            ]
-            if self._profile != "minimal":
-                cells.append(_text(mitre_tactics(det)))
-            cells.append(_text(det.rule_title))
-            cells.append(_text(details(det, limit=400)))
-            if self._profile == "verbose":
-                ev = first_event(det)
-                cells.append(_text(ev.ref if ev is not None else ""))
-            table.add_row(*cells)
+            table.add_row(*(self._cell(k, det) for k in keys))
         self._console.print(table)
         self._printed_header = True
         self._rows.clear()
