@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +33,20 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     ("windash-endash", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd \u2013exec"}, True),
     ("windash-dash", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd -exec"}, True),
     ("windash-no", "sel: {F|windash|contains: ' -exec'}", {"F": "cmd +exec"}, False),
+    ("windash-emdash", "sel: {F|windash|endswith: ' -s'}", {"F": "x \u2014s"}, True),
+    ("windash-bar", "sel: {F|windash|endswith: ' -s'}", {"F": "x \u2015s"}, True),
+    ("windash-two", "sel: {F|windash|contains: '-a -b'}", {"F": "/a \u2013b"}, True),
+    ("windash-two-no", "sel: {F|windash|contains: '-a -b'}", {"F": "/a +b"}, False),
+    # Three dashes and more: one pattern with a dash class at each position.
+    ("windash-three", "sel: {F|windash|contains: '-a -b -c'}", {"F": "x/a \u2013b -c"}, True),
+    ("windash-three-no", "sel: {F|windash|contains: '-a -b -c'}", {"F": "x/a -b +c"}, False),
+    ("windash-three-exact", "sel: {F|windash: '-a /b -c'}", {"F": "/A -B \u2015C"}, True),
+    ("windash-three-long", "sel: {F|windash: '-a -b -c'}", {"F": "-a -b -cd"}, False),
+    ("windash-three-star", "sel: {F|windash: '-a*-b?-c'}", {"F": "/a..-bx\u2014c"}, True),
+    # Only a dash that starts a word after a non-word character varies (pySigma's rule).
+    ("windash-inner-dash", "sel: {F|windash: '-param-name'}", {"F": "/param-name"}, True),
+    ("windash-inner-fixed", "sel: {F|windash: '-param-name'}", {"F": "-param/name"}, False),
+    ("windash-cased", "sel: {F|windash|cased: '-A -B -C'}", {"F": "/A /B /c"}, False),
     ("re", "sel: {F|re: '^a.c$'}", {"F": "abc"}, True),
     ("re-search", "sel: {F|re: 'b'}", {"F": "abc"}, True),
     ("re-cased", "sel: {F|re: '^a.c$'}", {"F": "ABC"}, False),
@@ -195,3 +212,38 @@ def test_base_rule_of_a_correlation_is_flagged_unless_generate(
     correlator = compiled.correlator()
     out = [*correlator.feed(first), *correlator.feed(second), *correlator.flush()]
     assert any(d.rule_type == "correlation" for d in out)
+
+
+@pytest.mark.parametrize("dashes", [10, 1000])
+def test_windash_compiles_in_time_linear_in_the_value(compile_yaml: Any, dashes: int) -> None:
+    """pySigma wrote out 5**n strings (10 dashes: 9.8 million, 30 s); here one pattern."""
+    from sentinelle.engine import ir
+    from sentinelle.events import event_from_mapping
+
+    value = " ".join(f"-o{i}" for i in range(dashes))
+    with _deadline(30):  # a hang guard, not a benchmark
+        compiled = compile_yaml(
+            "title: t\nlogsource: {product: test}\ndetection:\n"
+            f"    sel: {{F|windash|contains: '{value}'}}\n    condition: sel\n"
+        )
+    assert not compiled.errors
+    (variant,) = compiled.plan.variants
+    (atom,) = ir.atoms_of(variant.tree)
+    assert isinstance(atom.matcher, ir.Pattern) and atom.matcher.parts.count(ir.DASH) == dashes
+    mixed = " ".join(f"{ir.DASHES[i % 5]}o{i}" for i in range(dashes))
+    assert compiled.match(event_from_mapping({"F": f"cmd {mixed} end"}))
+    assert not compiled.match(event_from_mapping({"F": f"cmd {mixed.replace('o1', '+o1', 1)}"}))
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -19,12 +19,20 @@ FIELDS = ["A", "B", "EventID"]  # buckets are folded for the event id: random on
 # whose lower() grows (İ -> i̇) and a backslash.
 ALPHABET = "abA\\\u0130"
 
-texts = st.one_of(st.text(alphabet="ab", max_size=3), st.text(alphabet=ALPHABET, max_size=4))
+texts = st.one_of(
+    st.text(alphabet="ab", max_size=3),
+    st.text(alphabet=ALPHABET, max_size=4),
+    st.text(alphabet="a-/\u2014", max_size=4),  # windash's dash class meets dashes and others
+)
 parts = st.lists(
     st.one_of(
-        st.text(alphabet=ALPHABET, min_size=1, max_size=2), st.just(ir.STAR), st.just(ir.ONE)
+        st.text(alphabet=ALPHABET, min_size=1, max_size=2),
+        st.just(ir.STAR),
+        st.just(ir.ONE),
+        st.just(ir.DASH),
+        st.just("a"),
     ),
-    max_size=4,
+    max_size=5,
 )
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 # Wildcard tokens inside a string pattern; literal text parts are plain ``str``.
 STAR = 0  # ``*``: any run of characters, possibly empty
 ONE = 1  # ``?``: exactly one character
+DASH = 2  # ``windash``: exactly one character of ``DASHES``
+# What Windows command-line parsers take for an option's dash: hyphen, slash, en dash, em dash,
+# horizontal bar (the characters of Sigma's ``windash``). ``str.lower`` leaves each unchanged.
+DASHES = "-/\u2013\u2014\u2015"
 
 Part = str | int
 

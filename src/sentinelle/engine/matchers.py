@@ -21,6 +21,7 @@ objects and the test functions, which costs a fraction of the analysis.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,6 +42,8 @@ MEMO_MAX_LEN = 1024
 # Up to this many substring words, looking each one up in a text (``in``, a C search that
 # skips ahead) beats walking the automaton character by character.
 FEW_WORDS = 8
+# A windash pattern with this many dash choices or fewer becomes that many literals.
+MAX_DASH_VARIANTS = 25
 
 
 # The full check of a wildcard pattern (its folded parts) or of a regular expression.
@@ -226,15 +229,15 @@ class FieldMatcher:
             if isinstance(m, ir.Pattern):
                 parts = values.fold(m.parts, m.cased)
                 lits = ci if not m.cased else cs
-                shape = _shape(parts)
-                if shape is None:
+                shapes = [_shape(v) for v in dash_variants(parts)]
+                if any(shape is None for shape in shapes):
                     lits_of = [p for p in parts if isinstance(p, str)]
                     trigger = max(lits_of, key=len) if lits_of else None
                     (checks_cs if m.cased else checks_ci).append((aid, trigger, parts, False))
-                elif shape[0] == -1:
+                elif shapes[0] is not None and shapes[0][0] == -1:
                     any_text.append(aid)
                 else:
-                    lits.append((shape[0], shape[1], aid))
+                    lits.extend((shape[0], shape[1], aid) for shape in shapes if shape)
             elif isinstance(m, ir.Regex):
                 found = regex_trigger(m)
                 if found is None:
@@ -379,11 +382,36 @@ class FieldMatcher:
         return hits
 
 
+def dash_variants(parts: tuple[ir.Part, ...]) -> list[tuple[ir.Part, ...]]:
+    """A ``windash`` pattern as the plain patterns of its dash choices, when they are few.
+
+    With one or two dash positions (5 or 25 patterns), each choice is a literal the literal
+    index matches in its one pass, as cheap as any other literal; with more, the pattern stays
+    one pattern with a dash class at each position (checked by RE2 where its longest literal
+    is seen), so the cost never grows with the number of combinations.
+    """
+    count = parts.count(ir.DASH)
+    if not count or len(ir.DASHES) ** count > MAX_DASH_VARIANTS:
+        return [parts]
+    out: list[tuple[ir.Part, ...]] = []
+    for choice in itertools.product(ir.DASHES, repeat=count):
+        dashes = iter(choice)
+        merged: list[ir.Part] = []
+        for p in parts:
+            q = next(dashes) if p == ir.DASH else p
+            if isinstance(q, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += q
+            else:
+                merged.append(q)
+        out.append(tuple(merged))
+    return out
+
+
 def _shape(parts: tuple[ir.Part, ...]) -> tuple[int, str] | None:
     """(kind, literal) for patterns the literal index handles; (-1, "") for ``*``; else None."""
     if parts == (ir.STAR,):
         return (-1, "")
-    if ir.ONE in parts:
+    if ir.ONE in parts or ir.DASH in parts:
         return None
     if not parts:
         return (_EQ, "")
@@ -450,7 +478,7 @@ def _checker(spec: CheckSpec) -> Callable[[str], bool]:
 
 def _glob_checker(parts: tuple[ir.Part, ...]) -> Callable[[str], bool]:
     """A full check of one wildcard pattern (literal parts already folded)."""
-    if ir.ONE in parts:
+    if ir.ONE in parts or ir.DASH in parts:
         compiled = values.compile_re2(values.glob_regex(parts))
         return lambda s: compiled.search(s) is not None
     head = parts[0] if isinstance(parts[0], str) else ""

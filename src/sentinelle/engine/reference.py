@@ -30,6 +30,10 @@ def glob_match(parts: tuple[ir.Part, ...], s: str) -> bool:
             for j in range(len(s)):
                 if reachable[j]:
                     nxt[j + 1] = True
+        elif p == ir.DASH:
+            for j in range(len(s)):
+                if reachable[j] and s[j] in ir.DASHES:
+                    nxt[j + 1] = True
         else:
             assert isinstance(p, str)
             for j in range(len(s) - len(p) + 1):

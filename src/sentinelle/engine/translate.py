@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import re2
 from sigma.conditions import (
@@ -44,6 +44,7 @@ from sigma.types import (
 
 from sentinelle.engine import ir, values
 from sentinelle.sigma.logsources import Source
+from sentinelle.sigma.modifiers import DashPosition
 
 MAX_EXPANSION = 4096  # values one placeholder-bearing string may expand to
 # Depth of a condition with its detections expanded; real rules stay under 15.
@@ -280,11 +281,11 @@ class _Context:
         raise Rejected(f"value type {type(value).__name__} cannot be evaluated on events")
 
     def expand(self, value: SigmaString) -> list[SigmaString]:
-        if not value.contains_placeholder():
+        if not any(_is_placeholder(part) for part in value.s):
             return [value]
         options: list[list[list[Any]]] = []
         for part in value.s:
-            if isinstance(part, Placeholder):
+            if _is_placeholder(part):
                 values = self.placeholders.get(part.name)
                 if not values:
                     raise Rejected(
@@ -306,6 +307,11 @@ class _Context:
             s.s = [p for parts in combo for p in parts]
             out.append(s._merge_strs())
         return out
+
+
+def _is_placeholder(part: object) -> TypeGuard[Placeholder]:
+    """An ``expand`` placeholder (``%name%``), which takes the configured values."""
+    return isinstance(part, Placeholder) and not isinstance(part, DashPosition)
 
 
 def _surround(value: SigmaString) -> SigmaString:
@@ -350,6 +356,8 @@ def _pattern(value: SigmaString, cased: bool) -> ir.Pattern:
                 parts.append(ir.STAR)
         elif part is SpecialChars.WILDCARD_SINGLE:
             parts.append(ir.ONE)
+        elif isinstance(part, DashPosition):
+            parts.append(ir.DASH)
         else:
             raise Rejected(f"unexpanded placeholder {part!r}")
     return ir.Pattern(tuple(parts), cased)

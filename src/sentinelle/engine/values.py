@@ -157,6 +157,9 @@ def fieldref(value: str, other: str, m: ir.FieldRef) -> bool:
     return a == b
 
 
+DASH_CLASS = "[" + "".join(re2.escape(c) for c in ir.DASHES) + "]"
+
+
 def glob_regex(parts: tuple[ir.Part, ...]) -> str:
     """An anchored RE2 pattern for a wildcard pattern whose literal parts are already folded."""
     out = ["^"]
@@ -165,6 +168,8 @@ def glob_regex(parts: tuple[ir.Part, ...]) -> str:
             out.append(".*")
         elif p == ir.ONE:
             out.append(".")
+        elif p == ir.DASH:
+            out.append(DASH_CLASS)
         else:
             assert isinstance(p, str)
             out.append(re2.escape(p))

@@ -19,16 +19,16 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
-from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 
 from sentinelle.errors import Location, RuleError
 from sentinelle.sigma.bounds import check_document
 from sentinelle.sigma.files import read_rule_file, rule_files
+from sentinelle.sigma.modifiers import register as register_modifiers
 from sentinelle.sigma.yamlsafe import YamlDocument, find_text_line, load_yaml_documents
 
-# Sigma 2 names UTF-16LE both `wide` and `utf16le`; pySigma 1.x knows only the first.
-modifier_mapping.setdefault("utf16le", SigmaWideModifier)
+# utf16le and a linear windash (see sentinelle.sigma.modifiers), before pySigma reads a rule.
+register_modifiers()
 
 
 @dataclass(slots=True)
