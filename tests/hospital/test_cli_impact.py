@@ -88,28 +88,96 @@ def test_model_check_reports_ok_and_problems(tmp_path: Path) -> None:
     )
 
 
-def test_unknown_action_target_and_unknown_host() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sentinelle.cli.main",
-            "impact",
-            "--compromised",
-            "ghost-host",
-            "--format",
-            "json",
-        ],
+def _sentinelle(*args: str) -> subprocess.CompletedProcess[str]:
+    """Through the real entry point, where a SentinelleError is one message and exit 2."""
+    return subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", *args],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert proc.returncode == 0
-    assert "warning: compromised 'ghost-host': matches no component, asset or host" in proc.stderr
-    assert orjson.loads(proc.stdout)["counts"]["operational"] == 127
+
+
+def test_unknown_host_is_an_error_with_the_close_names() -> None:
+    # A typo must never read as "every service is operational".
+    proc = _sentinelle("impact", "--compromised", "dc-cen1", "--format", "json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "sentinelle: error: compromised 'dc-cen1': no host, asset or component of that name"
+        " in the model (did you mean 'dc-cen01' or 'dc-cen' or 'dc-cen02'?)\n"
+    )
+    proc = _sentinelle("impact", "--unavailable", "ghost-host", "--compromised", "zzz")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "sentinelle: error: 2 names match nothing in the model:",
+        "  unavailable 'ghost-host': no host, asset or component of that name in the model",
+        "  compromised 'zzz': no host, asset or component of that name in the model",
+    ]
     result = runner.invoke(app, ["impact", "--shut", "remote-acess"])
     assert result.exit_code != 0
     assert "'remote-acess' is no service" in str(result.exception)
+
+
+def test_explanations_name_the_links_and_the_legend_names_sites_and_services() -> None:
+    result = runner.invoke(app, ["impact", "--isolate-site", "snz", "--isolate-site", "cht"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "<site>" not in out
+    assert (
+        "    via patient-record → the WAN link of each site (site isolated by containment"
+        " action isolate:snz, isolate:cht); degraded, not down: a soft dependency"
+    ) in out
+    assert "Sites: cen Hôpital Central (Nantes) · nord " in out
+    assert "Services: patient-record Dossier patient informatisé (clinical care software) · " in out
+    result = runner.invoke(app, ["impact", "--isolate-site", "snz", "--site", "snz"])
+    assert (
+        "via the WAN link of snz (site isolated by containment action isolate:snz)" in result.output
+    )
+
+
+def test_each_explanation_names_its_own_sites() -> None:
+    result = runner.invoke(
+        app, ["impact", "--isolate-site", "snz", "--action", "cut:telephony@cht"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = lines.index("down at cht: telephony")
+    assert lines[at + 1] == "    (cut by containment action cut:telephony@cht)"
+    assert "down at snz: appointment-booking" in lines
+
+
+def test_counts_follow_the_sites_shown() -> None:
+    result = runner.invoke(app, ["impact", "--isolate-site", "snz", "--site", "snz"])
+    assert result.exit_code == 0, result.output
+    # The 15 services of the worked example at the one site shown, not the 127 of all sites.
+    line = next(x for x in result.output.splitlines() if x.startswith("At "))
+    assert line == "At the site shown: operational: 1  at risk: 0  degraded: 3  down: 11"
+    result = runner.invoke(app, ["impact", "--isolate-site", "snz"])
+    line = next(x for x in result.output.splitlines() if x.startswith("At "))
+    assert line == "At every site: operational: 113  at risk: 0  degraded: 3  down: 11"
+
+
+def test_a_deep_chain_is_explained_in_a_few_words(tmp_path: Path) -> None:
+    from tests.hospital.test_impact_size import write_chain
+
+    model = write_chain(tmp_path / "chain.yml", 60)
+    result = runner.invoke(app, ["impact", "--model", str(model), "--unavailable", "h0"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "    via c58 → … 58 more … → asset a0 → host h0 (host h0 unavailable)"
+    ) in result.output.splitlines()
+
+
+def test_model_text_is_never_markup_nor_terminal_control(tmp_path: Path) -> None:
+    model = tmp_path / "model.yml"
+    text = SMALL_MODEL.replace("on_call: ext. 1", 'on_call: "[bold red]ext. 1[/] \\e]0;pwned\\a"')
+    text = text.replace("name: Application", 'name: "App [link=http://x]here[/link]"')
+    model.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["impact", "--model", str(model), "--cut", "db"])
+    assert result.exit_code == 0, result.output
+    assert "on call: [bold red]ext. 1[/] \\x1b]0;pwned\\x07)" in result.output
+    assert "app App [link=http://x]here[/link]" in result.output
+    assert "\x1b" not in result.output
 
 
 def test_model_locate_and_runbook() -> None:

@@ -26,12 +26,15 @@ from sentinelle.hospital import (
     ImpactEntry,
     ImpactReport,
     ServiceState,
+    Step,
     assess,
+    check_names,
     example_model_path,
     load_model,
     parse_action,
 )
 from sentinelle.hospital.checks import model_notes
+from sentinelle.terminal import printable
 
 _STYLE = {
     ServiceState.OPERATIONAL: ("ok", "green"),
@@ -125,12 +128,26 @@ def impact_command(
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """Per site and service: down, degraded, at risk or operational, and why."""
+    """Per site and service: down, degraded, at risk or operational, and why.
+
+    Every host, asset or component named must exist in the model: a typo is an error (exit 2)
+    with the close names the model has, never a report where nothing happened.
+    """
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     hospital = _load(model)
+    sites = list(dict.fromkeys(site or []))
+    for name in sites:
+        if name not in hospital.sites:
+            raise ConfigError(f"--site {name!r}: no such site (sites: {', '.join(hospital.sites)})")
     actions = collect_actions(
         cut or [], isolate_site or [], shut or [], disable or [], action or []
+    )
+    check_names(
+        hospital,
+        compromised=compromised or [],
+        unavailable=unavailable or [],
+        degraded=degraded or [],
     )
     report = assess(
         hospital,
@@ -139,12 +156,6 @@ def impact_command(
         degraded=degraded or [],
         actions=actions,
     )
-    for problem in report.unresolved:
-        print(f"sentinelle: warning: {problem}", file=sys.stderr)
-    sites = list(site or [])
-    for name in sites:
-        if name not in hospital.sites:
-            raise ConfigError(f"--site {name!r}: no such site (sites: {', '.join(hospital.sites)})")
     if fmt == "json":
         data = report.to_dict(sites or None)
         sys.stdout.write(
@@ -160,6 +171,17 @@ def impact_command(
     print_report(hospital, report, console, shown, infrastructure=infrastructure)
 
 
+def _say(console: Console, *parts: str | tuple[str, str]) -> None:
+    """One line of plain text and (text, style) pieces. Model text (names, runbooks, on-call
+    notes) comes from a file anyone may have written: it is never read as markup, and its
+    control characters are shown, not obeyed."""
+    line = Text()
+    for part in parts:
+        text, style = (part, "") if isinstance(part, str) else part
+        line.append(printable(text), style=style)
+    console.print(line, highlight=False)
+
+
 def print_report(
     hospital: HospitalModel,
     report: ImpactReport,
@@ -168,51 +190,71 @@ def print_report(
     *,
     infrastructure: bool = False,
 ) -> None:
-    """The state matrix (services by sites), then the explanations and the procedures."""
+    """The state matrix (services by sites) with a legend of the names, the counts at the sites
+    shown, then the explanations and the procedures."""
     title = hospital.name
     if report.actions:
         title += " — " + ", ".join(report.actions)
     rows = [(s.id, s.criticality.value) for s in hospital.services.values()]
-    console.print(_matrix(title, "service", rows, report, sites))
+    console.print(_matrix(printable(title), "service", rows, report, sites))
     if infrastructure:
         rows = [(c.id, c.category) for c in hospital.infrastructure.values()]
         console.print(_matrix("Infrastructure", "component", rows, report, sites))
-    counts = report.counts()
-    console.print(
-        "  ".join(f"{ServiceState(k).label}: {v}" for k, v in counts.items()),
-        highlight=False,
-    )
+    _legend(console, hospital, sites, infrastructure=infrastructure)
+    counts = report.counts(sites)
+    where = "every site" if len(sites) == len(hospital.sites) else _plural(len(sites), "site")
+    shown_counts = "  ".join(f"{ServiceState(k).label}: {v}" for k, v in counts.items())
+    _say(console, f"At {where}: {shown_counts}")
     affected = [e for e in report.affected() if e.site in sites]
     if not affected:
-        console.print("Every service is operational at the sites shown.")
+        _say(console, "Every service is operational at the sites shown.")
         return
-    console.print("\n[bold]Why[/bold]")
+    console.print()
+    _say(console, ("Why", "bold"))
     for group in group_explanations(affected):
         style = _STYLE[group.state][1]
-        where = "every site shown" if len(group.sites) == len(sites) else ", ".join(group.sites)
-        line = Text()
-        line.append(group.state.label, style=style)
-        line.append(f" at {where}: ")
-        line.append(", ".join(group.components), style="bold")
-        console.print(line, highlight=False)
-        via = Text("    ")
+        place = "every site shown" if len(group.sites) == len(sites) else ", ".join(group.sites)
+        _say(
+            console,
+            (group.state.label, style),
+            f" at {place}: ",
+            (", ".join(group.components), "bold"),
+        )
+        via: list[str | tuple[str, str]] = ["    "]
         if group.via:
-            via.append("via " + " → ".join(group.via), style="cyan")
-            via.append(" ")
+            via += [("via " + " → ".join(group.via), "cyan"), " "]
         via.append(f"({group.cause})")
         if group.note:
-            via.append(f"; {group.note}", style="dim")
-        console.print(via, highlight=False)
+            via.append((f"; {group.note}", "dim"))
+        _say(console, *via)
     procedures = {e.component: e for e in affected if e.state is not ServiceState.AT_RISK}
     if procedures:
-        console.print("\n[bold]Degraded-mode procedures[/bold]")
+        console.print()
+        _say(console, ("Degraded-mode procedures", "bold"))
         for entry in procedures.values():
             rto = _hours(entry.rto_seconds)
             book = entry.runbook or "no runbook"
-            console.print(
-                f"{entry.component}: {book} (RTO {rto}; on call: {entry.on_call or '-'})",
-                highlight=False,
-            )
+            _say(console, f"{entry.component}: {book} (RTO {rto}; on call: {entry.on_call or '-'})")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"the {count} {word}s shown" if count != 1 else f"the {word} shown"
+
+
+def _legend(
+    console: Console, hospital: HospitalModel, sites: Sequence[str], *, infrastructure: bool
+) -> None:
+    """What the ids of the matrix stand for: its columns (sites) and its rows."""
+    names = []
+    for sid in sites:
+        place = hospital.sites[sid]
+        names.append(f"{sid} {place.name}" + (f" ({place.town})" if place.town else ""))
+    _say(console, ("Sites: ", "bold"), " · ".join(names))
+    rows = [f"{s.id} {s.name}" for s in hospital.services.values()]
+    _say(console, ("Services: ", "bold"), " · ".join(rows))
+    if infrastructure:
+        rows = [f"{c.id} {c.name}" for c in hospital.infrastructure.values()]
+        _say(console, ("Infrastructure: ", "bold"), " · ".join(rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +262,17 @@ class Explanation:
     """Components in one state at the same sites for the same reason."""
 
     state: ServiceState
-    via: tuple[str, ...]  # the dependency path after the component itself
+    via: tuple[str, ...]  # the steps after the component itself, in words
     cause: str
     note: str
     sites: tuple[str, ...]
     components: tuple[str, ...]
+
+
+# Stands for the entry's own site in a grouping key, so that sites with the same story merge.
+_OWN = "\x00"
+# At most this many steps are spelled out; a longer path shows its first and its last ones.
+_STEPS_SHOWN = 4
 
 
 def _matrix(
@@ -240,7 +288,7 @@ def _matrix(
     for site in sites:
         table.add_column(site, justify="center")
     for component, detail in rows:
-        cells: list[Text | str] = [component, detail]
+        cells: list[Text | str] = [Text(component), Text(detail)]
         for site in sites:
             entry = report.entry(component, site)
             if entry is None:
@@ -252,25 +300,93 @@ def _matrix(
     return table
 
 
+def _step_words(label: str, site: str) -> str:
+    """A step of a path in words: ``wan:cht`` is "the WAN link of cht"; the entry's own site's
+    link stands as a mark (rendered by :func:`_spell`) so that sites with the same story merge."""
+    kind, colon, rest = label.partition(":")
+    if colon and kind == "wan":
+        return f"the WAN link of {_OWN if rest == site else rest}"
+    if colon and kind in ("asset", "host"):
+        return f"{kind} {rest}"
+    component, at, where = label.partition("@")
+    return f"{component} at {where}" if at else label
+
+
+class _Tails:
+    """Length and last two labels of each chain of steps, each step visited once over all the
+    entries (they share their tails): spelling out N entries of a chain of N stays linear."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[int, tuple[str, ...]]] = {}
+
+    def of(self, step: Step) -> tuple[int, tuple[str, ...]]:
+        pending: list[Step] = []
+        node: Step | None = step
+        while node is not None and id(node) not in self._known:
+            pending.append(node)
+            node = node.next
+        length, last = self._known[id(node)] if node is not None else (0, ())
+        for item in reversed(pending):
+            if length < 2:  # the chain from here ends within two steps: this one is in it
+                last = (item.label, *last)
+            length += 1
+            self._known[id(item)] = (length, last)
+        return self._known[id(step)]
+
+
+def _shown_steps(via: Step | None, site: str, tails: _Tails) -> tuple[str, ...]:
+    """The steps after the component, in words: all of them up to four, else the first one
+    and the last two around how many were left out."""
+    if via is None:
+        return ()
+    length, last = tails.of(via)
+    if length <= _STEPS_SHOWN:
+        return tuple(_step_words(label, site) for label in via.labels())
+    words = [_step_words(label, site) for label in (via.label, *last)]
+    return (words[0], f"… {length - 3} more …", *words[1:])
+
+
+def _spell(text: str, sites: Sequence[str]) -> str:
+    """Text with the own-site mark replaced by the group's sites, named."""
+    if _OWN not in text:
+        return text
+    return text.replace(_OWN, sites[0] if len(sites) == 1 else "each site")
+
+
 def group_explanations(entries: Sequence[ImpactEntry]) -> list[Explanation]:
-    """Explanations that read the same merged: first across sites, then across components."""
+    """Explanations that read the same merged: first across sites, then across components.
+
+    Each path is spelled out in words with the names it goes through (its first steps and its
+    last ones past four), so a line stays short whatever the depth of the dependencies.
+    """
     per_component: dict[tuple[str, ServiceState, tuple[str, ...], str, str], list[str]] = {}
+    tails = _Tails()
     for entry in entries:
-        # A path through the site's own WAN link reads the same for every site.
-        via = tuple("wan:<site>" if p == f"wan:{entry.site}" else p for p in entry.path[1:])
-        cause = entry.cause.replace(f"isolate:{entry.site}", "isolate:<site>")
+        via = _shown_steps(entry.via, entry.site, tails)
+        cause = entry.cause.replace(f"isolate:{entry.site}", f"isolate:{_OWN}")
         key = (entry.component, entry.state, via, cause, entry.note)
         per_component.setdefault(key, []).append(entry.site)
-    merged: dict[tuple[ServiceState, tuple[str, ...], str, tuple[str, ...]], list[str]] = {}
-    notes: dict[tuple[ServiceState, tuple[str, ...], str, tuple[str, ...]], str] = {}
+    Group = tuple[ServiceState, tuple[str, ...], str, tuple[str, ...]]
+    merged: dict[Group, list[str]] = {}
+    notes: dict[Group, str] = {}
     for (component, state, via, cause, note), sites in per_component.items():
         group = (state, via, cause, tuple(sites))
         merged.setdefault(group, []).append(component)
         notes.setdefault(group, "degraded, not down: a soft dependency" if note else "")
-    out = [
-        Explanation(state, via, cause, notes[(state, via, cause, sites)], sites, tuple(names))
-        for (state, via, cause, sites), names in merged.items()
-    ]
+    out = []
+    for group, names in merged.items():
+        state, via, cause, at = group
+        actions = ", ".join(f"isolate:{s}" for s in at)
+        out.append(
+            Explanation(
+                state,
+                tuple(_spell(step, at) for step in via),
+                _spell(cause.replace(f"isolate:{_OWN}", actions), at),
+                notes[group],
+                at,
+                tuple(names),
+            )
+        )
     out.sort(key=lambda e: -e.state.rank)  # stable: model order within a state
     return out
 

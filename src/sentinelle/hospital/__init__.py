@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentinelle.hospital.actions import ContainmentAction, parse_action, resolve_action
-from sentinelle.hospital.impact import assess
+from sentinelle.hospital.impact import assess, check_names
 from sentinelle.hospital.loader import ModelError, load_model, parse_duration
 from sentinelle.hospital.locate import VICTIM_FIELDS, assets_for_detection, locate_detection
 from sentinelle.hospital.model import (
@@ -27,7 +27,7 @@ from sentinelle.hospital.model import (
     Site,
     Zone,
 )
-from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState
+from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState, Step
 
 _EXAMPLES = Path(__file__).resolve().parent / "examples"
 
@@ -54,9 +54,11 @@ __all__ = [
     "Service",
     "ServiceState",
     "Site",
+    "Step",
     "Zone",
     "assess",
     "assets_for_detection",
+    "check_names",
     "example_model_path",
     "load_model",
     "locate_detection",

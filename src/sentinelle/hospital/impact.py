@@ -169,6 +169,7 @@ class _Inputs:
         self.risky: dict[tuple[str, str | None], str] = {}  # components said compromised
         self.isolated: dict[str, str] = {}  # site -> cause
         self.unresolved: list[str] = []
+        self.unknown: list[tuple[str, str]] = []  # (effect, name) of the names matching nothing
         self.named: dict[str, list[str]] = {UNAVAILABLE: [], DEGRADED_EFFECT: [], COMPROMISED: []}
 
     def hit(self, asset: Asset) -> _AssetHit:
@@ -210,6 +211,7 @@ class _Inputs:
         asset = self.model.locate_host(name)
         if asset is None:
             self.unresolved.append(f"{effect} {name!r}: matches no component, asset or host")
+            self.unknown.append((effect, name))
             return
         hosts = self.hit(asset).hosts(effect)
         host = normalise_host(name)
@@ -233,8 +235,10 @@ def assess(
     ``unavailable``: host names, IPs, asset ids, component ids or ``component@site`` that are
     down (encrypted, powered off). ``degraded``: the same kinds of names, for what still works
     but badly (a link under a flood). ``actions``: containment actions, parsed from strings when
-    needed. Names that match nothing are listed in ``ImpactReport.unresolved``; an action whose
-    target is unknown raises ConfigError, because acting on a typo must not look harmless.
+    needed. Names that match nothing are listed in ``ImpactReport.unresolved`` (detections
+    often name machines the model does not know; names a person typed go through
+    :func:`check_names` first). An action whose target is unknown raises ConfigError, because
+    acting on a typo must not look harmless.
     """
     inputs = _Inputs(model)
     action_list = [parse_action(a) if isinstance(a, str) else a for a in _items(actions)]
@@ -249,6 +253,40 @@ def assess(
             inputs.add(name, effect)
     evaluator = _Evaluator(model, inputs)
     return evaluator.report([str(a) for a in action_list])
+
+
+def check_names(
+    model: HospitalModel,
+    *,
+    compromised: Iterable[str] = (),
+    unavailable: Iterable[str] = (),
+    degraded: Iterable[str] = (),
+) -> None:
+    """Raise ConfigError, with the close names the model has, when a name matches nothing.
+
+    For names a person typed: a typo must not read as "every service is operational".
+    """
+    inputs = _Inputs(model)
+    for effect, names in (
+        (UNAVAILABLE, unavailable),
+        (DEGRADED_EFFECT, degraded),
+        (COMPROMISED, compromised),
+    ):
+        for name in _items(names):
+            inputs.add(name, effect)
+    if not inputs.unknown:
+        return
+    lines = []
+    for effect, name in inputs.unknown:
+        line = f"{effect} {name!r}: no host, asset or component of that name in the model"
+        close = model.similar_names(name)
+        if close:
+            line += f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+        lines.append(line)
+    if len(lines) == 1:
+        raise ConfigError(lines[0])
+    listed = "\n".join(f"  {line}" for line in lines)
+    raise ConfigError(f"{len(lines)} names match nothing in the model:\n{listed}")
 
 
 def _items(value: Iterable[Any]) -> list[Any]:

@@ -17,6 +17,7 @@ Where a component runs (its *placement*) decides how a site reaches it:
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -337,6 +338,17 @@ class HospitalModel:
 
     def iter_sites(self) -> Iterator[Site]:
         return iter(self.sites.values())
+
+    def similar_names(self, name: str, limit: int = 3) -> list[str]:
+        """Host names, asset and component ids that look like ``name`` (a typo's suggestions)."""
+        wanted = normalise_host(name.partition("@")[0])
+        # Only names of about the same length can be close: the rest are not compared at all.
+        candidates = {
+            known
+            for known in (*self._by_host, *self.assets, *self.services, *self.infrastructure)
+            if abs(len(known) - len(wanted)) <= 3
+        }
+        return difflib.get_close_matches(wanted, sorted(candidates), n=limit, cutoff=0.75)
 
     # -- locating hosts and addresses ---------------------------------------------------------
 

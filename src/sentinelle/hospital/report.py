@@ -220,10 +220,13 @@ class ImpactReport:
                 out.append((old_state, e))
         return out
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, sites: Sequence[str] | None = None) -> dict[str, int]:
+        """Service entries per state, at ``sites`` only when given."""
+        keep = set(sites) if sites is not None else None
         out = {s.value: 0 for s in ServiceState}
         for e in self.entries:
-            out[e.state.value] += 1
+            if keep is None or e.site in keep:
+                out[e.state.value] += 1
         return out
 
     def steps(self) -> list[Step]:
