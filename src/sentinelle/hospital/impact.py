@@ -190,6 +190,17 @@ class _Inputs:
         elif resolved.asset is not None:
             self.hit(resolved.asset).mark_whole(UNAVAILABLE, f"stopped by {cause}")
 
+    def add_names(
+        self, unavailable: Iterable[str], degraded: Iterable[str], compromised: Iterable[str]
+    ) -> None:
+        for effect, names in (
+            (UNAVAILABLE, unavailable),
+            (DEGRADED_EFFECT, degraded),
+            (COMPROMISED, compromised),
+        ):
+            for name in _items(names):
+                self.add(name, effect)
+
     def add(self, name: str, effect: str) -> None:
         """A component (``id`` or ``id@site``), asset id, host name or IP address."""
         base, _, site = name.partition("@")
@@ -244,13 +255,7 @@ def assess(
     action_list = [parse_action(a) if isinstance(a, str) else a for a in _items(actions)]
     for action in action_list:
         inputs.add_action(action)
-    for effect, names in (
-        (UNAVAILABLE, unavailable),
-        (DEGRADED_EFFECT, degraded),
-        (COMPROMISED, compromised),
-    ):
-        for name in _items(names):
-            inputs.add(name, effect)
+    inputs.add_names(unavailable, degraded, compromised)
     evaluator = _Evaluator(model, inputs)
     return evaluator.report([str(a) for a in action_list])
 
@@ -267,13 +272,7 @@ def check_names(
     For names a person typed: a typo must not read as "every service is operational".
     """
     inputs = _Inputs(model)
-    for effect, names in (
-        (UNAVAILABLE, unavailable),
-        (DEGRADED_EFFECT, degraded),
-        (COMPROMISED, compromised),
-    ):
-        for name in _items(names):
-            inputs.add(name, effect)
+    inputs.add_names(unavailable, degraded, compromised)
     if not inputs.unknown:
         return
     lines = []
