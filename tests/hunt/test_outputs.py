@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sentinelle.detections import Detection
 from sentinelle.hunt.outputs import open_writer
-from sentinelle.hunt.outputs.attack import attack_layer, write_attack_layer
 from sentinelle.hunt.outputs.csv import PROFILES, defuse
 from sentinelle.hunt.outputs.html import HtmlWriter, _chart_section, chart_bins
 from sentinelle.hunt.outputs.jsonl import detection_record
@@ -141,26 +140,6 @@ def test_timesketch_lines_have_required_fields_and_keep_colliding_names() -> Non
     assert rec["CommandLine"] == "cmd /c whoami"
     line = _render("timesketch", [det])
     assert json.loads(line)["rule_id"] == "r-1"
-
-
-def test_attack_layer_scores_techniques_and_opens_parents(tmp_path: Path) -> None:
-    dets = [
-        make_detection(SYSMON, tags=("attack.t1059.001",)),
-        make_detection(SYSMON, tags=("attack.t1059.001", "attack.T1003"), title="Dump"),
-        make_detection(SYSMON, tags=("attack.execution", "attack.g0016")),
-    ]
-    layer = attack_layer(_summary(*dets))
-    assert layer["versions"]["layer"] == "4.5"
-    assert layer["domain"] == "enterprise-attack"
-    by_id = {t["techniqueID"]: t for t in layer["techniques"]}
-    assert by_id["T1059.001"]["score"] == 2
-    assert by_id["T1003"]["score"] == 1
-    assert "Dump (1)" in by_id["T1059.001"]["comment"]
-    assert by_id["T1059"] == {"techniqueID": "T1059", "enabled": True, "showSubtechniques": True}
-    assert layer["gradient"]["maxValue"] == 2
-    out = tmp_path / "layer.json"
-    write_attack_layer(out, _summary(*dets))
-    assert json.loads(out.read_text())["techniques"] == layer["techniques"]
 
 
 class _Collector(HTMLParser):

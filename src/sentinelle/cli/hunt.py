@@ -420,7 +420,7 @@ def hunt(
     if attack_layer is not None:
         from sentinelle.hunt.outputs.attack import write_attack_layer
 
-        write_attack_layer(attack_layer, summary)
+        write_attack_layer(attack_layer, summary, [str(p) for p in paths])
     if chosen != "table" or output is not None:
         from sentinelle.hunt.outputs.table import print_summary
 

@@ -1,66 +1,111 @@
-"""ATT&CK Navigator layer (layer format 4.5) scoring the techniques a hunt detected.
+"""ATT&CK Navigator layer (layer format 4.5) of the techniques a hunt detected.
 
-A technique's score is the number of detections tagged with it; its comment names the rules
-behind them. A detected sub-technique also lists its parent with ``showSubtechniques`` so the
-Navigator opens it expanded.
+A technique's score is the number of distinct rules that detected it, not the number of
+detections: one noisy rule firing a thousand times on a service scan would otherwise flatten
+the colour of every other technique to nothing. Each technique's comment names its rules with
+their detection counts, and its metadata gives both numbers. A detected sub-technique also
+lists its parent with ``showSubtechniques`` so the Navigator opens it expanded.
+
+The layer names the hunt (its inputs and the time span of its detections) and the ATT&CK
+version of its technique ids, derived from the ids themselves (``attack_releases``): the
+Navigator drops the ids a version lacks, so a wrong version hides techniques.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from sentinelle.hunt.outputs.attack_releases import SOURCE, derive_release
+from sentinelle.hunt.outputs.fields import utc_text
 from sentinelle.hunt.summary import HuntSummary
 
 LAYER_VERSION = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
-ATTACK_VERSION = "17"
 
 # How many rule names a technique's comment lists before summarising the rest.
 _MAX_RULES_IN_COMMENT = 10
+# How many inputs the layer's name lists before counting the rest.
+_MAX_INPUTS_IN_NAME = 3
+_NAME_LIMIT = 200
 
 
-def attack_layer(summary: HuntSummary, name: str = "Sentinelle hunt") -> dict[str, Any]:
+def layer_name(summary: HuntSummary, inputs: Sequence[str] = ()) -> str:
+    """``Sentinelle hunt of <inputs>, <first> to <last> UTC``: which hunt the layer shows."""
+    shown = ", ".join(inputs[:_MAX_INPUTS_IN_NAME])
+    if len(inputs) > _MAX_INPUTS_IN_NAME:
+        shown += f" and {len(inputs) - _MAX_INPUTS_IN_NAME} more"
+    name = f"Sentinelle hunt of {shown}" if shown else "Sentinelle hunt"
+    if summary.first is not None and summary.last is not None:
+        fmt = "%Y-%m-%d %H:%M"
+        name += f", {utc_text(summary.first, fmt)} to {utc_text(summary.last, fmt)} UTC"
+    if len(name) > _NAME_LIMIT:
+        name = name[: _NAME_LIMIT - 1] + "…"
+    return name
+
+
+def attack_layer(summary: HuntSummary, inputs: Sequence[str] = ()) -> dict[str, Any]:
+    release = derive_release(summary.by_technique)
+    detections: Counter[str] = Counter()
+    rules: dict[str, Counter[str]] = {}
+    for technique, count in summary.by_technique.items():
+        shown = release.shown(technique)
+        detections[shown] += count
+        rules.setdefault(shown, Counter()).update(summary.rules_by_technique.get(technique, {}))
+    parents_to_open = {t.split(".")[0] for t in detections if "." in t}
     techniques: list[dict[str, Any]] = []
-    scored = summary.by_technique
-    parents_to_open = {t.split(".")[0] for t in scored if "." in t}
-    for technique in sorted(set(scored) | parents_to_open):
+    for technique in sorted(set(detections) | parents_to_open):
         entry: dict[str, Any] = {
             "techniqueID": technique,
             "enabled": True,
             "showSubtechniques": technique in parents_to_open,
         }
-        if technique in scored:
-            rules = summary.rules_by_technique.get(technique)
-            listed = rules.most_common(_MAX_RULES_IN_COMMENT) if rules else []
+        if technique in detections:
+            by_rule = rules.get(technique, Counter())
+            listed = by_rule.most_common(_MAX_RULES_IN_COMMENT)
             comment = "; ".join(f"{title} ({count})" for title, count in listed)
-            if rules and len(rules) > len(listed):
-                comment += f"; and {len(rules) - len(listed)} more rules"
-            entry["score"] = scored[technique]
+            if len(by_rule) > len(listed):
+                comment += f"; and {len(by_rule) - len(listed)} more rules"
+            entry["score"] = len(by_rule)
             entry["comment"] = comment
-            entry["metadata"] = [{"name": "rules", "value": str(len(rules or ()))}]
+            entry["metadata"] = [
+                {"name": "rules", "value": str(len(by_rule))},
+                {"name": "detections", "value": str(detections[technique])},
+            ]
         techniques.append(entry)
-    top = max(scored.values(), default=1)
+    top = max((len(r) for r in rules.values()), default=1)
+    described = (
+        f"{summary.detections:,} detections over {summary.events:,} events from "
+        f"{summary.files:,} files. Score: the number of distinct rules that detected the "
+        "technique (a rule that fires a thousand times counts once); each comment lists the "
+        f"rules with their detections. ATT&CK v{release.version}, from the technique ids: "
+        f"{release.reason}."
+    )
     return {
-        "name": name,
+        "name": layer_name(summary, inputs),
         "versions": {
-            "attack": ATTACK_VERSION,
+            "attack": release.version,
             "navigator": NAVIGATOR_VERSION,
             "layer": LAYER_VERSION,
         },
         "domain": "enterprise-attack",
-        "description": (
-            f"{summary.detections} detections over {summary.events} events "
-            f"from {summary.files} files; score = detections per technique"
-        ),
+        "description": described,
         "sorting": 3,
         "hideDisabled": False,
         "techniques": techniques,
         "gradient": {"colors": ["#fff7e6ff", "#d7301fff"], "minValue": 0, "maxValue": top},
         "legendItems": [],
-        "metadata": [],
+        "metadata": [
+            {"name": "inputs", "value": "; ".join(inputs)[:1000]},
+            {"name": "first detection", "value": utc_text(summary.first)},
+            {"name": "last detection", "value": utc_text(summary.last)},
+            {"name": "score", "value": "distinct rules per technique"},
+            {"name": "ATT&CK data", "value": SOURCE},
+        ],
         "links": [],
         "showTacticRowBackground": False,
         "selectTechniquesAcrossTactics": True,
@@ -69,9 +114,11 @@ def attack_layer(summary: HuntSummary, name: str = "Sentinelle hunt") -> dict[st
     }
 
 
-def write_attack_layer(path: Path, summary: HuntSummary) -> None:
+def write_attack_layer(path: Path, summary: HuntSummary, inputs: Sequence[str] = ()) -> None:
     """Write the layer for ``summary`` to ``path`` (whole file, replaced atomically)."""
-    data = orjson.dumps(attack_layer(summary), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    data = orjson.dumps(
+        attack_layer(summary, inputs), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    )
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data + b"\n")
     tmp.replace(path)

@@ -2,7 +2,7 @@
 
 Values are written as the log gave them, except what JSON cannot hold (numbers past 64 bits,
 NaN, infinities, bytes): those are written as their text (``fields.json_safe``), so every line
-parses. Written to a terminal, every string also passes through ``terminal.printable``.
+parses. Written to a terminal, the line passes through ``terminal.printable_json``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sentinelle.detections import Detection
 from sentinelle.events import Event
 from sentinelle.hunt.outputs.fields import first_event, iso_time, json_safe
 from sentinelle.hunt.summary import HuntSummary
-from sentinelle.terminal import printable
+from sentinelle.terminal import printable_json
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -55,23 +55,10 @@ def detection_record(det: Detection) -> dict[str, Any]:
     return out
 
 
-def printable_values(value: Any) -> Any:
-    """``value`` (JSON-safe) with every string, keys included, made safe for a terminal."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {printable(k): printable_values(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [printable_values(v) for v in value]
-    return value
-
-
 def dumps(record: dict[str, Any], *, terminal: bool = False) -> str:
     """One JSON line of ``record``, whatever its values hold."""
-    safe = json_safe(record)
-    if terminal:
-        safe = printable_values(safe)
-    return orjson.dumps(safe, option=_OPTIONS).decode()
+    text = orjson.dumps(json_safe(record), option=_OPTIONS).decode()
+    return printable_json(text) if terminal else text
 
 
 class JsonlWriter:

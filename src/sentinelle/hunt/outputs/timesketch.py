@@ -43,8 +43,8 @@ from sentinelle.hunt.outputs.fields import (
     mitre_tactics,
     record_id,
 )
-from sentinelle.hunt.outputs.jsonl import printable_values
 from sentinelle.hunt.summary import HuntSummary
+from sentinelle.terminal import printable_json
 
 MAX_VALUE = 8000  # characters; 4 bytes each at most in UTF-8, under the 32,766-byte keyword cap
 MESSAGE_DETAILS = 500
@@ -224,9 +224,8 @@ class TimesketchWriter:
         if record is None:
             self.untimed += 1
             return
-        if self._terminal:
-            record = printable_values(record)
-        self._stream.write(orjson.dumps(record).decode())
+        text = orjson.dumps(record).decode()
+        self._stream.write(printable_json(text) if self._terminal else text)
         self._stream.write("\n")
 
     def close(self, summary: HuntSummary) -> None:
