@@ -29,6 +29,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "hunt": ("hunt",),
     "events": ("events",),
     "demo": ("demo",),
+    "serve": ("serve",),
 }
 # Every command module, in the same order: what help and unknown commands load.
 COMMAND_MODULES: tuple[str, ...] = tuple(

@@ -5,4 +5,8 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from sentinelle.web.api import urls as api_urls
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    *api_urls.urlpatterns,  # /healthz, /readyz, /metrics, /api/v1/ (the REST API)
+]

@@ -1,0 +1,423 @@
+"""The detector: journal records after the checkpoint, through the hunt's engine, into the store.
+
+It runs in its own process (``runner`` starts it and starts it again if it dies), so a rule
+that makes matching slow, or a crash in a parser, never stops the listeners from accepting.
+Each slice of the journal is:
+
+1. normalised by the same readers as the hunt (syslog lines by ``parse_syslog``, JSON documents
+   by ``normalise_document``, flows by the network decoder, events as the folder's readers
+   made them), so ``sentinelle hunt --journal`` sees what live detection saw;
+2. matched by the compiled rule set (``engine.load_compiled``, the hunt's rule selection), the
+   detections fed to the correlator, the flows to the network detectors;
+3. written in one store transaction with the journal position it ends at and the pickled
+   window state (correlator, flow decoder and detectors, live incident grouping).
+
+A crash anywhere replays from the last checkpoint; ids are deterministic, so nothing is stored
+twice. Rule changes are switched at a slice boundary: every record before it was matched by
+the old set, every one after by the new, none by both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sentinelle.detections import Detection, level_rank
+from sentinelle.errors import SentinelleError
+from sentinelle.events import Event, EventBatch
+from sentinelle.service.config import ServeConfig
+from sentinelle.service.journal import JournalEntry, JournalReader
+from sentinelle.service.log import log_event
+from sentinelle.service.records import RecordKind
+
+log = logging.getLogger("sentinelle.service.detector")
+CHECKPOINT = "detector"
+RULES_LOOK_SECONDS = 10.0  # how often the rule folders are looked at for changes
+
+
+@dataclass(slots=True)
+class Normalised:
+    """A slice of the journal as events, with each event's deterministic id and origin."""
+
+    events: list[Event] = field(default_factory=list)
+    event_ids: dict[int, str] = field(default_factory=dict)  # journal seq -> event id
+    inputs: dict[int, str] = field(default_factory=dict)
+    flows: list[tuple[JournalEntry, bytes]] = field(default_factory=list)
+    issues: int = 0
+
+
+def source_of(entry: JournalEntry) -> str:
+    """An event's ``source``: the input and the sender (its ``record`` is the journal seq)."""
+    return f"{entry.record.input}:{entry.record.sender}"
+
+
+class Normaliser:
+    """Journal records into events, through the readers' own functions."""
+
+    def __init__(self) -> None:
+        from sentinelle.readers.syslog import YearGuess
+
+        self._years: dict[str, YearGuess] = {}
+        self._year_guess = YearGuess
+
+    def event(self, entry: JournalEntry) -> Event | None:
+        from sentinelle.readers.jsonl import normalise_document
+        from sentinelle.readers.syslog import parse_syslog
+
+        record = entry.record
+        if record.kind is RecordKind.SYSLOG:
+            line = record.data.decode("utf-8", "replace").rstrip("\r\n")
+            years = self._years.get(record.sender)
+            if years is None:
+                years = self._year_guess(record.received)
+                if len(self._years) < 10_000:
+                    self._years[record.sender] = years
+            fields, ts, _has = parse_syslog(line, years)
+            fields.setdefault("host", record.sender)
+            return Event(fields, ts, source_of(entry), entry.seq, raw=line)
+        if record.kind is RecordKind.JSON:
+            doc = orjson.loads(record.data)
+            if not isinstance(doc, dict):
+                raise ValueError("a JSON event must be an object")
+            fields, ts, flags = normalise_document(doc)
+            return Event(fields, ts, source_of(entry), entry.seq, flags=flags)
+        if record.kind is RecordKind.EVENT:
+            doc = orjson.loads(record.data)
+            given = doc.get("fields") if isinstance(doc, dict) else None
+            if not isinstance(given, dict):
+                raise ValueError("a normalised event needs its fields")
+            ts = doc.get("timestamp")
+            source = doc.get("source") or source_of(entry)
+            return Event(
+                given,
+                float(ts) if isinstance(ts, int | float) else None,
+                str(source),
+                entry.seq,
+            )
+        return None
+
+    def slice(self, entries: Sequence[JournalEntry]) -> Normalised:
+        out = Normalised()
+        for entry in entries:
+            if entry.record.kind is RecordKind.FLOW:
+                out.flows.append((entry, entry.record.data))
+                continue
+            try:
+                event = self.event(entry)
+            except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError, SentinelleError) as exc:
+                out.issues += 1
+                log_event(
+                    log, "detector.record_unreadable", logging.WARNING, seq=entry.seq, why=exc
+                )
+                continue
+            if event is None:
+                continue
+            out.events.append(event)
+            out.event_ids[entry.seq] = entry.record.event_id
+            out.inputs[entry.seq] = entry.record.input
+        return out
+
+
+def journal_batches(directory: Path, batch_size: int = 2048) -> Iterator[EventBatch]:
+    """The journal as event batches, for ``sentinelle hunt --journal`` (the same normalising)."""
+    reader = JournalReader(directory)
+    normaliser = Normaliser()
+    after = 0
+    try:
+        while True:
+            entries = reader.read(after, batch_size)
+            if not entries:
+                return
+            after = entries[-1].seq
+            sliced = normaliser.slice(entries)
+            yield EventBatch(source=str(directory), events=sliced.events, format="journal")
+    finally:
+        reader.close()
+
+
+@dataclass(slots=True)
+class DetectorState:
+    """Everything the detector carries from one slice to the next (checkpointed, pickled)."""
+
+    correlator: Any = None
+    flow_decoder: Any = None
+    network: Any = None
+    incidents: Any = None
+
+
+def rules_digest(paths: Sequence[Path]) -> str:
+    """Changes when a rule file under ``paths`` is added, removed or edited."""
+    h = hashlib.sha256()
+    for root in paths:
+        files = sorted(root.rglob("*.yml")) if root.is_dir() else [root]
+        for f in files:
+            with contextlib.suppress(OSError):
+                st = f.stat()
+                h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+class Detector:
+    """One detector: load the rules, then slices of the journal until told to stop."""
+
+    def __init__(self, config: ServeConfig, stop: Callable[[], bool]) -> None:
+        self.config = config
+        self.stop = stop
+        self.reader = JournalReader(config.journal_path())
+        self.normaliser = Normaliser()
+        self.model = self._load_model()
+        self.compiled: Any = None
+        self.digest = ""
+        self.reload_requested = threading.Event()
+        self._suppressions: list[Any] = []
+        self._suppressions_at = 0.0
+        self.metrics = _DetectorMetrics()
+
+    def _load_model(self) -> Any:
+        from sentinelle.hospital import load_model
+
+        try:
+            return load_model(self.config.model_path())
+        except SentinelleError as exc:
+            log_event(log, "detector.model_unreadable", logging.ERROR, why=exc)
+            return None
+
+    def load_rules(self) -> None:
+        from sentinelle.engine import load_compiled
+
+        paths = self.config.rule_paths()
+        digest = rules_digest(paths)
+        compiled = load_compiled(paths)
+        self.compiled, self.digest = compiled, digest
+        log_event(
+            log,
+            "detector.rules_loaded",
+            rules=len(compiled.rules),
+            errors=len(compiled.rejections()),
+            digest=digest[:12],
+        )
+
+    def _fresh_state(self) -> DetectorState:
+        from sentinelle.network.detect import NetworkDetector
+        from sentinelle.network.netflow import FlowDecoder
+        from sentinelle.service.store import IncidentState
+
+        correlations = getattr(self.compiled, "correlations", None)
+        correlator = self.compiled.correlator() if correlations else None
+        return DetectorState(correlator, FlowDecoder(), NetworkDetector(), IncidentState())
+
+    def restore(self) -> tuple[int, DetectorState]:
+        from sentinelle.web.pipeline.models import Checkpoint
+
+        row = Checkpoint.objects.filter(name=CHECKPOINT).first()
+        if row is None:
+            return 0, self._fresh_state()
+        state = None
+        if row.state and row.rules_digest == self.digest:
+            try:
+                state = pickle.loads(bytes(row.state))  # noqa: S301 - our own checkpoint
+            except Exception as exc:  # noqa: BLE001 - a checkpoint from another version
+                log_event(log, "detector.state_discarded", logging.WARNING, why=exc)
+        if not isinstance(state, DetectorState):
+            fresh = self._fresh_state()
+            if isinstance(state, DetectorState | type(None)) and row.state:
+                log_event(log, "detector.state_reset", reason="rules changed")
+            state = fresh
+        return int(row.position), state
+
+    def suppressions(self) -> list[Any]:
+        from sentinelle.service.store import active_suppressions
+
+        now = time.monotonic()
+        if now - self._suppressions_at >= self.config.detector.suppressions_seconds:
+            self._suppressions = active_suppressions()
+            self._suppressions_at = now
+        return self._suppressions
+
+    def run(self) -> None:
+        """Slices until ``stop()``; the last slice is checkpointed before returning."""
+        self.load_rules()
+        position, state = self.restore()
+        log_event(log, "detector.started", position=position)
+        idle = self.config.detector.poll_seconds
+        looked = time.monotonic()
+        while not self.stop():
+            if time.monotonic() - looked > RULES_LOOK_SECONDS:
+                looked = time.monotonic()
+                if rules_digest(self.config.rule_paths()) != self.digest:
+                    self.reload_requested.set()  # a rule folder was edited, or `rules update`
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.load_rules()
+                state = self._fresh_state()
+                # Switch at this position: everything up to it was matched by the old set and
+                # checkpointed; everything after it is matched by the new one, once.
+                log_event(log, "detector.rules_switched", position=position)
+            entries = self.reader.read(position, self.config.detector.batch_records)
+            if not entries:
+                time.sleep(idle)
+                continue
+            position = self.process(entries, state)
+        self.reader.close()
+        log_event(log, "detector.stopped", position=position)
+
+    def process(self, entries: Sequence[JournalEntry], state: DetectorState) -> int:
+        """Match one slice and store what it produced with its end position."""
+        started = time.perf_counter()
+        sliced = self.normaliser.slice(entries)
+        detections: list[Detection] = []
+        if sliced.events:
+            base = self.compiled.match_batch(EventBatch("journal", sliced.events))
+            suppressed_ids: set[str] = set(
+                getattr(state.correlator, "suppressed_rule_ids", ()) or ()
+            )
+            for det in base:
+                if state.correlator is not None:
+                    detections.extend(state.correlator.feed(det))
+                if det.rule_id in suppressed_ids or det.details.get("suppressed"):
+                    continue
+                detections.append(det)
+        for entry, data in sliced.flows:
+            flows = state.flow_decoder.decode(data, entry.record.sender, entry.record.received)
+            detections.extend(state.network.feed(flows))
+        end = entries[-1].seq
+        self.write(end, state, detections, sliced)
+        self.metrics.note(
+            len(entries), len(detections), sliced.issues, time.perf_counter() - started
+        )
+        return end
+
+    def write(
+        self, end: int, state: DetectorState, detections: list[Detection], sliced: Normalised
+    ) -> None:
+        from django.db import transaction
+        from django.db.models import F
+        from django.utils import timezone
+
+        from sentinelle.service.store import NewAlert, alert_row, identify, update_incident
+        from sentinelle.web.alerts.models import Alert, Notification, Suppression
+        from sentinelle.web.pipeline.models import Checkpoint
+
+        cfg = self.config.detector
+        suppressions = self.suppressions()
+        hits: dict[int, int] = {}
+        news: dict[str, NewAlert] = {}
+        for det in detections:
+            cover = next((s for s in suppressions if s.covers(det)), None)
+            if cover is not None:
+                hits[cover.id] = hits.get(cover.id, 0) + 1
+                continue
+            new_id = identify(det, sliced.event_ids)
+            record = det.event.record if det.event is not None else 0
+            news.setdefault(
+                new_id,
+                NewAlert(
+                    new_id,
+                    det,
+                    sliced.event_ids.get(record, ""),
+                    sliced.inputs.get(record, "network" if det.rule_type == "network" else ""),
+                    det.event.ref if det.event is not None else "",
+                ),
+            )
+        state_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        with transaction.atomic():
+            existing = set(Alert.objects.filter(id__in=list(news)).values_list("id", flat=True))
+            fresh = [n for n in news.values() if n.id not in existing]
+            rows = [alert_row(n, self.model) for n in fresh]
+            Alert.objects.bulk_create(rows, batch_size=500)
+            # Live incidents: each alert joins (or opens) one, by the grouping's state.
+            groups: dict[str, list[tuple[Any, Detection]]] = {}
+            floor = level_rank(cfg.incident_level)
+            for new, row in zip(fresh, rows, strict=True):
+                if row.level_rank < floor:
+                    continue
+                sites = [row.site] if row.site else []
+                key = state.incidents.assign(
+                    new.detection, row.id, sites, cfg.incident_gap_seconds, cfg.wave_gap_seconds
+                )
+                groups.setdefault(key, []).append((row, new.detection))
+            for key, members in groups.items():
+                incident = update_incident(
+                    key, [r for r, _ in members], self.model, [d for _, d in members]
+                )
+                Alert.objects.filter(id__in=[r.id for r, _ in members]).update(incident=incident)
+            state.incidents.prune(max(cfg.incident_gap_seconds, cfg.wave_gap_seconds))
+            # The outbox: one row per (alert, route), sent later by the notifier.
+            outbox = []
+            for row in rows:
+                for route in self.config.notifications.routes:
+                    if row.level_rank < level_rank(route.min_level):
+                        continue
+                    if route.sites and row.site not in route.sites:
+                        continue
+                    outbox.append(Notification(alert_id=row.id, route=route.name))
+            Notification.objects.bulk_create(outbox, ignore_conflicts=True)
+            now = timezone.now()
+            for sid, count in hits.items():
+                Suppression.objects.filter(pk=sid).update(hits=F("hits") + count, last_hit=now)
+            Checkpoint.objects.update_or_create(
+                name=CHECKPOINT,
+                defaults={
+                    "position": end,
+                    "state": state_blob,
+                    "rules_digest": self.digest,
+                    "updated": now,
+                },
+            )
+        self.metrics.alerts(rows, len(existing), sum(hits.values()))
+
+
+class _DetectorMetrics:
+    """The detector's counters (``service.metrics``), updated per slice."""
+
+    def __init__(self) -> None:
+        from sentinelle.service.metrics import detector_metrics
+
+        self.m = detector_metrics()
+
+    def note(self, records: int, detections: int, unreadable: int, seconds: float) -> None:
+        self.m.records.inc(records)
+        self.m.detections.inc(detections)
+        self.m.unreadable.inc(unreadable)
+        self.m.slice_seconds.observe(seconds)
+
+    def alerts(self, rows: Sequence[Any], replayed: int, suppressed: int) -> None:
+        for row in rows:
+            self.m.stored.labels(row.level).inc()
+        self.m.replayed.inc(replayed)
+        self.m.suppressed.inc(suppressed)
+
+
+def detector_main(config: ServeConfig, database_url: str | None) -> None:
+    """Entry point of the detector process (started, and restarted, by the runner)."""
+    from sentinelle.service.runner import setup_logging
+    from sentinelle.web import configure
+
+    setup_logging()
+    configure(config.data_path(), database_url or None)
+    stopping = threading.Event()
+    detector: Detector | None = None
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    def on_hup(signum: int, frame: Any) -> None:
+        if detector is not None:
+            detector.reload_requested.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides; Ctrl-C reaches it
+    signal.signal(signal.SIGHUP, on_hup)
+    detector = Detector(config, stopping.is_set)
+    detector.run()

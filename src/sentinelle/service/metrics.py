@@ -1,0 +1,70 @@
+"""The service's Prometheus counters, made once per process.
+
+Every process of the service (the ``serve`` process, the detector) counts into the default
+registry; with ``PROMETHEUS_MULTIPROC_DIR`` set (``runner.prepare_metrics``) prometheus-client
+keeps them in files of that folder, and ``/metrics`` adds up every process's files (the
+detector's counters reach it that way). The journal's numbers are read when scraped
+(``web.api.health.JournalCollector``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorMetrics:
+    records: Any
+    unreadable: Any
+    detections: Any
+    stored: Any
+    replayed: Any
+    suppressed: Any
+    slice_seconds: Any
+
+
+@functools.cache
+def detector_metrics() -> DetectorMetrics:
+    from prometheus_client import Counter, Histogram
+
+    return DetectorMetrics(
+        records=Counter("sentinelle_detector_records", "Journal records matched"),
+        unreadable=Counter(
+            "sentinelle_detector_unreadable_records", "Journal records no reader could read"
+        ),
+        detections=Counter("sentinelle_detector_detections", "Detections produced"),
+        stored=Counter("sentinelle_alerts_stored", "Alerts stored", ["level"]),
+        replayed=Counter(
+            "sentinelle_alerts_already_stored", "Alerts found already stored (replays)"
+        ),
+        suppressed=Counter("sentinelle_alerts_suppressed", "Alerts suppressed"),
+        slice_seconds=Histogram(
+            "sentinelle_detector_slice_seconds", "Time to match and store one journal slice"
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyMetrics:
+    sent: Any
+    failures: Any
+    given_up: Any
+
+
+@functools.cache
+def notify_metrics() -> NotifyMetrics:
+    from prometheus_client import Counter
+
+    return NotifyMetrics(
+        sent=Counter("sentinelle_notifications_sent", "Notifications sent", ["route"]),
+        failures=Counter(
+            "sentinelle_notification_failures", "Notification attempts that failed", ["route"]
+        ),
+        given_up=Counter(
+            "sentinelle_notifications_given_up",
+            "Notifications abandoned after every retry",
+            ["route"],
+        ),
+    )

@@ -1,0 +1,184 @@
+"""The detector: journal records into stored alerts, once, enriched, grouped; as a hunt finds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sentinelle.engine import load_compiled
+from sentinelle.service.config import ServeConfig
+from sentinelle.service.detector import CHECKPOINT, Detector, journal_batches
+from sentinelle.service.ids import alert_id
+from sentinelle.service.journal import Journal, JournalLimits, JournalReader
+from sentinelle.service.records import Record, RecordKind
+
+pytestmark = pytest.mark.django_db
+
+RULE = """
+title: Credential dumping tool on the command line
+id: 5f0a8c3e-0000-4000-8000-000000000001
+status: test
+level: high
+tags: [attack.credential-access, attack.t1003]
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {CommandLine|contains: mimikatz}
+  condition: selection
+"""
+SYSLOG_RULE = """
+title: Administrator logon refused on a firewall
+id: 5f0a8c3e-0000-4000-8000-000000000002
+status: test
+level: medium
+logsource: {product: linux}
+detection:
+  selection: {message|contains: 'refused admin'}
+  condition: selection
+"""
+
+
+def process_event(n: int, host: str, command: str) -> Record:
+    doc = {
+        "Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+                "EventID": 1,
+                "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "Computer": host,
+                "TimeCreated": {"#attributes": {"SystemTime": f"2026-11-27T22:{n % 60:02d}:00Z"}},
+            },
+            "EventData": {"CommandLine": command, "Image": "C:\\\\Windows\\\\cmd.exe", "N": n},
+        }
+    }
+    return Record("http", "winlogbeat", RecordKind.JSON, orjson.dumps(doc), 1_800_000_000.0)
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "dump.yml").write_text(RULE)
+    (folder / "fw.yml").write_text(SYSLOG_RULE)
+    return folder
+
+
+def fill(journal_dir: Path, records: list[Record]) -> None:
+    journal = Journal(journal_dir, JournalLimits(min_free_bytes=0))
+    try:
+        journal.submit(records).result(timeout=10)
+    finally:
+        journal.close()
+
+
+def run_once(config: ServeConfig) -> Detector:
+    detector = Detector(config, lambda: False)
+    detector.load_rules()
+    position, state = detector.restore()
+    while True:
+        entries = detector.reader.read(position, config.detector.batch_records)
+        if not entries:
+            break
+        position = detector.process(entries, state)
+    detector.reader.close()
+    return detector
+
+
+def test_alerts_are_stored_once_enriched_and_equal_a_hunt_of_the_journal(
+    tmp_path: Path, rules: Path
+) -> None:
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.incidents.models import Incident
+    from sentinelle.web.pipeline.models import Checkpoint
+
+    records = [
+        process_event(1, "www01", "mimikatz.exe sekurlsa::logonpasswords"),
+        process_event(2, "www01", "notepad.exe"),
+        process_event(3, "www02", "C:\\tools\\mimikatz.exe"),
+        Record(
+            "syslog-udp",
+            "10.0.0.9",
+            RecordKind.SYSLOG,
+            b"<13>Nov 27 22:05:00 fw-edge01 sshd[1]: refused admin login",
+            1_800_000_000.0,
+        ),
+        Record("syslog-udp", "10.0.0.9", RecordKind.SYSLOG, b"\xff\xfe not text", 1.0),
+        Record("http", "t", RecordKind.JSON, b"[1, 2]", 1.0),  # not an object: counted, skipped
+    ]
+    fill(tmp_path / "data" / "journal", records)
+    config = ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),))
+    run_once(config)
+    stored = {a.id: a for a in Alert.objects.all()}
+    assert len(stored) == 3
+    checkpoint = Checkpoint.objects.get(name=CHECKPOINT)
+    assert checkpoint.position == len(records)
+
+    # The same alerts as a hunt of the journal (same normalising, same engine).
+    compiled = load_compiled([rules])
+    reader_entries = {e.seq: e for e in JournalReader(tmp_path / "data" / "journal").iter_records()}
+    expected = set()
+    for batch in journal_batches(tmp_path / "data" / "journal"):
+        for det in compiled.match_batch(batch):
+            assert det.event is not None
+            expected.add(alert_id(det.rule_id, reader_entries[det.event.record].record.event_id))
+    assert set(stored) == expected
+
+    dump = next(a for a in stored.values() if a.host == "www01")
+    assert (dump.site, dump.zone, dump.asset) == ("cen", "dmz", "web-servers")
+    assert dump.services and dump.services[0]["id"] == "public-website"
+    assert dump.event["CommandLine"].startswith("mimikatz")
+    assert dump.event_id == records[0].event_id
+    # Two high alerts of one rule at one site within minutes: one incident (a wave); the
+    # firewall's alert shares nothing with them: its own.
+    assert Incident.objects.count() == 2
+    incident = Incident.objects.get(alerts__host="www01")
+    assert incident.alerts.count() == 2
+    assert set(incident.hosts) >= {"www01", "www02"}
+    assert incident.severity == "high"
+    assert incident.impact["services"]
+
+    # A replay from the start (a crash before the checkpoint) stores nothing twice.
+    Checkpoint.objects.filter(name=CHECKPOINT).delete()
+    run_once(config)
+    assert Alert.objects.count() == 3
+    assert Incident.objects.count() == 2
+
+
+def test_suppressions_stop_new_alerts_and_count_their_hits(tmp_path: Path, rules: Path) -> None:
+    from sentinelle.web.accounts.models import User
+    from sentinelle.web.alerts.models import Alert, Suppression
+
+    author = User.objects.create_user("ana", password="x" * 20, role="analyst")
+    rule = Suppression.objects.create(
+        rule_id="5f0a8c3e-0000-4000-8000-000000000001",
+        host="www02",
+        reason="red team exercise",
+        author=author,
+    )
+    fill(
+        tmp_path / "data" / "journal",
+        [process_event(1, "www01", "mimikatz"), process_event(2, "www02", "mimikatz")],
+    )
+    run_once(ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),)))
+    assert [a.host for a in Alert.objects.all()] == ["www01"]
+    rule.refresh_from_db()
+    assert rule.hits == 1 and rule.last_hit is not None
+
+
+def test_outbox_rows_follow_the_routes(tmp_path: Path, rules: Path) -> None:
+    from sentinelle.service.config import NotifySection, Route
+    from sentinelle.web.alerts.models import Notification
+
+    routes = (
+        Route("matrix", ("json://127.0.0.1:9/",), min_level="high"),
+        Route("site-nord", ("json://127.0.0.1:9/",), min_level="low", sites=("nord",)),
+    )
+    fill(tmp_path / "data" / "journal", [process_event(1, "www01", "mimikatz")])
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        rules=(str(rules),),
+        notifications=NotifySection(routes=routes),
+    )
+    run_once(config)
+    assert [n.route for n in Notification.objects.all()] == ["matrix"]  # www01 is at cen
