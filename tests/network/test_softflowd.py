@@ -92,28 +92,15 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _export(capture: Path, version: int, workdir: Path) -> list[Message]:
-    """Run softflowd over the capture towards a collector on 127.0.0.1; the datagrams."""
+def run_softflowd(capture: Path, version: int, target: tuple[str, int], workdir: Path) -> None:
+    """Run softflowd over ``capture`` exporting to ``target`` until every flow is sent."""
     assert SOFTFLOWD is not None and SOFTFLOWCTL is not None
-    received: list[Message] = []
-    with contextlib.ExitStack() as stack:
-        collector = stack.enter_context(FlowCollector("127.0.0.1", 0))
-        port = collector.address[1]
-        stop = threading.Event()
-
-        def receive() -> None:
-            while not stop.is_set():
-                message = collector.receive(0.2)
-                if message is not None:
-                    received.append(message)
-
-        receiver = threading.Thread(target=receive)
-        receiver.start()
-        control = workdir / f"v{version}.ctl"
-        log = stack.enter_context((workdir / f"softflowd-v{version}.log").open("wb"))
+    host, port = target
+    control = workdir / f"v{version}.ctl"
+    with (workdir / f"softflowd-v{version}.log").open("wb") as log:
         exporter = subprocess.Popen(
             [
-                SOFTFLOWD, "-d", "-a", "-r", str(capture), "-n", f"127.0.0.1:{port}",
+                SOFTFLOWD, "-d", "-a", "-r", str(capture), "-n", f"{host}:{port}",
                 "-v", str(version), "-p", str(workdir / f"v{version}.pid"), "-c", str(control),
             ],
             stdout=log,
@@ -134,6 +121,26 @@ def _export(capture: Path, version: int, workdir: Path) -> list[Message]:
             if exporter.poll() is None:
                 exporter.kill()
                 exporter.wait()
+
+
+def _export(capture: Path, version: int, workdir: Path) -> list[Message]:
+    """Run softflowd over the capture towards a collector on 127.0.0.1; the datagrams."""
+    received: list[Message] = []
+    with contextlib.ExitStack() as stack:
+        collector = stack.enter_context(FlowCollector("127.0.0.1", 0))
+        stop = threading.Event()
+
+        def receive() -> None:
+            while not stop.is_set():
+                message = collector.receive(0.2)
+                if message is not None:
+                    received.append(message)
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        try:
+            run_softflowd(capture, version, collector.address, workdir)
+        finally:
             time.sleep(0.5)  # the last datagrams are in flight on loopback
             stop.set()
             receiver.join()

@@ -6,3 +6,116 @@ is read only as fast as the journal makes them durable. The HTTP inputs (NDJSON 
 Elasticsearch ``_bulk`` subset) live in the web app (``sentinelle.web.ingest``) and share the
 same limits and counters (``metrics``).
 """
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from sentinelle.service.inputs.config import InputsConfig, Listen, TlsFiles, parse_endpoint
+from sentinelle.service.inputs.limits import LIMITS_EXTRA, InputLimits
+from sentinelle.service.log import log_event
+from sentinelle.service.records import RecordSink
+
+__all__ = [
+    "LIMITS_EXTRA",
+    "InputLimits",
+    "Inputs",
+    "InputsConfig",
+    "Listen",
+    "TlsFiles",
+    "parse_endpoint",
+]
+
+log = logging.getLogger("sentinelle.inputs")
+
+
+class _Input(Protocol):
+    name: str
+
+    async def start(self) -> Listen | None: ...
+
+    async def stop(self, timeout: float) -> None: ...
+
+
+class Inputs:
+    """Every configured input of a service, started and stopped together.
+
+    ``start`` binds every listener (a ConfigError, after closing those already bound, if one
+    cannot be), so a service that started is listening everywhere it was asked to.
+    ``stop`` stops accepting and reading, then waits for what was read to be durable.
+    """
+
+    def __init__(self, config: InputsConfig, sink: RecordSink) -> None:
+        self.config = config
+        self.sink = sink
+        self.addresses: dict[str, Listen] = {}
+        self._inputs: list[_Input] = []
+
+    def _build(self) -> list[_Input]:
+        from sentinelle.service.inputs.datagram import DatagramInput, check_flow
+        from sentinelle.service.inputs.framing import check_message
+        from sentinelle.service.inputs.stream import StreamServer
+        from sentinelle.service.records import RecordKind
+
+        config, limits, sink = self.config, self.config.limits, self.sink
+        built: list[_Input] = []
+        if config.syslog_udp is not None:
+            built.append(
+                DatagramInput(
+                    "syslog-udp",
+                    RecordKind.SYSLOG,
+                    config.syslog_udp,
+                    sink,
+                    limits,
+                    check_message,
+                    limits.max_message_bytes,
+                )
+            )
+        if config.syslog_tcp is not None:
+            built.append(StreamServer("syslog-tcp", config.syslog_tcp, sink, limits))
+        if config.syslog_tls is not None:
+            assert config.tls is not None  # InputsConfig checks it
+            built.append(
+                StreamServer("syslog-tls", config.syslog_tls, sink, limits, config.tls.context())
+            )
+        if config.netflow is not None:
+            built.append(
+                DatagramInput(
+                    "netflow",
+                    RecordKind.FLOW,
+                    config.netflow,
+                    sink,
+                    limits,
+                    check_flow,
+                    limits.max_datagram_bytes,
+                )
+            )
+        if config.folder is not None:
+            from sentinelle.service.inputs.folder import FolderInput
+
+            built.append(FolderInput(config.folder, sink, limits))
+        return built
+
+    async def start(self) -> None:
+        inputs = self._build()
+        try:
+            for item in inputs:
+                address = await item.start()
+                self._inputs.append(item)
+                if address is not None:
+                    self.addresses[item.name] = address
+                    log_event(log, "input.listening", input=item.name, address=address)
+        except BaseException:
+            await self.stop(timeout=1.0)
+            raise
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop every input at once; each waits up to ``timeout`` for its records."""
+        started = time.monotonic()
+        inputs, self._inputs = self._inputs, []
+        await asyncio.gather(*(item.stop(timeout) for item in inputs))
+        if inputs:
+            log_event(log, "input.stopped", seconds=round(time.monotonic() - started, 3))
