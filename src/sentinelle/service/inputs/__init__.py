@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sentinelle.service.inputs.config import InputsConfig, Listen, TlsFiles, parse_endpoint
+from sentinelle.service.inputs.config import InputsConfig, Listen, TlsFiles
 from sentinelle.service.inputs.limits import LIMITS_EXTRA, InputLimits
 from sentinelle.service.log import log_event
 from sentinelle.service.records import RecordSink
@@ -26,8 +26,10 @@ __all__ = [
     "InputsConfig",
     "Listen",
     "TlsFiles",
-    "parse_endpoint",
 ]
+
+if TYPE_CHECKING:
+    from sentinelle.service.config import ServeConfig
 
 log = logging.getLogger("sentinelle.inputs")
 
@@ -46,9 +48,12 @@ class Inputs:
     ``start`` binds every listener (a ConfigError, after closing those already bound, if one
     cannot be), so a service that started is listening everywhere it was asked to.
     ``stop`` stops accepting and reading, then waits for what was read to be durable.
+    ``config`` is the inputs' own, or the whole service's (its inputs' part is taken).
     """
 
-    def __init__(self, config: InputsConfig, sink: RecordSink) -> None:
+    def __init__(self, config: InputsConfig | ServeConfig, sink: RecordSink) -> None:
+        if not isinstance(config, InputsConfig):
+            config = InputsConfig.from_serve(config)
         self.config = config
         self.sink = sink
         self.addresses: dict[str, Listen] = {}
@@ -100,6 +105,11 @@ class Inputs:
         return built
 
     async def start(self) -> None:
+        from sentinelle.service import runtime
+
+        current = runtime.current()
+        if current is not None:  # the HTTP ingest views apply the same limits
+            current.extras.setdefault(LIMITS_EXTRA, self.config.limits)
         inputs = self._build()
         try:
             for item in inputs:

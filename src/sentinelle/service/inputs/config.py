@@ -1,8 +1,8 @@
 """Which inputs listen where: the part of ``sentinelle serve``'s configuration the inputs read.
 
 The service's configuration (its file, its command line) builds one :class:`InputsConfig`;
-each listener is an address or ``None`` (off). Addresses are written ``HOST:PORT`` or
-``[V6]:PORT``, and ``off`` disables a listener, as on ``serve``'s command line.
+each listener is an address or ``None`` (off); :meth:`InputsConfig.from_serve` reads them
+from the service's configuration (``HOST:PORT`` or ``off`` there).
 """
 
 from __future__ import annotations
@@ -10,23 +10,15 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sentinelle.errors import ConfigError, Location
+from sentinelle.errors import ConfigError
 from sentinelle.service.inputs.limits import InputLimits
 
+if TYPE_CHECKING:
+    from sentinelle.service.config import ServeConfig
+
 Listen = tuple[str, int]
-
-
-def parse_endpoint(text: str, option: str) -> Listen | None:
-    """``HOST:PORT``, ``[V6]:PORT`` or ``off``; ConfigError naming ``option`` when malformed."""
-    from sentinelle.network.collector import parse_listen
-
-    if text.strip().lower() == "off":
-        return None
-    try:
-        return parse_listen(text)
-    except ConfigError as exc:
-        raise ConfigError(exc.message, Location(option)) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +57,29 @@ class InputsConfig:
     def __post_init__(self) -> None:
         if self.syslog_tls is not None and self.tls is None:
             raise ConfigError("the syslog TLS listener needs a certificate and a key")
+
+    @classmethod
+    def from_serve(cls, config: ServeConfig) -> InputsConfig:
+        """The inputs' part of ``sentinelle serve``'s configuration.
+
+        Reads the listener addresses, the TLS files and the watched folder; the limits from
+        its ``inputs`` section (an :class:`InputLimits`) when it has one, else the defaults.
+        """
+        tls: TlsFiles | None = None
+        if config.tls_certificate or config.tls_key:
+            client_ca = getattr(config, "tls_client_ca", "") or None
+            tls = TlsFiles(
+                Path(config.tls_certificate).expanduser(),
+                Path(config.tls_key).expanduser(),
+                Path(client_ca).expanduser() if client_ca else None,
+            )
+        limits = getattr(config, "inputs", None)
+        return cls(
+            syslog_udp=config.address("syslog_udp"),
+            syslog_tcp=config.address("syslog_tcp"),
+            syslog_tls=config.address("syslog_tls"),
+            tls=tls,
+            netflow=config.address("netflow"),
+            folder=Path(config.watch_folder).expanduser() if config.watch_folder else None,
+            limits=limits if isinstance(limits, InputLimits) else InputLimits(),
+        )

@@ -1,0 +1,65 @@
+"""Inputs as the service starts them: from its configuration, all bound or none."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from sentinelle.errors import ConfigError
+from sentinelle.service.config import ServeConfig
+from sentinelle.service.inputs import LIMITS_EXTRA, InputLimits, Inputs, InputsConfig
+from sentinelle.service.journal import Journal
+from sentinelle.service.runtime import Runtime, install
+from tests.service.harness import ServiceLoop
+
+pytestmark = pytest.mark.network
+
+
+def free_port(kind: socket.SocketKind) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_service_configuration_gives_the_listeners(journal: Journal, tmp_path: Path) -> None:
+    config = ServeConfig(
+        syslog_udp=f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+        syslog_tcp=f"127.0.0.1:{free_port(socket.SOCK_STREAM)}",
+        syslog_tls="off",
+        netflow=f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+        watch_folder=str(tmp_path),
+    )
+    inputs = Inputs(config, journal)
+    assert inputs.config.folder == tmp_path and inputs.config.syslog_tls is None
+    service = ServiceLoop()
+    runtime = Runtime(sink=journal)
+    install(runtime)
+    try:
+        service.run(inputs.start())
+        assert sorted(inputs.addresses) == ["netflow", "syslog-tcp", "syslog-udp"]
+        assert all(port > 0 for _, port in inputs.addresses.values())
+        assert runtime.extras[LIMITS_EXTRA] == InputLimits()  # for the HTTP ingest views
+        service.run(inputs.stop(timeout=1))
+    finally:
+        install(None)
+        service.close()
+
+
+def test_a_listener_that_cannot_bind_leaves_none_bound(journal: Journal) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        free_udp = free_port(socket.SOCK_DGRAM)
+        config = InputsConfig(syslog_udp=("127.0.0.1", free_udp), syslog_tcp=("127.0.0.1", port))
+        service = ServiceLoop()
+        try:
+            with pytest.raises(ConfigError, match="syslog-tcp"):
+                service.run(Inputs(config, journal).start())
+        finally:
+            service.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+            again.bind(("127.0.0.1", free_udp))  # the UDP listener was closed
