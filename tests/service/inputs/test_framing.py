@@ -146,5 +146,6 @@ def test_framed_messages_come_back_whole_in_order(
         octets(m) if flag else m + b"\n" for m, flag in zip(messages, counted, strict=False)
     )
     pairs = zip(messages, counted, strict=False)
-    expected = [m if flag else m.rstrip(b"\r") for m, flag in pairs]
+    # An LF frame loses one CR before its LF (CRLF senders), no more.
+    expected = [m[:-1] if not flag and m.endswith(b"\r") else m for m, flag in pairs]
     assert frames(wire, cap=64, cuts=[c for c in cuts if c <= len(wire)]) == expected
