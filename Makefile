@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all test test-postgres lint typecheck pytest demo bench clean
+.PHONY: all test test-postgres lint typecheck pytest demo bench fuzz clean
 
 all: test
 
@@ -34,6 +34,12 @@ test-postgres: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/sentinelle demo
 
+# Coverage-guided fuzzing of every target in tests/fuzz (atheris), FUZZ_SECONDS per target;
+# new inputs accumulate in .fuzz/ so runs build on each other. `make test` runs a few seconds.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) --work .fuzz $(FUZZ_TARGETS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/readers.py
 	$(BIN)/python bench/engine.py
@@ -41,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/network.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build src/sentinelle/readers/*.so
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .fuzz build src/sentinelle/readers/*.so

@@ -50,7 +50,12 @@ def read_csv_lines(
             if not line.text.strip():
                 continue
             delimiter = choose_delimiter(line.text)
-            names = next(csv.reader([line.text], delimiter=delimiter))
+            try:
+                names = next(csv.reader([line.text], delimiter=delimiter))
+            except csv.Error as exc:  # a lone carriage return, a NUL...
+                raise ReadError(
+                    f"CSV header unreadable ({exc})", Location("", line.number)
+                ) from exc
             continue
         pending.append(line)
         pending_size += len(line.text)

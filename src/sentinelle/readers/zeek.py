@@ -108,7 +108,8 @@ def read_zeek_lines(lines: Iterator[Line]) -> Iterator[tuple[Line, Fields | None
 
 def _header_line(text: str, header: ZeekHeader) -> None:
     if text.startswith("#separator"):
-        header.separator = _unescape_separator(text.split(" ", 1)[-1].strip())
+        # An empty separator cannot split anything: the one before it stays.
+        header.separator = _unescape_separator(text.split(" ", 1)[-1].strip()) or header.separator
         return
     key, _, value = text[1:].partition(header.separator)
     if key == "set_separator":

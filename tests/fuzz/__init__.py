@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing: one target per parser of untrusted input (see run.py)."""
