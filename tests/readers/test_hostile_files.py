@@ -145,3 +145,32 @@ def test_exit_status_is_one_rule_for_files_and_chunks(
     assert status(good) == 0  # a skipped record is reported, the file was read
     assert status(evtx) == 1  # a chunk lost, as a file lost
     assert status(good, tmp_path / "missing.log") == 1
+
+
+@pytest.mark.corpus
+def test_evtx_is_read_under_an_address_space_limit_below_the_workers_cap(
+    multi_chunk_evtx: Path,
+) -> None:
+    # ulimit -v 1.5 GiB: the worker must take that limit, not try to raise it to its 2 GiB cap.
+    script = (
+        "import resource, sys\n"
+        "limit = 1536 << 20\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+        "from sentinelle.readers import read_file\n"
+        "events = issues = 0\n"
+        "for batch in read_file(sys.argv[1]):\n"
+        "    events += len(batch.events)\n"
+        "    issues += len(batch.issues)\n"
+        "    for issue in batch.issues: print(issue, file=sys.stderr)\n"
+        "print(events, issues)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(multi_chunk_evtx)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    events, issues = map(int, out.stdout.split())
+    assert events > 0 and issues == 0, out.stderr

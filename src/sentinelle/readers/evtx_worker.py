@@ -412,9 +412,20 @@ def _normalised(
 
 
 def _limit_memory(megabytes: int) -> None:
-    if megabytes > 0:
-        limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    """Cap the address space at ``megabytes``, or at the limit inherited if that is lower.
+
+    Raising a limit above what the parent was given is refused (``ulimit -v`` below 2 GiB made
+    every EVTX file "parser unavailable"): the smaller of the two is taken, and the hard limit
+    is only ever lowered.
+    """
+    if megabytes <= 0:
+        return
+    inherited_limits = resource.getrlimit(resource.RLIMIT_AS)
+    limit = megabytes * 1024 * 1024
+    for inherited in inherited_limits:
+        if inherited != resource.RLIM_INFINITY:
+            limit = min(limit, inherited)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def main() -> None:
