@@ -16,6 +16,8 @@ from sentinelle.hunt.attack import tactics_of, techniques_of
 # Read issues kept verbatim for the report; the rest are counted only, since a corrupt file can
 # produce one issue per record.
 MAX_ISSUE_SAMPLES = 200
+# Seconds since the epoch of 0001-01-01 and 10000-01-01: the times a datetime can hold.
+_CALENDAR = (-62_135_596_800.0, 253_402_300_800.0)
 
 
 @dataclass(slots=True)
@@ -90,7 +92,8 @@ class HuntSummary:
             self.by_technique[technique] += 1
             self.rules_by_technique.setdefault(technique, Counter())[det.rule_title] += 1
         ts = det.timestamp
-        if ts is not None:
+        # A time the calendar cannot hold (NaN, the year 99999) places nothing on the timeline.
+        if ts is not None and _CALENDAR[0] <= ts < _CALENDAR[1]:
             if self.first is None or ts < self.first:
                 self.first = ts
             if self.last is None or ts > self.last:

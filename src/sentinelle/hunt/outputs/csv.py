@@ -14,6 +14,10 @@ UTC). Unlike Hayabusa, Channel is written out in full (``Security``, not ``Sec``
 is the rule's file name (its path is in the rule set). Details, ExtraFieldInfo and
 AllFieldInfo are described in ``details.py``.
 
+A cell holds at most 32,767 characters (``MAX_CELL``, Excel's limit for a cell and under the
+131,072 that Python's ``csv`` module reads by default): a longer value is cut and ends with
+``…``; the JSONL output keeps it whole.
+
 Cells are attacker-controlled text opened in spreadsheets: a cell that would start a formula
 (``=``, ``+``, ``-``, ``@``, tab, carriage return) gets a leading apostrophe, as OWASP advises.
 Written to a terminal, every cell also passes through ``terminal.printable``.
@@ -47,6 +51,7 @@ from sentinelle.terminal import printable
 Column = Callable[[Detection], str]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_CELL = 32_767
 
 _MINIMAL = (
     "Timestamp",
@@ -164,6 +169,10 @@ def defuse(text: str) -> str:
     return text
 
 
+def _fit(text: str) -> str:
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
 class CsvWriter:
     def __init__(
         self,
@@ -185,7 +194,7 @@ class CsvWriter:
         row = [cell(det) if trusted else defuse(cell(det)) for trusted, cell in self._cells]
         if self._terminal:
             row = [printable(c) for c in row]
-        self._writer.writerow(row)
+        self._writer.writerow([_fit(c) for c in row])
 
     def close(self, summary: HuntSummary) -> None:
         self._stream.flush()

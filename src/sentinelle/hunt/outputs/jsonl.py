@@ -7,6 +7,7 @@ parses. Written to a terminal, the line passes through ``terminal.printable_json
 
 from __future__ import annotations
 
+import re
 from typing import Any, TextIO
 
 import orjson
@@ -55,10 +56,20 @@ def detection_record(det: Detection) -> dict[str, Any]:
     return out
 
 
+# Characters that JSON leaves raw in strings but that some readers take for line breaks.
+_LINE_SEPARATORS = re.compile("[\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """JSON ``text`` with the Unicode line separators escaped, so it stays one line for every
+    reader of JSON Lines (the escape means the same character)."""
+    return _LINE_SEPARATORS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def dumps(record: dict[str, Any], *, terminal: bool = False) -> str:
     """One JSON line of ``record``, whatever its values hold."""
     text = orjson.dumps(json_safe(record), option=_OPTIONS).decode()
-    return printable_json(text) if terminal else text
+    return one_line(printable_json(text) if terminal else text)
 
 
 class JsonlWriter:

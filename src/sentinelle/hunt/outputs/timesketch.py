@@ -19,7 +19,7 @@ keyword holds at most 32,766 bytes); the JSONL output keeps every value whole.
 
 ``datetime`` is the detection's time and ``timestamp_desc`` says which time it is (the event's,
 or when a correlation's condition was met). A detection without a usable time (none, one that a
-datetime cannot hold, or the epoch's zero that unset clocks give) cannot be placed on a
+datetime cannot hold, or one before 1980 that an unset clock gives) cannot be placed on a
 timeline: it is left out of this file and counted (``notes()``); the JSONL output keeps it.
 """
 
@@ -43,6 +43,7 @@ from sentinelle.hunt.outputs.fields import (
     mitre_tactics,
     record_id,
 )
+from sentinelle.hunt.outputs.jsonl import one_line
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.terminal import printable_json
 
@@ -157,10 +158,19 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
+# 1980-01-01T00:00:00Z and 10000-01-01T00:00:00Z, in seconds since the epoch.
+_EARLIEST = 315_532_800.0
+_LATEST = 253_402_300_800.0
+
+
 def usable_time(ts: float | None) -> float | None:
-    """``ts`` when a timeline can place it: present, after the epoch's zero, and within what
-    a datetime holds (years 1 to 9999); otherwise None."""
-    if ts is None or not ts > 0 or ts >= 253_402_300_800:  # 10000-01-01T00:00:00Z
+    """``ts`` when a timeline can place it, otherwise None.
+
+    A usable time is after 1980-01-01 and before the year 10000 (the last a datetime holds).
+    No log this program reads was written before 1980: an earlier time is a clock that was
+    never set (the epoch's zero, FILETIME's 1601, MS-DOS's 1980-01-01), not when it happened.
+    """
+    if ts is None or not _EARLIEST < ts < _LATEST:
         return None
     return ts
 
@@ -225,7 +235,7 @@ class TimesketchWriter:
             self.untimed += 1
             return
         text = orjson.dumps(record).decode()
-        self._stream.write(printable_json(text) if self._terminal else text)
+        self._stream.write(one_line(printable_json(text) if self._terminal else text))
         self._stream.write("\n")
 
     def close(self, summary: HuntSummary) -> None:
