@@ -30,6 +30,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "events": ("events",),
     "demo": ("demo",),
     "serve": ("serve",),
+    "users": ("users",),
 }
 # Every command module, in the same order: what help and unknown commands load.
 COMMAND_MODULES: tuple[str, ...] = tuple(

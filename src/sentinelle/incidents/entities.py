@@ -128,3 +128,10 @@ def addresses_of(keys: Iterable[str]) -> list[str]:
 
 def accounts_of(keys: Iterable[str]) -> list[str]:
     return sorted(k[5:] for k in keys if k.startswith("user:"))
+
+
+def entities_of_fields(fields: Mapping[str, Any]) -> frozenset[str]:
+    """The same keys, from one event's fields (an alert stored with its event)."""
+    out: set[str] = set()
+    _from_fields(fields, out)
+    return frozenset(out)

@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "sentinelle.web.navigation.context",
             ],
         },
     }
@@ -139,6 +140,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # Lockout (django-axes): five failures for one account from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = 5
@@ -146,6 +148,7 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 
 # Sessions: server-side rows, renewed at login (Django cycles the key), expiring after 12 hours
 # (a night shift) or when the browser closes.
@@ -183,9 +186,14 @@ USE_I18N = True
 TIME_ZONE = os.environ.get("SENTINELLE_TIME_ZONE", "Europe/Paris")
 USE_TZ = True
 
+# Served by a view of the app itself (sentinelle.web.views.static_file), from the package: no
+# collectstatic step, no CDN, nothing fetched at view time.
 STATIC_URL = "/static/"
 STATIC_ROOT = SENTINELLE_DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = SENTINELLE_DATA_DIR / "evidence"  # never served by URL: downloads go through a view
+# Evidence files larger than this are refused (before anything is written under MEDIA_ROOT).
+SENTINELLE_EVIDENCE_MAX_BYTES = int(os.environ.get("SENTINELLE_EVIDENCE_MAX_BYTES") or 64 << 20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -195,3 +203,36 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["stderr"], "level": os.environ.get("SENTINELLE_LOG_LEVEL", "WARNING")},
 }
+
+
+# Single sign-on (OpenID Connect through mozilla-django-oidc): on only when a client id is
+# configured, and then every endpoint must be given too (a half-configured SSO fails at start,
+# not at the first login). Local accounts keep working beside it; people signing in through it
+# get the role their groups map to (sentinelle.web.accounts.oidc), a viewer's by default.
+def _oidc_endpoint(name: str) -> str:
+    from django.core.exceptions import ImproperlyConfigured
+
+    value = os.environ.get(f"SENTINELLE_OIDC_{name}", "").strip()
+    if not value:
+        raise ImproperlyConfigured(
+            f"SENTINELLE_OIDC_CLIENT_ID is set, so SENTINELLE_OIDC_{name} must be set too"
+        )
+    return value
+
+
+OIDC_ENABLED = bool(os.environ.get("SENTINELLE_OIDC_CLIENT_ID", "").strip())
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_ID = os.environ["SENTINELLE_OIDC_CLIENT_ID"].strip()
+    OIDC_RP_CLIENT_SECRET = os.environ.get("SENTINELLE_OIDC_CLIENT_SECRET", "")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc_endpoint("AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = _oidc_endpoint("TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = _oidc_endpoint("USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = _oidc_endpoint("JWKS_ENDPOINT")
+    OIDC_RP_SIGN_ALGO = os.environ.get("SENTINELLE_OIDC_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = os.environ.get("SENTINELLE_OIDC_SCOPES", "openid email profile")
+    OIDC_ROLE_CLAIM = os.environ.get("SENTINELLE_OIDC_ROLE_CLAIM", "groups")
+    # "admin=soc-admins,analyst=soc": which group gives which role (the highest one wins).
+    OIDC_ROLE_MAP = os.environ.get("SENTINELLE_OIDC_ROLE_MAP", "")
+    LOGIN_REDIRECT_URL_FAILURE = "/login/"
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.append("sentinelle.web.accounts.oidc.RoleOIDCBackend")

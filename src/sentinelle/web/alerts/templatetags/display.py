@@ -1,0 +1,72 @@
+"""Template filters for text that came from an input (event fields, host and user names).
+
+Templates escape HTML already; these make control characters and bidi overrides visible (a
+right-to-left override would reverse what the analyst reads) and cut very long values, so a
+1 MB command line cannot stretch a page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from django import template
+
+from sentinelle.terminal import printable
+
+register = template.Library()
+
+SHOWN_CHARACTERS = 4000
+
+
+@register.filter
+def shown(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
+    """An input value as text: controls visible, at most ``limit`` characters."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (int, float, bool)):
+        text = str(value)
+    else:
+        text = orjson.dumps(value, default=str).decode()
+    if len(text) > limit:
+        text = text[:limit] + f" … [{len(text) - limit} more characters]"
+    # Line breaks stay (a script block reads as lines); every other control is made visible.
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+@register.filter
+def shown_full(value: Any) -> str:
+    """The same, with a larger limit (an alert's own page)."""
+    return shown(value, 64_000)
+
+
+@register.filter
+def get(mapping: Any, key: str) -> Any:
+    """``mapping[key]`` in a template, or an empty string."""
+    if isinstance(mapping, dict):
+        return mapping.get(key, "")
+    return ""
+
+
+@register.simple_tag
+def facet_query(params: dict[str, str], name: str, value: str) -> str:
+    """The list's parameters with filter ``name`` set to ``value`` (or unset, if it was)."""
+    query = dict(params)
+    if query.get(name) == value:
+        query.pop(name)
+    else:
+        query[name] = value
+    return urlencode(query)
+
+
+@register.filter
+def joined(values: Any, limit: int = 50) -> str:
+    """A list of input values as one line (``a, b, c``), each shown safely, at most ``limit``."""
+    if not isinstance(values, (list, tuple)):
+        return shown(values)
+    items = [shown(v, 300) for v in values[:limit]]
+    more = len(values) - limit
+    return ", ".join(items) + (f" … (+{more})" if more > 0 else "")

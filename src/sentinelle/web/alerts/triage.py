@@ -1,0 +1,175 @@
+"""The triage list's query: filters, sort orders, counts per filter value, and the predicate the
+live stream applies to new alerts (the same filters, in Python).
+
+Every filter is a column with an index beginning with it (``models.Alert.Meta.indexes``), and
+the list is keyset-paged (:mod:`sentinelle.web.paging`), so the list costs the same on the
+first page and the thousandth, with 100,000 alerts or ten million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from sentinelle.detections import LEVELS, level_rank
+from sentinelle.web.alerts.models import Alert, AlertStatus
+from sentinelle.web.paging import Key
+
+PAGE_SIZE = 50
+FACET_SIZE = 12
+
+SORTS: dict[str, tuple[Key, ...]] = {
+    "-created": (Key("created"), Key("id")),
+    "created": (Key("created", descending=False), Key("id", descending=False)),
+    "-timestamp": (Key("timestamp", nullable=True), Key("id")),
+    "timestamp": (
+        Key("timestamp", descending=False, nullable=True),
+        Key("id", descending=False),
+    ),
+    "-level": (Key("level_rank"), Key("created"), Key("id")),
+}
+SORT_CHOICES = [
+    ("-created", _("newest first")),
+    ("created", _("oldest first")),
+    ("-timestamp", _("latest event time first")),
+    ("timestamp", _("earliest event time first")),
+    ("-level", _("highest level first")),
+]
+LEVEL_CHOICES = [("", _("any"))] + [(level, level) for level in reversed(LEVELS)]
+STATUS_CHOICES = [("", _("any")), *AlertStatus.choices]
+# The columns a facet counts, by filter name.
+FACETS = {
+    "level": "level_rank",
+    "status": "status",
+    "site": "site",
+    "rule": "rule_id",
+    "host": "host",
+}
+
+
+class AlertFilterForm(forms.Form):
+    level = forms.ChoiceField(label=_("Level"), choices=LEVEL_CHOICES, required=False)
+    status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
+    site = forms.CharField(label=_("Site"), max_length=64, required=False)
+    host = forms.CharField(label=_("Host"), max_length=255, required=False)
+    rule = forms.CharField(label=_("Rule id"), max_length=128, required=False)
+    since = forms.DateTimeField(
+        label=_("Since"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        label=_("Until"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    sort = forms.ChoiceField(label=_("Sort"), choices=SORT_CHOICES, required=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """The filters of one list, parsed."""
+
+    level: str = ""
+    status: str = ""
+    site: str = ""
+    host: str = ""
+    rule: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "-created"
+
+    @classmethod
+    def from_form(cls, form: AlertFilterForm) -> AlertQuery:
+        if not form.is_valid():
+            return cls()
+        data = form.cleaned_data
+        return cls(
+            level=data["level"] or "",
+            status=data["status"] or "",
+            site=(data["site"] or "").strip(),
+            host=(data["host"] or "").strip(),
+            rule=(data["rule"] or "").strip(),
+            since=data["since"],
+            until=data["until"],
+            sort=data["sort"] or "-created",
+        )
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        return SORTS[self.sort]
+
+    def params(self) -> dict[str, str]:
+        """The query as URL parameters (for links that keep the filters)."""
+        out: dict[str, str] = {}
+        for name in ("level", "status", "site", "host", "rule"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.strftime("%Y-%m-%dT%H:%M")
+        if self.sort != "-created":
+            out["sort"] = self.sort
+        return out
+
+    def condition(self, without: str = "") -> Q:
+        """The filters as a database condition, leaving out ``without`` (for its facet)."""
+        q = Q()
+        if self.level and without != "level":
+            q &= Q(level_rank=level_rank(self.level))
+        if self.status and without != "status":
+            q &= Q(status=self.status)
+        if self.site and without != "site":
+            q &= Q(site=self.site)
+        if self.host and without != "host":
+            q &= Q(host=self.host)
+        if self.rule and without != "rule":
+            q &= Q(rule_id=self.rule)
+        if self.since is not None:
+            q &= Q(timestamp__gte=self.since)
+        if self.until is not None:
+            q &= Q(timestamp__lt=self.until)
+        return q
+
+    def queryset(self) -> QuerySet[Alert]:
+        return Alert.objects.filter(self.condition()).select_related("assignee")
+
+    def facets(self) -> dict[str, list[tuple[str, int]]]:
+        """For each filter, its most frequent values and their counts under the other filters."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        for name, column in FACETS.items():
+            rows = (
+                Alert.objects.filter(self.condition(without=name))
+                .exclude(**({} if name == "level" else {column: ""}))
+                .values_list(column)
+                .annotate(n=Count("pk"))
+                .order_by("-n", column)[:FACET_SIZE]
+            )
+            if name == "level":
+                out[name] = [(LEVELS[min(int(v), len(LEVELS) - 1)], int(n)) for v, n in rows]
+            else:
+                out[name] = [(str(value), int(n)) for value, n in rows]
+        return out
+
+    def matches(self, alert: Mapping[str, Any]) -> bool:
+        """Whether a new alert (as the live feed carries it) belongs in this list."""
+        if self.level and alert["level_rank"] != level_rank(self.level):
+            return False
+        for name, column in (("status", "status"), ("site", "site"), ("host", "host")):
+            wanted = getattr(self, name)
+            if wanted and alert[column] != wanted:
+                return False
+        if self.rule and alert["rule_id"] != self.rule:
+            return False
+        timestamp = alert["timestamp"]
+        if self.since is not None and (timestamp is None or timestamp < self.since):
+            return False
+        return not (self.until is not None and (timestamp is None or timestamp >= self.until))

@@ -1,0 +1,133 @@
+"""Every page as an administrator, with hostile event fields in the store: escaped, no inline
+script or style (the Content-Security-Policy allows neither), security headers on every
+response, a phone viewport and a print stylesheet."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from sentinelle.web.access import API_ROUTE, policy_of
+from sentinelle.web.alerts.models import Alert
+from sentinelle.web.incidents.models import Incident
+from tests.web.routes import walk
+
+pytestmark = pytest.mark.django_db
+
+
+class Hygiene(HTMLParser):
+    """Collects what the CSP would block or what would run: inline scripts, style attributes,
+    event handlers, ``javascript:`` links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self.in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = {k.lower(): v or "" for k, v in attrs}
+        if tag == "script" and "src" not in names:
+            self.problems.append("inline <script>")
+        if tag == "style":
+            self.problems.append("<style> element")
+        if "style" in names:
+            self.problems.append(f"style attribute on <{tag}>")
+        for name, value in names.items():
+            if name.startswith("on"):
+                self.problems.append(f"{name} handler on <{tag}>")
+            if name in ("href", "src", "action") and value.strip().lower().startswith(
+                "javascript:"
+            ):
+                self.problems.append(f"javascript: URL in {name}")
+
+
+def check_headers(response: Any) -> None:
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def pages(alert: Alert, incident: Incident) -> list[str]:
+    values = {"alert_id": alert.pk, "incident_id": incident.pk, "user_id": 1}
+    out = []
+    for route in walk():
+        policy = policy_of(route.callback)
+        if policy is API_ROUTE or route.name in {"static", "alerts:stream"}:
+            continue
+        if all(a in values for a in route.arguments):
+            out.append(reverse(route.name, kwargs={a: values[a] for a in route.arguments}))
+    return out
+
+
+def test_every_page_is_clean_with_hostile_fields(
+    client_as: Callable[[str], Client], hostile_alert: Alert, people: Any
+) -> None:
+    incident = Incident.objects.create(
+        title='<script>alert("incident")</script>', hosts=["<img src=x onerror=alert(1)>"]
+    )
+    Alert.objects.filter(pk=hostile_alert.pk).update(incident=incident)
+    client = client_as("admin")
+    seen = 0
+    for url in pages(hostile_alert, incident):
+        response = client.get(url)
+        check_headers(response)
+        if response.status_code != 200 or "text/html" not in response["Content-Type"]:
+            continue
+        seen += 1
+        html = response.content.decode()
+        parser = Hygiene()
+        parser.feed(html)
+        assert not parser.problems, f"{url}: {parser.problems}"
+        assert '<meta name="viewport"' in html and 'media="print"' in html
+        assert "<script>alert" not in html and "\u202e" not in html and "\x1b" not in html
+    assert seen >= 10
+    page = client.get(reverse("alerts:detail", args=[hostile_alert.pk])).content.decode()
+    assert "&lt;script&gt;alert(&quot;cmd&quot;)&lt;/script&gt;" in page
+    assert "\\u202e" in page and "\\x1b" in page  # shown, not obeyed
+    assert "more characters" in page  # the 1 MB value is cut
+    assert len(page) < 400_000
+
+
+def test_refusals_and_static_files_carry_the_headers_too(client: Client) -> None:
+    for url in ("/alerts/", "/login/", "/static/sentinelle/app.js", "/nowhere/"):
+        response = client.get(url)
+        check_headers(response)
+        response.close()
+
+
+def test_static_files_are_served_and_nothing_outside_them(client: Client) -> None:
+    response = client.get("/static/sentinelle/app.js")
+    assert response.status_code == 200
+    assert b"EventSource" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    response.close()
+    for bad in ("sentinelle/../../settings.py", "../settings.py", ".hidden", "sentinelle/nope.js"):
+        assert client.get(f"/static/{bad}").status_code == 404
+
+
+def test_language_switch_and_french_by_default(client_as: Callable[[str], Client]) -> None:
+    client = client_as("viewer")
+    assert "Alertes" in client.get("/alerts/").content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/alerts/"})
+    assert "<h1>Alerts</h1>" in client.get("/alerts/").content.decode()
+
+
+def test_static_assets_hold_no_external_reference() -> None:
+    from pathlib import Path
+
+    import sentinelle.web
+
+    folder = Path(sentinelle.web.__file__).parent
+    for path in [*folder.rglob("*.html"), *folder.rglob("*.css"), *folder.rglob("*.js")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(src|href)=\"https?://(?!attack\.mitre\.org)", text), path
+        assert "@import" not in text and "url(http" not in text, path
