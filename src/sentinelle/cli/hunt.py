@@ -30,6 +30,8 @@ from sentinelle.detections import level_rank
 from sentinelle.errors import Location, RuleError
 from sentinelle.hunt.outputs import TimelineWriter, open_writer, writer_notes
 from sentinelle.hunt.summary import HuntSummary
+from sentinelle.hunt.update import DEFAULT_TIMEOUT, MAX_RULE_FILES
+from sentinelle.sigma.files import MAX_RULE_FILE_BYTES
 from sentinelle.terminal import printable
 
 
@@ -445,15 +447,24 @@ def rules_update(
     sha256: Annotated[
         str | None, typer.Option("--sha256", help="Expected SHA-256 of the package.")
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Network timeout, seconds.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds the whole download may take.")
+    ] = DEFAULT_TIMEOUT,
+    max_rule_files: Annotated[
+        int, typer.Option("--max-rule-files", help="Rule files a package may hold.")
+    ] = MAX_RULE_FILES,
+    max_rule_file_size: Annotated[
+        int, typer.Option("--max-rule-file-size", help="Bytes one rule file may hold.")
+    ] = MAX_RULE_FILE_BYTES,
 ) -> None:
     """Download the SigmaHQ rule package, verify it, and switch `--rules sigmahq` to it."""
-    from sentinelle.hunt.update import resolve_url, update_rules
+    from sentinelle.hunt.update import Limits, resolve_url, update_rules
 
     out = Console(highlight=False, emoji=False)
     target = resolve_url(url)
     out.print(Text(f"Downloading {printable(target)}"))
-    report = update_rules(target, sha256=sha256, timeout=timeout)
+    limits = Limits(rule_files=max_rule_files, rule_file_bytes=max_rule_file_size)
+    report = update_rules(target, sha256=sha256, timeout=timeout, limits=limits)
     out.print(Text(f"sha256 {report.sha256}"))
     out.print(
         Text(
@@ -462,6 +473,9 @@ def rules_update(
         )
     )
     _print_rule_errors(out, report.errors)
+    if report.set_aside:
+        aside = report.directory.parent / "rejected"
+        out.print(Text(printable(f"{len(report.set_aside)} rule file(s) set aside in {aside}")))
     if report.previous is None:
         out.print(Text("First SigmaHQ set installed."))
     else:

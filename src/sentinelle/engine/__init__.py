@@ -29,8 +29,10 @@ __all__ = [
     "Plan",
     "RuleError",
     "RuleInfo",
+    "compile_paths",
     "compile_rules",
     "load_compiled",
+    "remember_compiled",
 ]
 
 
@@ -79,11 +81,62 @@ def load_compiled(
 
     ``progress`` hears of each stage of a compile (never called when the cache answers)."""
     from sentinelle.engine.placeholders import load_placeholders
+
+    values, placeholder_bytes = load_placeholders(placeholders_file)
+    key = _key(paths, logsource_files, placeholder_bytes)
+    directory = cache_dir if cache_dir is not None else default_cache_dir()
+    cached = read_entry(directory, key)
+    if isinstance(cached, CompiledRules):
+        return cached
+    _, compiled = _compile_paths(paths, logsource_files, values, progress)
+    _store(compiled, directory, key, progress)
+    return compiled
+
+
+def compile_paths(
+    paths: Sequence[str | Path],
+    *,
+    logsource_files: Sequence[Path] = (),
+    placeholders_file: Path | None = None,
+    max_rules: int | None = None,
+) -> tuple[RuleSet, CompiledRules]:
+    """What ``load_compiled`` compiles when the cache does not answer, with the loaded set.
+
+    For judging a rule set exactly as a hunt will read it (``rules update``): the same
+    loader, logsource mapping, placeholders and correlation resolution, without the cache.
+    ``max_rules``: see ``load_rules``.
+    """
+    from sentinelle.engine.placeholders import load_placeholders
+
+    values, _ = load_placeholders(placeholders_file)
+    return _compile_paths(paths, logsource_files, values, None, max_rules)
+
+
+def remember_compiled(
+    paths: Sequence[str | Path],
+    compiled: CompiledRules,
+    *,
+    cache_dir: Path | None = None,
+    logsource_files: Sequence[Path] = (),
+    placeholders_file: Path | None = None,
+) -> None:
+    """Build every bucket of ``compiled`` and keep it as the entry ``load_compiled(paths)``
+    finds, so the first hunt of a set compiled elsewhere (``rules update``) starts warm."""
+    from sentinelle.engine.placeholders import load_placeholders
+
+    _, placeholder_bytes = load_placeholders(placeholders_file)
+    key = _key(paths, logsource_files, placeholder_bytes)
+    _store(compiled, cache_dir if cache_dir is not None else default_cache_dir(), key, None)
+
+
+def _key(
+    paths: Sequence[str | Path], logsource_files: Sequence[Path], placeholder_bytes: bytes
+) -> str:
+    """The cache key: every input that shapes the compiled set, rule files by content."""
     from sentinelle.sigma.files import read_rule_file, rule_files
-    from sentinelle.sigma.logsources import default_logsource_text, load_logsource_map
+    from sentinelle.sigma.logsources import default_logsource_text
 
     files, _ = rule_files(paths)
-    values, placeholder_bytes = load_placeholders(placeholders_file)
     parts: list[tuple[str, bytes]] = [("<logsources>", default_logsource_text())]
     parts += [(f"<logsources:{p}>", read_rule_file(p)) for p in logsource_files]
     parts.append(("<placeholders>", placeholder_bytes))
@@ -94,22 +147,37 @@ def load_compiled(
         except RuleError as exc:
             # Too big or unreadable: the loader reports it; the key must still change with it.
             parts.append((str(f), b"\0" + str(exc).encode()))
-    key = cache_key(parts)
-    directory = cache_dir if cache_dir is not None else default_cache_dir()
-    cached = read_entry(directory, key)
-    if isinstance(cached, CompiledRules):
-        return cached
+    return cache_key(parts)
+
+
+def _compile_paths(
+    paths: Sequence[str | Path],
+    logsource_files: Sequence[Path],
+    placeholders: Mapping[str, Sequence[str]],
+    progress: CompileProgress | None,
+    max_rules: int | None = None,
+) -> tuple[RuleSet, CompiledRules]:
+    from sentinelle.sigma import rule_files
     from sentinelle.sigma.loader import load_rules  # pySigma: only when compiling
+    from sentinelle.sigma.logsources import load_logsource_map
 
     if progress is not None:
-        progress.stage("reading rule files", len(files))
-    ruleset = load_rules(paths, progress.advance if progress is not None else None)
+        progress.stage("reading rule files", len(rule_files(paths)[0]))
+    ruleset = load_rules(
+        paths, progress.advance if progress is not None else None, max_rules=max_rules
+    )
     compiled = compile_rules(
         ruleset,
         logsources=load_logsource_map(logsource_files),
-        placeholders=values,
+        placeholders=placeholders,
         progress=progress,
     )
+    return ruleset, compiled
+
+
+def _store(
+    compiled: CompiledRules, directory: Path, key: str, progress: CompileProgress | None
+) -> None:
     # Every bucket is built once here and kept in the cache: the hunts that reuse the entry
     # (and their workers) then only unpickle the buckets their events meet.
     compiled.warm(progress)
@@ -118,4 +186,3 @@ def load_compiled(
     # A read-only cache directory only costs the next run its compile time.
     with contextlib.suppress(OSError):
         write_entry(directory, key, compiled)
-    return compiled

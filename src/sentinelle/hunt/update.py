@@ -3,13 +3,19 @@
 Layout under ``data_dir()/sigmahq``::
 
     versions/<UTC time>-<sha256 prefix>/rules/...      one unpacked package
+    versions/<...>/rejected/...                        its rule files a hunt could not run
     versions/<...>/manifest.json                       where it came from, its rules and hashes
     current -> versions/<...>                          the set ``--rules sigmahq`` names
 
-The archive comes from the network, so it is treated as hostile: its size is capped while it
-downloads, every member name is checked (no absolute path, drive, ``..``, link or duplicate)
-before anything is written, the unpacked size is capped by the bytes actually written, and every
-rule is loaded with the real loader before the ``current`` link moves. Any failure leaves the
+The archive comes from the network, so it is treated as hostile: the whole download is bounded
+in time and size, every member is checked before anything is written (name: no absolute path,
+drive, ``..``, link, duplicate, over-long path, nor a file where another member needs a folder;
+no encryption and only the compression methods Python reads; at most ``Limits.rule_files`` rule
+files of at most ``Limits.rule_file_bytes`` each), the unpacked size is capped by the bytes
+actually written, and the set is compiled exactly as a hunt compiles it (``compile_paths``)
+before the ``current`` link moves. A rule file the hunt would reject is set aside in
+``rejected/`` (named in the report and the manifest), so that ``hunt --rules sigmahq`` runs
+clean; a package with no rule left, or past a limit, is refused whole. Any failure leaves the
 previous set in place.
 """
 
@@ -21,8 +27,9 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import stat
-import time
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +41,7 @@ import orjson
 
 from sentinelle.errors import Location, RuleError, SentinelleError
 from sentinelle.paths import data_dir
+from sentinelle.sigma.files import MAX_RULE_FILE_BYTES, RULE_SUFFIXES
 
 DEFAULT_URL = "https://github.com/SigmaHQ/sigma/releases/latest/download/sigma_all_rules.zip"
 URL_ENV = "SENTINELLE_SIGMA_URL"
@@ -41,7 +49,20 @@ URL_ENV = "SENTINELLE_SIGMA_URL"
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
 MAX_MEMBERS = 100_000
+# SigmaHQ's full package holds about 4,000 rule files and as many rules: five times that.
+MAX_RULE_FILES = 20_000
+MAX_RULES = 20_000
+DEFAULT_TIMEOUT = 300.0  # seconds for the whole download (SigmaHQ's package is about 10 MB)
 KEPT_VERSIONS = 2  # current and the one before, so a bad release can be compared with the last
+# Longest member path and path component written (Linux: 4,096 and 255 bytes).
+MAX_PATH_CHARS = 1024
+MAX_NAME_BYTES = 255
+# Compression methods Python's zipfile reads (stored, deflate, bzip2, lzma); other methods a
+# package may name, for the refusal.
+READABLE_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+_METHOD_NAMES = {6: "Implode", 9: "Deflate64", 93: "Zstandard", 95: "XZ", 98: "PPMd", 99: "AES"}
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CHUNK = 1 << 16
@@ -53,9 +74,14 @@ class UpdateError(SentinelleError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What a package may hold; past any of these it is refused whole."""
+
     download_bytes: int = MAX_DOWNLOAD_BYTES
     unpacked_bytes: int = MAX_UNPACKED_BYTES
     members: int = MAX_MEMBERS
+    rule_files: int = MAX_RULE_FILES
+    rule_file_bytes: int = MAX_RULE_FILE_BYTES
+    rules: int = MAX_RULES
 
 
 @dataclass(slots=True)
@@ -67,6 +93,9 @@ class RuleChange:
 
 @dataclass(slots=True)
 class UpdateReport:
+    """What was installed. ``errors`` are the rejections of the package's rules, whose files
+    were set aside in ``set_aside`` rather than installed."""
+
     url: str
     sha256: str
     directory: Path
@@ -75,6 +104,7 @@ class UpdateReport:
     filters: int
     errors: list[RuleError]
     previous: Path | None
+    set_aside: list[str] = field(default_factory=list)  # rule files moved to ``rejected/``
     added: list[RuleChange] = field(default_factory=list)
     removed: list[RuleChange] = field(default_factory=list)
     changed: list[RuleChange] = field(default_factory=list)
@@ -103,7 +133,7 @@ def update_rules(
     sha256: str | None = None,
     root: Path | None = None,
     limits: Limits | None = None,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> UpdateReport:
     """Download, verify and switch to the rule package at ``url``; report what changed."""
     url = resolve_url(url)
@@ -131,7 +161,7 @@ def update_rules(
             shutil.rmtree(partial, ignore_errors=True)
             raise
         try:
-            report = _verify(final, url, digest, root)
+            report = _verify(final, url, digest, root, limits)
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -141,47 +171,118 @@ def update_rules(
 
 
 def download(url: str, dest: Path, max_bytes: int, timeout: float) -> str:
-    """Stream ``url`` into ``dest``, refusing more than ``max_bytes``; return its sha256."""
+    """Stream ``url`` into ``dest``, refusing more than ``max_bytes``; return its sha256.
+
+    ``timeout`` bounds the whole transfer, headers included: a watchdog shuts the connection's
+    socket down when it passes, so a server that drips a byte now and then cannot hold the
+    update open (a per-read timeout never fires on such a server).
+    """
     # Imported here: every hunt reads this module (current_sigmahq), few download (~12 ms).
+    import http.client
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    where = Location(url)
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as exc:  # http://[::1
+        raise UpdateError(f"not a valid URL: {exc}", where) from None
     if scheme not in ("https", "http", "file"):
-        raise UpdateError(f"unsupported URL scheme {scheme!r}", Location(url))
+        raise UpdateError(f"unsupported URL scheme {scheme!r}", where)
+    if not timeout > 0:
+        raise UpdateError(f"the timeout must be a positive number of seconds, not {timeout}")
     digest = hashlib.sha256()
     size = 0
+    watchdog = _Watchdog()
+    opener = urllib.request.build_opener(
+        _tracked_handler(urllib.request.HTTPHandler, watchdog),
+        _tracked_handler(urllib.request.HTTPSHandler, watchdog),
+    )
+    timer = threading.Timer(timeout, watchdog.expire)
+    timer.daemon = True
+    timer.start()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, dest.open("wb") as out:  # noqa: S310 (scheme checked above)
+        with opener.open(url, timeout=timeout) as resp, dest.open("wb") as out:
             length = resp.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise UpdateError(
-                    f"package is {int(length)} bytes, more than the {max_bytes} allowed",
-                    Location(url),
+                    f"package is {int(length)} bytes, more than the {max_bytes} allowed", where
                 )
-            # The socket timeout bounds each read; this bounds the whole transfer, so a server
-            # dripping a byte at a time cannot hold the update open forever.
-            deadline = time.monotonic() + max(timeout * 10, 600.0)
             while chunk := resp.read(_CHUNK):
-                if time.monotonic() > deadline:
-                    raise UpdateError("download took too long", Location(url))
+                if watchdog.expired:
+                    break
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UpdateError(
-                        f"package exceeds the {max_bytes} bytes allowed", Location(url)
-                    )
+                    raise UpdateError(f"package exceeds the {max_bytes} bytes allowed", where)
                 digest.update(chunk)
                 out.write(chunk)
+    except UpdateError:
+        raise
     except urllib.error.HTTPError as exc:
-        raise UpdateError(f"download failed: HTTP {exc.code} {exc.reason}", Location(url)) from exc
-    except urllib.error.URLError as exc:
-        raise UpdateError(f"download failed: {exc.reason}", Location(url)) from exc
-    except (OSError, ValueError) as exc:
-        raise UpdateError(f"download failed: {exc}", Location(url)) from exc
+        raise UpdateError(f"download failed: HTTP {exc.code} {exc.reason}", where) from exc
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError, EOFError) as exc:
+        # Also what a socket shut down by the watchdog raises (reset, incomplete read, a
+        # status line cut short), and what a server that is not HTTP sends.
+        if not watchdog.expired:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise UpdateError(f"download failed: {reason}", where) from exc
+    finally:
+        timer.cancel()
+    if watchdog.expired:
+        raise UpdateError(f"download took longer than the {timeout:g} s allowed", where)
     if size == 0:
-        raise UpdateError("download is empty", Location(url))
+        raise UpdateError("download is empty", where)
     return digest.hexdigest()
+
+
+class _Watchdog:
+    """The sockets of one download; ``expire`` shuts them down, now and as they open."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+
+    def track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # shutdown, not close: it wakes a thread blocked reading the socket, which close does not.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracked_handler(base: type[Any], watchdog: _Watchdog) -> Any:
+    """An HTTP(S) handler whose connections hand every socket they open to ``watchdog``."""
+
+    class Handler(base):  # type: ignore[misc]
+        def do_open(self, http_class: type[Any], req: Any, **kwargs: Any) -> Any:
+            class Connection(http_class):  # type: ignore[misc]
+                def __init__(self, *args: Any, **kw: Any) -> None:
+                    super().__init__(*args, **kw)
+                    create: Any = getattr(self, "_create_connection")  # noqa: B009
+
+                    def tracked(*a: Any, **k: Any) -> socket.socket:
+                        sock: socket.socket = create(*a, **k)
+                        watchdog.track(sock)  # the raw socket, before any TLS handshake
+                        return sock
+
+                    self._create_connection = tracked
+
+            return super().do_open(Connection, req, **kwargs)
+
+    return Handler()
 
 
 def member_path(name: str) -> PurePosixPath:
@@ -196,6 +297,13 @@ def member_path(name: str) -> PurePosixPath:
         raise UpdateError(f"member path leaves the package: {name!r}")
     if not parts:
         raise UpdateError(f"empty member path: {name!r}")
+    shown = name if len(name) <= 80 else name[:80] + "..."
+    if len(normalised) > MAX_PATH_CHARS:
+        raise UpdateError(
+            f"member path of {len(normalised)} characters (at most {MAX_PATH_CHARS}): {shown!r}"
+        )
+    if any(len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for p in parts):
+        raise UpdateError(f"member path with a name of more than {MAX_NAME_BYTES} bytes: {shown!r}")
     return PurePosixPath(*parts)
 
 
@@ -203,106 +311,190 @@ def extract_safely(archive: Path, target: Path, limits: Limits, where: Location)
     """Unpack ``archive`` into ``target`` after checking every member; return bytes written."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise UpdateError(f"not a zip archive: {exc}", where) from exc
     with zf:
-        infos = zf.infolist()
-        if len(infos) > limits.members:
-            raise UpdateError(
-                f"{len(infos)} members, more than the {limits.members} allowed", where
-            )
-        plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
-        seen: set[str] = set()
-        declared = 0
-        for info in infos:
-            try:
-                rel = member_path(info.filename)
-            except UpdateError as exc:
-                raise UpdateError(exc.message, where) from None
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UpdateError(f"symbolic link in package: {info.filename!r}", where)
-            key = str(rel).lower()  # case-insensitive filesystems would merge these
-            if key in seen and not info.is_dir():
-                raise UpdateError(f"duplicate member: {info.filename!r}", where)
-            seen.add(key)
-            declared += info.file_size
-            plan.append((info, rel))
-        if declared > limits.unpacked_bytes:
-            raise UpdateError(
-                f"unpacks to {declared} bytes, more than the {limits.unpacked_bytes} allowed",
-                where,
-            )
+        plan = _plan(zf.infolist(), limits, where)
         target.mkdir(parents=True)
         base = target.resolve()
         written = 0
         for info, rel in plan:
             dest = target.joinpath(*rel.parts)
-            if not dest.resolve().is_relative_to(base):  # belt and braces after member_path
-                raise UpdateError(f"member path leaves the package: {info.filename!r}", where)
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
             try:
+                if not dest.resolve().is_relative_to(base):  # belt and braces after member_path
+                    raise UpdateError(f"member path leaves the package: {info.filename!r}", where)
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                cap = limits.rule_file_bytes if _is_rule_file(rel) else None
+                dest.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, dest.open("xb") as out:
+                    size = 0
                     while chunk := src.read(_CHUNK):
+                        size += len(chunk)
                         written += len(chunk)
                         if written > limits.unpacked_bytes:
                             raise UpdateError(
                                 f"unpacks to more than the {limits.unpacked_bytes} bytes allowed",
                                 where,
                             )
+                        if cap is not None and size > cap:
+                            raise UpdateError(_rule_file_too_big(info, cap, None), where)
                         out.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+            except UpdateError:
+                raise
+            except (
+                zipfile.BadZipFile,
+                zipfile.LargeZipFile,
+                NotImplementedError,  # a method or feature zipfile does not read
+                RuntimeError,  # zipfile's "encrypted, password required"
+                ValueError,
+                EOFError,
+                OSError,
+            ) as exc:
                 raise UpdateError(f"{info.filename}: cannot unpack: {exc}", where) from exc
         return written
 
 
-def _verify(version: Path, url: str, digest: str, root: Path) -> UpdateReport:
-    from sentinelle.sigma.loader import load_rules
-
-    rules_dir = version / "rules"
-    ruleset = load_rules([rules_dir])
-    if not ruleset.rules and not ruleset.correlations:
+def _plan(
+    infos: list[zipfile.ZipInfo], limits: Limits, where: Location
+) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    """Every member checked before anything is written; the package refused on the first fault."""
+    if len(infos) > limits.members:
+        raise UpdateError(f"{len(infos)} members, more than the {limits.members} allowed", where)
+    plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+    files: dict[str, str] = {}  # folded path -> member name
+    folders: dict[str, str] = {}  # folded folder path -> a member name that needs it
+    declared = 0
+    rule_files = 0
+    for info in infos:
+        try:
+            rel = member_path(info.filename)
+        except UpdateError as exc:
+            raise UpdateError(exc.message, where) from None
+        name = repr(info.filename[:80])
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UpdateError(f"symbolic link in package: {name}", where)
+        if info.flag_bits & 0x1:
+            raise UpdateError(f"encrypted member: {name}", where)
+        if not info.is_dir() and info.compress_type not in READABLE_METHODS:
+            method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+            raise UpdateError(f"{name}: compression {method} is not supported", where)
+        key = str(rel).lower()  # case-insensitive filesystems would merge these
+        parents = [str(p).lower() for p in rel.parents if str(p) != "."]
+        if info.is_dir():
+            parents.append(key)
+        elif key in files:
+            raise UpdateError(f"duplicate member: {name}", where)
+        elif key in folders:
+            raise UpdateError(
+                f"a file and a folder of the same name: {name} and {folders[key]!r}", where
+            )
+        else:
+            files[key] = info.filename
+        for folder in parents:
+            if folder in files:
+                raise UpdateError(
+                    f"a file and a folder of the same name: {files[folder]!r} and {name}", where
+                )
+            folders.setdefault(folder, info.filename)
+        if not info.is_dir() and _is_rule_file(rel):
+            rule_files += 1
+            if rule_files > limits.rule_files:
+                raise UpdateError(
+                    f"more than {limits.rule_files} rule files (a package of rules is refused "
+                    "past that)",
+                    where,
+                )
+            if info.file_size > limits.rule_file_bytes:
+                raise UpdateError(
+                    _rule_file_too_big(info, limits.rule_file_bytes, info.file_size), where
+                )
+        declared += info.file_size
+        plan.append((info, rel))
+    if declared > limits.unpacked_bytes:
         raise UpdateError(
-            f"package holds no loadable Sigma rule ({len(ruleset.errors)} errors)", Location(url)
+            f"unpacks to {declared} bytes, more than the {limits.unpacked_bytes} allowed", where
         )
-    entries: dict[str, dict[str, str]] = {}
-    for item in [*ruleset.rules, *ruleset.correlations]:
-        path = Path(str(item.source.path)) if item.source and item.source.path else None
-        rel = path.relative_to(rules_dir).as_posix() if path else ""
-        content = ruleset.files.get(str(path), b"") if path else b""
-        key = str(item.id) if item.id is not None else f"path:{rel}"
-        entries[key] = {
-            "title": str(item.title),
-            "path": rel,
-            "sha256": hashlib.sha256(content).hexdigest(),
-        }
+    return plan
+
+
+def _is_rule_file(rel: PurePosixPath) -> bool:
+    return rel.suffix in RULE_SUFFIXES
+
+
+def _rule_file_too_big(info: zipfile.ZipInfo, cap: int, size: int | None) -> str:
+    told = f"{size} bytes" if size is not None else "more than that"
+    return (
+        f"rule file {info.filename[:80]!r} unpacks to {told}; a rule file may hold at most "
+        f"{cap} bytes"
+    )
+
+
+def _verify(version: Path, url: str, digest: str, root: Path, limits: Limits) -> UpdateReport:
+    """Compile the unpacked set as a hunt will, set aside the files of rejected rules, report.
+
+    Setting a file aside can make another rule fail (a correlation naming a rule of that
+    file), so the set is compiled again until nothing is rejected; each pass sets at least one
+    file aside, and a rejection tied to no file of the package refuses it.
+    """
+    from sentinelle.engine import compile_paths, remember_compiled
+
+    rules_dir = (version / "rules").resolve()
+    aside = version / "rejected"
+    rejected: list[RuleError] = []
+    moved: list[str] = []
+    while True:
+        ruleset, compiled = compile_paths([rules_dir], max_rules=limits.rules)
+        if ruleset.stopped is not None:
+            raise UpdateError(f"package refused: {ruleset.stopped.message}", Location(url))
+        errors = compiled.rejections()
+        if not errors:
+            break
+        files = {_package_file(e, rules_dir) for e in errors}
+        if None in files:
+            stray = next(e for e in errors if _package_file(e, rules_dir) is None)
+            raise UpdateError(f"the package cannot be checked: {stray}", Location(url))
+        for rel in sorted(f for f in files if f is not None):
+            dest = aside / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            (rules_dir / rel).rename(dest)
+            moved.append(rel)
+        rejected.extend(errors)
+    if not compiled.rules and not compiled.correlations:
+        raise UpdateError(
+            f"package holds no loadable Sigma rule ({len(rejected)} rejected)", Location(url)
+        )
+    entries = _entries(compiled, ruleset, rules_dir)
     manifest: dict[str, Any] = {
         "url": url,
         "sha256": digest,
         "downloaded": datetime.now(tz=UTC).isoformat(),
-        "rules": len(ruleset.rules),
-        "correlations": len(ruleset.correlations),
+        "rules": len(compiled.rules),
+        "correlations": len(compiled.correlations),
         "filters": len(ruleset.filters),
-        "errors": len(ruleset.errors),
+        "errors": len(rejected),
+        "rejected": [{"path": _package_file(e, rules_dir), "reason": str(e)} for e in rejected],
         "entries": entries,
     }
     (version / "manifest.json").write_bytes(
         orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     )
+    # The first `hunt --rules sigmahq` then finds the set compiled, with its matchers built.
+    remember_compiled([rules_dir], compiled)
     previous_rules = current_sigmahq(root)
     before = _read_entries(previous_rules.parent) if previous_rules else {}
     report = UpdateReport(
         url=url,
         sha256=digest,
         directory=rules_dir,
-        rules=len(ruleset.rules),
-        correlations=len(ruleset.correlations),
+        rules=len(compiled.rules),
+        correlations=len(compiled.correlations),
         filters=len(ruleset.filters),
-        errors=list(ruleset.errors),
+        errors=rejected,
         previous=previous_rules,
+        set_aside=moved,
     )
     for key in sorted(entries.keys() - before.keys()):
         report.added.append(RuleChange(key, entries[key]["title"], entries[key]["path"]))
@@ -312,6 +504,42 @@ def _verify(version: Path, url: str, digest: str, root: Path) -> UpdateReport:
         if entries[key]["sha256"] != before[key]["sha256"]:
             report.changed.append(RuleChange(key, entries[key]["title"], entries[key]["path"]))
     return report
+
+
+def _package_file(error: RuleError, rules_dir: Path) -> str | None:
+    """The package-relative path of the rule file an error is about, if it is one of them."""
+    if error.location is None:
+        return None
+    path = Path(error.location.source)
+    if not path.is_relative_to(rules_dir) or not path.is_file():
+        return None
+    return path.relative_to(rules_dir).as_posix()
+
+
+def _entries(compiled: Any, ruleset: Any, rules_dir: Path) -> dict[str, dict[str, str]]:
+    """What the manifest records of each installed rule and correlation, by id."""
+    entries: dict[str, dict[str, str]] = {}
+    items: list[tuple[str | None, str, str]] = [
+        (r.id if not r.id.startswith(r.path + ":") else None, r.title, r.path)
+        for r in compiled.rules
+    ]
+    items += [
+        (
+            str(c.id) if c.id is not None else None,
+            str(c.title),
+            str(c.source.path) if c.source is not None and c.source.path is not None else "",
+        )
+        for c in compiled.correlations
+    ]
+    for ident, title, path in items:
+        rel = Path(path).relative_to(rules_dir).as_posix() if path else ""
+        content = ruleset.files.get(path, b"")
+        entries[ident if ident is not None else f"path:{rel}"] = {
+            "title": title,
+            "path": rel,
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+    return entries
 
 
 def _read_entries(version: Path) -> dict[str, dict[str, str]]:

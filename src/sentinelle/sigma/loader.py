@@ -46,17 +46,36 @@ class RuleSet:
     errors: list[RuleError] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     lines: dict[int, int] = field(default_factory=dict)  # id(rule object) -> 1-based line
+    stopped: RuleError | None = None  # why the files left were not read (``max_rules``)
+
+    @property
+    def count(self) -> int:
+        """Rules, filters and correlations loaded."""
+        return len(self.rules) + len(self.filters) + len(self.correlations)
 
 
-def load_rules(paths: Sequence[str | Path], on_file: Callable[[], None] | None = None) -> RuleSet:
+def load_rules(
+    paths: Sequence[str | Path],
+    on_file: Callable[[], None] | None = None,
+    *,
+    max_rules: int | None = None,
+) -> RuleSet:
     """Load every rule, filter and correlation under ``paths`` (files or directories);
-    ``on_file`` is called after each file (progress)."""
+    ``on_file`` is called after each file (progress). Past ``max_rules`` items the files left
+    are not read: ``stopped`` says so (a package of rules is refused then)."""
     files, errors = rule_files(paths)
     ruleset = RuleSet(errors=errors)
     for path in files:
         _load_file(path, ruleset)
         if on_file is not None:
             on_file()
+        if max_rules is not None and ruleset.count > max_rules:
+            ruleset.stopped = RuleError(
+                f"more than {max_rules} rules: the rule files after this one were not read",
+                Location(str(path)),
+            )
+            ruleset.errors.append(ruleset.stopped)
+            break
     _apply_filters(ruleset)
     _resolve_correlations(ruleset)
     return ruleset
