@@ -25,7 +25,6 @@ from sentinelle.detections import Detection, level_rank
 from sentinelle.engine import CompiledRules, load_compiled
 from sentinelle.events import format_timestamp
 from sentinelle.hospital import (
-    VICTIM_FIELDS,
     HospitalModel,
     ImpactEntry,
     ImpactReport,
@@ -33,12 +32,12 @@ from sentinelle.hospital import (
     assess,
     example_model_path,
     load_model,
-    locate_detection,
 )
 from sentinelle.hunt.rulesets import SHIPPED_RULES
 from sentinelle.hunt.run import run_hunt
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.incidents import Incident, entities_of, group_incidents
+from sentinelle.incidents.impact import SLOWS, impact_inputs, tagged, victims_by_harm
 from sentinelle.network import NetworkDetector, flows_from_batches
 from sentinelle.readers import expand_paths, read_file
 from sentinelle.scenarios import SCENARIOS, Attack, Containment, Manifest, generate_scenario
@@ -208,26 +207,6 @@ class DemoResult:
     json: Path | None = None
 
 
-def _victims(model: HospitalModel, detections: Sequence[Detection]) -> list[str]:
-    """Machines the detections are about (the victim side), named as the logs name them."""
-    out: list[str] = []
-    for det in detections:
-        names = [det.computer, *(v for v in det.group.values() if isinstance(v, str))]
-        events = [det.event] if det.event is not None else list(det.events[:20])
-        names += [
-            ev.fields[k]
-            for ev in events
-            for k in VICTIM_FIELDS
-            if isinstance(ev.fields.get(k), str)
-        ]
-        for asset in locate_detection(model, det):
-            for name in names:
-                if name and model.locate_host(name) is asset and name.lower() not in out:
-                    out.append(name.lower())
-                    break
-    return out
-
-
 def _observed_checks(directory: Path, start: float, end: float) -> dict[str, Counter[str]]:
     """States the monitoring checks reported per component between ``start`` and ``end``."""
     seen: dict[str, Counter[str]] = {}
@@ -315,47 +294,17 @@ def run_scenario(
     )
 
 
-# ATT&CK techniques whose victims stop working (encrypted) or work badly (flooded), and those
-# whose "victims" were only looked at or knocked on (scanned, sprayed), not taken over.
-_STOPS = ("attack.t1486",)
-_SLOWS = ("attack.t1498", "attack.t1499")
-_TOUCHES = ("attack.t1046", "attack.t1018", "attack.t1595", "attack.t1110")
 # How long after its last detection a flood still weighs on the links.
 FLOOD_MEMORY = 600.0
 
 
-def _tagged(det: Detection, prefixes: Sequence[str]) -> bool:
-    return any(t.lower().startswith(p) for t in det.tags for p in prefixes)
-
-
 def _slows(det: Detection) -> bool:
-    return _tagged(det, _SLOWS)
+    return tagged(det, SLOWS)
 
 
 def _impact_inputs(model: HospitalModel, serious: Sequence[Detection]) -> dict[str, list[str]]:
-    """What the detected attack did, in the impact engine's terms.
-
-    Machines being encrypted are unavailable, machines (and links) under a flood degraded, and
-    every other machine a serious detection is about compromised, except machines that were
-    only scanned or sprayed, and DMZ appliances: a VPN gateway or a web server on the edge is
-    attacked through, not taken over.
-    """
-    unavailable = _victims(model, [d for d in serious if _tagged(d, _STOPS)])
-    degraded = _victims(model, [d for d in serious if _tagged(d, _SLOWS)])
-    others = [d for d in serious if not _tagged(d, (*_STOPS, *_SLOWS, *_TOUCHES))]
-    compromised = [
-        h
-        for h in _victims(model, others)
-        if h not in unavailable and h not in degraded and not _is_edge_only(h, model)
-    ]
-    return {"compromised": compromised, "unavailable": unavailable, "degraded": degraded}
-
-
-def _is_edge_only(host: str, model: HospitalModel) -> bool:
-    """A flood's target is saturated, not compromised: the DMZ machines it hit stay clean."""
-    asset = model.locate_host(host)
-    zone = model.zones.get(asset.zone) if asset is not None else None
-    return zone is not None and zone.kind == "dmz"
+    """What the detected attack did, in the impact engine's terms (``incidents.impact``)."""
+    return impact_inputs(model, victims_by_harm(model, serious))
 
 
 def summary_dict(result: DemoResult) -> dict[str, Any]:

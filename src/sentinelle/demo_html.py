@@ -231,7 +231,7 @@ def _incident_table(incidents: Sequence[Incident]) -> str:
             f'<tr><td>{_esc(inc.id)}</td><td><span class="lv {_esc(inc.severity)}">'
             f"{_esc(inc.severity)}</span></td><td>{_utc(inc.first_seen)}</td>"
             f"<td>{_utc(inc.last_seen)}</td><td>{_esc(inc.title)}</td>"
-            f"<td>{_esc(', '.join(inc.sites))}</td><td>{len(inc.timeline)}</td>"
+            f"<td>{_esc(', '.join(inc.sites))}</td><td>{inc.detections}</td>"
             f"<td>{_esc(' → '.join(t.name for t in inc.tactics))}</td></tr>"
         )
     head = "".join(
@@ -255,7 +255,7 @@ def _main_incident(sc: ScenarioResult) -> Incident | None:
 def _chain(inc: Incident) -> str:
     rows = "".join(
         f"<tr><td>{_esc(s.tactic.name)}</td><td>{_utc(s.first_seen)}</td>"
-        f"<td>{len(s.detections)}</td><td>{_esc('; '.join(s.rules))}</td></tr>"
+        f"<td>{s.count}</td><td>{_esc('; '.join(s.rules))}</td></tr>"
         for s in inc.chain
     )
     return (

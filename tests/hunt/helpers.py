@@ -16,27 +16,33 @@ from sentinelle.detections import Detection
 from sentinelle.events import Event
 
 
-def hunt_env(home: Path) -> dict[str, str]:
+def hunt_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a ``sentinelle`` run whose cache, data and configuration are in
-    ``home``, so that a test never reads or writes the user's."""
+    ``home``, so that a test never reads or writes the user's (``extra``: more variables)."""
     return {
         **os.environ,
         "SENTINELLE_CACHE_DIR": str(home / "cache"),
         "SENTINELLE_DATA_DIR": str(home / "data"),
         "SENTINELLE_CONFIG_DIR": str(home / "config"),
+        **extra,
     }
 
 
-def run_hunt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The real ``sentinelle hunt`` command, in its own process."""
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``sentinelle ARGS...`` command, in its own process."""
     return subprocess.run(
-        [sys.executable, "-m", "sentinelle.cli.main", "hunt", *args],
+        [sys.executable, "-m", "sentinelle.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=600,
         check=False,
     )
+
+
+def run_hunt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``sentinelle hunt`` command, in its own process."""
+    return run_cli(env, "hunt", *args)
 
 
 def make_event(fields: dict[str, Any], ts: float | None, source: str, record: int) -> Event:
@@ -124,4 +130,20 @@ def rules_from(shared_data: Path, subset: str) -> dict[str, bytes]:
     return {
         f"rules/{p.relative_to(base).as_posix()}": p.read_bytes()
         for p in sorted((base / subset).rglob("*.yml"))
+    }
+
+
+def security_4688(record: int, computer: str, command: str) -> dict[str, Any]:
+    """A Security 4688 event in the evtx-JSON shape (one minute per record number)."""
+    return {
+        "Event": {
+            "System": {
+                "EventID": 4688,
+                "Channel": "Security",
+                "Computer": computer,
+                "EventRecordID": record,
+                "TimeCreated": {"#attributes": {"SystemTime": f"2026-11-27T22:{record:02d}:00Z"}},
+            },
+            "EventData": {"NewProcessName": "C:\\x\\p.exe", "CommandLine": command},
+        }
     }

@@ -4,13 +4,12 @@ before any work. On a small log of fixed events and a rule of our own (no corpus
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.hunt.helpers import hunt_env, run_hunt, security_4688
 
 RULE = """
 title: Encoded PowerShell
@@ -23,31 +22,9 @@ level: high
 """
 
 
-def _event(record: int, command: str) -> dict[str, object]:
-    return {
-        "Event": {
-            "System": {
-                "EventID": 4688,
-                "Channel": "Security",
-                "Computer": "ws-ane-07",
-                "EventRecordID": record,
-                "TimeCreated": {"#attributes": {"SystemTime": f"2026-11-27T22:0{record}:00Z"}},
-            },
-            "EventData": {"NewProcessName": "C:\\x\\powershell.exe", "CommandLine": command},
-        }
-    }
-
-
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
-    root = tmp_path / "home"
-    return {
-        **os.environ,
-        "SENTINELLE_CACHE_DIR": str(root / "cache"),
-        "SENTINELLE_DATA_DIR": str(root / "data"),
-        "SENTINELLE_CONFIG_DIR": str(root / "config"),
-        "COLUMNS": "200",
-    }
+    return hunt_env(tmp_path / "home", COLUMNS="200")
 
 
 @pytest.fixture
@@ -56,7 +33,11 @@ def case(tmp_path: Path) -> tuple[Path, Path]:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "security.jsonl"
-    events = [_event(1, "powershell -enc SQBFAFgA"), _event(2, "whoami"), _event(3, "p -enc AA")]
+    events = [
+        security_4688(1, "ws-ane-07", "powershell -enc SQBFAFgA"),
+        security_4688(2, "ws-ane-07", "whoami"),
+        security_4688(3, "ws-ane-07", "p -enc AA"),
+    ]
     log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -64,15 +45,7 @@ def case(tmp_path: Path) -> tuple[Path, Path]:
     return log, rules
 
 
-def hunt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sentinelle.cli.main", "hunt", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+hunt = run_hunt
 
 
 def _cache_is_empty(env: dict[str, str]) -> bool:

@@ -93,7 +93,7 @@ def _story(console: Console, sc: ScenarioResult) -> None:
         _line(
             console,
             f"  {inc.id} {inc.severity:<8} {_t(inc.first_seen)}-{_t(inc.last_seen)} "
-            f"{len(inc.timeline):>4} det.  sites {','.join(inc.sites) or '-'}  {chain}",
+            f"{inc.detections:>4} det.  sites {','.join(inc.sites) or '-'}  {chain}",
         )
         _line(console, f"      {inc.title}", "dim")
     _impact(console, "what the detected attack did", sc.detected_impact.affected())

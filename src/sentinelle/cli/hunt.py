@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -33,6 +33,9 @@ from sentinelle.hunt.summary import HuntSummary
 from sentinelle.hunt.update import DEFAULT_TIMEOUT, MAX_RULE_FILES
 from sentinelle.sigma.files import MAX_RULE_FILE_BYTES
 from sentinelle.terminal import printable
+
+if TYPE_CHECKING:
+    from sentinelle.engine import CompiledRules
 
 
 class Format(StrEnum):
@@ -302,6 +305,46 @@ def hunt(
             case_sensitive=False,
         ),
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Hospital model: each detection gets its site, asset and the services that "
+            "depend on it, and the summary, table, HTML and JSON lines the incidents and their "
+            "impact on services. Default: the worked example, when most machines with "
+            "detections are its machines.",
+            metavar="FILE",
+        ),
+    ] = None,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Place the detections in no hospital model.")
+    ] = False,
+    raise_vital: Annotated[
+        bool,
+        typer.Option(
+            "--raise-vital",
+            help="Raise by one level the detections on machines a vital service of the model "
+            "depends on.",
+        ),
+    ] = False,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="Only rules of these statuses, comma-separated: stable, test, experimental, "
+            "deprecated, unsupported (a rule without one counts as experimental).",
+            metavar="LIST",
+        ),
+    ] = None,
+    exclude_rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--exclude-rules",
+            help="File of rules to leave out, one rule id or rule file name per line, # for "
+            "comments (Hayabusa's exclude_rules.txt); repeatable.",
+            metavar="FILE",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr.")] = False,
 ) -> None:
     """Hunt through logs with Sigma rules and print the timeline of what they found.
@@ -324,19 +367,27 @@ def hunt(
     """
     from sentinelle.cli.inputs import check_output, input_files
     from sentinelle.engine import load_compiled
-    from sentinelle.hunt.rulesets import default_rule_paths, resolve_rule_args
+    from sentinelle.hunt.rulesets import (
+        default_rule_paths,
+        kept_rule_ids,
+        parse_statuses,
+        read_exclusions,
+        resolve_rule_args,
+    )
     from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
     from sentinelle.hunt.update import current_sigmahq
     from sentinelle.readers import read_file
 
-    selection = Selection(
-        min_level=min_level.value if min_level is not None else None,
-        since=parse_time(since, "--since") if since else None,
-        until=parse_time(until, "--until") if until else None,
-        tags=tuple(tags or ()),
-    )
+    since_time = parse_time(since, "--since") if since else None
+    until_time = parse_time(until, "--until") if until else None
     if jobs < 0:
         raise typer.BadParameter("must be 0 (all cores) or more", param_hint="--jobs")
+    if model is not None and no_model:
+        raise typer.BadParameter("--model and --no-model exclude each other", param_hint="--model")
+    if model is not None and not model.is_file():
+        raise typer.BadParameter(f"no such file: {printable(str(model))}", param_hint="--model")
+    statuses = parse_statuses(status or [])
+    exclusions = [e for path in exclude_rules or [] for e in read_exclusions(path)]
     err = Console(stderr=True, highlight=False, emoji=False, quiet=quiet)
     # Everything that can be refused is refused before the rules compile and the logs are read.
     for target, option in (
@@ -379,6 +430,25 @@ def hunt(
     if not compiled.rules:
         raise RuleError("no rule could be loaded", Location(", ".join(map(str, rule_paths))))
 
+    kept: frozenset[str] | None = None
+    if statuses or exclusions:
+        kept, unused = kept_rule_ids(_rule_facts(compiled), statuses, exclusions)
+        for entry in unused[:10]:
+            err.print(Text(printable(f"note: {entry.location}: {entry.text} names no rule")))
+        if len(unused) > 10:
+            err.print(Text(f"note: ... and {len(unused) - 10} more exclusions name no rule"))
+    selection = Selection(
+        min_level=min_level.value if min_level is not None else None,
+        since=since_time,
+        until=until_time,
+        tags=tuple(tags or ()),
+        rules=kept,
+    )
+    hospital = None
+    if not no_model:
+        from sentinelle.hunt.hospital import HospitalView
+
+        hospital = HospitalView(model, raise_vital=raise_vital)
     workers = jobs or auto_jobs(files)
     summary = HuntSummary(
         rules_loaded=len(compiled.rules),
@@ -410,6 +480,7 @@ def hunt(
                 selection=selection,
                 jobs=workers,
                 progress=progress,
+                hospital=hospital,
             )
     except BrokenPipeError:
         # Whoever read the timeline went away (`| head`): stop quietly, with the status a shell
@@ -495,6 +566,25 @@ def rules_update(
             if len(items) > 20:
                 out.print(Text(f"  ... and {len(items) - 20} more {label}"))
     out.print(Text(f"Installed in {report.directory}; use it with --rules sigmahq"))
+
+
+def _rule_facts(compiled: CompiledRules) -> list[tuple[str, str, str | None]]:
+    """(id, file, status) of every rule and correlation of the set, for ``--status`` and
+    ``--exclude-rules``."""
+    from sentinelle.engine.correlation.model import correlation_rule_id
+
+    facts = [(r.id, r.path, r.status) for r in compiled.rules]
+    for index, rule in enumerate(compiled.correlations):
+        rule_status = getattr(rule, "status", None)
+        source = getattr(getattr(rule, "source", None), "path", None)
+        facts.append(
+            (
+                correlation_rule_id(rule, index),
+                str(source or ""),
+                rule_status.name.lower() if rule_status is not None else None,
+            )
+        )
+    return facts
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,7 @@ class RuleInfo:
     # the source never carries, with those fields. Such a filter cannot exclude an event there,
     # and the rule's detections on it say so (``details["unsupported_filter_fields"]``).
     absent_filters: tuple[AbsentFilterNote, ...] = ()
+    status: str | None = None  # the rule's `status` (stable, test, experimental...), if any
 
     def absent_filters_for(self, channel: object, event_id: int | None) -> dict[str, list[str]]:
         """The filters that could not apply to an event of ``channel`` and ``event_id``."""
@@ -138,6 +139,7 @@ def plan_rules(
             line=loc.line,
             sources=tuple(sources[i].label for i, _ in trees),
             absent_filters=tuple(absent),
+            status=rule.status.name.lower() if rule.status is not None else None,
         )
         index = len(plan.rules)
         plan.rules.append(info)

@@ -7,7 +7,8 @@ Default: the rules shipped with Sentinelle (``sentinelle/rules``), every directo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -74,3 +75,74 @@ def resolve_rule_args(args: Sequence[str]) -> list[Path]:
         else:
             paths.append(Path(arg).expanduser())
     return paths
+
+
+# Sigma's rule statuses, most trusted first.
+STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
+UNSTATED_STATUS = "experimental"  # what a rule without `status` counts as
+
+
+def parse_statuses(values: Sequence[str]) -> frozenset[str]:
+    """``--status stable,test`` (comma-separated, repeatable), checked against ``STATUSES``."""
+    chosen: set[str] = set()
+    for value in values:
+        for item in value.split(","):
+            name = item.strip().lower()
+            if not name:
+                continue
+            if name not in STATUSES:
+                raise ConfigError(
+                    f"unknown rule status {item.strip()!r} (one of {', '.join(STATUSES)})",
+                    Location("--status"),
+                )
+            chosen.add(name)
+    return frozenset(chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """One line of an ``--exclude-rules`` file: a rule id, a rule file name or a path."""
+
+    text: str
+    location: Location
+
+
+def read_exclusions(path: Path) -> list[Exclusion]:
+    """Hayabusa's ``exclude_rules.txt`` shape: one rule id (or rule file) per line, ``#``
+    starting a comment, blank lines ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", Location(str(path))) from exc
+    out: list[Exclusion] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            out.append(Exclusion(entry, Location(str(path), number)))
+    return out
+
+
+def kept_rule_ids(
+    rules: Iterable[tuple[str, str, str | None]],
+    statuses: frozenset[str],
+    exclusions: Sequence[Exclusion],
+) -> tuple[frozenset[str], list[Exclusion]]:
+    """The ids of the rules ``(id, file, status)`` a hunt keeps, and the exclusions that named
+    no rule (a typo must not pass for an exclusion that worked)."""
+    used: set[int] = set()
+    kept: set[str] = set()
+    by_text = [(i, e.text.lower(), e.text.replace("\\", "/")) for i, e in enumerate(exclusions)]
+    for rule_id, file, status in rules:
+        if statuses and (status or UNSTATED_STATUS) not in statuses:
+            continue
+        posix = file.replace("\\", "/")
+        hit = [
+            i
+            for i, lowered, text in by_text
+            if lowered == rule_id.lower() or posix == text or posix.endswith("/" + text)
+        ]
+        if hit:
+            used.update(hit)
+            continue
+        kept.add(rule_id)
+    return frozenset(kept), [e for i, e in enumerate(exclusions) if i not in used]

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sentinelle.detections import Detection, level_rank
 from sentinelle.events import EventBatch, ReadIssue
@@ -44,16 +44,21 @@ from sentinelle.hunt.outputs import TimelineWriter
 from sentinelle.hunt.spill import FAN_IN, Run, close_writers, merge_runs, process_writer
 from sentinelle.hunt.summary import FileResult, HuntSummary
 
+if TYPE_CHECKING:
+    from sentinelle.hunt.hospital import HospitalView
+
 # Detections a worker holds before sorting them into a run file (about 5 MB): a hunt in one
 # process holds them across all its files, so this bounds its memory (20,000 let a 20x corpus
 # take 36 % more than one; 2,048: 10 %).
 RUN_SIZE = 2048
 MAX_OPEN_RUNS = FAN_IN  # runs merged at once; more are merged in passes first
+MAX_HOSTS = 4096  # computers with detections the parent collects to judge a hospital model
 BYTES_PER_AUTO_JOB = 32 * 1024 * 1024  # input that pays for one more worker (see auto_jobs)
 TASK_FILES = 16  # files per task at most: small files travel together
 TASK_BYTES = 8 * 1024 * 1024  # and at most this much input per task (a bigger file goes alone)
 MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
 ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
+HOSTS_PER_FILE = 64  # computers with detections a worker names per file (``HospitalView``)
 
 
 class Matcher(Protocol):
@@ -88,6 +93,12 @@ class Selection:
     since: float | None = None
     until: float | None = None
     tags: tuple[str, ...] = ()
+    # The rules whose detections count (``--status``, ``--exclude-rules``); None: all. Applied
+    # before correlation, as if the others were not loaded.
+    rules: frozenset[str] | None = None
+
+    def rule_kept(self, det: Detection) -> bool:
+        return self.rules is None or det.rule_id in self.rules
 
     def in_window(self, det: Detection) -> bool:
         if self.since is None and self.until is None:
@@ -174,11 +185,15 @@ def hunt_files(
                     _note_issue(result, issue)
                 if n:
                     for det in matcher.match_batch(batch):
-                        if selection.in_window(det):
+                        if selection.in_window(det) and selection.rule_kept(det):
                             if det.event is not None:
                                 det.event.raw = None  # outputs use the fields; halves the spill
                             pending.append(det)
                             result.detections += 1
+                            if len(result.hosts) < HOSTS_PER_FILE:
+                                host = det.computer
+                                if host:
+                                    result.hosts.add(host)
                     if len(pending) >= RUN_SIZE:
                         outcome.runs.append(process_writer(spill).write(pending))
                         pending = []
@@ -400,8 +415,12 @@ def run_hunt(
     jobs: int = 1,
     batch_size: int = 2048,
     progress: ProgressSink | None = None,
+    hospital: HospitalView | None = None,
 ) -> HuntSummary:
-    """Hunt ``files`` with ``matcher``; write the timeline to ``writers``; fill ``summary``."""
+    """Hunt ``files`` with ``matcher``; write the timeline to ``writers``; fill ``summary``.
+
+    With ``hospital``, the detections are placed in the hospital model and grouped into
+    incidents (``summary.hospital``) if it ``accepts`` the machines they are about."""
     selection = selection or Selection()
     started = time.perf_counter()
     spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
@@ -411,9 +430,12 @@ def run_hunt(
     if progress is not None:
         progress.start(len(files))
     try:
+        hosts: set[str] = set()
 
         def file_done(result: FileResult) -> None:
             summary.add_file(result)
+            if len(hosts) < MAX_HOSTS:
+                hosts.update(result.hosts)
             if progress is not None:
                 progress.file_done()
 
@@ -445,12 +467,16 @@ def run_hunt(
                 runs.extend(outcome.runs)
         if progress is not None:
             progress.stop()
+        if hospital is not None and not hospital.accepts(hosts):
+            hospital = None
 
         # A set without correlation rules needs no correlator (nor the correlation engine and
         # pySigma under it to be imported: about 0.08 s of a short hunt).
         correlations = getattr(matcher, "correlations", None)  # CompiledRules.correlations
         none = correlations is not None and not correlations
         correlator = None if none else matcher.correlator()
+        if correlator is not None and selection.rules is not None:
+            correlator = _Kept(correlator, selection)
         suppressed: set[str] = set(getattr(correlator, "suppressed_rule_ids", ()) or ())
         close_writers(spill)  # the parent's own runs (one process, or none)
         stream = correlate(
@@ -461,11 +487,17 @@ def run_hunt(
                 det.rule_id in suppressed or det.details.get("suppressed")
             ):
                 continue
+            if hospital is not None:
+                hospital.annotate(det)  # before the selection: a raised level counts
             if not selection.shown(det):
                 continue
+            if hospital is not None:
+                hospital.feed(det)
             summary.add(det)
             for w in writers:
                 w.write(det)
+        if hospital is not None:
+            summary.hospital = hospital.findings()
     finally:
         _WORKER_STATE.clear()
         shutil.rmtree(spill, ignore_errors=True)
@@ -493,6 +525,23 @@ def auto_jobs(files: Sequence[Path], cores: int | None = None) -> int:
     cores_per_worker = 1 + (evtx / total if total else 0)
     usable = int((cores or os.cpu_count() or 1) / cores_per_worker)
     return max(1, min(usable, total // BYTES_PER_AUTO_JOB))
+
+
+class _Kept:
+    """A correlator whose own detections are dropped when their rule is not selected (the
+    base rules are dropped before they reach it, in the workers)."""
+
+    def __init__(self, correlator: Any, selection: Selection) -> None:
+        self._inner = correlator
+        self._selection = selection
+        self.rules = getattr(correlator, "rules", None)
+        self.suppressed_rule_ids = getattr(correlator, "suppressed_rule_ids", ())
+
+    def feed(self, det: Detection) -> list[Detection]:
+        return [d for d in self._inner.feed(det) if self._selection.rule_kept(d)]
+
+    def flush(self) -> list[Detection]:
+        return [d for d in self._inner.flush() if self._selection.rule_kept(d)]
 
 
 def _has_rules(correlator: Any) -> bool:

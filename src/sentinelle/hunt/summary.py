@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sentinelle.detections import LEVELS, Detection, level_rank
 from sentinelle.events import ReadIssue
 from sentinelle.hunt.attack import tactics_of, techniques_of
+
+if TYPE_CHECKING:
+    from sentinelle.hunt.hospital import HospitalFindings
 
 # Read issues kept verbatim for the report; the rest are counted only, since a corrupt file can
 # produce one issue per record.
@@ -32,6 +36,7 @@ class FileResult:
     issue_samples: list[ReadIssue] = field(default_factory=list)
     failed: bool = False  # the file as a whole could not be read
     seconds: float = 0.0
+    hosts: set[str] = field(default_factory=set)  # computers with detections (a sample)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class HuntSummary:
     first: float | None = None
     last: float | None = None
     seconds: float = 0.0
+    hospital: HospitalFindings | None = None  # with a hospital model (``hunt.hospital``)
 
     def add_file(self, result: FileResult) -> None:
         self.files += 1

@@ -8,15 +8,19 @@ from sentinelle.incidents.group import (
     DEFAULT_MAX_GAP,
     DEFAULT_WAVE_GAP,
     Incident,
+    IncidentGrouper,
     Stage,
     group_incidents,
+    number_incidents,
 )
 
 __all__ = [
     "DEFAULT_MAX_GAP",
     "DEFAULT_WAVE_GAP",
     "Incident",
+    "IncidentGrouper",
     "Stage",
     "entities_of",
     "group_incidents",
+    "number_incidents",
 ]

@@ -31,6 +31,7 @@ from sentinelle.hunt.outputs.fields import (
     mitre_tactics,
     utc_text,
 )
+from sentinelle.hunt.outputs.hospital import hospital_html
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.terminal import printable
 
@@ -105,6 +106,7 @@ class HtmlWriter:
             with tmp.open("w", encoding="utf-8") as out:
                 out.write(self._head())
                 out.write(_summary_section(summary))
+                out.write(hospital_html(summary.hospital))
                 out.write(_chart_section(summary))
                 out.write(_tactics_section(summary))
                 out.write(_tops_section(summary))

@@ -82,4 +82,9 @@ class JsonlWriter:
         self._stream.write("\n")
 
     def close(self, summary: HuntSummary) -> None:
+        if summary.hospital is not None:  # incidents and impact after the detections
+            from sentinelle.hunt.outputs.hospital import hospital_records
+
+            for record in hospital_records(summary.hospital):
+                self._stream.write(dumps(record) + "\n")
         self._stream.flush()

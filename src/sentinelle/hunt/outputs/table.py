@@ -255,3 +255,7 @@ def print_summary(console: Console, summary: HuntSummary) -> None:
         for tactic, count in summary.by_tactic.most_common():
             tactics.add_row(str(count), _text(tactic))
         console.print(tactics)
+    if summary.hospital is not None:
+        from sentinelle.hunt.outputs.hospital import print_hospital
+
+        print_hospital(console, summary.hospital)
