@@ -118,16 +118,18 @@ class Feed(Generic[T, S]):
 
 def stream(
     feed: Feed[T, Any],
+    queue: asyncio.Queue[Sequence[T] | None],
     render: Callable[[Sequence[T]], Sequence[Message]],
     first: Sequence[Message] = (),
     *,
     seconds: float = STREAM_SECONDS,
 ) -> StreamingHttpResponse:
     """A ``text/event-stream`` response: ``first`` (a catch-up), then ``render(batch)`` for each
-    batch the feed hands over, heartbeats in between, and an end after ``seconds``."""
+    batch the feed hands over on ``queue`` (subscribed before ``first`` was read, so nothing
+    falls between them; the page drops rows it already has), heartbeats in between, and an end
+    after ``seconds``."""
 
     async def events() -> AsyncIterator[bytes]:
-        queue = feed.subscribe()
         try:
             yield b"retry: 2000\n\n"
             for message in first:

@@ -102,13 +102,14 @@ async def alert_stream(request: HttpRequest) -> StreamingHttpResponse:
         after = None
     if after is not None and after.tzinfo is None:
         after = None
+    queue = FEED.subscribe()
     first = await sync_to_async(_catch_up, thread_sensitive=False)(query, after, language)
 
     def render_batch(batch: Any) -> list[Message]:
         items: list[LiveAlert] = list(batch)
         return [Message("row", a.html[language]) for a in items if query.matches(a.fields)]
 
-    return stream(FEED, render_batch, first)
+    return stream(FEED, queue, render_batch, first)
 
 
 def _event_fields(event: Any) -> list[tuple[str, Any]]:

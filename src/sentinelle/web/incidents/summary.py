@@ -1,5 +1,7 @@
 """An incident's summary, recomputed from its alerts: entities, places, times, severity, and
-its ATT&CK chain (tactics in kill-chain order, each with when it was first and last seen).
+its ATT&CK chain (tactics in kill-chain order, each with when it was first and last seen; the
+same entries as the live grouping's, ``sentinelle.service.store.update_incident``, plus the
+techniques and the number of detections).
 
 The live grouping of ``sentinelle serve`` writes the same fields when it opens or grows an
 incident; this is what the web app does after a person attaches, merges or splits.
@@ -39,7 +41,8 @@ def chain_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             stage = stages.setdefault(
                 tactic.key,
                 {
-                    "tactic": tactic.name,
+                    "tactic": tactic.key,
+                    "name": tactic.name,
                     "order": tactic.order,
                     "first_seen": when,
                     "last_seen": when,
@@ -58,6 +61,8 @@ def chain_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "tactic": stage["tactic"],
+                "name": stage["name"],
+                "order": stage["order"],
                 "first_seen": stage["first_seen"].isoformat(),
                 "last_seen": stage["last_seen"].isoformat(),
                 "detections": stage["detections"],
