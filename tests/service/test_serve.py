@@ -1,0 +1,185 @@
+"""``sentinelle serve`` as a process: ready, killed with -9 and restarted without losing or
+doubling an alert, and stopped by SIGTERM in its fixed order."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+import pytest
+
+from sentinelle.engine import load_compiled
+from sentinelle.service.detector import journal_batches
+from sentinelle.service.ids import alert_id
+from sentinelle.service.journal import Journal, JournalLimits, JournalReader
+from sentinelle.service.records import Record, RecordKind
+from tests.service.test_detector import RULE
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+EVENTS = 3_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def record(n: int) -> Record:
+    command = "mimikatz.exe" if n % 3 == 0 else "notepad.exe"
+    doc = {
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 1,
+        "Computer": f"ws{n % 40:03d}",
+        "CommandLine": f"{command} {n}",
+        "@timestamp": f"2026-11-27T22:{n % 60:02d}:{n % 59:02d}Z",
+    }
+    return Record("http", "client", RecordKind.JSON, orjson.dumps(doc), 1_800_000_000.0, f"n{n}")
+
+
+class Served:
+    def __init__(self, data: Path, rules: Path) -> None:
+        self.data, self.rules = data, rules
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data.parent / "serve.log"
+
+    def start(self) -> None:
+        env = {**os.environ, "SENTINELLE_LOG_LEVEL": "INFO"}
+        with self.log.open("ab") as log:
+            self.proc = self._spawn(env, log)
+        deadline = time.monotonic() + 60
+        while not self.ready():
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "service not ready in time"
+            time.sleep(0.1)
+
+    def _spawn(self, env: dict[str, str], log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sentinelle.cli.main",
+                "serve",
+                "--data-dir",
+                str(self.data),
+                "--http",
+                f"127.0.0.1:{self.port}",
+                "--syslog-udp",
+                "off",
+                "--syslog-tcp",
+                "off",
+                "--netflow",
+                "off",
+                "--rules",
+                str(self.rules),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+        )
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def detector_pid(self, killed: set[int]) -> int:
+        """The running detector's pid (waits for the supervisor to start a new one)."""
+        deadline = time.monotonic() + 30
+        while True:
+            pids = re.findall(r"event=detector.spawned pid=(\d+)", self.log.read_text())
+            if pids and int(pids[-1]) not in killed:
+                return int(pids[-1])
+            assert time.monotonic() < deadline, "the detector was not started again"
+            time.sleep(0.05)
+
+    def position(self) -> int:
+        db = self.data / "sentinelle.db"
+        try:
+            with sqlite3.connect(db, timeout=10) as conn:
+                row = conn.execute(
+                    "SELECT position FROM pipeline_checkpoint WHERE name='detector'"
+                ).fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def alerts(self) -> list[str]:
+        with sqlite3.connect(self.data / "sentinelle.db", timeout=10) as conn:
+            return [r[0] for r in conn.execute("SELECT id FROM alerts_alert")]
+
+
+def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "dump.yml").write_text(RULE)
+    data = tmp_path / "data"
+    journal = Journal(data / "journal", JournalLimits(min_free_bytes=0))
+    for start in range(0, EVENTS, 500):
+        journal.submit([record(n) for n in range(start, start + 500)]).result(timeout=30)
+    journal.close()
+
+    served = Served(data, rules)
+    rng = random.Random(18)
+    killed: set[int] = set()
+    try:
+        served.start()
+        for kill in range(6):
+            time.sleep(rng.uniform(0.05, 0.6))
+            if kill % 3 == 2:  # the whole service, as a power cut would
+                assert served.proc is not None
+                served.proc.kill()
+                served.proc.wait()
+                served.start()
+            else:  # the detector alone: the supervisor starts it again
+                pid = served.detector_pid(killed)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+        deadline = time.monotonic() + 90
+        while served.position() < EVENTS:
+            assert time.monotonic() < deadline, f"detector stuck at {served.position()}"
+            time.sleep(0.2)
+        # SIGTERM: drains and stops in order, exit status 0.
+        assert served.proc is not None
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
+    finally:
+        if served.proc is not None and served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+    log = served.log.read_text()
+    assert log.count("event=detector.died") >= 4
+    order = [
+        log.rindex(f"event={name}")
+        for name in ("service.stopping", "journal.closed", "detector.stopped", "service.stopped")
+    ]
+    assert order == sorted(order)
+
+    compiled = load_compiled([rules])
+    ids = {e.seq: e.record.event_id for e in JournalReader(data / "journal").iter_records()}
+    expected = {
+        alert_id(det.rule_id, ids[det.event.record])
+        for batch in journal_batches(data / "journal")
+        for det in compiled.match_batch(batch)
+        if det.event is not None
+    }
+    stored = served.alerts()
+    assert len(expected) == EVENTS // 3
+    assert len(stored) == len(set(stored)) == len(expected)
+    assert set(stored) == expected
