@@ -66,8 +66,8 @@ class Route:
     """One notification route: alerts at or above ``min_level`` (at ``sites``, if given) go to
     the Apprise ``urls``."""
 
-    name: str
-    urls: tuple[str, ...]
+    name: str = ""  # required (checked with the file's line)
+    urls: tuple[str, ...] = ()  # required
     min_level: str = "high"
     sites: tuple[str, ...] = ()
 

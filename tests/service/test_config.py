@@ -1,0 +1,70 @@
+"""The service's settings: defaults, the file over them (errors with file:line), flags on top."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentinelle.errors import ConfigError
+from sentinelle.service.config import ServeConfig, load_config, parse_config, with_overrides
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "serve.example.yml"
+
+
+def test_the_documented_example_loads_and_routes_critical_alerts_off_email() -> None:
+    config = load_config(EXAMPLE)
+    critical = [r for r in config.notifications.routes if r.min_level == "critical"]
+    assert critical
+    assert all(not url.startswith(("mailto", "mailtos")) for r in critical for url in r.urls)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("http: 127.0.0.1:8080\nsyslg_tcp: off\n", ":2:", "unknown setting 'syslg_tcp'"),
+        ("syslog_tcp: 127.0.0.1:70000\n", ":1:", "out of range"),
+        ("netflow: nowhere\n", ":1:", "expected HOST:PORT"),
+        ("journal:\n  max_bytes: -1\n", ":2:", "must be > 0"),
+        ("detector:\n  incident_level: urgent\n", ":2:", "incident_level"),
+        ("notifications:\n  routes:\n    - {name: a}\n", ":3:", "needs a name and at least one"),
+        ("notifications:\n  routes: x\n", ":2:", "expected a list"),
+        ("rules: [a, [b]]\n", ":1:", "list of strings"),
+    ],
+)
+def test_bad_settings_name_the_file_and_line(text: str, where: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "serve.yml")
+    assert f"serve.yml{where}" in str(caught.value) and message in str(caught.value)
+
+
+def test_flags_override_the_file() -> None:
+    config = with_overrides(parse_config("http: 0.0.0.0:80\n"), http="127.0.0.1:9", rules=["x"])
+    assert config.http == "127.0.0.1:9" and config.rules == ("x",)
+    assert config.address("syslog_tls") is None
+    with pytest.raises(ConfigError, match="--netflow"):
+        with_overrides(ServeConfig(), netflow="2055")
+
+
+def test_print_config_shows_every_setting(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sentinelle.cli.main",
+            "serve",
+            "--print-config",
+            "--data-dir",
+            str(tmp_path),
+            "--syslog-udp",
+            "off",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shown = parse_config(done.stdout.replace(f"data_dir: {tmp_path}", "data_dir: ''"))
+    assert shown.syslog_udp == "off" and shown.http == "127.0.0.1:8080"
+    assert "min_free_bytes" in done.stdout and "routes" in done.stdout
