@@ -182,4 +182,3 @@ def test_outbox_rows_follow_the_routes(tmp_path: Path, rules: Path) -> None:
     )
     run_once(config)
     assert [n.route for n in Notification.objects.all()] == ["matrix"]  # www01 is at cen
-
