@@ -164,3 +164,50 @@ def _copy(source: Future[int], target: Future[int]) -> None:
         target.set_result(source.result())
     else:
         target.set_exception(exc)
+
+
+@contextmanager
+def serving(sink: RecordSink, **extras: Any) -> Iterator[str]:
+    """The web app (ingest, API) served by uvicorn as ``sentinelle serve`` serves it, with a
+    ready runtime submitting to ``sink``: the base URL."""
+    import uvicorn
+
+    from sentinelle.service.runtime import Runtime, install
+    from sentinelle.web.asgi import application
+
+    runtime = Runtime(sink=sink, ready=True)
+    runtime.extras.update(extras)
+    install(runtime)
+    service = ServiceLoop()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            host="127.0.0.1",
+            port=0,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+        )
+    )
+
+    async def start() -> tuple[asyncio.Task[None], int]:
+        server.config.load()
+        server.lifespan = server.config.lifespan_class(server.config)
+        await server.startup()
+        task = asyncio.get_running_loop().create_task(server.main_loop())
+        return task, int(server.servers[0].sockets[0].getsockname()[1])
+
+    async def stop(task: asyncio.Task[None]) -> None:
+        server.should_exit = True
+        await task
+        await server.shutdown()
+
+    task, port = service.run(start())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        try:
+            service.run(stop(task))
+        finally:
+            service.close()
+            install(None)

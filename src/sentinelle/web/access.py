@@ -11,6 +11,8 @@ Reading is ``GET``/``HEAD``/``OPTIONS``; everything else writes. State never cha
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -127,12 +129,33 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def bearer_token(request: HttpRequest) -> str | None:
+def request_token(request: HttpRequest) -> str | None:
+    """The API token a request carries, in any of the forms machine clients send it.
+
+    ``Bearer TOKEN`` (curl, scripts, the Python Elasticsearch client's ``bearer_auth``);
+    ``Basic`` with the token as the password, any user name (Beats, Logstash, Fluent Bit and
+    Vector ``user``/``password`` settings); ``ApiKey`` with ``base64(ID:TOKEN)`` or the token
+    itself (Beats ``api_key: "ID:TOKEN"``, the Elasticsearch clients' ``api_key``). Only
+    tokens are accepted this way: a person's password never authenticates a request here.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    scheme, value = scheme.lower(), value.strip()
+    if not value or len(value) > 1024:
         return None
-    return value.strip()
+    if scheme == "bearer":
+        return value
+    if scheme in ("basic", "apikey"):
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            # An ApiKey given as the token itself (not encoded); Basic is always encoded.
+            return value if scheme == "apikey" else None
+        _, colon, secret = decoded.partition(":")
+        if colon and secret:
+            return secret
+        return decoded if scheme == "apikey" and decoded else None
+    return None
 
 
 def principal_of(request: HttpRequest) -> Principal:
@@ -141,7 +164,7 @@ def principal_of(request: HttpRequest) -> Principal:
     if isinstance(cached, Principal):
         return cached
     principal = ANONYMOUS
-    token = bearer_token(request)
+    token = request_token(request)
     if token is not None:
         from sentinelle.web.accounts.models import ApiToken
 
@@ -161,7 +184,7 @@ def refusal(request: HttpRequest, principal: Principal) -> HttpResponse:
     from django.conf import settings
     from django.shortcuts import redirect
 
-    wants_json = request.path.startswith("/api/") or bearer_token(request) is not None
+    wants_json = request.path.startswith("/api/") or request_token(request) is not None
     if principal.is_anonymous:
         if not wants_json and request.method in READ_METHODS:
             return redirect(f"{settings.LOGIN_URL}?next={request.path}")

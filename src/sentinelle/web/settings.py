@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "sentinelle.web.accounts",
     "sentinelle.web.alerts",
     "sentinelle.web.incidents",
+    "sentinelle.web.ingest",
 ]
 
 MIDDLEWARE = [

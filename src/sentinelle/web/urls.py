@@ -8,8 +8,10 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from sentinelle.web import views
 from sentinelle.web.api import urls as api_urls
+from sentinelle.web.ingest import urls as ingest_urls
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    *ingest_urls.urlpatterns,  # /api/v1/events, the Elasticsearch subset (/es/, /_bulk)
     *api_urls.urlpatterns,  # /healthz, /readyz, /metrics, /api/v1/ (the REST API)
     path("", views.home, name="home"),
     path("static/<path:path>", views.static_file, name="static"),
