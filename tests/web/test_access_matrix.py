@@ -71,6 +71,8 @@ def world(
             "action_id": action.pk,
             "suppression_id": suppression.pk,
             "path": "sentinelle/app.css",
+            "index": "winlogbeat-8.19.0",  # the ingest app's Elasticsearch routes
+            "rest": "_ilm/policy/winlogbeat",
         },
         "tokens": tokens,
         "people": people,

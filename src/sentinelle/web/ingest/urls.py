@@ -9,12 +9,12 @@ from sentinelle.web.ingest import elastic, events
 
 urlpatterns: list[URLPattern] = [
     path("api/v1/events", events.events, name="ingest-events"),
-    path("es", elastic.root),
+    path("es", elastic.root, name="es"),
     path("es/", elastic.root, name="es-root"),
     path("es/_bulk", elastic.bulk, name="es-bulk"),
-    path("es/_license", elastic.license_info),
-    path("es/_xpack", elastic.xpack),
-    path("es/_cluster/health", elastic.cluster_health),
+    path("es/_license", elastic.license_info, name="es-license"),
+    path("es/_xpack", elastic.xpack, name="es-xpack"),
+    path("es/_cluster/health", elastic.cluster_health, name="es-cluster-health"),
     path("es/<str:index>/_bulk", elastic.bulk, name="es-index-bulk"),
     path("es/<path:rest>", elastic.setup, name="es-setup"),
     path("_bulk", elastic.bulk, name="bulk"),
