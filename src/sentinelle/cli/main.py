@@ -31,6 +31,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
     "serve": ("serve",),
     "users": ("users",),
+    "tokens": ("tokens",),
 }
 # Every command module, in the same order: what help and unknown commands load.
 COMMAND_MODULES: tuple[str, ...] = tuple(
