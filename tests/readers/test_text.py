@@ -484,9 +484,7 @@ def test_csv_invalid_utf8_is_kept_and_reported(tmp_path: Path) -> None:
     assert [(i.location, "invalid UTF-8" in i.reason) for i in issues] == [(f"{path}:2", True)]
 
 
-def test_oversized_spooled_member_is_skipped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_oversized_spooled_member_is_skipped(tmp_path: Path) -> None:
     """A member that must go to disk (an archive in an archive) stops at the spool cap."""
     import sentinelle.readers as readers
 
@@ -496,11 +494,13 @@ def test_oversized_spooled_member_is_skipped(
     outer = tmp_path / "outer.zip"
     with zipfile.ZipFile(outer, "w") as archive:
         archive.write(inner, "inner.zip")
-    monkeypatch.setattr(readers, "MAX_SPOOL_BYTES", 1000)
-    events, issues = read_all(outer)
+    events, issues = [], []
+    for batch in readers.read_file(outer, limits=readers.ReadLimits(max_spool_bytes=1000)):
+        events += batch.events
+        issues += batch.issues
     assert events == []
     assert [(i.location, i.kind) for i in issues] == [(f"{outer}!inner.zip", "file")]
-    assert "larger than" in issues[0].reason
+    assert "spool budget" in issues[0].reason
 
 
 def test_special_files_are_reported_not_read(tmp_path: Path) -> None:

@@ -37,6 +37,19 @@ _PATHS = typer.Argument(
 )
 _FORMAT = typer.Option(OutputFormat.jsonl, "--format", "-f", help="Output format.")
 _LIMIT = typer.Option(None, "--limit", "-n", min=0, help="Stop after this many events.")
+_FOLLOW = typer.Option(
+    False,
+    "--follow-symlinks",
+    help="Follow symbolic links found in folders, also those leaving the folder or to folders"
+    " (default: reported, not followed).",
+)
+_READ_LIMITS = typer.Option(
+    [],
+    "--read-limit",
+    metavar="NAME=VALUE",
+    help="Change a reader limit (repeatable): max_fields, max_event_bytes, max_depth,"
+    " max_batch_bytes, max_ratio, ratio_floor, max_spool_bytes; sizes take K, M, G.",
+)
 # Longest value shown in a table cell; the JSON output is never shortened.
 _CELL = 120
 _PIPE_WIDTH = 200
@@ -59,16 +72,25 @@ def events(
     paths: list[Path] = _PATHS,
     output: OutputFormat = _FORMAT,
     limit: int | None = _LIMIT,
+    follow_symlinks: bool = _FOLLOW,
+    read_limits: list[str] = _READ_LIMITS,
 ) -> None:
     """Print the normalised events of log files: the field names rules match against."""
+    from sentinelle.errors import ConfigError
     from sentinelle.readers import read_paths
+    from sentinelle.readers.limits import DEFAULT_LIMITS, with_overrides
+
+    try:
+        limits = with_overrides(DEFAULT_LIMITS, read_limits)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--read-limit") from exc
 
     shown = 0
     issues = 0
     unreadable = 0
     rows: list[Event] = []
     tty = sys.stdout.isatty()
-    batches = read_paths(paths, batch_size=512)
+    batches = read_paths(paths, batch_size=512, limits=limits, follow_symlinks=follow_symlinks)
     try:
         for batch in batches:
             for issue in batch.issues:

@@ -14,39 +14,35 @@ batch with one ``file`` issue and no events), and reading goes on.
 
 from __future__ import annotations
 
-import bz2
 import functools
-import gzip
 import os
 import stat
 import sys
-import tempfile
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
-from typing import IO
+from pathlib import Path
 
 from sentinelle.errors import Location, ReadError
 from sentinelle.events import EventBatch
-from sentinelle.readers.batches import BatchBuilder, make_issue
+from sentinelle.readers.archives import MAX_ARCHIVE_DEPTH, read_archive
 from sentinelle.readers.evtx import EvtxLimits, WorkerRules, read_evtx, read_evtx_files
+from sentinelle.readers.limits import DEFAULT_LIMITS, ReadLimits
 from sentinelle.readers.lines import ByteStream
+from sentinelle.readers.members import Reading, read_member, read_text, unreadable
 from sentinelle.readers.sniff import (
     ARCHIVES,
-    BLANK_LIMIT,
     MAGIC_BYTES,
     SNIFF_BYTES,
     is_binary_container,
     skip_blank,
     sniff_bytes,
 )
-from sentinelle.readers.textlogs import read_text_stream
 
 __all__ = [
+    "MAX_ARCHIVE_DEPTH",
     "STDIN_PATH",
     "STDIN_SOURCE",
     "EvtxLimits",
+    "ReadLimits",
     "WorkerRules",
     "expand_paths",
     "read_file",
@@ -55,26 +51,27 @@ __all__ = [
     "sniff_format",
 ]
 
-# Archives inside archives are followed this deep (a zip of gzipped logs is depth 2).
-MAX_ARCHIVE_DEPTH = 3
-# An EVTX file or archive found inside an archive is spooled to a temporary file; a member that
-# decompresses past this size (a decompression bomb) is reported and skipped instead.
-MAX_SPOOL_BYTES = 8 << 30
-# Errors a damaged compressed stream or archive raises while it is read.
-_STREAM_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError, RuntimeError)
+_LINK_FOLDER = "symbolic link to a folder, not followed (--follow-symlinks follows it)"
+_LINK = "symbolic link leaving the folder read, not followed (--follow-symlinks follows it)"
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+def expand_paths(paths: Iterable[str | Path], *, follow_symlinks: bool = False) -> list[Path]:
     """Every file under ``paths``: directories are walked recursively, in sorted order.
 
     Archives stay single files (their members are read by :func:`read_file`). A path that does
     not exist, and special files (FIFOs, sockets, devices), are kept, so that reading them
     reports them instead of dropping them silently.
+
+    Symbolic links found in a folder: a link to a file inside the folder given is listed as its
+    target; a link leaving that folder, or to a folder, is listed as the link, which
+    :func:`read_file` then reports (not followed) unless ``follow_symlinks``, which follows
+    every link (folders included, each folder once). A link named in ``paths`` itself is the
+    user's choice and is followed.
     """
-    return [Path(name) for name in _file_names(paths)]
+    return [Path(name) for name in _file_names(paths, follow_symlinks)]
 
 
-def _file_names(paths: Iterable[str | Path]) -> list[str]:
+def _file_names(paths: Iterable[str | Path], follow_symlinks: bool = False) -> list[str]:
     """:func:`expand_paths` as strings, what the readers use: a Path object per file (made,
     compared while sorting, turned back into text) cost more than sniffing the file. Each name
     is the text of its Path, in the Paths' order (by their parts)."""
@@ -82,20 +79,47 @@ def _file_names(paths: Iterable[str | Path]) -> list[str]:
     for item in paths:
         top = Path(item)
         if not top.is_dir():
-            out.append(str(top))
+            # Named by the user: a link is followed (to its target, which read_file reads).
+            out.append(os.path.realpath(top) if top.is_symlink() and top.is_file() else str(top))
             continue
+        inside = os.path.realpath(top).rstrip(os.sep) + os.sep
+        seen = {os.path.realpath(top)}
         found: list[tuple[list[str], str]] = []
-        for root, dirs, files in os.walk(top, followlinks=False):
+        for root, dirs, files in os.walk(top, followlinks=follow_symlinks):
             dirs.sort()
             folder = Path(root)  # one per folder; its files are joined as text
             base = str(folder)
             prefix = "" if base == "." else base.rstrip(os.sep) + os.sep
             parts = list(folder.parts)
-            found.extend(([*parts, name], prefix + name) for name in files)
+            for name in list(dirs):
+                full = prefix + name
+                if not os.path.islink(full):  # noqa: PTH114 - names stay text (see above)
+                    continue
+                real = os.path.realpath(full)
+                if not follow_symlinks:
+                    found.append(([*parts, name], full))  # listed: read_file reports it
+                elif real in seen:
+                    dirs.remove(name)  # a folder already walked (a loop of links)
+                else:
+                    seen.add(real)
+            for name in files:
+                full = prefix + name
+                if not follow_symlinks and os.path.islink(full):  # noqa: PTH114
+                    real = os.path.realpath(full)
+                    if real.startswith(inside) and os.path.isfile(real):  # noqa: PTH113
+                        full = real  # a link within the input: its target is read
+                found.append(([*parts, name], full))
         found.sort()
         # FIFOs, sockets and devices stay in: reading them reports them (never silently).
         out.extend(name for _, name in found)
     return out
+
+
+def _link_refusal(path: str | Path, follow_symlinks: bool) -> str | None:
+    """Why a symbolic link ``path`` is not read (None: not a link, or links are followed)."""
+    if follow_symlinks or not os.path.islink(path):  # noqa: PTH114 - one call per file
+        return None
+    return _LINK_FOLDER if os.path.isdir(path) else _LINK  # noqa: PTH112
 
 
 def sniff_format(path: str | Path) -> str:
@@ -132,18 +156,34 @@ STDIN_SOURCE = "<stdin>"
 
 
 def read_file(
-    path: str | Path, *, batch_size: int = 2048, rules: WorkerRules | None = None
+    path: str | Path,
+    *,
+    batch_size: int = 2048,
+    rules: WorkerRules | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    follow_symlinks: bool = False,
 ) -> Iterator[EventBatch]:
     """Normalised batches of one file of any supported format, archives included.
 
     ``-`` reads standard input (see :func:`read_stream`). ``rules``: as for :func:`read_paths`.
+    ``limits``: what one hostile input may cost (see :class:`ReadLimits`). A symbolic link is
+    reported and not read unless ``follow_symlinks`` (see :func:`expand_paths`).
     """
     if str(path) == STDIN_PATH:
-        return read_stream(sys.stdin.buffer, STDIN_SOURCE, batch_size=batch_size)
-    return _read(Path(path), str(path), batch_size, 0, rules)
+        return read_stream(sys.stdin.buffer, STDIN_SOURCE, batch_size=batch_size, limits=limits)
+    refusal = _link_refusal(path, follow_symlinks)
+    if refusal is not None:
+        return iter((unreadable(str(path), refusal),))
+    return _read(Path(path), str(path), Reading(batch_size, limits), rules)
 
 
-def read_stream(stream: ByteStream, source: str, *, batch_size: int = 2048) -> Iterator[EventBatch]:
+def read_stream(
+    stream: ByteStream,
+    source: str,
+    *,
+    batch_size: int = 2048,
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> Iterator[EventBatch]:
     """Normalised batches of a byte stream (standard input, a pipe, a socket's file).
 
     The format is sniffed from the first bytes, as for a file. Text formats are read as the
@@ -151,11 +191,16 @@ def read_stream(stream: ByteStream, source: str, *, batch_size: int = 2048) -> I
     a seekable file and are copied to a temporary one first (capped, as archive members are).
     Events carry ``source`` as their provenance, with line or record numbers as usual.
     """
-    return _read_member(stream, source, source, batch_size, 0)
+    return read_member(stream, source, source, Reading(batch_size, limits), 0)
 
 
 def read_paths(
-    paths: Iterable[str | Path], *, batch_size: int = 2048, rules: WorkerRules | None = None
+    paths: Iterable[str | Path],
+    *,
+    batch_size: int = 2048,
+    rules: WorkerRules | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    follow_symlinks: bool = False,
 ) -> Iterator[EventBatch]:
     """Batches of every file under ``paths`` (see :func:`expand_paths`), file after file.
 
@@ -164,42 +209,33 @@ def read_paths(
     records while the consumer falls behind (see :func:`read_evtx_files`); the batches are
     the same, and the consumer's ``rules.match_batch`` gives the same detections.
     """
-    files = iter(_file_names(paths))
+    files = iter(_file_names(paths, follow_symlinks))
     held: list[tuple[str, str]] = []
+
+    def sniffed(path: str) -> str:
+        return "link" if _link_refusal(path, follow_symlinks) else _sniff_quietly(path)
 
     def evtx_run(first: str) -> Iterator[tuple[str | Path, str | None]]:
         yield first, first
         for path in files:
-            fmt = _sniff_quietly(path)
+            fmt = sniffed(path)
             if fmt != "evtx":
                 held.append((path, fmt))
                 return
             yield path, path
 
     for first in files:
-        path, fmt = first, _sniff_quietly(first)
+        path, fmt = first, sniffed(first)
         while True:
             if fmt == "evtx":
                 yield from read_evtx_files(evtx_run(path), batch_size=batch_size, rules=rules)
             else:
-                yield from read_file(path, batch_size=batch_size)
+                yield from read_file(
+                    path, batch_size=batch_size, limits=limits, follow_symlinks=follow_symlinks
+                )
             if not held:
                 break
             path, fmt = held.pop()
-
-
-# Text with no structure Sentinelle knows is read line by line (one ``message`` per line) only when
-# its name says it is a log; READMEs and licences next to the logs are reported and skipped, so
-# their words never reach keyword rules.
-_PLAIN_LOG_SUFFIXES = frozenset((".log", ".txt", ".out", ".err", ".syslog", ".messages"))
-_PLAIN_TEXT_SKIPPED = "plain text that is no log format Sentinelle reads (not a .log/.txt); skipped"
-
-
-def _plain_log_name(name: str) -> bool:
-    pure = PurePosixPath(name.replace("!", "/"))
-    return any(suffix.lower() in _PLAIN_LOG_SUFFIXES for suffix in pure.suffixes) or (
-        not pure.suffix
-    )
 
 
 def _sniff_quietly(path: str | Path) -> str:
@@ -211,184 +247,25 @@ def _sniff_quietly(path: str | Path) -> str:
         return "unreadable"
 
 
-def _unreadable(source: str, reason: str, fmt: str = "") -> EventBatch:
-    return EventBatch(source, issues=[make_issue(source, reason, "file")], format=fmt)
-
-
 def _read(
-    path: Path, source: str, batch_size: int, depth: int, rules: WorkerRules | None = None
+    path: Path, source: str, reading: Reading, rules: WorkerRules | None = None
 ) -> Iterator[EventBatch]:
     try:
         fmt = sniff_format(path)
     except ReadError as exc:
-        yield _unreadable(source, exc.message)
+        yield unreadable(source, exc.message)
         return
     if fmt == "evtx":
-        yield from read_evtx(path, source, batch_size=batch_size, rules=rules)
-    elif fmt in ARCHIVES:
-        yield from _read_archive(path, fmt, source, batch_size, depth)
-    else:
-        try:
-            mtime = path.stat().st_mtime
-            with path.open("rb") as handle:
-                head = handle.read(SNIFF_BYTES)
-                yield from _read_text(head, handle, source, source, batch_size, mtime)
-        except OSError as exc:
-            yield _unreadable(source, f"cannot read: {exc.strerror or exc}", fmt)
-
-
-def _read_text(
-    head: bytes,
-    stream: ByteStream,
-    name: str,
-    source: str,
-    batch_size: int,
-    mtime: float | None,
-) -> Iterator[EventBatch]:
-    """A stream that is no EVTX file or archive, from its ``head``: read as its text format
-    from its first line holding text, or reported with the reason it is not read."""
-    head, skipped, whole = skip_blank(head, stream.read)
-    fmt = sniff_bytes(head, PurePosixPath(name).name)
-    if not whole:
-        yield _unreadable(source, f"only blank lines in its first {BLANK_LIMIT >> 20} MiB", "empty")
-    elif fmt == "empty":
-        reason = "only blank lines: no text to read" if skipped or head else "empty: no bytes"
-        yield _unreadable(source, reason, fmt)
-    elif fmt in {"binary", "evtx"} or fmt in ARCHIVES:
-        yield _unreadable(source, "binary content of no supported format", "binary")
-    elif fmt == "text" and not _plain_log_name(name):
-        yield _unreadable(source, _PLAIN_TEXT_SKIPPED, fmt)
-    else:
-        yield from _read_stream(
-            _Prefixed(head, stream), fmt, source, batch_size, mtime, skipped + 1
-        )
-
-
-def _read_stream(
-    stream: ByteStream,
-    fmt: str,
-    source: str,
-    batch_size: int,
-    mtime: float | None,
-    first_line: int = 1,
-) -> Iterator[EventBatch]:
-    builder = BatchBuilder(source, fmt, batch_size)
+        yield from read_evtx(path, source, batch_size=reading.batch_size, rules=rules)
+        return
     try:
-        yield from read_text_stream(
-            stream, fmt, source, builder, mtime=mtime, first_line=first_line
-        )
-    except _STREAM_ERRORS as exc:
-        # A damaged compressed stream: what was read stays, the rest is reported.
-        builder.issue(source, f"read stopped: {type(exc).__name__}: {exc}", "file")
-    last = builder.finish()
-    if last is not None:
-        yield last
-
-
-def _read_archive(
-    path: Path, fmt: str, source: str, batch_size: int, depth: int
-) -> Iterator[EventBatch]:
-    if depth >= MAX_ARCHIVE_DEPTH:
-        yield _unreadable(source, f"archive nested deeper than {MAX_ARCHIVE_DEPTH}", fmt)
-        return
-    if fmt == "zip":
-        yield from _read_zip(path, source, batch_size, depth)
-        return
-    opener = gzip.open if fmt == "gzip" else bz2.open
-    inner_name = source[: -len(Path(source).suffix)] if Path(source).suffix else source
-    try:
-        with opener(path, "rb") as stream:
-            yield from _read_member(stream, inner_name, source, batch_size, depth)
-    except _STREAM_ERRORS as exc:
-        yield _unreadable(source, f"{fmt} stream unreadable: {type(exc).__name__}: {exc}", fmt)
-
-
-def _read_zip(path: Path, source: str, batch_size: int, depth: int) -> Iterator[EventBatch]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (*_STREAM_ERRORS, zipfile.LargeZipFile) as exc:
-        yield _unreadable(source, f"zip archive unreadable: {exc}", "zip")
-        return
-    with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            member = f"{source}!{info.filename}"
-            if info.flag_bits & 0x1:
-                yield _unreadable(member, "encrypted zip member, skipped", "zip")
-                continue
-            try:
-                with archive.open(info) as stream:
-                    yield from _read_member(stream, member, member, batch_size, depth)
-            except (*_STREAM_ERRORS, NotImplementedError) as exc:
-                yield _unreadable(member, f"zip member unreadable: {type(exc).__name__}: {exc}")
-
-
-def _read_member(
-    stream: ByteStream, name: str, source: str, batch_size: int, depth: int
-) -> Iterator[EventBatch]:
-    """A decompressed stream: sniffed, then read as text or spooled for EVTX and archives."""
-    head = stream.read(SNIFF_BYTES)
-    fmt = sniff_bytes(head, PurePosixPath(name).name)
-    if fmt == "evtx" or fmt in ARCHIVES:
-        # The EVTX worker and the zip reader need a real, seekable file: spool to disk.
-        with tempfile.NamedTemporaryFile(prefix="sentinelle-", suffix=".spool") as spool:
-            spool.write(head)
-            if len(head) > MAX_SPOOL_BYTES or not _copy_capped(
-                stream, spool, MAX_SPOOL_BYTES - len(head)
-            ):
-                yield _unreadable(
-                    source, f"{fmt} member larger than {MAX_SPOOL_BYTES >> 30} GiB, skipped", fmt
-                )
-                return
-            spool.flush()
-            if fmt == "evtx":
-                yield from read_evtx(spool.name, source, batch_size=batch_size)
-            else:
-                yield from _read_archive(Path(spool.name), fmt, source, batch_size, depth + 1)
-        return
-    yield from _read_text(head, stream, name, source, batch_size, None)
-
-
-def _copy_capped(stream: ByteStream, out: IO[bytes], limit: int) -> bool:
-    """Copy ``stream`` to ``out``; False (copy abandoned) past ``limit`` bytes."""
-    copied = 0
-    while True:
-        block = stream.read(1 << 20)
-        if not block:
-            return True
-        copied += len(block)
-        if copied > limit:
-            return False
-        out.write(block)
-
-
-class _Prefixed:
-    """A read-only stream: the sniffed head again, then the rest of the underlying stream."""
-
-    def __init__(self, head: bytes, rest: ByteStream) -> None:
-        self._head = head
-        self._rest = rest
-
-    def readline(self, size: int = -1, /) -> bytes:
-        if self._head:
-            newline = self._head.find(b"\n")
-            end = len(self._head) if newline < 0 else newline + 1
-            if size >= 0:
-                end = min(end, size)
-            line, self._head = self._head[:end], self._head[end:]
-            if line.endswith(b"\n") or (size >= 0 and len(line) >= size):
-                return line
-            more = self._rest.readline(-1 if size < 0 else size - len(line))
-            return line + more
-        return self._rest.readline(size)
-
-    def read(self, size: int = -1, /) -> bytes:
-        wanted = size
-        if self._head:
-            if wanted < 0:
-                data, self._head = self._head, b""
-                return data + self._rest.read()
-            data, self._head = self._head[:wanted], self._head[wanted:]
-            return data
-        return self._rest.read(wanted)
+        info = path.stat()
+        if fmt in ARCHIVES:
+            reading.top_size = info.st_size
+            yield from read_archive(path, fmt, source, reading, 0)
+            return
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+            yield from read_text(head, handle, source, source, reading, info.st_mtime)
+    except OSError as exc:
+        yield unreadable(source, f"cannot read: {exc.strerror or exc}", fmt)

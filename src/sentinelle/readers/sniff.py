@@ -19,7 +19,10 @@ BLANK_LIMIT = 1 << 30
 MAGIC_BYTES = FILE_HEADER_SIZE + 8  # enough for every magic number, and a carved EVTX chunk
 
 # Formats whose content is a compressed container of another file.
-ARCHIVES = frozenset(("gzip", "bzip2", "zip"))
+ARCHIVES = frozenset(("gzip", "bzip2", "zip", "tar"))
+# POSIX (ustar), GNU and pax tar headers all carry this at offset 257.
+_TAR_MAGIC = b"ustar"
+_TAR_OFFSET = 257
 # Formats read line by line by the syslog parser.
 LINE_FORMATS = frozenset(("syslog", "cef", "kv", "text"))
 
@@ -71,8 +74,10 @@ def skip_blank(head: bytes, read: Callable[[int], bytes]) -> tuple[bytes, int, b
 
 def is_binary_container(head: bytes) -> bool:
     """Whether ``head`` already shows an EVTX file or an archive (no more bytes needed)."""
-    return any(head.startswith(magic) for magic, _ in _MAGIC) or (
-        head[FILE_HEADER_SIZE : FILE_HEADER_SIZE + 8] == CHUNK_MAGIC
+    return (
+        any(head.startswith(magic) for magic, _ in _MAGIC)
+        or head[FILE_HEADER_SIZE : FILE_HEADER_SIZE + 8] == CHUNK_MAGIC
+        or head[_TAR_OFFSET : _TAR_OFFSET + 5] == _TAR_MAGIC
     )
 
 
@@ -81,6 +86,8 @@ def sniff_bytes(head: bytes, name: str = "") -> str:
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             return fmt
+    if head[_TAR_OFFSET : _TAR_OFFSET + 5] == _TAR_MAGIC:
+        return "tar"
     suffixes = [s.lower() for s in PurePath(name).suffixes]
     if head[FILE_HEADER_SIZE : FILE_HEADER_SIZE + 8] == CHUNK_MAGIC or (
         suffixes and suffixes[-1] == ".evtx" and head
