@@ -30,7 +30,7 @@ def _same(decoded: list[FlowRecord], expected: list[FlowRecord], origin: str = "
 def test_ipfix_round_trip_with_v4_and_v6_templates() -> None:
     decoder = FlowDecoder()
     _same(decoder.decode(encode_ipfix(FLOWS, T + 3, 0), "x"), FLOWS)
-    assert decoder.stats.templates_learned == 2
+    assert decoder.stats.templates.learned == 2
     assert decoder.stats.records == 3
     assert decoder.stats.problems == 0
 
@@ -107,7 +107,7 @@ def test_template_refresh_change_and_withdrawal() -> None:
     decoder = FlowDecoder()
     decoder.decode(encode_ipfix(FLOWS, T, 0), "x")
     decoder.decode(encode_ipfix(FLOWS, T, 3), "x")
-    assert decoder.stats.templates_refreshed == 2
+    assert decoder.stats.templates.refreshed == 2
     # A different template under the same id replaces the old one.
     fields = [(8, 4), (12, 4), (2, 4)]
     body = struct.pack(">HH", 256, len(fields)) + b"".join(struct.pack(">HH", *f) for f in fields)
@@ -117,11 +117,11 @@ def test_template_refresh_change_and_withdrawal() -> None:
     message = _ipfix(changed + data, sequence=6)
     (flow,) = decoder.decode(message, "x")
     assert (flow.src, flow.dst, flow.packets, flow.start) == ("10.0.0.9", "10.0.0.8", 77, T)
-    assert decoder.stats.templates_changed == 1
+    assert decoder.stats.templates.changed == 1
     # Withdrawal (field count 0) forgets it: the next data set waits for a template.
     withdraw = struct.pack(">HHHH", 2, 8, 256, 0)
     decoder.decode(_ipfix(withdraw, sequence=7), "x")
-    assert decoder.stats.templates_withdrawn == 1
+    assert decoder.stats.templates.withdrawn == 1
     assert decoder.decode(_ipfix(data, sequence=7), "x") == []
     assert decoder.stats.unknown_template_sets == 1
 
@@ -142,13 +142,37 @@ def test_data_before_its_template_is_decoded_when_the_template_arrives() -> None
 
 def test_templates_expire_and_are_capped_with_counts() -> None:
     decoder = FlowDecoder(DecoderLimits(max_templates=2, template_timeout=60.0))
+    # Exporter a's data is decoded with its templates: they are its, and no one else's to take.
     decoder.decode(encode_ipfix(FLOWS, T, 0), "a", received=T)
-    decoder.decode(encode_ipfix(FLOWS, T, 0), "b", received=T)  # evicts a's two templates
+    assert decoder.decode(encode_ipfix(FLOWS, T, 0), "b", received=T) == []
     assert decoder.template_count == 2
-    assert decoder.stats.templates_evicted == 2
+    counts = decoder.stats.templates
+    assert (counts.refused, counts.by_exporter) == (2, {"b v10 domain 0": 2})
+    assert any("template 256 refused" in str(i) for i in decoder.stats.issues)
     later = encode_ipfix(FLOWS, T, 3, with_templates=False)
-    assert decoder.decode(later, "b", received=T + 61) == []
-    assert decoder.stats.templates_expired == 2  # the IPv4 and the IPv6 template
+    assert decoder.decode(later, "a", received=T + 61) == []
+    assert counts.expired == 2  # the IPv4 and the IPv6 template
+
+
+def test_an_exporter_over_its_share_loses_its_own_oldest_template() -> None:
+    decoder = FlowDecoder(DecoderLimits(max_templates=10, max_templates_per_exporter=1))
+    decoder.decode(encode_ipfix(FLOWS, T, 0), "a")  # templates 256 (IPv4) then 257 (IPv6)
+    counts = decoder.stats.templates
+    assert (decoder.template_count, counts.evicted, counts.by_exporter) == (
+        1,
+        1,
+        {"a v10 domain 0": 1},
+    )
+
+
+def test_unproven_templates_make_room_for_a_new_exporter() -> None:
+    # Templates with no data (a flood in made-up domains looks like this) are the first to go.
+    decoder = FlowDecoder(DecoderLimits(max_templates=2))
+    decoder.decode(encode_ipfix([], T, 0), "flood")
+    decoder.decode(encode_ipfix(FLOWS, T, 0), "real")
+    counts = decoder.stats.templates
+    assert (counts.taken, counts.refused) == (2, 0)
+    assert len(decoder.decode(encode_ipfix(FLOWS, T, 3, with_templates=False), "real")) == 3
 
 
 def test_templates_of_different_exporters_and_domains_never_mix() -> None:

@@ -215,7 +215,7 @@ def test_softflowd_flood_start_end_and_top_sources(
     stats = decoder.stats
     assert stats.records > 7000  # 7,500 flood flows plus the normal ones
     assert stats.problems == 0, stats.issues
-    assert stats.templates_learned >= 1
+    assert stats.templates.learned >= 1
     assert stats.sequence_gaps == 0, stats.issues
 
     starts = [d for d in found if d.rule_id == "net-flood-start"]

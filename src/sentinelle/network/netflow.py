@@ -19,6 +19,7 @@ from typing import Any
 from sentinelle.events import ReadIssue
 from sentinelle.network.flow import FlowRecord
 from sentinelle.network.records import Context, build_records, fix_odd, uptime_age
+from sentinelle.network.template_cache import CacheCounts, Template, TemplateCache
 from sentinelle.network.templates import (
     MAX_FIELDS,
     FieldSpec,
@@ -58,12 +59,7 @@ class DecodeStats:
     sequence_lost: int = 0  # v5/IPFIX: records lost; v9: export packets lost
     sequence_gaps: int = 0  # how many times a gap was seen
     out_of_order: int = 0
-    templates_learned: int = 0
-    templates_refreshed: int = 0
-    templates_changed: int = 0
-    templates_withdrawn: int = 0
-    templates_expired: int = 0
-    templates_evicted: int = 0
+    templates: CacheCounts = field(default_factory=CacheCounts)
     streams_evicted: int = 0
     issues: list[ReadIssue] = field(default_factory=list)
     issues_dropped: int = 0
@@ -88,23 +84,21 @@ class DecodeStats:
     def as_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__slots__ if name not in _NOT_COUNTERS}
         out["versions"] = {str(k): v for k, v in sorted(self.versions.items())}
+        templates = self.templates
+        out["templates"] = {
+            name: getattr(templates, name) for name in templates.__slots__ if name != "max_named"
+        }
+        out["templates"]["by_exporter"] = dict(sorted(templates.by_exporter.items()))
         return out
 
 
-_NOT_COUNTERS = frozenset({"issues", "max_issues", "versions"})
-
-
-@dataclass(slots=True)
-class Template:
-    plan: Plan
-    learned: float
-    refreshed: float
-    options: bool
+_NOT_COUNTERS = frozenset({"issues", "max_issues", "versions", "templates"})
 
 
 @dataclass(frozen=True, slots=True)
 class DecoderLimits:
-    max_templates: int = 4096
+    max_templates: int = 4096  # in all
+    max_templates_per_exporter: int = 256  # each exporter (address, domain) has its own share
     template_timeout: float = 1800.0  # seconds without refresh before a template is forgotten
     max_streams: int = 4096  # (exporter, version, domain) sequence trackers
     max_pending_sets: int = 256  # data sets kept while their template has not arrived
@@ -116,7 +110,10 @@ class FlowDecoder:
     def __init__(self, limits: DecoderLimits | None = None) -> None:
         self.limits = limits or DecoderLimits()
         self.stats = DecodeStats()
-        self._templates: OrderedDict[tuple[str, int, int, int], Template] = OrderedDict()
+        self._templates = TemplateCache(
+            self.limits.max_templates, self.limits.max_templates_per_exporter
+        )
+        self.stats.templates = self._templates.counts
         self._streams: OrderedDict[tuple[str, int, int], tuple[int, int]] = OrderedDict()
         self._system_init: OrderedDict[tuple[str, int], float] = OrderedDict()
         # One packet in N sampled, per exporter and domain: counters are scaled back up.
@@ -387,42 +384,29 @@ class FlowDecoder:
         self, ctx: Context, template_id: int, fields: tuple[FieldSpec, ...], now: float
     ) -> bool:
         """Whether this template is already known as it is (exporters resend them often)."""
-        key = (ctx.exporter, ctx.version, ctx.domain, template_id)
-        known = self._templates.get(key)
-        if known is None or known.plan.fields != fields:
-            return False
-        self.stats.templates_refreshed += 1
-        known.refreshed = now
-        self._templates.move_to_end(key)
-        return True
+        key = (ctx.exporter, ctx.version, ctx.domain)
+        return self._templates.refresh(key, template_id, fields, now)
 
     def _learn(
         self, ctx: Context, template_id: int, plan: Plan, options: bool, now: float, where: str
     ) -> list[FlowRecord]:
-        stats = self.stats
-        key = (ctx.exporter, ctx.version, ctx.domain, template_id)
-        known = self._templates.pop(key, None)
-        if known is not None:
-            stats.templates_changed += 1
-        elif len(self._templates) >= self.limits.max_templates:
-            self._templates.popitem(last=False)
-            stats.templates_evicted += 1
-        stats.templates_learned += 1
-        self._templates[key] = Template(plan, now, now, options)
-        return self._replay_pending(key, now)
+        key = (ctx.exporter, ctx.version, ctx.domain)
+        if not self._templates.learn(key, template_id, Template(plan, now, now, options)):
+            self.stats.issue(
+                where,
+                f"template {template_id} refused: the template cache is full"
+                f" ({self.limits.max_templates}) of exporters whose data was decoded",
+            )
+            return []
+        return self._replay_pending((*key, template_id), now)
 
     def _withdraw(self, ctx: Context, template_id: int, where: str) -> None:
-        key = (ctx.exporter, ctx.version, ctx.domain, template_id)
-        if self._templates.pop(key, None) is not None:
-            self.stats.templates_withdrawn += 1
-        else:
+        key = (ctx.exporter, ctx.version, ctx.domain)
+        if not self._templates.drop(key, template_id):
             self.stats.issue(where, f"withdrawal of unknown template {template_id}")
 
     def _withdraw_all(self, ctx: Context) -> None:
-        prefix = (ctx.exporter, ctx.version, ctx.domain)
-        for key in [k for k in self._templates if k[:3] == prefix]:
-            del self._templates[key]
-            self.stats.templates_withdrawn += 1
+        self._templates.drop_all((ctx.exporter, ctx.version, ctx.domain))
 
     def _replay_pending(self, key: tuple[str, int, int, int], now: float) -> list[FlowRecord]:
         if not self._pending:
@@ -441,11 +425,11 @@ class FlowDecoder:
         self, body: bytes, set_id: int, ctx: Context, now: float, where: str
     ) -> list[FlowRecord]:
         stats = self.stats
-        key = (ctx.exporter, ctx.version, ctx.domain, set_id)
-        template = self._templates.get(key)
+        exporter = (ctx.exporter, ctx.version, ctx.domain)
+        key = (*exporter, set_id)
+        template = self._templates.get(exporter, set_id)
         if template is not None and now - template.refreshed > self.limits.template_timeout:
-            del self._templates[key]
-            stats.templates_expired += 1
+            self._templates.drop(exporter, set_id, expired=True)
             stats.issue(
                 where,
                 f"template {set_id} expired (not refreshed for {now - template.refreshed:.0f} s)",
@@ -461,6 +445,8 @@ class FlowDecoder:
             return []
         plan = template.plan
         rows = self._rows(plan, body, where)
+        if rows:
+            self._templates.proven(exporter)
         if template.options:
             self._read_options(plan, rows, ctx)
             return []

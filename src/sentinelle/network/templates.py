@@ -145,6 +145,10 @@ class Plan:
     def has_flows(self) -> bool:
         return Role.SRC in self.index and Role.DST in self.index
 
+    def __reduce__(self) -> tuple[object, tuple[tuple[FieldSpec, ...]]]:
+        # A compiled struct cannot be pickled: a checkpoint keeps the fields and compiles again.
+        return compile_plan, (self.fields,)
+
 
 def parse_template_fields(
     body: bytes | memoryview, offset: int, count: int, ipfix: bool
