@@ -112,7 +112,8 @@ class _Run:
             "not NetFlow/IPFIX": decoder["unsupported_version"],
             "sequence gaps": decoder["sequence_gaps"],
             "events skipped": summary["events"]["skipped"],
-            "suspect timestamps": detector["suspect_future_flows"],
+            "suspect timestamps": summary["clock"]["suspect_future_flows"]
+            + summary["clock"]["suspect_past_flows"],
         }
         shown = ", ".join(f"{n} {name}" for name, n in problems.items() if n)
         if shown:
@@ -195,11 +196,12 @@ def detect_command(
     stream = _open_output(output)
     run = _Run(settings, stream, hospital)
     try:
-        merged = merge_by_time(_guarded(path, run) for path in _expand(paths))
+        streams = (_guarded(path, run) for path in _expand(paths))
+        merged = merge_by_time(streams, settings.max_jump_seconds)
         chunk: list[FlowRecord] = []
         for flow in merged:
             chunk.append(flow)
-            if len(chunk) >= 4096:
+            if len(chunk) >= _DELIVERY:
                 run.emit(run.detector.feed(chunk))
                 chunk = []
         run.emit(run.detector.feed(chunk))
@@ -210,6 +212,11 @@ def detect_command(
     run.report(stats)
     if run.failed_files:
         raise typer.Exit(1)
+
+
+# Flows handed to the detector at a time: one delivery, in the sense of its clock's agreement
+# (a file's flows far ahead of the clock move it after agreement_deliveries of these).
+_DELIVERY = 512
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -268,7 +275,7 @@ def collect_command(
                     flows = run.decoder.decode(
                         message.payload, message.exporter, message.time, message.where
                     )
-                    run.emit(detector.feed(flows))
+                    run.emit(detector.feed(flows, message.time))
                     quiet_since, quiet_base = time.monotonic(), detector.newest
             except KeyboardInterrupt:
                 typer.echo("sentinelle network: stopped", err=True)

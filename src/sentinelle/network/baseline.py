@@ -92,8 +92,11 @@ class SlotClock:
         if offset is None:
             if len(self._offsets) > 4096:
                 self._offsets.clear()
-            moment = datetime.fromtimestamp(hour * 3600, tz=UTC).astimezone(self._zone)
-            delta = moment.utcoffset()
+            try:
+                moment = datetime.fromtimestamp(hour * 3600, tz=UTC).astimezone(self._zone)
+                delta = moment.utcoffset()
+            except (OverflowError, OSError, ValueError):
+                delta = None  # past what datetime holds (the detector sets such flows aside)
             offset = delta.total_seconds() if delta is not None else 0.0
             self._offsets[hour] = offset
         return int(((epoch + offset) % 86400) // self._slot_seconds)

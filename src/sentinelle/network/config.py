@@ -85,6 +85,13 @@ class NetworkConfig:
     # It delays when an alert is raised, not the times it carries.
     lateness_seconds: float = 60.0
     max_jump_seconds: float = 21_600.0  # a flow further ahead of the clock is held suspect
+    # ... until such flows agree (network/clock.py): over this many deliveries (datagrams, or
+    # batches of a file), lasting agreement_seconds of arrival time when it is known, else from
+    # two senders or agreement_flows flows; at most max_held_flows are kept meanwhile.
+    agreement_deliveries: int = 8
+    agreement_seconds: float = 60.0
+    agreement_flows: int = 1_024
+    max_held_flows: int = 16_384
     internal_networks: tuple[str, ...] = (
         "10.0.0.0/8",
         "172.16.0.0/12",

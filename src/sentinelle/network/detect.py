@@ -17,11 +17,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from sentinelle.detections import Detection
+from sentinelle.network.clock import EARLIEST, LATEST, ClockStats, Run
 from sentinelle.network.config import NetworkConfig
 from sentinelle.network.exfil import ExfilTracker
 from sentinelle.network.flood import FloodTracker
@@ -29,8 +32,8 @@ from sentinelle.network.flow import FlowRecord
 from sentinelle.network.scan import ScanTracker
 from sentinelle.network.steps import StepAggregator, StepBuffer
 
-_FUTURE_AGREEMENT = 64  # consecutive far-ahead flows after which the clock follows them
 _MAX_SPREAD_STEPS = 720
+_END = attrgetter("end")
 # A step's buffer is summed whenever it holds this many flows: few flows wait in memory, which
 # keeps the garbage collector's work (it walks every waiting flow) small.
 _FLUSH_FLOWS = 4_096
@@ -41,7 +44,6 @@ class DetectStats:
     flows: int = 0
     late_flows: int = 0  # ended in a step already closed
     clipped_flows: int = 0  # started before the oldest open step; that part was not counted
-    suspect_future_flows: int = 0
     steps_closed: int = 0
     detections: Counter[str] = field(default_factory=Counter)
 
@@ -124,20 +126,29 @@ class NetworkDetector:
     ) -> None:
         self.config = config or NetworkConfig()
         cfg = self.config
-        self.flood = FloodTracker(cfg, locate)
-        self.scan = ScanTracker(cfg)
-        self.exfil = ExfilTracker(cfg)
+        self.locate = locate
         self.stats = DetectStats()
+        self.clock = ClockStats()
         self._step = cfg.step_seconds
         self._lateness = cfg.lateness_seconds
         self._open: dict[int, StepBuffer] = {}
         self._next: int | None = None  # the oldest step not closed yet
-        self.newest = float("-inf")  # the clock: the newest flow end seen
-        self._future_run = 0
+        self.newest = float("-inf")  # the clock: the newest flow end accepted
+        self._run: Run | None = None  # flows far from the clock, waiting for agreement
+        self._delivery = 0  # feed calls so far
+        self._era_accepted = 0  # flows accepted since the clock started or last moved far
+        self._era_closed = 0  # steps closed when it did
         self._internal = _Internal(cfg.internal_networks)
-        # With a hospital model every destination may add to a site's or service's top lists.
-        detail = (0.0, 0.0, 0.0) if locate is not None else self.flood.detail_from
         self._source_budget = cfg.flood.max_source_entries_per_step
+        self._build_trackers()
+
+    def _build_trackers(self) -> None:
+        cfg = self.config
+        self.flood = FloodTracker(cfg, self.locate)
+        self.scan = ScanTracker(cfg)
+        self.exfil = ExfilTracker(cfg)
+        # With a hospital model every destination may add to a site's or service's top lists.
+        detail = (0.0, 0.0, 0.0) if self.locate is not None else self.flood.detail_from
         self._steps = StepAggregator(
             max_destinations=cfg.flood.max_destinations,
             max_sources=cfg.flood.max_sources_per_step,
@@ -154,9 +165,23 @@ class NetworkDetector:
 
     # -- input -----------------------------------------------------------------------------
 
-    def feed(self, flows: Iterable[FlowRecord]) -> list[Detection]:
-        """Add flows; returns the detections of the steps their arrival closed."""
+    def feed(self, flows: Iterable[FlowRecord], received: float | None = None) -> list[Detection]:
+        """Add one delivery of flows (a datagram's, a batch of a file's); returns the detections
+        of the steps their arrival closed. ``received`` is when the delivery arrived (wall
+        clock), which lets the clock follow one sender's far jump only if it lasts
+        (``clock.py``)."""
+        self._delivery += 1
         out: list[Detection] = []
+        pending: Iterator[FlowRecord] | None = iter(flows)
+        while pending is not None:
+            pending = self._feed(pending, received, out)
+        return out
+
+    def _feed(
+        self, flows: Iterator[FlowRecord], received: float | None, out: list[Detection]
+    ) -> Iterator[FlowRecord] | None:
+        """Feed until the input ends (None) or the clock jumps or restarts: then what is left,
+        the held flows first, to be fed against the new clock."""
         stats = self.stats
         step_seconds = self._step
         max_jump = self.config.max_jump_seconds
@@ -164,50 +189,140 @@ class NetworkDetector:
         newest = self.newest
         started = self._next is not None
         first_open: int = self._next if self._next is not None else 0
-        last_step, current = -1, None
-        count = 0
-        for f in flows:
-            count += 1
-            end = f.end
-            if end > newest:
-                if end - newest > max_jump and started:
-                    self._future_run += 1
-                    if self._future_run < _FUTURE_AGREEMENT:
-                        stats.suspect_future_flows += 1
+        last_step: int | None = None
+        current: StepBuffer | None = None
+        count = accepted = 0
+        try:
+            for f in flows:
+                count += 1
+                end = f.end
+                if end > newest:
+                    if not end <= LATEST:
+                        self._out_of_range(f)
                         continue
-                self._future_run = 0
-                self.newest = newest = end
-                closable = int((end - self._lateness) // step_seconds)
-                if not started:
-                    first_open = min(int(f.start // step_seconds), closable)
-                    self._next, started = first_open, True
-                elif closable > first_open:
-                    out.extend(self._close_until(closable))
-                    first_open = closable
-                    last_step = -1
-            elif self._future_run:
-                self._future_run = 0
-            step = int(end // step_seconds)
-            if step < first_open:
-                stats.late_flows += 1
-                continue
-            if end - f.start > step_seconds:
-                self._add_long(f, step, first_open)
-                last_step = -1
-                continue
-            # A flow up to one step long counts whole in the step it ended in: an error of at
-            # most one step, where sharing it out would double the work for many flows.
-            if step != last_step:
-                current = opened.get(step)
-                if current is None:
-                    current = opened[step] = StepBuffer(self._source_budget)
-                last_step = step
-            assert current is not None
-            current.flows.append(f)
-            if len(current.flows) >= _FLUSH_FLOWS:
-                self._steps.aggregate(current)
-        stats.flows += count
-        return out
+                    if started and end - newest > max_jump:
+                        self._era_accepted += accepted
+                        accepted = 0
+                        if self._far(f, True, received):
+                            return chain(self._agreed(), flows)
+                        continue
+                    if self._run is not None:
+                        self._abandon()
+                    if not started:
+                        if not end >= EARLIEST:
+                            self._out_of_range(f)
+                            continue
+                        first_open = self._start(f)
+                        started = True
+                        self.newest = newest = end
+                    else:
+                        self.newest = newest = end
+                        closable = int((end - self._lateness) // step_seconds)
+                        if closable > first_open:
+                            out.extend(self._close_until(closable))
+                            first_open = closable
+                            last_step = None
+                elif not newest - end <= max_jump:  # far behind, or not a number
+                    if not end >= EARLIEST:
+                        self._out_of_range(f)
+                        continue
+                    self._era_accepted += accepted
+                    accepted = 0
+                    if self._far(f, False, received):
+                        self._restart()
+                        return chain(self._agreed(), flows)
+                    continue
+                elif self._run is not None:
+                    self._abandon()
+                step = int(end // step_seconds)
+                if step < first_open:
+                    stats.late_flows += 1
+                    continue
+                accepted += 1
+                if end - f.start > step_seconds:
+                    self._add_long(f, step, first_open)
+                    last_step = None
+                    continue
+                # A flow up to one step long counts whole in the step it ended in: an error of
+                # at most one step, where sharing it out would double the work for many flows.
+                if step != last_step:
+                    current = opened.get(step)
+                    if current is None:
+                        current = opened[step] = StepBuffer(self._source_budget)
+                    last_step = step
+                assert current is not None
+                current.flows.append(f)
+                if len(current.flows) >= _FLUSH_FLOWS:
+                    self._steps.aggregate(current)
+        finally:
+            stats.flows += count
+            self._era_accepted += accepted
+        return None
+
+    def _start(self, f: FlowRecord) -> int:
+        """The clock starts with its first flow: the oldest open step is where that flow began
+        (as far back as a long flow is ever spread, whatever its start says)."""
+        earliest = f.end - _MAX_SPREAD_STEPS * self._step
+        begun = f.start if earliest <= f.start <= f.end else f.end
+        first_open = min(int(begun // self._step), int((f.end - self._lateness) // self._step))
+        self._next = first_open
+        self._new_era()
+        return first_open
+
+    def _new_era(self) -> None:
+        self._era_accepted = 0
+        self._era_closed = self.stats.steps_closed
+
+    def _out_of_range(self, f: FlowRecord) -> None:
+        self.clock.out_of_range_flows += 1
+        self.clock.set_aside(f)
+
+    def _far(self, f: FlowRecord, ahead: bool, received: float | None) -> bool:
+        """Hold a flow far from the clock; whether the run it belongs to now agrees."""
+        run = self._run
+        if run is not None and run.ahead != ahead:
+            self._abandon()
+            run = None
+        if run is None:
+            run = self._run = Run(ahead)
+        cfg = self.config
+        run.add(f, self._delivery, received, cfg.max_held_flows)
+        if not ahead:
+            # Backwards, a run restarts the clock once it is larger than what the clock
+            # accepted since it started (or last moved): a clock started by a few flows from
+            # the future gives way to the real ones; a long-running one never to a burst.
+            return run.count > self._era_accepted
+        return run.agreed(cfg.agreement_deliveries, cfg.agreement_seconds, cfg.agreement_flows)
+
+    def _abandon(self) -> None:
+        assert self._run is not None
+        self._run.abandon(self.clock)
+        self._run = None
+
+    def _agreed(self) -> list[FlowRecord]:
+        """The held flows of the run that agreed, oldest first; the clock moves to the first."""
+        run = self._run
+        assert run is not None
+        self._run = None
+        self.clock.held_lost += run.count - len(run.held)
+        held = sorted(run.held, key=_END)
+        if run.ahead:
+            self.clock.jumps += 1
+            self.newest = held[0].end
+            self._new_era()
+        return held
+
+    def _restart(self) -> None:
+        """Forget the era of a clock that a larger, agreeing run of older flows contradicts."""
+        self.clock.restarts += 1
+        self.clock.discarded_flows += self._era_accepted
+        closed = self.stats.steps_closed > self._era_closed
+        self._open.clear()
+        self._next = None
+        self.newest = float("-inf")
+        if closed:
+            # Windows of the wrong era were closed: the trackers hold state at its times.
+            self._build_trackers()
 
     def _add_long(self, f: FlowRecord, step: int, first_open: int) -> None:
         start = int(f.start // self._step)
@@ -224,7 +339,7 @@ class NetworkDetector:
 
     def advance(self, now: float) -> list[Detection]:
         """Move the clock to ``now`` (flow time) without new flows: quiet steps close."""
-        if self._next is None:
+        if self._next is None or not EARLIEST <= now <= LATEST:
             return []
         closable = int((now - self._lateness) // self._step)
         if closable <= self._next:
@@ -235,6 +350,8 @@ class NetworkDetector:
     def finish(self) -> list[Detection]:
         """End of input: close every step, let open attacks end, flush the outbound window."""
         out: list[Detection] = []
+        if self._run is not None:
+            self._abandon()  # the input ended before the far flows agreed
         if self._next is not None:
             last = max(self._open, default=self._next - 1) + 1
             out.extend(self._close_until(max(last, self._next)))
@@ -285,7 +402,14 @@ class NetworkDetector:
 
     def summary(self) -> dict[str, Any]:
         """Counters of the detector and its trackers, for reports."""
+        clock = self.clock
         return {
+            "clock": {
+                **{k: getattr(clock, k) for k in clock.__slots__ if k != "by_sender"},
+                "newest": None if self.newest == float("-inf") else self.newest,
+                "held": 0 if self._run is None else self._run.count,
+                "set_aside_by_sender": dict(sorted(clock.by_sender.items())),
+            },
             "detector": {
                 **self.stats.as_dict(),
                 "destination_overflow_flows": self._steps.overflow.destination_flows,

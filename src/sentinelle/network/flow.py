@@ -7,9 +7,11 @@ become ``FlowRecord``s, so the detectors never know where a flow came from.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import chain, islice
+from operator import itemgetter
 from typing import Any
 
 from sentinelle.events import Event, EventBatch, ReadIssue
@@ -108,19 +110,24 @@ class ConversionStats:
             self.issues.append(ReadIssue(ev.ref, reason))
 
 
+# The largest count a flow record carries: IPFIX counters are unsigned 64-bit. A log line
+# claiming more (readers keep such numbers as text) is set aside with its reason.
+MAX_COUNT = (1 << 64) - 1
+
+
 def _int_field(value: Any, default: int) -> int | None:
-    """A non-negative integer from an event field; None when present but not a count."""
+    """A count from an event field (0 to 2^64-1); None when present but not such a count."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
-    try:
-        number = int(str(value).strip())
-    except ValueError:
+        return value if 0 <= value <= MAX_COUNT else None
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:  # no sign, 1e300, 5,000 digits
         return None
-    return number if number >= 0 else None
+    number = int(text)
+    return number if number <= MAX_COUNT else None
 
 
 def _proto_field(value: Any) -> int | None:
@@ -163,7 +170,7 @@ def flow_from_event(ev: Event, stats: ConversionStats | None = None) -> FlowReco
     rpackets = _int_field(f.get("packets_in"), 0)
     rbytes = _int_field(f.get("bytes_in"), 0)
     if reason is None and None in (packets, nbytes, rpackets, rbytes):
-        reason = "bad byte or packet count"
+        reason = "bad byte or packet count (a whole number from 0 to 2^64-1)"
     duration: float = 0.0
     raw_duration = f.get("duration")
     if reason is None and raw_duration not in (None, "", "-"):
@@ -234,6 +241,42 @@ def flows_from_batches(
         yield list(flows_from_events(batch.events, stats))
 
 
-def merge_by_time(streams: Iterable[Iterable[FlowRecord]]) -> Iterator[FlowRecord]:
-    """Several roughly time-ordered flow streams (files of one period) as one, by flow end."""
-    return heapq.merge(*streams, key=attrgetter("end"))
+def merge_by_time(
+    streams: Iterable[Iterable[FlowRecord]], max_jump: float = 21_600.0
+) -> Iterator[FlowRecord]:
+    """Several roughly time-ordered flow streams (files of one period) as one, by flow end.
+
+    A flow stamped far from its neighbours in its own stream (more than ``max_jump``: a line
+    from 2106 planted in a log) keeps its place in that stream instead of sorting last, where
+    it would hold back every later flow of its file until the other files were done (and make
+    them late). The detector then judges it (``network/clock.py``).
+    """
+    keyed = (_keyed(stream, max_jump) for stream in streams)
+    for _, flow in heapq.merge(*keyed, key=itemgetter(0)):
+        yield flow
+
+
+def _keyed(stream: Iterable[FlowRecord], max_jump: float) -> Iterator[tuple[float, FlowRecord]]:
+    """(merge key, flow): the flow's end, or the stream's clock for a flow far from it. The
+    clock starts at the median end of the stream's first flows, so that not even its first
+    flow decides alone, and follows a stream that goes on far from it (a gap in a log)."""
+    flows = iter(stream)
+    head = list(islice(flows, _HEAD))
+    ends = sorted(f.end for f in head if not math.isnan(f.end))
+    clock = ends[len(ends) // 2] if ends else 0.0
+    far = 0
+    for flow in chain(head, flows):
+        end = flow.end
+        if clock - max_jump <= end <= clock + max_jump:
+            clock = max(clock, end)
+            far = 0
+            yield end, flow
+        elif far >= _HEAD and not math.isnan(end):
+            clock, far = end, 0
+            yield end, flow
+        else:
+            far += 1
+            yield clock, flow
+
+
+_HEAD = 256  # flows looked at before a stream's clock starts (each stream holds them meanwhile)

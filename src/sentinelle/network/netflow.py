@@ -56,6 +56,10 @@ class DecodeStats:
     hostile_lengths: int = 0
     non_flow_records: int = 0
     sampled_records: int = 0  # counters multiplied by the exporter's sampling rate
+    # Records set aside because their flow ends far from the message's export time, in all and
+    # per exporter (the first 1,000 exporters by name, the rest under "other").
+    far_from_header: int = 0
+    far_from_header_by_exporter: dict[str, int] = field(default_factory=dict)
     sequence_lost: int = 0  # v5/IPFIX: records lost; v9: export packets lost
     sequence_gaps: int = 0  # how many times a gap was seen
     out_of_order: int = 0
@@ -70,6 +74,17 @@ class DecodeStats:
             self.issues.append(ReadIssue(where, reason))
         else:
             self.issues_dropped += 1
+
+    def far(self, exporter: str, count: int, where: str, export_time: float) -> None:
+        self.far_from_header += count
+        by = self.far_from_header_by_exporter
+        name = exporter if exporter in by or len(by) < 1_000 else "other"
+        by[name] = by.get(name, 0) + count
+        self.issue(
+            where,
+            f"{count} records set aside: their flows end far from the message's export time"
+            f" ({export_time:.0f})",
+        )
 
     @property
     def problems(self) -> int:
@@ -89,10 +104,13 @@ class DecodeStats:
             name: getattr(templates, name) for name in templates.__slots__ if name != "max_named"
         }
         out["templates"]["by_exporter"] = dict(sorted(templates.by_exporter.items()))
+        out["far_from_header_by_exporter"] = dict(sorted(self.far_from_header_by_exporter.items()))
         return out
 
 
-_NOT_COUNTERS = frozenset({"issues", "max_issues", "versions", "templates"})
+_NOT_COUNTERS = frozenset(
+    {"issues", "max_issues", "versions", "templates", "far_from_header_by_exporter"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,10 @@ class DecoderLimits:
     max_templates: int = 4096  # in all
     max_templates_per_exporter: int = 256  # each exporter (address, domain) has its own share
     template_timeout: float = 1800.0  # seconds without refresh before a template is forgotten
+    # A flow record is set aside when its flow ends this long before its message's export time
+    # (exporters hold an idle TCP flow up to an hour), or this long after it (clock jitter).
+    max_flow_age_seconds: float = 86_400.0
+    max_flow_ahead_seconds: float = 600.0
     max_streams: int = 4096  # (exporter, version, domain) sequence trackers
     max_pending_sets: int = 256  # data sets kept while their template has not arrived
 
@@ -114,6 +136,8 @@ class FlowDecoder:
             self.limits.max_templates, self.limits.max_templates_per_exporter
         )
         self.stats.templates = self._templates.counts
+        limits = self.limits
+        self._window = (limits.max_flow_age_seconds, limits.max_flow_ahead_seconds)
         self._streams: OrderedDict[tuple[str, int, int], tuple[int, int]] = OrderedDict()
         self._system_init: OrderedDict[tuple[str, int], float] = OrderedDict()
         # One packet in N sampled, per exporter and domain: counters are scaled back up.
@@ -204,6 +228,9 @@ class FlowDecoder:
         self._track((exporter, 5, (engine_type << 8) | engine_id), sequence, count, where)
         rate = sampling & 0x3FFF  # the top two bits give the sampling mode
         base_ms = secs * 1000 + nsecs // 1_000_000 - uptime  # epoch ms at exporter boot
+        export = (base_ms + uptime) / 1000.0
+        low, high = export - self._window[0], export + self._window[1]
+        far = 0
         out: list[FlowRecord] = []
         body = memoryview(data)[_V5_HEADER.size : _V5_HEADER.size + count * _V5_RECORD.size]
         for (
@@ -222,6 +249,9 @@ class FlowDecoder:
             # Uptime counters wrap after 49.7 days: measure back from the header's uptime.
             start = (base_ms + uptime - uptime_age(uptime, first)) / 1000.0
             end = (base_ms + uptime - uptime_age(uptime, last)) / 1000.0
+            if not low <= end <= high:
+                far += 1
+                continue
             out.append(
                 FlowRecord(
                     start if start <= end else end,
@@ -241,6 +271,8 @@ class FlowDecoder:
                     exporter,
                 )
             )
+        if far:
+            stats.far(exporter, far, where, export)
         stats.records += len(out)
         if rate > 1:
             _scale(out, float(rate))
@@ -453,7 +485,9 @@ class FlowDecoder:
         if not plan.has_flows:
             stats.non_flow_records += len(rows)
             return []
-        records = build_records(plan, rows, ctx, self._system_init)
+        records, far = build_records(plan, rows, ctx, self._system_init, self._window)
+        if far:
+            stats.far(ctx.exporter, far, where, ctx.export_time)
         stats.records += len(records)
         rate = self._sampling.get((ctx.exporter, ctx.domain), 1.0)
         if rate > 1.0:

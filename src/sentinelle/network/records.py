@@ -41,8 +41,11 @@ def build_records(
     rows: list[tuple[Any, ...]],
     ctx: Context,
     system_init: Mapping[tuple[str, int], float],
-) -> list[FlowRecord]:
-    """Flow records from a data set's rows (templates without addresses never get here)."""
+    window: tuple[float, float],
+) -> tuple[list[FlowRecord], int]:
+    """Flow records from a data set's rows (templates without addresses never get here), and
+    how many rows were set aside because their flow ends outside ``window`` (seconds before
+    and after the message's export time: an exporter sends flows that have ended)."""
     index = plan.index
     i_src, i_dst = index[Role.SRC], index[Role.DST]
     get = index.get
@@ -55,6 +58,8 @@ def build_records(
     start_of = time_converter(plan.start_mode, ctx, system_init)
     end_of = time_converter(plan.end_mode, ctx, system_init)
     origin = ctx.exporter
+    low, high = export - window[0], export + window[1]
+    far = 0
     out: list[FlowRecord] = []
     append = out.append
     for row in rows:
@@ -64,6 +69,9 @@ def build_records(
             start = end
         elif i_end is None:
             end = start
+        if not low <= end <= high:
+            far += 1
+            continue
         proto = row[i_proto] if i_proto is not None else 0
         dport = row[i_dport] if i_dport is not None else 0
         if i_icmp is not None and proto in (1, 58) and not dport:
@@ -87,7 +95,7 @@ def build_records(
                 origin,
             )
         )
-    return out
+    return out, far
 
 
 def uptime_age(uptime: int, value: int) -> int:
