@@ -57,7 +57,7 @@ AUTH_FAILURES = Counter(
 CONNECTIONS = Counter(
     "sentinelle_input_connections",
     "Connections by outcome: accepted, over-total (max_connections), over-source "
-    "(max_connections_per_source), tls-failed, idle-timeout, slow-sender.",
+    "(max_connections_per_source), stopping, tls-failed, idle-timeout, slow-sender.",
     ["input", "outcome"],
 )
 OPEN_CONNECTIONS = Gauge("sentinelle_input_open_connections", "Connections open now.", ["input"])

@@ -65,8 +65,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.source = source_of(transport.get_extra_info("peername"))
-        refusal = self.server.slots.take(self.source)
         name = self.server.name
+        refusal = "stopping" if self.server.stopping else self.server.slots.take(self.source)
         if refusal:
             metrics.CONNECTIONS.labels(name, refusal).inc()
             self.lost = True
@@ -256,11 +256,13 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def close(self) -> None:
+        """At the service's stop, once what was read is handed over: abort, not a TLS
+        close_notify exchange that could outlive the loop."""
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
         if self.transport is not None and not self.lost:
-            self.transport.close()
+            self.transport.abort()
 
 
 class StreamServer:
@@ -353,10 +355,18 @@ class StreamServer:
         if lost:
             metrics.DROPPED.labels(self.name, "stopping").inc(lost)
             log_event(log, "input.stop_lost", logging.WARNING, input=self.name, records=lost)
-        for connection in list(self.connections):
+        closing = list(self.connections)
+        for connection in closing:
             connection.close()
+        # Let the transports finish closing (their sockets are released on the loop).
+        for _ in range(100):
+            if all(c.lost for c in closing):
+                break
+            await asyncio.sleep(0.01)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self.connections.clear()
+        if self._server is not None:
+            await self._server.wait_closed()
