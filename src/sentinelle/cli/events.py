@@ -102,7 +102,7 @@ def events(
                     break
                 shown += 1
                 if output is OutputFormat.jsonl:
-                    line = _json_line(event)
+                    line = json_line(event)
                     sys.stdout.write(printable_json(line) if tty else line)
                 else:
                     rows.append(event)
@@ -127,7 +127,8 @@ def _warn(issue: ReadIssue) -> None:
     print(text, file=sys.stderr)
 
 
-def _json_line(event: Event) -> str:
+def json_line(event: Event) -> str:
+    """One event as the JSON line `sentinelle events` writes (sorted keys)."""
     data = orjson.dumps(event.to_dict(), option=orjson.OPT_SORT_KEYS, default=str)
     return data.decode() + "\n"
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -71,25 +69,6 @@ _OFFLINE_HINT = (
     "offline, download sigma_all_rules.zip from https://github.com/SigmaHQ/sigma/releases and "
     "run `sentinelle rules update --url file:///path/to/sigma_all_rules.zip`"
 )
-_EPOCH = re.compile(r"^\d+(\.\d+)?$")
-
-
-def parse_time(value: str, option: str) -> float:
-    """``--since``/``--until``: ISO 8601 date or date-time (UTC unless it says otherwise), or
-    epoch seconds."""
-    text = value.strip()
-    if _EPOCH.match(text):
-        return float(text)
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not a date, an ISO 8601 date-time or epoch seconds",
-            param_hint=option,
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 def output_format(output: Path | None, fmt: Format | None, stdout_is_terminal: bool) -> str:
@@ -365,7 +344,7 @@ def hunt(
 
     Exit status: 0 when the hunt ran, 1 when --fail-on matched, 2 for usage or rule errors.
     """
-    from sentinelle.cli.inputs import check_output, input_files
+    from sentinelle.cli.inputs import check_output, input_files, parse_time
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.rulesets import (
         default_rule_paths,

@@ -7,11 +7,16 @@ not exist, must be refused at once with its name, not after the work (or as an i
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from sentinelle.events import Event
 from sentinelle.terminal import printable
 
 
@@ -68,3 +73,128 @@ def check_output(path: Path, option: str) -> None:
         )
     if path.exists() and not os.access(path, os.W_OK):
         raise typer.BadParameter(f"{shown} is not writable", param_hint=option)
+
+
+_EPOCH = re.compile(r"^\d+(\.\d+)?$")
+
+
+def parse_time(value: str, option: str) -> float:
+    """``--since``/``--until``: ISO 8601 date or date-time (UTC unless it says otherwise), or
+    epoch seconds."""
+    text = value.strip()
+    if _EPOCH.match(text):
+        return float(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date, an ISO 8601 date-time or epoch seconds",
+            param_hint=option,
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+# Issue kinds that mean part of the input was not read (a whole file, an EVTX chunk, the rest
+# of a damaged stream): the command then exits 1, as ``sentinelle events`` does.
+LOST_KINDS = frozenset(("file", "chunk"))
+
+
+class EventSource:
+    """The events of the logs under some paths, each file once, in a time window; read
+    problems go to stderr as they come and are counted (see ``finish``)."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> None:
+        self.files, self.repeated = input_files(paths)
+        self.since = since
+        self.until = until
+        self.issues = 0
+        self.unreadable = 0
+        self.read = 0  # events read, in the window or not
+
+    def __iter__(self) -> Iterator[Event]:
+        from sentinelle.readers import read_paths
+
+        window = self.since is not None or self.until is not None
+        batches = read_paths(self.files, batch_size=2048)
+        try:
+            for batch in batches:
+                for issue in batch.issues:
+                    self.issues += 1
+                    self.unreadable += issue.kind in LOST_KINDS
+                    print(
+                        f"warning: {printable(issue.location)}: {printable(issue.reason)} "
+                        f"[{issue.kind}]",
+                        file=sys.stderr,
+                    )
+                self.read += len(batch.events)
+                if not window:
+                    yield from batch.events
+                    continue
+                for event in batch.events:
+                    ts = event.timestamp
+                    if ts is None:
+                        continue
+                    if self.since is not None and ts < self.since:
+                        continue
+                    if self.until is not None and ts > self.until:
+                        continue
+                    yield event
+        finally:
+            # Stops the EVTX worker at once when the consumer stops early (--limit).
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    def finish(self) -> None:
+        """Say how many read problems there were; exit 1 if part of the input was not read."""
+        if self.repeated:
+            print(
+                f"note: {self.repeated} file(s) named more than once were read once",
+                file=sys.stderr,
+            )
+        if self.issues:
+            print(f"sentinelle: {self.issues} read problem(s) reported above", file=sys.stderr)
+        if self.unreadable:
+            raise typer.Exit(1)
+
+
+# The arguments every command over logs takes, declared once.
+LogPaths = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Log files or folders (archives are opened); - reads standard input. A file named "
+        "twice is read once.",
+        metavar="PATH...",
+    ),
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only events at or after this time: ISO 8601 (UTC unless it says otherwise), or "
+        "epoch seconds.",
+        metavar="TIME",
+    ),
+]
+Until = Annotated[
+    str | None,
+    typer.Option("--until", help="Only events at or before this time.", metavar="TIME"),
+]
+Top = Annotated[int, typer.Option("--top", min=1, help="Rows per table shown (files have all).")]
+
+
+def event_source(paths: Sequence[Path], since: str | None, until: str | None) -> EventSource:
+    """The ``EventSource`` of a command's ``PATH...``, ``--since`` and ``--until``."""
+    return EventSource(
+        paths,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+    )

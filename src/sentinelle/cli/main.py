@@ -28,6 +28,9 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "rules": ("rules", "hunt"),  # `rules update` is the hunt module's
     "hunt": ("hunt",),
     "events": ("events",),
+    "search": ("search",),
+    "metrics": ("metrics",),
+    "logons": ("logons",),
     "demo": ("demo",),
     "serve": ("serve",),
     "users": ("users",),

@@ -490,7 +490,13 @@ def all_field_info(det: Detection, limit: int | None = None) -> str:
     ev = det.event if det.event is not None else (det.events[0] if det.events else None)
     if ev is None:
         return _join(det.group.items())
-    return _cut(_join(_shown(ev.fields)), limit)
+    return event_field_info(ev.fields, limit)
+
+
+def event_field_info(fields: Mapping[str, Any], limit: int | None = None) -> str:
+    """Every field of an event under its own name, the System header left out (what
+    ``sentinelle search`` shows of the events it finds)."""
+    return _cut(_join(_shown(fields)), limit)
 
 
 def _cut(text: str, limit: int | None) -> str:
