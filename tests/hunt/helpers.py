@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import os
 import subprocess
 import sys
 import threading
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,65 @@ def security_4688(record: int, computer: str, command: str) -> dict[str, Any]:
             "EventData": {"NewProcessName": "C:\\x\\p.exe", "CommandLine": command},
         }
     }
+
+
+# Debian's chromium, as the browser tests and bench/hunt_outputs.py drive it through Playwright
+# (whose own browser download cannot work on these machines).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def write_report(dets: list[Detection], path: Path, timeline: Path | None = None) -> Path:
+    """The HTML report of ``dets`` at ``path``, with the summary the hunt would give it."""
+    from sentinelle.hunt.outputs.html import HtmlWriter
+    from sentinelle.hunt.summary import HuntSummary
+
+    writer = HtmlWriter(path, timeline=timeline)
+    summary = HuntSummary(files=1, events=len(dets))
+    for det in dets:
+        summary.add(det)
+        writer.write(det)
+    writer.close(summary)
+    return path
+
+
+def replay_timeline(jsonl: Path, copies: int = 1) -> list[Detection]:
+    """The detections of a JSONL timeline, ``copies`` times over: copy ``n`` moves every
+    computer to its own site (``name~n``) and ``n`` days later, as a collection from ``copies``
+    hospitals would look. Single-event detections only (those carry their event)."""
+    records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    out: list[Detection] = []
+    for n in range(copies):
+        for rec in records:
+            if rec.get("event") is None:
+                continue
+            fields = dict(rec["event"])
+            if n and isinstance(fields.get("Computer"), str):
+                fields["Computer"] = f"{fields['Computer']}~{n}"
+            ts = _replayed_time(rec["timestamp"], n)
+            source, _, record = str(rec["source"]).rpartition("#")
+            event = Event(fields, ts, source, int(record or 0))
+            out.append(
+                Detection(
+                    rec["rule_id"],
+                    rec["rule_title"],
+                    rec["level"],
+                    ts,
+                    tuple(rec["tags"]),
+                    event=event,
+                )
+            )
+    return out
+
+
+def _replayed_time(iso: str | None, days: int) -> float | None:
+    if iso is None:
+        return None
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() + days * 86_400

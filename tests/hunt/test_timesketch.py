@@ -162,7 +162,7 @@ LEVELS = ("informational", "medium", "high")
 def test_the_whole_corpus_imports_at_every_min_level(
     shared_data: Path, tmp_path_factory: pytest.TempPathFactory, min_level: str
 ) -> None:
-    env = hunt_env(tmp_path_factory.getbasetemp() / "timesketch-home")
+    env = hunt_env(tmp_path_factory.getbasetemp() / "corpus-home")
     out = tmp_path_factory.mktemp("ts") / "timeline.jsonl"
     corpus = shared_data / "evtx" / "mitre"
     rules = shared_data / "sigma" / "rules" / "windows"

@@ -448,7 +448,7 @@ def hunt(
             if html_report is not None:
                 from sentinelle.hunt.outputs.html import HtmlWriter
 
-                writers.append(HtmlWriter(html_report))
+                writers.append(HtmlWriter(html_report, timeline=output))
             progress = _RichProgress(err) if not quiet and err.is_terminal else None
             run_hunt(
                 files,
