@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/hunt.py
 	$(BIN)/python bench/network.py
+	$(BIN)/python bench/inputs.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .fuzz build src/sentinelle/readers/*.so
