@@ -168,3 +168,57 @@ def test_collect_ends_an_attack_when_exporters_fall_silent(tmp_path: Path) -> No
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["rule_id"] for r in records] == ["net-flood-start", "net-flood-end"]
     assert "input_ended" not in records[1]["details"]
+
+
+def test_detect_says_why_a_capture_gives_no_flows(tmp_path: Path) -> None:
+    from scapy.layers.dot11 import Dot11
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    wifi, tcp, empty = tmp_path / "wifi.pcap", tmp_path / "tcp.pcap", tmp_path / "empty.pcap"
+    wrpcap(str(wifi), [Dot11() for _ in range(3)])  # IEEE 802.11: link type 105
+    frame = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP() / TCP(dport=2055)
+    wrpcap(str(tcp), [frame] * 4)
+    wrpcap(str(empty), [])
+    stats = tmp_path / "stats.json"
+    done = _run("detect", str(wifi), str(tcp), str(empty), "--stats", str(stats))
+    assert done.returncode == 1  # a file that cannot be read at all
+    err = done.stderr.splitlines()
+    assert (
+        f"sentinelle network: {wifi}: link type 105 (IEEE 802.11) is not supported"
+        " (supported: Ethernet, raw IP, Linux cooked (v1 and v2), BSD loopback)"
+    ) in err
+    assert f"sentinelle network: {tcp}: no flows: 4 packets, 4 not UDP, no flow message" in err
+    assert (
+        f"sentinelle network: {empty}: no flows: the file holds no packet, message or event"
+    ) in err
+    written = json.loads(stats.read_text())
+    assert written["failed_files"] == [str(wifi)]
+    assert [f["path"] for f in written["files_without_flows"]] == [str(tcp), str(empty)]
+    assert written["losses"]["packets not UDP"] == 4
+
+
+def test_detect_names_every_loss_in_the_summary_and_the_stats(tmp_path: Path) -> None:
+    # One datagram from 2106 in the middle of the flood: set aside, named on stderr and in
+    # --stats, with the sender it came from.
+    late = 4_294_000_000.0
+    far = [FlowRecord(late, late, "198.51.100.9", "10.1.1.10", 1, 80, 6, 1, 40, 2)]
+    messages = _flood_messages(encode_ipfix)
+    messages.insert(4, encode_ipfix(far, late, 0))
+    config, capture, stats = tmp_path / "net.yaml", tmp_path / "flows.ipfix", tmp_path / "s.json"
+    config.write_text(CONFIG, encoding="utf-8")
+    capture.write_bytes(b"".join(messages))
+    done = _run("detect", str(capture), "--config", str(config), "--stats", str(stats))
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(x)["rule_id"] for x in done.stdout.splitlines()] == [
+        "net-flood-start",
+        "net-flood-end",
+    ]
+    assert (
+        "sentinelle network: set aside, refused or lost:"
+        " 1 flows far ahead of the clock, never agreed with"
+    ) in done.stderr
+    written = json.loads(stats.read_text())
+    assert written["losses"]["flows far ahead of the clock, never agreed with"] == 1
+    assert written["clock"]["set_aside_by_sender"] == {str(capture): 1}

@@ -31,7 +31,10 @@ from sentinelle.network.flow import (
     flows_from_batches,
     merge_by_time,
 )
+from sentinelle.network.losses import named_losses
 from sentinelle.network.netflow import FlowDecoder
+from sentinelle.network.places import ModelPlaces
+from sentinelle.terminal import printable
 
 network_app = typer.Typer(
     name="network",
@@ -63,6 +66,7 @@ class _Run:
         self.stream = stream
         self.written = 0
         self.failed_files: list[str] = []
+        self.empty_files: list[dict[str, str]] = []
 
     def emit(self, detections: list[Detection]) -> None:
         from sentinelle.hunt.outputs.jsonl import detection_record, dumps
@@ -76,9 +80,10 @@ class _Run:
     def summary(self) -> dict[str, Any]:
         issues: list[ReadIssue] = [*self.capture.issues, *self.decoder.stats.issues]
         issues.extend(self.events.issues)
-        return {
+        out: dict[str, Any] = {
             "detections": self.written,
             "failed_files": self.failed_files,
+            "files_without_flows": self.empty_files,
             "capture": {k: getattr(self.capture, k) for k in _CAPTURE_COUNTERS},
             "decoder": self.decoder.stats.as_dict(),
             "events": {
@@ -90,6 +95,8 @@ class _Run:
             **self.detector.summary(),
             "issues": [str(issue) for issue in issues],
         }
+        out["losses"] = named_losses(out)
+        return out
 
     def report(self, stats_path: Path | None) -> None:
         summary = self.summary()
@@ -97,34 +104,82 @@ class _Run:
             stats_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         decoder = summary["decoder"]
         detector = summary["detector"]
-        typer.echo(
-            f"sentinelle network: {summary['detections']} detections; "
+        _say(
+            f"{summary['detections']} detections; "
             f"{decoder['messages']} flow messages, {decoder['records']} NetFlow records, "
             f"{summary['events']['flows']} flows from events; "
-            f"{detector['flows']} flows analysed, {detector['late_flows']} late",
-            err=True,
+            f"{detector['flows']} flows analysed, {detector['late_flows']} late"
         )
-        problems = {
-            "malformed": decoder["malformed"],
-            "truncated": decoder["truncated"] + self.capture.truncated,
-            "unknown-template sets": decoder["unknown_template_sets"],
-            "hostile lengths": decoder["hostile_lengths"],
-            "not NetFlow/IPFIX": decoder["unsupported_version"],
-            "sequence gaps": decoder["sequence_gaps"],
-            "events skipped": summary["events"]["skipped"],
-            "suspect timestamps": summary["clock"]["suspect_future_flows"]
-            + summary["clock"]["suspect_past_flows"],
-        }
-        shown = ", ".join(f"{n} {name}" for name, n in problems.items() if n)
-        if shown:
-            typer.echo(f"sentinelle network: skipped or suspect: {shown}", err=True)
+        lost = [f"{n} {name}" for name, n in summary["losses"].items() if n]
+        if lost:
+            _say("set aside, refused or lost: " + ", ".join(lost))
             for issue in summary["issues"][:10]:
-                typer.echo(f"  {issue}", err=True)
+                typer.echo(f"  {printable(issue)}", err=True)
+        if gaps := decoder["sequence_gaps"]:
+            _say(f"{gaps} sequence gaps: {decoder['sequence_lost']} missing from the exporters")
+
+    def file_done(self, path: Path, flows: int, before: dict[str, int]) -> None:
+        """Say why a file gave no flow at all, from what its reading counted."""
+        if flows:
+            return
+        after = self.counters()
+        reason = _no_flows_reason({k: after[k] - before.get(k, 0) for k in after})
+        if len(self.empty_files) < 1_000:
+            self.empty_files.append({"path": str(path), "reason": reason})
+        _say(f"{path}: no flows: {reason}")
+
+    def counters(self) -> dict[str, int]:
+        counts = {f"capture.{k}": getattr(self.capture, k) for k in _CAPTURE_COUNTERS}
+        decoded = self.decoder.stats.as_dict()
+        counts.update({f"decoder.{k}": v for k, v in decoded.items() if isinstance(v, int)})
+        counts["events.events"] = self.events.events
+        counts["events.skipped"] = self.events.skipped
+        counts["events.read_issues"] = self.events.read_issues
+        return counts
+
+
+def _say(text: str) -> None:
+    """A line on stderr; file names and reasons come from input: shown, never obeyed."""
+    typer.echo(f"sentinelle network: {printable(text)}", err=True)
+
+
+def _no_flows_reason(delta: dict[str, int]) -> str:
+    """Why a file gave nothing, from what reading it counted."""
+    if delta["capture.packets"] or delta["capture.messages"]:
+        parts = [f"{delta['capture.packets']} packets"] if delta["capture.packets"] else []
+        for key, name in (
+            ("capture.skipped_link", "on a link type not supported"),
+            ("capture.skipped_not_udp", "not UDP"),
+            ("capture.skipped_port", "to other ports"),
+            ("capture.skipped_fragment", "fragmented"),
+        ):
+            if delta[key]:
+                parts.append(f"{delta[key]} {name}")
+        messages = delta["decoder.messages"]
+        parts.append(f"{messages} flow messages" if messages else "no flow message")
+        for key, name in (
+            ("decoder.unsupported_version", "not NetFlow/IPFIX"),
+            ("decoder.malformed", "malformed"),
+            ("decoder.truncated", "truncated"),
+            ("decoder.unknown_template_sets", "data sets for unknown templates"),
+            ("decoder.far_from_header", "records far from their export time"),
+            ("decoder.non_flow_records", "records without addresses"),
+        ):
+            if delta[key]:
+                parts.append(f"{delta[key]} {name}")
+        return ", ".join(parts)
+    if delta["events.events"]:
+        skipped = delta["events.skipped"]
+        return f"{delta['events.events']} events, none a usable flow ({skipped} set aside)"
+    if delta["events.read_issues"]:
+        return f"nothing read ({delta['events.read_issues']} read issues)"
+    return "the file holds no packet, message or event"
 
 
 _CAPTURE_COUNTERS = (
     "packets",
     "messages",
+    "skipped_link",
     "skipped_not_udp",
     "skipped_port",
     "skipped_fragment",
@@ -138,20 +193,7 @@ def _locator(hospital: Path | None) -> Callable[[str], dict[str, Any] | None] | 
         return None
     from sentinelle.hospital import load_model
 
-    model = load_model(hospital)
-
-    def locate(ip: str) -> dict[str, Any] | None:
-        asset = model.locate_ip(ip)
-        if asset is None:
-            return None
-        return {
-            "site": asset.site,
-            "service": list(asset.carries),
-            "asset": asset.id,
-            "zone": asset.zone,
-        }
-
-    return locate
+    return ModelPlaces(load_model(hospital))
 
 
 def _flows_of_file(path: Path, run: _Run) -> Iterator[list[FlowRecord]]:
@@ -231,13 +273,19 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _guarded(path: Path, run: _Run) -> Iterator[FlowRecord]:
-    """The flows of one file; a file that fails is reported and the others go on."""
+    """The flows of one file; a file that fails is reported and the others go on, and a file
+    that gives no flow says why."""
+    before = run.counters()
+    count = 0
     try:
         for flows in _flows_of_file(path, run):
+            count += len(flows)
             yield from flows
     except SentinelleError as exc:  # file boundary: one bad file must not stop the others
         run.failed_files.append(str(path))
-        typer.echo(f"sentinelle network: {path}: {exc.message}", err=True)
+        _say(f"{path}: {exc.message}")
+        return
+    run.file_done(path, count, before)
 
 
 @network_app.command("collect")

@@ -16,7 +16,9 @@ from sentinelle.network.flow import (
     flows_from_batches,
     flows_from_events,
 )
+from sentinelle.network.losses import named_losses
 from sentinelle.network.netflow import DecoderLimits, DecodeStats, FlowDecoder
+from sentinelle.network.places import ModelPlaces
 
 __all__ = [
     "CaptureStats",
@@ -27,6 +29,7 @@ __all__ = [
     "FlowDecoder",
     "FlowRecord",
     "Message",
+    "ModelPlaces",
     "NetworkConfig",
     "NetworkDetector",
     "dump_config",
@@ -34,6 +37,7 @@ __all__ = [
     "flows_from_batches",
     "flows_from_events",
     "load_config",
+    "named_losses",
     "parse_config",
     "parse_listen",
     "read_capture",

@@ -45,6 +45,7 @@ class CaptureStats:
     skipped_not_udp: int = 0
     skipped_port: int = 0
     skipped_fragment: int = 0
+    skipped_link: int = 0  # packets on a link type the reader does not decode
     truncated: int = 0
     issues: list[ReadIssue] = field(default_factory=list)
     max_issues: int = 100
@@ -76,6 +77,39 @@ LINK_SLL = 113
 LINK_SLL2 = 276
 LINK_IPV4 = 228
 LINK_IPV6 = 229
+SUPPORTED_LINKS = frozenset(
+    {LINK_NULL, LINK_ETHERNET, LINK_RAW, *LINK_RAW_ALT, LINK_SLL, LINK_SLL2, LINK_IPV4, LINK_IPV6}
+)
+# Names of the link types (tcpdump.org/linktypes.html) a capture may well hold.
+LINK_NAMES = {
+    LINK_NULL: "BSD loopback",
+    LINK_ETHERNET: "Ethernet",
+    LINK_RAW: "raw IP",
+    12: "raw IP",
+    14: "raw IP",
+    LINK_SLL: "Linux cooked",
+    LINK_SLL2: "Linux cooked v2",
+    LINK_IPV4: "raw IPv4",
+    LINK_IPV6: "raw IPv6",
+    9: "PPP",
+    50: "PPP over HDLC",
+    104: "Cisco HDLC",
+    105: "IEEE 802.11",
+    108: "OpenBSD loopback",
+    119: "802.11 Prism",
+    127: "802.11 radiotap",
+    147: "user-defined",
+    192: "PPI",
+    195: "IEEE 802.15.4",
+    197: "Endace ERF",
+    220: "USB",
+    249: "netlink",
+}
+SUPPORTED_NAMES = "Ethernet, raw IP, Linux cooked (v1 and v2), BSD loopback"
+
+
+def link_name(link: int) -> str:
+    return f"link type {link} ({LINK_NAMES.get(link, 'unknown')})"
 
 
 def sniff_capture(head: bytes) -> str | None:
@@ -170,6 +204,11 @@ def _read_pcap(
         raise ReadError("pcap file header cut short", Location(name))
     endian, unit = _PCAP_MAGIC[header[:4]]
     link = struct.unpack(endian + "I", header[20:24])[0] & 0x0FFFFFFF
+    if link not in SUPPORTED_LINKS:
+        # One link type for the whole file: nothing in it can be read.
+        raise ReadError(
+            f"{link_name(link)} is not supported (supported: {SUPPORTED_NAMES})", Location(name)
+        )
     record = struct.Struct(endian + "IIII")
     for head, where in _headers(handle, 16, name, "record", stats):
         secs, frac, caplen, _wirelen = record.unpack(head)
@@ -213,6 +252,12 @@ def _read_pcapng(
         if block_type_num == 1 and len(body) >= 8:
             link = struct.unpack(endian + "H", body[:2])[0]
             links.append((link, _pcapng_resolution(body[8:], endian)))
+            if link not in SUPPORTED_LINKS:
+                stats.issue(
+                    where,
+                    f"interface {len(links) - 1}: {link_name(link)} is not supported"
+                    f" (supported: {SUPPORTED_NAMES}); its packets are skipped",
+                )
         elif block_type_num == 6 and len(body) >= 20:
             iface, ts_high, ts_low, caplen = struct.unpack(endian + "IIII", body[:16])
             if iface >= len(links) or 20 + caplen > len(body):
@@ -253,6 +298,9 @@ def _udp_message(
     ports: Collection[int],
 ) -> Message | None:
     stats.packets += 1
+    if link not in SUPPORTED_LINKS:
+        stats.skipped_link += 1
+        return None
     ip = _network_layer(frame, link)
     if ip is None or len(ip) < 20:
         stats.skipped_not_udp += 1
