@@ -88,6 +88,10 @@ def rule_tree(
     except RecursionError:
         # pySigma parses and copies conditions recursively: 800 `not` exhaust the stack.
         raise Rejected("condition: nested too deeply to be read", needle="condition:") from None
+    except Exception as exc:  # noqa: BLE001 - pySigma parses the condition of a hostile rule here
+        raise Rejected(
+            f"condition: pySigma cannot read it ({type(exc).__name__}: {exc})", needle="condition:"
+        ) from None
     for condition in parsed:
         if _deeper_than(condition, MAX_CONDITION_DEPTH):
             # Everything after this point (this translation, the reference evaluator, the

@@ -35,6 +35,8 @@ def check_document(data: dict[str, Any]) -> Violation | None:
         return None  # pySigma reports a missing or malformed detection itself
     condition = detection.get("condition")
     conditions = condition if isinstance(condition, list) else [condition]
+    if condition is not None and not all(isinstance(c, str) for c in conditions):
+        return Violation("a condition is text or a list of texts", "condition:")
     size = sum(len(c) for c in conditions if isinstance(c, str))
     if size > MAX_CONDITION_CHARS:
         return Violation(

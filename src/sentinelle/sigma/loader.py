@@ -150,6 +150,8 @@ def _read_correlation(
         ruleset.errors.append(exc)
     except RecursionError:
         ruleset.errors.append(_too_deep(str(path), doc.line))
+    except Exception as exc:  # noqa: BLE001 - a rule document's boundary, see _read_with_pysigma
+        ruleset.errors.append(_unreadable(exc, str(path), doc.line))
     return None
 
 
@@ -178,12 +180,7 @@ def _read_with_pysigma(
         ruleset.errors.append(_too_deep(source, line))
         return []
     except Exception as exc:  # noqa: BLE001 - a rule document's boundary, see above
-        ruleset.errors.append(
-            RuleError(
-                f"pySigma cannot read this rule: {type(exc).__name__}: {exc}",
-                Location(source, line),
-            )
-        )
+        ruleset.errors.append(_unreadable(exc, source, line))
         return []
     items: list[SigmaRule | SigmaCorrelationRule | SigmaFilter] = [
         *collection.rules,
@@ -193,6 +190,12 @@ def _read_with_pysigma(
         if not any(err in getattr(i, "errors", ()) for i in items):
             ruleset.errors.append(_rule_error(err, source, line, content))
     return list(_in_document_order(collection, dicts))
+
+
+def _unreadable(exc: Exception, source: str, line: int) -> RuleError:
+    return RuleError(
+        f"pySigma cannot read this rule: {type(exc).__name__}: {exc}", Location(source, line)
+    )
 
 
 def _too_deep(source: str, line: int) -> RuleError:
