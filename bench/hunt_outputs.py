@@ -36,6 +36,7 @@ from sentinelle.hunt.outputs.html import HtmlWriter
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.paths import shared_data_dir
 
+FIRST_PAINT = "performance.getEntriesByType('paint').length > 1"
 TIMING = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
   const paint = performance.getEntriesByType('paint')
@@ -77,6 +78,7 @@ def open_in_browser(browser: Any, path: Path) -> dict[str, Any]:
     for _ in range(3):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(path.as_uri(), wait_until="load")
+        page.wait_for_function(FIRST_PAINT)
         figures = page.evaluate(TIMING)
         page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
         figures["height_open"] = page.evaluate("document.documentElement.scrollHeight")

@@ -45,6 +45,7 @@ _LAYOUT = """() => {
   }
   return broken;
 }"""
+_FIRST_PAINT = "performance.getEntriesByType('paint').length > 1"
 _TIMING = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
   const paint = performance.getEntriesByType('paint')
@@ -77,6 +78,7 @@ def _open(browser: Any, report: Path, shot: Path) -> dict[str, Any]:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(report.as_uri(), wait_until="load")
+        page.wait_for_function(_FIRST_PAINT)
         figures: dict[str, Any] = page.evaluate(_TIMING)
         page.screenshot(path=str(shot))
         figures["broken"] = page.evaluate(_LAYOUT)

@@ -86,5 +86,5 @@ class JsonlWriter:
             from sentinelle.hunt.outputs.hospital import hospital_records
 
             for record in hospital_records(summary.hospital):
-                self._stream.write(dumps(record) + "\n")
+                self._stream.write(dumps(record, terminal=self._terminal) + "\n")
         self._stream.flush()
