@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.http import FileResponse
 from django.test import Client
 from django.utils import timezone
 
@@ -121,3 +122,12 @@ def fast_hashing(settings: Any) -> None:
     """Argon2 with its production cost takes a tenth of a second a hash; tests make hundreds.
     (test_accounts checks that production settings use Argon2.)"""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def discard(response: Any) -> None:
+    """Read a file response to its end, which closes its file the way the test client means
+    it to. Not ``response.close()``: that sends request_finished, whose handler closes the
+    database connection (on PostgreSQL, and the test's transaction with it)."""
+    if isinstance(response, FileResponse):
+        for _chunk in response.streaming_content:  # type: ignore[union-attr]
+            pass

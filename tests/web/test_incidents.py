@@ -24,6 +24,7 @@ from sentinelle.web.incidents.models import (
     Indicator,
     Task,
 )
+from tests.web.conftest import discard
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +153,7 @@ def test_evidence_is_stored_by_digest_and_served_only_as_a_download(
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
     assert b"".join(response.streaming_content) == html  # type: ignore[attr-defined]
-    response.close()
+    discard(response)
 
 
 def test_oversized_evidence_is_refused_and_nothing_stays(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import AsyncClient
 
 from sentinelle.web.accounts.models import User
@@ -47,6 +48,12 @@ async def rows_from(chunks: AsyncIterator[bytes], wanted: int, seconds: float) -
     return rows
 
 
+async def close_connections() -> None:
+    """The requests' sync parts ran in asgiref's one thread-sensitive thread (no server here to
+    close their connections when the streams end): close them there."""
+    await sync_to_async(connections.close_all)()
+
+
 async def open_stream(user: User, query: str = "") -> tuple[Any, AsyncIterator[bytes]]:
     client = AsyncClient()
     await client.aforce_login(user)
@@ -66,6 +73,7 @@ def test_a_new_alert_reaches_an_open_list_with_its_filters(people: dict[str, Use
         got_all = await rows_from(everything, 2, 5.0)
         got_critical = await rows_from(critical_only, 2, 1.5)
         assert low.id and high.id
+        await close_connections()
         return got_all, got_critical
 
     got_all, got_critical = asyncio.run(scenario())
@@ -83,6 +91,7 @@ def test_fifty_viewers_cost_one_poll_per_tick(people: dict[str, User]) -> None:
         await sync_to_async(new_alert)(rule_title="Seen by all")
         counts = await asyncio.gather(*(rows_from(s, 1, 4.0) for _r, s in streams))
         await asyncio.sleep(1.0)
+        await close_connections()
         return subscribers, FEED.polls - polls_before, [len(c) for c in counts]
 
     subscribers, polls, counts = asyncio.run(scenario())
@@ -99,7 +108,9 @@ def test_a_list_opened_late_catches_up(people: dict[str, User]) -> None:
         drawn = timezone.now()
         await sync_to_async(new_alert)(rule_title="Stored before the stream opened")
         _r, stream = await open_stream(people["viewer"], f"?after={drawn.isoformat()}")
-        return await rows_from(stream, 1, 3.0)
+        rows = await rows_from(stream, 1, 3.0)
+        await close_connections()
+        return rows
 
     rows = asyncio.run(scenario())
     assert len(rows) == 1 and "Stored before the stream opened" in rows[0]

@@ -16,6 +16,7 @@ from django.urls import reverse
 from sentinelle.web.access import API_ROUTE, policy_of
 from sentinelle.web.alerts.models import Alert
 from sentinelle.web.incidents.models import Incident
+from tests.web.conftest import discard
 from tests.web.routes import walk
 
 pytestmark = pytest.mark.django_db
@@ -102,14 +103,14 @@ def test_refusals_and_static_files_carry_the_headers_too(client: Client) -> None
     for url in ("/alerts/", "/login/", "/static/sentinelle/app.js", "/nowhere/"):
         response = client.get(url)
         check_headers(response)
-        response.close()
+        discard(response)
 
 
 def test_static_files_are_served_and_nothing_outside_them(client: Client) -> None:
     response = client.get("/static/sentinelle/app.js")
     assert response.status_code == 200
     assert b"EventSource" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
-    response.close()
+    discard(response)
     for bad in ("sentinelle/../../settings.py", "../settings.py", ".hidden", "sentinelle/nope.js"):
         assert client.get(f"/static/{bad}").status_code == 404
 
@@ -131,3 +132,14 @@ def test_static_assets_hold_no_external_reference() -> None:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=\"https?://(?!attack\.mitre\.org)", text), path
         assert "@import" not in text and "url(http" not in text, path
+
+
+def test_the_whole_event_is_a_download(
+    client_as: Callable[[str], Client], hostile_alert: Alert
+) -> None:
+    response = client_as("viewer").get(f"/alerts/{hostile_alert.pk}/event.json")
+    assert response["Content-Disposition"].startswith("attachment;")
+    import orjson
+
+    data = orjson.loads(response.content)
+    assert data["event"]["Huge"] == "A" * (1 << 20) and data["source"] == "\x1b[31m/evil#1"

@@ -17,10 +17,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import StreamingHttpResponse
 
 log = logging.getLogger("sentinelle.web.live")
@@ -72,6 +74,9 @@ class Feed(Generic[T, S]):
         self._subscribers: set[asyncio.Queue[Sequence[T] | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The poller's own thread keeps its database connection between ticks, and closes it
+        # when nobody listens any more.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"feed-{name}")
 
     @property
     def subscribers(self) -> int:
@@ -93,11 +98,19 @@ class Feed(Generic[T, S]):
         self._subscribers.discard(queue)
 
     async def _run(self) -> None:
-        state = await sync_to_async(self.initial, thread_sensitive=False)()
+        loop = asyncio.get_running_loop()
+        try:
+            await self._loop_until_alone(loop)
+        finally:
+            await loop.run_in_executor(self._executor, connections.close_all)
+            self._task = None
+
+    async def _loop_until_alone(self, loop: asyncio.AbstractEventLoop) -> None:
+        state = await loop.run_in_executor(self._executor, self.initial)
         while self._subscribers:
             started = time.monotonic()
             try:
-                items, state = await sync_to_async(self.poll, thread_sensitive=False)(state)
+                items, state = await loop.run_in_executor(self._executor, self.poll, state)
             except Exception:  # the store may be busy or restarting: log, wait, try again
                 log.exception("feed %s: poll failed", self.name)
                 items = ()
@@ -113,7 +126,6 @@ class Feed(Generic[T, S]):
                             queue.get_nowait()
                             queue.put_nowait(None)
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
-        self._task = None
 
 
 def stream(

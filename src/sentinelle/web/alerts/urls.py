@@ -17,4 +17,5 @@ urlpatterns = [
         name="suppression-revoke",
     ),
     path("<str:alert_id>/", views.alert_detail, name="detail"),
+    path("<str:alert_id>/event.json", views.alert_event, name="event"),
 ]

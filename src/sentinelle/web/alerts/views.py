@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
@@ -154,6 +155,27 @@ def alert_detail(request: HttpRequest, alert_id: str) -> HttpResponse:
     return render(request, "alerts/detail.html", context)
 
 
+@access(read=EVERYONE)
+def alert_event(request: HttpRequest, alert_id: str) -> HttpResponse:
+    """The alert's event and provenance as JSON, whole (the page cuts long values)."""
+    alert = get_object_or_404(Alert, pk=alert_id)
+    data = {
+        "id": alert.id,
+        "rule_id": alert.rule_id,
+        "event_id": alert.event_id,
+        "source": alert.source,
+        "input": alert.input,
+        "event": alert.event,
+        "group": alert.group,
+        "events": alert.events,
+    }
+    response = HttpResponse(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="alert-{alert.id}.json"'
+    return response
+
+
 def _triage_state(alert: Alert) -> dict[str, Any]:
     return {
         "status": alert.status,
@@ -194,7 +216,9 @@ def alert_action(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     with transaction.atomic():
         alerts = list(
-            Alert.objects.select_for_update().select_related("assignee").filter(pk__in=ids)
+            Alert.objects.select_for_update(of=("self",))
+            .select_related("assignee")
+            .filter(pk__in=ids)
         )
         if not alerts:
             messages.error(request, _("No such alert."))

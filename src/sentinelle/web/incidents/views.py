@@ -312,7 +312,7 @@ def task_state(request: HttpRequest, incident_id: int, task_id: int) -> HttpResp
     form = TaskStateForm(request.POST)
     with transaction.atomic():
         task = get_object_or_404(
-            Task.objects.select_for_update().select_related("incident", "owner"),
+            Task.objects.select_for_update(of=("self",)).select_related("incident", "owner"),
             pk=task_id,
             incident_id=incident_id,
         )
@@ -506,7 +506,7 @@ def containment_decide(request: HttpRequest, incident_id: int, action_id: int) -
     verb = request.POST.get("decision", "")
     with transaction.atomic():
         row = get_object_or_404(
-            ContainmentAction.objects.select_for_update().select_related("incident"),
+            ContainmentAction.objects.select_for_update(of=("self",)).select_related("incident"),
             pk=action_id,
             incident_id=incident_id,
         )

@@ -37,10 +37,15 @@ def shown(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
+# A browser lays out a long unbroken run slowly (64,000 characters take Chromium seconds): the
+# page shows this much of a value, and the whole event is a download away.
+SHOWN_FULL_CHARACTERS = 8000
+
+
 @register.filter
 def shown_full(value: Any) -> str:
     """The same, with a larger limit (an alert's own page)."""
-    return shown(value, 64_000)
+    return shown(value, SHOWN_FULL_CHARACTERS)
 
 
 @register.filter
