@@ -179,3 +179,45 @@ def test_a_deep_json_line_costs_only_itself(tmp_path: Path) -> None:
     kept = [v for v in events[0].fields.values() if isinstance(v, str) and '"leaf":1' in v]
     assert len(kept) == 1  # the part past the depth cap, whole, as JSON text
     assert any("nested deeper than 64" in i.reason and i.location == f"{log}:1" for i in issues)
+
+
+def test_fields_per_event_are_capped_and_the_rest_counted(tmp_path: Path) -> None:
+    params = " ".join(f'p{n}="{n}"' for n in range(60_000))
+    syslog = tmp_path / "sd.log"
+    syslog.write_text(
+        f"<13>1 2024-03-03T12:00:00Z host app 1 ID [big@1 {params}] attack\n" * 2
+        + "<13>1 2024-03-03T12:00:01Z host app 1 ID - after\n"
+    )
+    events, issues = read_all(syslog)
+    assert [len(e.fields) for e in events[:2]] == [1024, 1024]
+    # the cap is spent on the parameters: the header and the message stay
+    assert events[0].fields["message"] == "attack" and events[0].fields["host"] == "host"
+    assert events[2].fields["message"] == "after"
+    capped = [i for i in issues if "past the cap of 1024" in i.reason]
+    assert [i.location for i in capped] == [f"{syslog}:1", f"{syslog}:2"]
+    assert int(capped[0].reason.split()[0]) == 60_000 + 9 - 1024  # 9 header fields
+
+    columns = 100_000
+    csv = tmp_path / "wide.csv"
+    csv.write_text(
+        ",".join(f"c{n}" for n in range(columns))
+        + "\n"
+        + ",".join("v" * 1 for _ in range(columns))
+        + "\n"
+    )
+    events, issues = read_all(csv)
+    assert len(events) == 1 and len(events[0].fields) == 1024
+    assert [i.location for i in issues] == [f"{csv}:2"]
+    assert issues[0].reason.startswith(f"{columns - 1024} fields past the cap")
+
+
+def test_a_flattened_document_stays_within_the_event_byte_budget(tmp_path: Path) -> None:
+    # Every child repeats its parent's 1 MiB name: 200 of them would be 200 MiB of names.
+    key = "k" * (1 << 20)
+    doc = {"ts": "2024-01-01T00:00:00Z", key: {str(n): n for n in range(200)}}
+    log = tmp_path / "names.jsonl"
+    log.write_text(json.dumps(doc) + "\n" + json.dumps({"after": 1}) + "\n")
+    events, issues = read_all(log)
+    assert len(events) == 2 and events[1].fields == {"after": 1}
+    assert sum(len(name) for name in events[0].fields) <= 8 << 20
+    assert any("fields dropped past the cap" in i.reason for i in issues)

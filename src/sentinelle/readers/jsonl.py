@@ -236,8 +236,8 @@ def iter_json_documents(stream: ByteStream, first_line: int = 1) -> Iterator[Jso
 
 
 def _repaired(text: bytes) -> tuple[Any, str | None]:
-    """A document whose only fault is invalid UTF-8 (decoded with U+FFFD) or a number past the
-    float range (kept as its text); else (None, None)."""
+    """A document whose only fault is invalid UTF-8 (decoded with U+FFFD), or numbers orjson
+    refuses (past the float range, ``NaN``, ``Infinity``: kept as their text); else (None, None)."""
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as bad:
@@ -246,9 +246,13 @@ def _repaired(text: bytes) -> tuple[Any, str | None]:
         except orjson.JSONDecodeError:
             return None, None
         return doc, f"invalid UTF-8 at byte {bad.start} replaced by U+FFFD (record kept)"
-    if b"e" not in text and b"E" not in text:
-        return None, None  # only an exponent takes a number past the float range
+    if not any(mark in text for mark in (b"e", b"E", b"NaN", b"Infinity")):
+        return None, None  # only an exponent or those words make a number orjson refuses
     huge: list[str] = []
+
+    def _constant(name: str) -> str:
+        huge.append(name)  # NaN, Infinity: written by Python's json and others, kept as text
+        return name
 
     def number(spelling: str) -> float | str:
         value = float(spelling)
@@ -259,16 +263,12 @@ def _repaired(text: bytes) -> tuple[Any, str | None]:
 
     try:
         # orjson refuses 1e400; the standard parser hands such numbers over as text.
-        doc = json.loads(decoded, parse_float=number, parse_constant=_no_constant)
+        doc = json.loads(decoded, parse_float=number, parse_constant=_constant)
     except (ValueError, RecursionError):
         return None, None
     if not huge:
         return None, None
-    return doc, f"numbers past the float range kept as text: {', '.join(huge[:3])[:80]}"
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    return doc, f"numbers JSON cannot hold kept as text: {', '.join(huge[:3])[:80]}"
 
 
 def _json_problem(text: bytes, exc: orjson.JSONDecodeError) -> str:

@@ -81,6 +81,7 @@ def parse_syslog(line: str, years: YearGuess) -> tuple[Fields, float | None, boo
                 fields[name] = value
         if "app_name" in fields:
             fields["program"] = fields["app_name"]
+        fields["message"] = ""  # its place: before the structured data (see values.settle)
         rest = _structured_data(match.group(8), fields)
         if rest.startswith("\ufeff"):
             rest = rest[1:]

@@ -23,6 +23,8 @@ Fields = dict[str, Any]
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 64) - 1
 _PLAIN = frozenset((str, bool, type(None)))
+# Fields kept from the end of a capped event (see settle).
+_KEPT_LAST = 64
 
 
 def settle(fields: Fields, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[Fields, str | None]:
@@ -35,7 +37,15 @@ def settle(fields: Fields, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[Fields,
     notes: list[str] = []
     extra = len(fields) - limits.max_fields
     if extra > 0:
-        fields = dict(itertools.islice(fields.items(), limits.max_fields))
+        # The overflow is dropped from the middle: readers put a record's own fields first
+        # (syslog header, CSV's first columns) and last (the message and its payload, the
+        # canonical fields), and an attacker's bulk (structured-data parameters, columns)
+        # between them, so the cap is spent on the bulk.
+        tail = min(_KEPT_LAST, limits.max_fields // 4)
+        items = list(fields.items())
+        fields = dict(
+            itertools.chain(items[: limits.max_fields - tail], items[-tail:] if tail else ())
+        )
         notes.append(f"{extra} fields past the cap of {limits.max_fields} dropped")
     kinds = set(map(type, fields.values()))
     if not kinds.issubset(_PLAIN):
