@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,23 @@ def test_a_listener_that_cannot_bind_leaves_none_bound(journal: Journal) -> None
             service.close()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
             again.bind(("127.0.0.1", free_udp))  # the UDP listener was closed
+
+
+def test_open_connections_is_one_series_in_the_services_multiprocess_metrics(
+    tmp_path: Path,
+) -> None:
+    """``sentinelle serve`` counts in prometheus-client's multiprocess mode: the gauge must add
+    up the live processes, not show one series per pid."""
+    code = (
+        "from sentinelle.service.inputs import metrics\n"
+        "from prometheus_client import CollectorRegistry, generate_latest, multiprocess\n"
+        "metrics.OPEN_CONNECTIONS.labels('syslog-tcp').inc(3)\n"
+        "registry = CollectorRegistry()\n"
+        f"multiprocess.MultiProcessCollector(registry, path={str(tmp_path)!r})\n"
+        "print(generate_latest(registry).decode())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert 'sentinelle_input_open_connections{input="syslog-tcp"} 3.0' in done.stdout

@@ -60,7 +60,12 @@ CONNECTIONS = Counter(
     "(max_connections_per_source), stopping, tls-failed, idle-timeout, slow-sender.",
     ["input", "outcome"],
 )
-OPEN_CONNECTIONS = Gauge("sentinelle_input_open_connections", "Connections open now.", ["input"])
+OPEN_CONNECTIONS = Gauge(
+    "sentinelle_input_open_connections",
+    "Connections open now.",
+    ["input"],
+    multiprocess_mode="livesum",  # one series summed over the live processes, not one per pid
+)
 FILES = Counter(
     "sentinelle_input_files",
     "Files of the watched folder by outcome: read, failed (unreadable as a whole), unchanged "
