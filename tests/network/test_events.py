@@ -262,3 +262,60 @@ def test_firewall_vendors_become_flows(
     src, dst, dport, action, probe = expected
     assert (flow.src, flow.dst, flow.dport, flow.proto, flow.action) == (src, dst, dport, 6, action)
     assert is_probe(flow, 3) is probe
+
+
+def test_hostile_zeek_lines_cost_only_themselves(tmp_path: Path) -> None:
+    # Lines an attacker can plant in a conn.log: counts past 64 bits, a time past any date, a
+    # connection in 2106 first of all, NaN and infinite durations. The flood is detected as it
+    # is without them, and each line is counted where it was set aside.
+    clean, planted = tmp_path / "clean" / "conn.log", tmp_path / "planted" / "conn.log"
+    clean.parent.mkdir()
+    planted.parent.mkdir()
+    _write_conn_log(clean)
+    lines = clean.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = [x for x in lines if x.startswith("#")]
+    body = [x for x in lines if not x.startswith("#")]
+    hostile = [
+        _row(4_294_000_000.0, "H1", "10.6.6.6\t1", "10.1.1.10\t80", "-\t1.0\t5\t5\tS0\t1\t0"),
+        _row(T0 + 1, "H2", "10.6.6.6\t2", "10.1.1.10\t80", f"-\t1.0\t{10**23}\t5\tS0\t1\t0"),
+        "1e300\tH3\t10.6.6.6\t3\t10.1.1.10\t80\ttcp\t-\t1.0\t5\t5\tS0\t1\t0",
+        _row(T0 + 2, "H4", "10.6.6.6\t4", "10.1.1.10\t80", "-\tnan\t5\t5\tS0\t1\t0"),
+        _row(T0 + 3, "H5", "10.6.6.6\t5", "10.1.1.10\t80", "-\tinf\t5\t5\tS0\t1\t0"),
+    ]
+    middle = len(body) // 2
+    rows = [hostile[0] + "\n", *body[:middle], *(x + "\n" for x in hostile[1:]), *body[middle:]]
+    planted.write_text("".join(header + rows), encoding="utf-8")
+    config = tmp_path / "network.yaml"
+    config.write_text(
+        "network:\n  lateness_seconds: 0\n  flood: {floor_pps: 40, floor_bps: 1.0e12,"
+        " floor_fps: 1.0e9}\n",
+        encoding="utf-8",
+    )
+
+    def detect(path: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
+        """The detections without the line numbers they cite (the planted lines shift them)."""
+        stats = path.parent / "stats.json"
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "sentinelle.cli.main", "network", "detect"),
+                *(path.name, "--config", str(config), "--stats", str(stats)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=path.parent,
+        )
+        assert done.returncode == 0, done.stderr
+        found = [json.loads(line) for line in done.stdout.splitlines()]
+        for record in found:
+            del record["details"]["sample_records"], record["events"]
+        return found, json.loads(stats.read_text())
+
+    expected, _ = detect(clean)
+    found, stats = detect(planted)
+    assert found == expected and len(found) == 2
+    losses = stats["losses"]
+    assert isinstance(losses, dict)
+    # The 2106 line came first and started the clock; the real lines restarted it.
+    assert losses["flows of a wrong clock era discarded at a restart"] == 1
+    assert losses["log events that are no usable flow"] == 3  # no time; NaN and inf durations
