@@ -6,7 +6,7 @@ longer than a step is shared out over the steps it covers. The clock is the newe
 seen: a step closes ``lateness_seconds`` after the clock passed it, and then the flood, scan and
 outbound trackers look at it. A flow for a step already closed is counted as late, and a flow far
 ahead of the clock is held as suspect (one corrupt timestamp must not close every window) until
-enough of them agree.
+flows from several deliveries agree on it; ``clock.py`` says when, and what is set aside.
 
 Everything kept is capped: flows buffered per step, destinations and sources per step, subjects
 with a baseline, scan sources, hosts; every cap that bites is counted.
