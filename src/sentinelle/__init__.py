@@ -1,6 +1,12 @@
 """Sentinelle: security monitoring and cyber-crisis platform for hospitals."""
 
-__all__ = ["__version__"]
+import time
+
+__all__ = ["STARTED", "__version__"]
+
+# When Sentinelle's first module was imported: a hunt counts its start-up (imports, command
+# line parsing) from here, as a stage of its time.
+STARTED = time.perf_counter()
 
 
 def __getattr__(name: str) -> str:

@@ -84,3 +84,39 @@ def test_a_damaged_cached_bucket_is_built_again(tmp_path: Path) -> None:
     damaged.__setstate__(state)
     ev = event_from_mapping({"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"})
     assert [d.rule_id for d in damaged.match(ev)] == [compiled.rules[0].id]
+
+
+def test_stamps_spare_reading_the_rules_and_never_hide_an_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from sentinelle.engine import cache as cache_module
+    from sentinelle.sigma import files as files_module
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    rule = rules / "a.yml"
+    rule.write_text(RULE.format(n=3, name="whoami.exe"), encoding="utf-8")
+    cache = tmp_path / "cache"
+    load_compiled([rules], cache_dir=cache)
+    assert not list(cache.glob("stamps-*.key"))  # written this very second: not trusted yet
+    monkeypatch.setattr(cache_module, "_SETTLED_NS", -(10**18))  # every stamp settled
+    load_compiled([rules], cache_dir=cache)
+    assert len(list(cache.glob("stamps-*.key"))) == 1
+
+    def unread(path: Path, max_bytes: int = 0) -> bytes:
+        raise AssertionError(f"{path} was read although its stamp was known")
+
+    with monkeypatch.context() as m:
+        m.setattr(files_module, "read_rule_file", unread)
+        again = load_compiled([rules], cache_dir=cache)
+    ev = event_from_mapping({"Channel": SYSMON, "EventID": 1, "Image": "C:\\x\\whoami.exe"})
+    assert again.match(ev)
+    # Same size, modification time put back: the change time still moves, so it is read.
+    before = rule.stat()
+    rule.write_text(RULE.format(n=3, name="whoaml.exe"), encoding="utf-8")
+    os.utime(rule, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert rule.stat().st_size == before.st_size
+    edited = load_compiled([rules], cache_dir=cache)
+    assert not edited.match(ev)

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from sentinelle import STARTED
 from sentinelle.detections import level_rank
 from sentinelle.errors import Location, RuleError
 from sentinelle.hunt.outputs import TimelineWriter, open_writer, writer_notes
@@ -355,8 +356,9 @@ def hunt(
     )
     from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
     from sentinelle.hunt.update import current_sigmahq
-    from sentinelle.readers import read_file
+    from sentinelle.readers import prestart_worker, read_file
 
+    entered = time.perf_counter()
     since_time = parse_time(since, "--since") if since else None
     until_time = parse_time(until, "--until") if until else None
     if jobs < 0:
@@ -380,6 +382,9 @@ def hunt(
     files, repeated = input_files(paths)
     if repeated:
         err.print(Text(f"note: {repeated} file(s) named more than once are read once"))
+    workers = jobs or auto_jobs(files)
+    if workers == 1 and any(p.suffix.lower() == ".evtx" for p in files):
+        prestart_worker()  # the EVTX parser boots while the rules load
 
     rule_paths = resolve_rule_args(rules) if rules else default_rule_paths()
     if not rule_paths:
@@ -428,13 +433,15 @@ def hunt(
         from sentinelle.hunt.hospital import HospitalView
 
         hospital = HospitalView(model, raise_vital=raise_vital)
-    workers = jobs or auto_jobs(files)
     summary = HuntSummary(
         rules_loaded=len(compiled.rules),
         rule_errors=[str(e) for e in rule_errors],
         rules_seconds=rules_seconds,
         rules_compiled=compiling.compiled,
     )
+    summary.stages["start-up"] = entered - STARTED
+    summary.stages["inputs"] = started - entered
+    summary.stages["rules"] = time.perf_counter() - started
     rule_files = {r.id: r.path for r in compiled.rules}
     try:
         with ExitStack() as stack:

@@ -164,6 +164,7 @@ class CompiledRules:
         self._stored: dict[Slot, bytes] = stored or {}  # pickled buckets not needed yet
         self._memo: dict[tuple[Any, type, Any, tuple[str, ...]], Bucket | None] = {}
         self._info = self._rules
+        self._absent_memo: dict[Any, dict[str, list[str]]] = {}
         self._pickled: bytes | None = None
 
     def warm(self, progress: CompileProgress | None = None) -> None:
@@ -307,7 +308,7 @@ class CompiledRules:
         idx = self.hits(event.fields)
         if not idx:
             return []
-        return [self._detection(self._info[i], event) for i in idx]
+        return [self._detection(i, event) for i in idx]
 
     def match_batch(self, batch: EventBatch | Iterable[Event]) -> list[Detection]:
         """Detections of the events of ``batch``, in event order then rule order.
@@ -338,8 +339,12 @@ class CompiledRules:
             elif idx and not all(i.__class__ is int and 0 <= i < count for i in idx):
                 idx = self.hits(event.fields)  # not what this set's own worker could send
             if idx:
-                out.extend([self._detection(info[i], event) for i in idx])
+                out.extend([self._detection(i, event) for i in idx])
         return out
+
+    def adopt_pickle(self, data: bytes) -> None:
+        """``data`` is this set as unpickled (from the cache): ``pickled`` gives it back."""
+        self._pickled = data
 
     def pickled(self) -> bytes:
         """This set, pickled once and kept, for a reader's worker process to run.
@@ -351,8 +356,8 @@ class CompiledRules:
             self._pickled = pickle.dumps(self, pickle.HIGHEST_PROTOCOL)
         return self._pickled
 
-    @staticmethod
-    def _detection(info: RuleInfo, event: Event) -> Detection:
+    def _detection(self, index: int, event: Event) -> Detection:
+        info = self._info[index]
         det = Detection(
             rule_id=info.id,
             rule_title=info.title,
@@ -366,13 +371,28 @@ class CompiledRules:
         if info.suppressed:
             det.details["suppressed"] = True
         if info.absent_filters:
-            fields = event.fields
-            n = values.number(fields.get("EventID"))
-            eid = int(n) if isinstance(n, int | float) and float(n).is_integer() else None
-            filters = info.absent_filters_for(fields.get("Channel"), eid)
+            filters = self._absent_filters(index, event.fields)
             if filters:
                 det.details["unsupported_filter_fields"] = filters
         return det
+
+    def _absent_filters(self, index: int, fields: dict[str, Any]) -> dict[str, list[str]]:
+        """``RuleInfo.absent_filters_for`` the event's source, worked out once per rule and
+        source (every detection of a rule on one source shares the answer, read only)."""
+        channel, eid = fields.get("Channel"), fields.get("EventID")
+        key: tuple[Any, ...] | None = (index, channel, eid.__class__, eid)
+        try:
+            return self._absent_memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable channel or id
+            key = None
+        n = values.number(eid)
+        number = int(n) if isinstance(n, int | float) and float(n).is_integer() else None
+        found = self._info[index].absent_filters_for(channel, number)
+        if key is not None and len(self._absent_memo) < _MEMO_LIMIT:
+            self._absent_memo[key] = found
+        return found
 
     def correlator(self) -> Any:
         """A fresh correlator for the correlation rules of the set."""

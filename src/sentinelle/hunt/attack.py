@@ -7,6 +7,7 @@ and software (``attack.sNNNN``) tags are neither and are ignored here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,15 +62,27 @@ def tactic_of(tag: str) -> Tactic | None:
 
 def tactics_of(tags: Iterable[str]) -> list[Tactic]:
     """The distinct tactics among ``tags``, in kill-chain order."""
-    found = {t.key: t for t in (tactic_of(tag) for tag in tags) if t is not None}
-    return sorted(found.values(), key=lambda t: t.order)
+    if isinstance(tags, tuple):  # a rule's tags, met once per detection: parsed once
+        return list(_tactics(tags))
+    return list(_tactics(tuple(tags)))
 
 
 def techniques_of(tags: Iterable[str]) -> list[str]:
     """Distinct technique ids (``T1059``, ``T1059.001``) among ``tags``, sorted."""
+    return list(_techniques(tags if isinstance(tags, tuple) else tuple(tags)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _tactics(tags: tuple[str, ...]) -> tuple[Tactic, ...]:
+    found = {t.key: t for t in (tactic_of(tag) for tag in tags) if t is not None}
+    return tuple(sorted(found.values(), key=lambda t: t.order))
+
+
+@functools.lru_cache(maxsize=8192)
+def _techniques(tags: tuple[str, ...]) -> tuple[str, ...]:
     found: set[str] = set()
     for tag in tags:
         m = _TECHNIQUE.match(tag.strip().lower())
         if m:
             found.add(m.group(1).upper())
-    return sorted(found)
+    return tuple(sorted(found))

@@ -221,11 +221,12 @@ def _batches(
     """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file.
 
     The standard reader is given the compiled rules, so that its EVTX worker can match part
-    of the records itself while this process is behind (``read_paths``).
+    of the records itself while this process is behind (``read_paths``), when a core would
+    otherwise idle (``spare_core``).
     """
     from sentinelle.readers import WorkerRules, read_file, read_paths
 
-    rules = matcher if isinstance(matcher, WorkerRules) else None
+    rules = matcher if isinstance(matcher, WorkerRules) and spare_core() else None
     names = [str(p) for p in paths]
     # A file named twice (the same folder given twice) could not be told from its twin.
     if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
@@ -247,6 +248,22 @@ def _batches(
                 index = later
                 break
         yield index, batch
+
+
+def spare_core() -> bool:
+    """Whether the machine has a core to spare beside this process (1-minute load average).
+
+    Matching in the EVTX worker costs more CPU in all than matching here (the worker loads
+    the rule set and the engine, and decodes records one by one): about 1.9 times the CPU per
+    record offloaded, plus 0.3 s to start (mitre corpus x10, SigmaHQ Windows rules). That pays
+    only with the worker's core otherwise idle; on a busy machine the same hunt took 10 % more
+    CPU and more wall time with it (docs/PERFORMANCE.md, "Hunt").
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform: assume the cores are free
+        return True
+    return load < (os.cpu_count() or 1) - 1
 
 
 def _note_issue(result: FileResult, issue: ReadIssue) -> None:
@@ -467,6 +484,8 @@ def run_hunt(
                 runs.extend(outcome.runs)
         if progress is not None:
             progress.stop()
+        merging = time.perf_counter()
+        summary.stages["reading and matching"] = merging - started
         if hospital is not None and not hospital.accepts(hosts):
             hospital = None
 
@@ -504,6 +523,7 @@ def run_hunt(
     summary.seconds = time.perf_counter() - started
     for w in writers:
         w.close(summary)
+    summary.stages["timeline and outputs"] = time.perf_counter() - merging
     return summary
 
 

@@ -6,6 +6,7 @@ so the figures agree whichever format the analyst picked.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,6 +47,12 @@ class RuleKey:
     level: str
 
 
+@functools.lru_cache(maxsize=16384)
+def _rule_key(rule_id: str, title: str, level: str) -> RuleKey:
+    """One ``RuleKey`` per rule: a frozen dataclass is slow to make once per detection."""
+    return RuleKey(rule_id, title, level)
+
+
 @dataclass(slots=True)
 class HuntSummary:
     """Counts over the files read and over the detections shown."""
@@ -72,6 +79,9 @@ class HuntSummary:
     last: float | None = None
     seconds: float = 0.0
     hospital: HospitalFindings | None = None  # with a hospital model (``hunt.hospital``)
+    # Wall-clock seconds per stage of the command, in order (start-up, inputs, rules, reading
+    # and matching, timeline): where a hunt's time goes, shown with Elapsed.
+    stages: dict[str, float] = field(default_factory=dict)
 
     def add_file(self, result: FileResult) -> None:
         self.files += 1
@@ -88,7 +98,7 @@ class HuntSummary:
         self.detections += 1
         level = det.level.lower() if det.level.lower() in LEVELS else "informational"
         self.by_level[level] += 1
-        self.by_rule[RuleKey(det.rule_id, det.rule_title, level)] += 1
+        self.by_rule[_rule_key(det.rule_id, det.rule_title, level)] += 1
         host = det.computer
         if host:
             self.by_host[host] += 1
@@ -96,7 +106,10 @@ class HuntSummary:
             self.by_tactic[tactic.name] += 1
         for technique in techniques_of(det.tags):
             self.by_technique[technique] += 1
-            self.rules_by_technique.setdefault(technique, Counter())[det.rule_title] += 1
+            per_rule = self.rules_by_technique.get(technique)
+            if per_rule is None:
+                per_rule = self.rules_by_technique[technique] = Counter()
+            per_rule[det.rule_title] += 1
         ts = det.timestamp
         # A time the calendar cannot hold (NaN, the year 99999) places nothing on the timeline.
         if ts is not None and _CALENDAR[0] <= ts < _CALENDAR[1]:
@@ -104,7 +117,11 @@ class HuntSummary:
                 self.first = ts
             if self.last is None or ts > self.last:
                 self.last = ts
-            self.per_hour.setdefault(int(ts // 3600), Counter())[level] += 1
+            hour = int(ts // 3600)
+            counts = self.per_hour.get(hour)
+            if counts is None:  # not setdefault: that would make a Counter per detection
+                counts = self.per_hour[hour] = Counter()
+            counts[level] += 1
 
     @property
     def highest_level(self) -> str | None:

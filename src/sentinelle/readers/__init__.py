@@ -24,7 +24,13 @@ from pathlib import Path
 from sentinelle.errors import Location, ReadError
 from sentinelle.events import EventBatch
 from sentinelle.readers.archives import MAX_ARCHIVE_DEPTH, read_archive
-from sentinelle.readers.evtx import EvtxLimits, WorkerRules, read_evtx, read_evtx_files
+from sentinelle.readers.evtx import (
+    EvtxLimits,
+    WorkerRules,
+    prestart_worker,
+    read_evtx,
+    read_evtx_files,
+)
 from sentinelle.readers.limits import DEFAULT_LIMITS, ReadLimits
 from sentinelle.readers.lines import ByteStream
 from sentinelle.readers.members import Reading, read_member, read_text, unreadable
@@ -45,6 +51,7 @@ __all__ = [
     "ReadLimits",
     "WorkerRules",
     "expand_paths",
+    "prestart_worker",
     "read_file",
     "read_paths",
     "read_stream",

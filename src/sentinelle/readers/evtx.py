@@ -290,6 +290,12 @@ _POOL = _Pool()
 atexit.register(_POOL.close)
 
 
+def prestart_worker() -> None:
+    """Start a worker now, idle in the pool: its interpreter boots while the caller does other
+    work (a hunt loads its rules meanwhile), instead of when the first EVTX file is read."""
+    _POOL.release(_Worker(DEFAULT_LIMITS))
+
+
 # Files requested ahead of the one being read: small EVTX files are common (a few chunks), and
 # without look-ahead the worker would idle while this side normalises, and the reverse. Requests
 # are topped up in groups, since every write to the worker costs a wake-up.

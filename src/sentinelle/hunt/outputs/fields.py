@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from sentinelle.detections import Detection
-from sentinelle.events import Event
+from sentinelle.events import Event, format_timestamp
 from sentinelle.hunt.attack import tactics_of, techniques_of
 
 # Hayabusa's level column spelling.
@@ -81,12 +81,7 @@ def field_text(value: Any) -> str:
 def iso_time(ts: float | None) -> str | None:
     """``ts`` as ISO 8601 UTC with microseconds and ``Z``, or None when absent or outside
     what a datetime holds (a log can claim the year 99999)."""
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    except (OverflowError, OSError, ValueError):
-        return None
+    return format_timestamp(ts)
 
 
 def event_field(det: Detection, name: str) -> str:

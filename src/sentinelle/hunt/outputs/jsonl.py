@@ -63,12 +63,23 @@ _LINE_SEPARATORS = re.compile("[\x85\u2028\u2029]")
 def one_line(text: str) -> str:
     """JSON ``text`` with the Unicode line separators escaped, so it stays one line for every
     reader of JSON Lines (the escape means the same character)."""
+    if text.isascii():  # most lines: nothing to look for
+        return text
     return _LINE_SEPARATORS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def dumps(record: dict[str, Any], *, terminal: bool = False) -> str:
     """One JSON line of ``record``, whatever its values hold."""
-    text = orjson.dumps(json_safe(record), option=_OPTIONS).decode()
+    try:
+        # Most records hold nothing JSON cannot: written as they are, at C speed. orjson
+        # refuses numbers past 64 bits, keys that are not text and unknown types, and writes
+        # NaN and infinities as null: those records (any null, to be sure) take json_safe.
+        raw = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        raw = b"null"
+    if b"null" in raw:
+        raw = orjson.dumps(json_safe(record), option=_OPTIONS)
+    text = raw.decode()
     return one_line(printable_json(text) if terminal else text)
 
 

@@ -247,10 +247,12 @@ def print_summary(console: Console, summary: HuntSummary) -> None:
     overview.add_row("Detections", f"{summary.detections:,}" + (f" ({levels})" if levels else ""))
     overview.add_row("First detection", utc_text(summary.first) if summary.first else "-")
     overview.add_row("Last detection", utc_text(summary.last) if summary.last else "-")
-    total = summary.rules_seconds + summary.seconds
+    stages = summary.stages or {"rules": summary.rules_seconds, "hunt": summary.seconds}
     overview.add_row(
         "Elapsed",
-        f"{total:.2f} s (rules {summary.rules_seconds:.2f} s, hunt {summary.seconds:.2f} s)",
+        f"{sum(stages.values()):.2f} s ("
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.items())
+        + ")",
     )
     console.print(Text("Summary", style="bold underline"))
     console.print(overview)
