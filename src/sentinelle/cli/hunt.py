@@ -326,6 +326,15 @@ def hunt(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr.")] = False,
+    max_correlation_groups: Annotated[
+        int,
+        typer.Option(
+            "--max-correlation-groups",
+            min=1,
+            help="Open groups each correlation rule keeps; past it, those furthest from "
+            "their threshold are evicted (and reported).",
+        ),
+    ] = 100_000,
 ) -> None:
     """Hunt through logs with Sigma rules and print the timeline of what they found.
 
@@ -409,6 +418,10 @@ def hunt(
     finally:
         compiling.stop()
     rules_seconds = time.perf_counter() - started
+    if compiled.correlations:
+        from sentinelle.engine.correlation import CorrelationLimits
+
+        compiled.correlation_limits = CorrelationLimits(max_groups=max_correlation_groups)
     rule_errors = compiled.rejections()
     _print_rule_errors(err, rule_errors)
     if not compiled.rules:

@@ -72,6 +72,8 @@ class CompiledRules:
         self._trees_blob = b""
         self._correlations = list(correlations)
         self.reference = reference
+        # The caps of the correlators this set makes (``CorrelationLimits``; None: defaults).
+        self.correlation_limits: Any = None
         self._setup()
 
     @property
@@ -128,6 +130,7 @@ class CompiledRules:
         self._trees_blob = state["trees"]
         self._correlations = state["correlations"]
         self.reference = state["reference"]
+        self.correlation_limits = None
         self._setup(state.get("buckets") or {})
 
     def _variant(self, index: int) -> Variant:
@@ -395,10 +398,11 @@ class CompiledRules:
         return found
 
     def correlator(self) -> Any:
-        """A fresh correlator for the correlation rules of the set."""
+        """A fresh correlator for the correlation rules of the set, with
+        ``correlation_limits`` (the defaults when None)."""
         from sentinelle.engine.correlation import Correlator
 
-        return Correlator(self._correlations, base_rule_refs(self._rules))
+        return Correlator(self._correlations, base_rule_refs(self._rules), self.correlation_limits)
 
     def rejections(self) -> list[RuleError]:
         """Everything of the set that will never run: the load errors, then the correlations

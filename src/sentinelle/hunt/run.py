@@ -494,6 +494,7 @@ def run_hunt(
         correlations = getattr(matcher, "correlations", None)  # CompiledRules.correlations
         none = correlations is not None and not correlations
         correlator = None if none else matcher.correlator()
+        evictions = getattr(correlator, "evictions", None)  # what its caps forgot, at the end
         if correlator is not None and selection.rules is not None:
             correlator = _Kept(correlator, selection)
         suppressed: set[str] = set(getattr(correlator, "suppressed_rule_ids", ()) or ())
@@ -517,6 +518,8 @@ def run_hunt(
                 w.write(det)
         if hospital is not None:
             summary.hospital = hospital.findings()
+        if evictions is not None:
+            summary.state_evictions = [{"rule_id": e.rule_id, **e.as_dict()} for e in evictions()]
     finally:
         _WORKER_STATE.clear()
         shutil.rmtree(spill, ignore_errors=True)

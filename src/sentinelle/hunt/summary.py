@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentinelle.detections import LEVELS, Detection, level_rank
 from sentinelle.events import ReadIssue
@@ -82,6 +82,9 @@ class HuntSummary:
     # Wall-clock seconds per stage of the command, in order (start-up, inputs, rules, reading
     # and matching, timeline): where a hunt's time goes, shown with Elapsed.
     stages: dict[str, float] = field(default_factory=dict)
+    # What correlation rules forgot at their state caps (``Correlator.evictions``), one record
+    # per rule: rule_id, title, groups, entries, events, first, last (input times).
+    state_evictions: list[dict[str, Any]] = field(default_factory=list)
 
     def add_file(self, result: FileResult) -> None:
         self.files += 1

@@ -21,7 +21,6 @@ docs/SEMANTICS.md (## Correlations) states every decision and why.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +45,7 @@ from sentinelle.engine.correlation.model import (
     Kind,
     compile_correlations,
 )
+from sentinelle.engine.correlation.state import Group, Key, RuleState
 from sentinelle.errors import RuleError
 from sentinelle.events import Event
 
@@ -54,31 +54,82 @@ from sentinelle.events import Event
 class CorrelationLimits:
     """Hard caps on the state of each correlation rule; every eviction is counted.
 
-    ``max_groups``: open groups per correlation (least recently active evicted first).
+    ``max_groups``: open groups per correlation (the furthest from its threshold evicted
+    first, see ``state``).
     ``max_entries``: window entries per correlation, all groups together.
     ``max_entries_per_group``: window entries of one group (oldest evicted first).
     ``sample_events``: contributing events kept per group and attached to an alert.
+    ``sample_bytes``: what the kept events of one correlation's groups may cost in all.
     """
 
     max_groups: int = 100_000
     max_entries: int = 1_000_000
     max_entries_per_group: int = 100_000
     sample_events: int = 10
+    sample_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Eviction:
+    """What one correlation rule had to forget because a cap was reached.
+
+    ``groups``: groups evicted (their windows lost: an attack in one of them may go unseen);
+    ``entries``: window entries dropped by the per-group cap (its alerts are approximate);
+    ``events``: events its alerts could not keep to show (``sample_bytes``);
+    ``first``/``last``: the input times of the first and the latest eviction of a group or
+    an entry (events not kept count only: their windows are whole).
+    """
+
+    rule_id: str
+    title: str
+    groups: int = 0
+    entries: int = 0
+    events: int = 0
+    first: float | None = None
+    last: float | None = None
+
+    def count(self, at: float, groups: int = 0, entries: int = 0, events: int = 0) -> None:
+        self.groups += groups
+        self.entries += entries
+        self.events += events
+        if (groups or entries) and math.isfinite(at):
+            self.first = at if self.first is None else min(self.first, at)
+            self.last = at if self.last is None else max(self.last, at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "groups": self.groups,
+            "entries": self.entries,
+            "events": self.events,
+            "first": self.first,
+            "last": self.last,
+        }
 
 
 @dataclass(slots=True)
 class CorrelationStats:
-    """What the correlator could not use or had to forget; the hunt summary prints it."""
+    """What the correlator could not use or had to forget; the hunt summary prints it, and a
+    service reads it (``Correlator.stats``) for its health."""
 
     detections: int = 0
     untimed: int = 0  # detections without a timestamp: cannot be placed in any window
     out_of_order: int = 0  # older than a previous one: processed at the latest time seen
     missing_values: int = 0  # the condition field is absent from the event
     non_numeric_values: int = 0  # value_sum/avg/percentile field that is not a number
-    evicted_groups: dict[str, int] = field(default_factory=dict)  # rule id -> count
-    evicted_entries: dict[str, int] = field(default_factory=dict)  # rule id -> count
+    evictions: dict[str, Eviction] = field(default_factory=dict)  # by rule id
     emitted: int = 0
     hidden: int = 0  # outputs of correlations referenced with generate: false
+
+    @property
+    def evicted_groups(self) -> dict[str, int]:
+        """Groups evicted, by rule id (rules that evicted none are left out)."""
+        return {rid: e.groups for rid, e in self.evictions.items() if e.groups}
+
+    @property
+    def evicted_entries(self) -> dict[str, int]:
+        """Window entries dropped by the per-group cap, by rule id."""
+        return {rid: e.entries for rid, e in self.evictions.items() if e.entries}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,52 +138,10 @@ class CorrelationStats:
             "out_of_order": self.out_of_order,
             "missing_values": self.missing_values,
             "non_numeric_values": self.non_numeric_values,
-            "evicted_groups": dict(self.evicted_groups),
-            "evicted_entries": dict(self.evicted_entries),
+            "evictions": {rid: e.as_dict() for rid, e in self.evictions.items()},
             "emitted": self.emitted,
             "hidden": self.hidden,
         }
-
-
-class _Group:
-    """The window of one group-by key of one correlation."""
-
-    __slots__ = (
-        "aggregate",
-        "approximate",
-        "armed",
-        "close",
-        "fire_ts",
-        "group",
-        "last_ts",
-        "opened",
-        "sample",
-    )
-
-    def __init__(self, aggregate: Aggregate, group: dict[str, Any], ts: float, span: float):
-        self.aggregate = aggregate
-        self.group = group
-        self.sample: deque[tuple[float, Event]] = deque()
-        self.armed = True
-        self.fire_ts = -math.inf
-        self.last_ts = ts
-        self.opened = ts
-        self.close = ts + span
-        self.approximate = False
-
-
-class _Rule:
-    """Runtime state of one compiled correlation."""
-
-    __slots__ = ("corr", "entries", "groups", "hidden")
-
-    def __init__(self, corr: CompiledCorrelation) -> None:
-        self.corr = corr
-        # Sliding: least recently active first. Anchored: earliest opened (= earliest to close)
-        # first, because every window of a rule lasts the same timespan.
-        self.groups: OrderedDict[tuple[Any, ...], _Group] = OrderedDict()
-        self.entries = 0
-        self.hidden = False
 
 
 class Correlator:
@@ -148,10 +157,10 @@ class Correlator:
         compiled, errors = compile_correlations(correlations, base_rules)
         self.errors: tuple[RuleError, ...] = tuple(errors)
         self.stats = CorrelationStats()
-        self._rules = [_Rule(c) for c in compiled]
+        self._rules = [RuleState(c) for c in compiled]
         by_index = {r.corr.index: r for r in self._rules}
         # subscription key -> [(rule, position)], in dependency order (inner rules first)
-        self._routes: dict[str, list[tuple[_Rule, int]]] = {}
+        self._routes: dict[str, list[tuple[RuleState, int]]] = {}
         names: dict[str, str] = {b.name: b.id.lower() for b in base_rules if b.name}
         self._base_names = names
         suppressed: set[str] = set()
@@ -218,17 +227,20 @@ class Correlator:
         for rule in self._rules:  # dependency order: inner outputs reach outer rules first
             if rule.corr.eager:
                 continue
-            while rule.groups:
-                _, group = rule.groups.popitem(last=False)
-                rule.entries -= group.aggregate.size
-                complete = group.close <= end
-                self._judge_closed(rule, group, min(group.close, end), complete, out)
+            while (group := rule.first()) is not None:
+                self._drop(rule, group)
+                close = group.opened + rule.corr.span
+                self._judge_closed(rule, group, min(close, end), close <= end, out)
         for rule in self._rules:
-            rule.groups.clear()
-            rule.entries = 0
+            rule.clear()
         return out
 
-    def _routes_for(self, detection: Detection) -> list[tuple[_Rule, int]]:
+    def evictions(self) -> list[Eviction]:
+        """Per correlation rule, what its caps made it forget so far (rules that lost nothing
+        are left out); for the hunt summary and a service's health."""
+        return list(self.stats.evictions.values())
+
+    def _routes_for(self, detection: Detection) -> list[tuple[RuleState, int]]:
         if detection.rule_type == "correlation":
             return []  # correlation outputs travel inside the correlator only
         key = detection.rule_id.lower()
@@ -242,7 +254,11 @@ class Correlator:
     # ---------------------------------------------------------------- routing
 
     def _dispatch(
-        self, detection: Detection, ts: float, routes: list[tuple[_Rule, int]], out: list[Detection]
+        self,
+        detection: Detection,
+        ts: float,
+        routes: list[tuple[RuleState, int]],
+        out: list[Detection],
     ) -> None:
         self._clock = max(self._clock, ts)
         for rule, pos in routes:
@@ -250,7 +266,7 @@ class Correlator:
             if produced is not None:
                 self._emit(rule, produced, out)
 
-    def _emit(self, rule: _Rule, produced: Detection, out: list[Detection]) -> None:
+    def _emit(self, rule: RuleState, produced: Detection, out: list[Detection]) -> None:
         if rule.hidden:
             self.stats.hidden += 1
         else:
@@ -263,18 +279,21 @@ class Correlator:
     def _advance(self, ts: float, out: list[Detection]) -> None:
         """Close, in time order, every anchored window that ended before ``ts``."""
         while True:
-            first: _Rule | None = None
+            first: RuleState | None = None
+            first_close = math.inf
             for rule in self._anchored:
-                if rule.groups:
-                    group = next(iter(rule.groups.values()))
-                    if group.close < ts and (first is None or group.close < _front_close(first)):
-                        first = rule
+                group = rule.first()
+                if group is not None:
+                    close = group.opened + rule.corr.span
+                    if close < ts and close < first_close:
+                        first, first_close = rule, close
             if first is None:
                 return
-            _, group = first.groups.popitem(last=False)
-            first.entries -= group.aggregate.size
-            self._clock = max(self._clock, group.close)
-            self._judge_closed(first, group, group.close, True, out)
+            group = first.first()
+            assert group is not None
+            self._drop(first, group)
+            self._clock = max(self._clock, first_close)
+            self._judge_closed(first, group, first_close, True, out)
 
     def _sweep(self, ts: float) -> None:
         """Drop sliding groups whose whole window has expired (bounded work, amortised)."""
@@ -282,21 +301,23 @@ class Correlator:
             if rule.corr.eager:
                 self._expire_idle(rule, ts - rule.corr.span)
 
-    def _expire_idle(self, rule: _Rule, cutoff: float) -> None:
-        groups = rule.groups
-        while groups:
-            group = next(iter(groups.values()))
-            if group.last_ts >= cutoff:
-                return
-            groups.popitem(last=False)
-            rule.entries -= group.aggregate.size
+    def _expire_idle(self, rule: RuleState, cutoff: float) -> None:
+        while (group := rule.first()) is not None and group.last_ts < cutoff:
+            self._drop(rule, group)
+
+    def _drop(self, rule: RuleState, group: Group) -> None:
+        """Take a group out of the state (expired, closed or evicted)."""
+        rule.remove(group)
+        rule.entries -= group.aggregate.size
 
     # ---------------------------------------------------------------- windows
 
-    def _update(self, rule: _Rule, pos: int, detection: Detection, ts: float) -> Detection | None:
+    def _update(
+        self, rule: RuleState, pos: int, detection: Detection, ts: float
+    ) -> Detection | None:
         """Add one detection to its group's window; the alert when a sliding window fires."""
         corr = rule.corr
-        values = [field_value(detection, f) for f in corr.group_fields[pos]]
+        values = tuple(field_value(detection, f) for f in corr.group_fields[pos])
         key = tuple(map(_hashable, values))
         payload = self._payload(corr, pos, detection)
         # Sliding windows end at this detection; anchored ones keep all they saw until closing.
@@ -305,13 +326,11 @@ class Correlator:
             payload = cutoff  # chains are filtered by their start, not stored as entries
         group = rule.groups.get(key)
         if group is None:
-            shown = dict(zip(corr.group_by, values, strict=True))
-            group = self._new_group(rule, key, shown, ts)
+            group = self._new_group(rule, key, values, ts)
         elif corr.eager:
             before = group.aggregate.size
             group.aggregate.expire(cutoff)
             rule.entries -= before - group.aggregate.size
-            rule.groups.move_to_end(key)
             if not group.armed and (
                 group.fire_ts < cutoff or not self._holds(corr, group.aggregate, cutoff)
             ):
@@ -320,58 +339,72 @@ class Correlator:
                 group.armed = True
         self._add(rule, group, pos, payload, _event_of(detection), ts)
         if not corr.eager:
+            rule.touched(group, None)
             return None
-        self._expire_idle(rule, cutoff)
-        if group.armed and self._holds(corr, group.aggregate, cutoff):
+        value = group.aggregate.value(cutoff) if corr.threshold is not None else None
+        fired: Detection | None = None
+        if group.armed and self._holds(corr, group.aggregate, cutoff, value):
             group.armed = False
             group.fire_ts = ts
-            return self._output(rule, group, ts, cutoff, complete=True)
-        return None
+            fired = self._output(rule, group, ts, cutoff, complete=True)
+        rule.touched(group, value)  # now the most recently active, at its new level
+        self._expire_idle(rule, cutoff)
+        return fired
 
-    def _new_group(
-        self, rule: _Rule, key: tuple[Any, ...], shown: dict[str, Any], ts: float
-    ) -> _Group:
+    def _new_group(self, rule: RuleState, key: Key, values: Key, ts: float) -> Group:
         limits = self.limits
-        if len(rule.groups) >= limits.max_groups and rule.corr.eager:
+        if len(rule) >= limits.max_groups and rule.corr.eager:
             self._expire_idle(rule, ts - rule.corr.span)  # expired groups are not evictions
-        while len(rule.groups) >= limits.max_groups:
-            self._evict_group(rule)
-        group = _Group(self._aggregate(rule.corr), shown, ts, rule.corr.span)
-        rule.groups[key] = group
+        while len(rule) >= limits.max_groups:
+            self._evict(rule, rule.victim(), ts)
+        group = Group(self._aggregate(rule.corr), key, values, ts)
+        rule.add(group)
         return group
 
-    def _evict_group(self, rule: _Rule) -> None:
-        _, victim = rule.groups.popitem(last=False)
-        rule.entries -= victim.aggregate.size
+    def _evict(self, rule: RuleState, victim: Group | None, ts: float) -> None:
+        if victim is None:
+            return
+        self._drop(rule, victim)
+        self._eviction(rule, ts, groups=1)
+
+    def _eviction(
+        self, rule: RuleState, at: float, groups: int = 0, entries: int = 0, events: int = 0
+    ) -> None:
         rid = rule.corr.rule_id
-        self.stats.evicted_groups[rid] = self.stats.evicted_groups.get(rid, 0) + 1
+        record = self.stats.evictions.get(rid)
+        if record is None:
+            record = self.stats.evictions[rid] = Eviction(rid, rule.corr.title)
+        record.count(at, groups, entries, events)
 
     def _add(
-        self, rule: _Rule, group: _Group, pos: int, payload: Any, event: Event | None, ts: float
+        self,
+        rule: RuleState,
+        group: Group,
+        pos: int,
+        payload: Any,
+        event: Event | None,
+        ts: float,
     ) -> None:
         aggregate = group.aggregate
         before = aggregate.size
         aggregate.add(ts, pos, payload, event)
         rule.entries += aggregate.size - before
         group.last_ts = ts
-        if event is not None:
-            group.sample.append((ts, event))
-            if len(group.sample) > self.limits.sample_events:
-                group.sample.popleft()
         limits = self.limits
-        rid = rule.corr.rule_id
+        if event is not None:
+            unkept = group.unkept
+            rule.keep_event(group, ts, event, limits.sample_events, limits.sample_bytes)
+            if group.unkept != unkept:
+                self._eviction(rule, ts, events=1)
         while aggregate.size > limits.max_entries_per_group:
             before = aggregate.size
             aggregate.evict_oldest()
             dropped = before - aggregate.size
             rule.entries -= dropped
             group.approximate = True
-            self.stats.evicted_entries[rid] = self.stats.evicted_entries.get(rid, 0) + dropped
-        while rule.entries > limits.max_entries and len(rule.groups) > 1:
-            oldest = next(iter(rule.groups.values()))
-            if oldest is group:
-                break
-            self._evict_group(rule)
+            self._eviction(rule, ts, entries=dropped)
+        while rule.entries > limits.max_entries and len(rule) > 1:
+            self._evict(rule, rule.victim(keep=group), ts)
 
     def _aggregate(self, corr: CompiledCorrelation) -> Aggregate:
         match corr.kind:
@@ -392,15 +425,21 @@ class Correlator:
                 return OrderedAggregate(len(corr.targets))
 
     @staticmethod
-    def _holds(corr: CompiledCorrelation, aggregate: Aggregate, cutoff: float) -> bool:
+    def _holds(
+        corr: CompiledCorrelation,
+        aggregate: Aggregate,
+        cutoff: float,
+        value: float | None = None,
+    ) -> bool:
+        """Whether the condition holds; ``value``: the measure, when already computed."""
         if corr.expression is not None:
             assert isinstance(aggregate, TemporalAggregate)
             return aggregate.holds()
         assert corr.threshold is not None
-        return corr.threshold.holds(aggregate.value(cutoff))
+        return corr.threshold.holds(aggregate.value(cutoff) if value is None else value)
 
     def _judge_closed(
-        self, rule: _Rule, group: _Group, at: float, complete: bool, out: list[Detection]
+        self, rule: RuleState, group: Group, at: float, complete: bool, out: list[Detection]
     ) -> None:
         if self._holds(rule.corr, group.aggregate, -math.inf):
             produced = self._output(rule, group, at, -math.inf, complete=complete)
@@ -431,13 +470,13 @@ class Correlator:
     # ----------------------------------------------------------------- output
 
     def _output(
-        self, rule: _Rule, group: _Group, at: float, cutoff: float, complete: bool
+        self, rule: RuleState, group: Group, at: float, cutoff: float, complete: bool
     ) -> Detection:
         corr = rule.corr
         aggregate = group.aggregate
         chosen = aggregate.contributing(cutoff)
         if chosen is None:
-            chosen = [(ts, ev) for ts, ev in group.sample if ts >= cutoff]
+            chosen = [(ts, ev) for ts, ev in group.sample or () if ts >= cutoff]
         events = tuple(ev for _, ev in chosen[-self.limits.sample_events :])
         first = aggregate.first_ts(cutoff)
         if first is None:
@@ -456,6 +495,8 @@ class Correlator:
             details["window_complete"] = complete
         if group.approximate:
             details["approximate"] = True  # entries were evicted by the per-group cap
+        if group.unkept:
+            details["events_not_kept"] = group.unkept  # past the rule's sample_bytes
         return Detection(
             rule_id=corr.rule_id,
             rule_title=corr.title,
@@ -464,17 +505,13 @@ class Correlator:
             tags=corr.tags,
             rule_type="correlation",
             events=events,
-            group=dict(group.group),
+            group=dict(zip(corr.group_by, group.values, strict=True)),
             first_seen=first,
             last_seen=group.last_ts,
             value=aggregate.value(cutoff),
             details=details,
             rule_name=corr.name,
         )
-
-
-def _front_close(rule: _Rule) -> float:
-    return next(iter(rule.groups.values())).close
 
 
 def _rules_matched(corr: CompiledCorrelation, aggregate: Aggregate, cutoff: float) -> list[str]:

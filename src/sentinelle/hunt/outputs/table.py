@@ -265,6 +265,13 @@ def print_summary(console: Console, summary: HuntSummary) -> None:
         console.print(_text(f"  rule error: {error}", "red"))
     if len(summary.rule_errors) > _TOP:
         console.print(Text(f"  ... and {len(summary.rule_errors) - _TOP} more rule errors"))
+    for lost in summary.state_evictions:  # a correlation's state cap was reached: say what
+        when = f" from {utc_text(lost['first'])} to {utc_text(lost['last'])}"
+        text = (
+            f"  correlation state full: {lost['title']}: {lost['groups']:,} groups evicted, "
+            f"{lost['entries']:,} entries dropped, {lost['events']:,} events not kept"
+        )
+        console.print(_text(text + (when if lost["first"] is not None else ""), "yellow"))
 
     if summary.by_rule:
         rules = Table(title="Top rules", title_justify="left", box=None, header_style="bold")
