@@ -118,6 +118,17 @@ def test_details_curated_with_windows_codes_rendered_and_the_rest_extra() -> Non
     assert "Provider_Name" not in row["AllFieldInfo"]  # the System header has its columns
 
 
+def test_codes_are_rendered_in_security_fields_only() -> None:
+    batch = "cmd /c for %%1842 in (a) do echo %%1842"
+    security = {**SEC_4624, "EventID": 4688, "CommandLine": batch, "TokenElevationType": "%%1937"}
+    (row,) = _rows([make_detection(security)], "standard")
+    assert f"Cmdline: {batch}" in row["Details"]  # a command line's %% is text
+    assert "Elevation: TokenElevationTypeFull (2)" in row["Details"]
+    defender = {"Channel": "Microsoft-Windows-Windows Defender/Operational", "EventID": 5007}
+    (row,) = _rows([make_detection({**defender, "New Value": "%%1842"})], "standard")
+    assert "%%1842" in row["Details"] + row["ExtraFieldInfo"]  # another provider's table
+
+
 def test_timesketch_profiles_write_what_timesketch_imports() -> None:
     (row,) = _rows([make_detection(SEC_4624)], "timesketch-verbose")
     assert row["datetime"] == "2020-09-13T12:26:40.250000+00:00"

@@ -347,7 +347,6 @@ _OTHER_KINDS: dict[tuple[str, int], Labels] = {
         ("User", "Detection User"),
         ("Path", "Path"),
     ),
-    (_DEFENDER, 5001): (),
     (_DEFENDER, 5007): (("Old", "Old Value"), ("New", "New Value")),
     (_FIREWALL, 2003): (
         ("Profile", "Profiles"),
@@ -428,13 +427,39 @@ def kind_labels(fields: Mapping[str, Any]) -> Labels | None:
     return None
 
 
-def value_text(value: Any) -> str:
-    """A field value as one line of readable text: ``%%`` codes rendered, breaks folded."""
-    return _LINE_BREAKS.sub(" ", render_codes(field_text(value)))
+# Security fields whose text is written by a user or a program, where ``%%1842`` is text (a
+# batch file's loop variable), never a message code.
+_FREE_TEXT = frozenset({"CommandLine", "ParentCommandLine", "TaskContent", "TaskContentNew"})
+
+
+def value_text(value: Any, codes: bool = False) -> str:
+    """A field value as one line of readable text: line breaks folded, and with ``codes`` the
+    ``%%NNNN`` message codes rendered as words."""
+    text = field_text(value)
+    return _LINE_BREAKS.sub(" ", render_codes(text) if codes else text)
+
+
+def _codes(fields: Mapping[str, Any]) -> bool:
+    """Whether the event's ``%%NNNN`` are ``msobjs.dll`` codes: those of the Security log
+    (other providers' codes point into their own message files)."""
+    channel = fields.get("Channel")
+    return isinstance(channel, str) and channel.lower() == _SECURITY
+
+
+def _texts(
+    fields: Mapping[str, Any], pairs: Iterable[tuple[str, str]]
+) -> Iterable[tuple[str, str]]:
+    """(label, field name) pairs as (label, text of the field's value)."""
+    codes = _codes(fields)
+    return (
+        (label, value_text(fields[name], codes and name not in _FREE_TEXT)) for label, name in pairs
+    )
 
 
 def _join(pairs: Iterable[tuple[str, Any]]) -> str:
-    text = DETAILS_SEPARATOR.join(f"{name}: {value_text(value)}" for name, value in pairs)
+    text = DETAILS_SEPARATOR.join(
+        f"{name}: {value if isinstance(value, str) else value_text(value)}" for name, value in pairs
+    )
     return text or EMPTY
 
 
@@ -442,8 +467,9 @@ def _present(fields: Mapping[str, Any], name: str) -> bool:
     return fields.get(name) not in (None, "")
 
 
-def _shown(fields: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
-    return ((k, v) for k, v in fields.items() if k not in SYSTEM_FIELDS and v not in (None, ""))
+def _shown(fields: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """Every field but the System header, as (name, name) for ``_texts``."""
+    return ((k, k) for k, v in fields.items() if k not in SYSTEM_FIELDS and v not in (None, ""))
 
 
 def _engine_notes(det: Detection) -> list[tuple[str, Any]]:
@@ -463,11 +489,10 @@ def details(det: Detection, limit: int | None = None) -> str:
     else:
         labels = kind_labels(ev.fields)
         if labels is None:
-            pairs.extend(_shown(ev.fields))
+            pairs.extend(_texts(ev.fields, _shown(ev.fields)))
         else:
-            pairs.extend(
-                (label, ev.fields[name]) for label, name in labels if _present(ev.fields, name)
-            )
+            present = ((label, name) for label, name in labels if _present(ev.fields, name))
+            pairs.extend(_texts(ev.fields, present))
     pairs.extend(_engine_notes(det))
     return _cut(_join(pairs), limit)
 
@@ -481,7 +506,8 @@ def extra_field_info(det: Detection, limit: int | None = None) -> str:
     if labels is None:
         return EMPTY  # Details already shows every field
     used = {name for _, name in labels}
-    return _cut(_join((k, v) for k, v in _shown(ev.fields) if k not in used), limit)
+    rest = ((k, k) for k, _ in _shown(ev.fields) if k not in used)
+    return _cut(_join(_texts(ev.fields, rest)), limit)
 
 
 def all_field_info(det: Detection, limit: int | None = None) -> str:
@@ -496,7 +522,7 @@ def all_field_info(det: Detection, limit: int | None = None) -> str:
 def event_field_info(fields: Mapping[str, Any], limit: int | None = None) -> str:
     """Every field of an event under its own name, the System header left out (what
     ``sentinelle search`` shows of the events it finds)."""
-    return _cut(_join(_shown(fields)), limit)
+    return _cut(_join(_texts(fields, _shown(fields))), limit)
 
 
 def _cut(text: str, limit: int | None) -> str:

@@ -296,7 +296,9 @@ _CODE = re.compile(r"%%(\d{1,6})")
 
 
 def render_codes(text: str) -> str:
-    """``text`` with every known ``%%NNNN`` replaced by its words; unknown codes kept."""
+    """``text`` with every known ``%%NNNN`` replaced by its words; unknown codes kept. For the
+    Security log's fields only (``details._codes``): other providers' codes point into their own
+    message files, and a command line's ``%%1842`` is text."""
     if "%%" not in text:
         return text
     return _CODE.sub(_word, text)
