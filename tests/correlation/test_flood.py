@@ -152,6 +152,7 @@ def test_the_hunt_reports_evictions_in_its_summary(tmp_path: Path) -> None:
         str(SHIPPED),
     ]
     command += ["-f", "jsonl", "-o", str(out), "--max-correlation-groups", "1000"]
+    command += ["--stats", str(tmp_path / "stats.json")]
     proc = subprocess.run(
         command, capture_output=True, text=True, env=env, check=False, timeout=300
     )
@@ -162,3 +163,7 @@ def test_the_hunt_reports_evictions_in_its_summary(tmp_path: Path) -> None:
         f"correlation state full: {SPRAYING}: 11 groups evicted, 0 entries dropped, "
         "0 events not kept from 2026-01-01 00:02:38 to 2026-01-01 00:02:39"
     ) in proc.stderr, proc.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    lost = {e["title"]: e for e in stats["state_evictions"]}
+    assert lost[SPRAYING]["groups"] == 11 and lost[SPRAYING]["rule_id"].startswith("5843d98e")
+    assert stats["events"] == 1_020 and stats["detections"] == 1

@@ -326,6 +326,10 @@ def hunt(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr.")] = False,
+    stats: Annotated[
+        Path | None,
+        typer.Option("--stats", help="Write the hunt's counters and losses here as JSON."),
+    ] = None,
     max_correlation_groups: Annotated[
         int,
         typer.Option(
@@ -497,6 +501,8 @@ def hunt(
         from sentinelle.hunt.outputs.table import print_summary
 
         print_summary(err, summary)
+    if stats is not None:
+        _write_stats(stats, summary)
 
     if rule_errors:
         raise typer.Exit(2)
@@ -507,6 +513,24 @@ def hunt(
         and level_rank(highest) >= level_rank(fail_on.value)
     ):
         raise typer.Exit(1)
+
+
+def _write_stats(path: Path, summary: HuntSummary) -> None:
+    """``--stats``: what was read, found and lost, for scripts (every loss the summary names)."""
+    import json
+
+    counters = {
+        "files": summary.files,
+        "files_failed": summary.files_failed,
+        "events": summary.events,
+        "events_without_time": summary.events_without_time,
+        "read_issues": summary.read_issues,
+        "rules_loaded": summary.rules_loaded,
+        "rule_errors": len(summary.rule_errors),
+        "detections": summary.detections,
+        "state_evictions": summary.state_evictions,
+    }
+    path.write_text(json.dumps(counters, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def rules_update(
