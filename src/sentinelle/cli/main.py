@@ -35,6 +35,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "serve": ("serve",),
     "users": ("users",),
     "tokens": ("tokens",),
+    "probes": ("probes",),
 }
 # Every command module, in the same order: what help and unknown commands load.
 COMMAND_MODULES: tuple[str, ...] = tuple(

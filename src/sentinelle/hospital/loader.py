@@ -33,6 +33,7 @@ from sentinelle.hospital.model import (
     Site,
     Zone,
 )
+from sentinelle.hospital.probes import WAN, ProbeOwner, ProbeParser
 from sentinelle.hospital.yamltree import Reader, compose_file
 
 MAX_SITES = 500
@@ -137,6 +138,7 @@ class _Builder:
     nodes: dict[str, yaml.Node] = field(default_factory=dict)  # where each id was declared
     # Checks that need every id first: (kind of reference, value, node where it was written).
     site_refs: list[tuple[str, yaml.Node]] = field(default_factory=list)
+    probes: ProbeParser | None = None
 
     @property
     def _taken(self) -> Container[str]:
@@ -145,6 +147,7 @@ class _Builder:
 
     def build(self, root: yaml.Node) -> HospitalModel | None:
         r = self.reader
+        self.probes = ProbeParser(r)
         top = r.fields(
             root,
             "the model",
@@ -170,6 +173,7 @@ class _Builder:
             r.problem(root, f"more than {MAX_COMPONENTS} services and infrastructure components")
         for node in self._items(top.get("assets"), "assets", MAX_ASSETS):
             self._asset(node)
+        self.site_refs.extend(self.probes.site_refs)
         self._check_references()
         self.reader.problems.extend(check_roles(self.components))
         self.reader.problems.extend(check_graph(self.components, list(self.sites)))
@@ -186,6 +190,7 @@ class _Builder:
             services=services,
             infrastructure=infra,
             assets=self.assets,
+            probes=self.probes.probes,
         )
 
     # -- sections -----------------------------------------------------------------------------
@@ -250,7 +255,7 @@ class _Builder:
     def _sites(self, node: yaml.Node) -> None:
         r = self.reader
         for item in self._items(node, "sites", MAX_SITES):
-            f = r.fields(item, "a site", ("id", "name", "town"), ("staff", "description"))
+            f = r.fields(item, "a site", ("id", "name", "town"), ("staff", "description", "probes"))
             if f is None:
                 continue
             ident = self._new_id(item, f.get("id"), "site", self.sites.keys())
@@ -261,6 +266,8 @@ class _Builder:
             if ident:  # placeholders for bad fields (already reported) avoid cascading errors
                 site = Site(ident, name or ident, town or "", staff or 0, desc, r.at(item))
                 self.sites[ident] = site
+                if "probes" in f and self.probes is not None:
+                    self.probes.parse(f["probes"], ProbeOwner(WAN, (ident,), site_probe=True))
 
     def _zones(self, node: yaml.Node) -> None:
         r = self.reader
@@ -281,7 +288,10 @@ class _Builder:
     def _component(self, item: yaml.Node, *, is_service: bool) -> None:
         r = self.reader
         what = "a service" if is_service else "an infrastructure component"
-        common = ("site", "sites", "replicated", "external", "depends_on", "role", "description")
+        common = (
+            "site", "sites", "replicated", "external", "depends_on", "role", "description",
+            "probes",
+        )  # fmt: skip
         if is_service:
             required: tuple[str, ...] = ("id", "name", "criticality", "owner", "on_call", "rto")
             optional: tuple[str, ...] = (*common, "runbook", "used_at")
@@ -316,6 +326,8 @@ class _Builder:
         if placement is None:
             placement, sites = Placement.EXTERNAL, ()
         loc = r.at(item)
+        if "probes" in f and self.probes is not None:
+            self.probes.parse(f["probes"], ProbeOwner(ident, sites))
         if is_service:
             crit = self._criticality(f.get("criticality"))
             if crit in (Criticality.VITAL, Criticality.MAJOR) and "runbook" not in f:

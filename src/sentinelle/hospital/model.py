@@ -28,6 +28,7 @@ from typing import Any
 import re2
 
 from sentinelle.errors import Location
+from sentinelle.hospital.probes import ProbeSpec
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -260,6 +261,7 @@ class HospitalModel:
     services: dict[str, Service]
     infrastructure: dict[str, Infrastructure]
     assets: dict[str, Asset]
+    probes: dict[str, ProbeSpec] = field(default_factory=dict)  # by id, in file order
     _by_host: dict[str, Asset] = field(default_factory=dict, init=False, repr=False)
     _patterned: list[Asset] = field(default_factory=list, init=False, repr=False)
     _ranges: list[tuple[IPNetwork, Asset]] = field(default_factory=list, init=False, repr=False)
