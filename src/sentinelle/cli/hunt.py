@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -460,6 +461,9 @@ def hunt(
     summary.stages["inputs"] = started - entered
     summary.stages["rules"] = time.perf_counter() - started
     rule_files = {r.id: r.path for r in compiled.rules}
+    # The modules, the rules and their buckets live as long as the hunt: out of the cyclic
+    # collector's full passes, which would otherwise walk them again and again.
+    gc.freeze()
     try:
         with ExitStack() as stack:
             stream = stack.enter_context(_output_stream(output))
