@@ -53,7 +53,7 @@ EXAMPLES_PER_RULE = 5
 EXAMPLE_BUDGET = 1_000_000  # bytes of example rows in all
 MAX_TEXT = 600  # characters of one example's details
 _TRACKED_HOSTS = 5_000  # hosts counted one by one; more are counted together
-_TRACKED_HOSTS_PER_RULE = 200
+_TRACKED_PER_GROUP = 200  # hosts of a rule, rules of a host, counted one by one
 
 __all__ = ["LEVEL_COLOURS", "HtmlWriter", "chart_bins"]
 
@@ -165,7 +165,7 @@ class HtmlWriter:
             self._rules[key] = group
         group.span.add(det.timestamp)
         host = computer(det)
-        if host in group.hosts or len(group.hosts) < _TRACKED_HOSTS_PER_RULE:
+        if host in group.hosts or len(group.hosts) < _TRACKED_PER_GROUP:
             group.hosts[host] += 1
         else:
             group.other_hosts += 1
@@ -176,7 +176,7 @@ class HtmlWriter:
                 per_host = self._hosts[host] = _HostGroup()
         per_host.span.add(det.timestamp)
         per_host.levels[level if level in LEVELS else "informational"] += 1
-        if det.rule_title in per_host.rules or len(per_host.rules) < _TRACKED_HOSTS_PER_RULE:
+        if det.rule_title in per_host.rules or len(per_host.rules) < _TRACKED_PER_GROUP:
             per_host.rules[det.rule_title] += 1
         if len(group.examples) < EXAMPLES_PER_RULE:
             row = _example_row(det)
