@@ -131,3 +131,14 @@ def discard(response: Any) -> None:
     if isinstance(response, FileResponse):
         for _chunk in response.streaming_content:  # type: ignore[union-attr]
             pass
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """The triage list keeps its counts a few seconds (per process): not from one test to the
+    next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -168,7 +168,9 @@ def test_opening_and_attaching_to_incidents(
     incident = Incident.objects.get()
     assert response["Location"] == f"/incidents/{incident.pk}/"
     assert incident.title == "Ransomware" and incident.origin == "manual"
-    client.post("/alerts/actions/", {"alert": [b.id], "action": "attach", "incident": incident.pk})
+    client.post(
+        "/alerts/actions/", {"alert": [b.id], "action": "attach", "incident_id": incident.pk}
+    )
     incident.refresh_from_db()
     assert incident.hosts == ["pc-a", "pc-b"] and incident.severity == "critical"
     assert [s["tactic"] for s in incident.chain] == ["execution", "impact"]

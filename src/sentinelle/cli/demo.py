@@ -1,4 +1,6 @@
-"""``sentinelle demo``: replay the Nantes night and a ransomware chain, and tell the story."""
+"""``sentinelle demo``: the Nantes night and a ransomware chain, live in the crisis room
+(``make demo``: the service and its web app fed the two nights, accelerated) or, with
+``--report``, hunted as a batch and told as a story with its HTML report."""
 
 from __future__ import annotations
 
@@ -28,13 +30,46 @@ def register(app: typer.Typer) -> None:
 def demo_command(
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Directory for the logs and the report (default: temp)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for the logs, the service's data and the report"
+            " (default: a temporary one for --report, out/demo live).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = DEMO_SEED,
     scale: Annotated[float, typer.Option("--scale", help="Background volume.")] = DEMO_SCALE,
     jobs: Annotated[int, typer.Option("--jobs", help="Hunt workers (0: all cores).")] = 0,
+    report: Annotated[
+        bool,
+        typer.Option("--report", help="The batch story and its HTML report, no service."),
+    ] = False,
+    http: Annotated[
+        str, typer.Option("--http", help="Where the crisis room listens.", metavar="HOST:PORT")
+    ] = "127.0.0.1:8080",
+    syslog_tcp: Annotated[
+        str,
+        typer.Option("--syslog-tcp", help="The service's syslog listener.", metavar="HOST:PORT"),
+    ] = "127.0.0.1:5514",
+    speed: Annotated[
+        float, typer.Option("--speed", help="How many times faster than the nights happened.")
+    ] = 240.0,
 ) -> None:
-    """Generate both scenarios, hunt them, group incidents, assess the impact, tell the story."""
+    """Live: start the service and the crisis room, replay both nights into them (Ctrl-C
+    stops). With --report: hunt both nights, group, assess the impact, tell the story."""
+    if not report:
+        from sentinelle.demo_live import LiveDemo
+
+        live = LiveDemo(
+            out or Path("out") / "demo",
+            http=http,
+            syslog_tcp=syslog_tcp,
+            speed=speed,
+            seed=seed,
+            scale=scale,
+        )
+        status = live.run(lambda text: typer.echo(printable(text)))
+        raise typer.Exit(status)
     console = Console(highlight=False, emoji=False)
     began = time.perf_counter()
     result = run_demo(out, seed=seed, scale=scale, jobs=jobs or None)

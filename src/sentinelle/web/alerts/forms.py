@@ -36,11 +36,6 @@ ACTION_CHOICES = [
 ]
 
 
-class IncidentChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
-    def label_from_instance(self, obj: Incident) -> str:
-        return f"#{obj.pk} {obj.title}"[:120]
-
-
 class ActionForm(forms.Form):
     action = forms.ChoiceField(label=_("Action"), choices=ACTION_CHOICES)
     assignee = forms.ModelChoiceField(
@@ -50,11 +45,8 @@ class ActionForm(forms.Form):
         empty_label=_("nobody"),
     )
     reason = forms.CharField(label=_("Reason"), max_length=2000, required=False)
-    incident = IncidentChoiceField(
-        label=_("Incident"),
-        queryset=Incident.objects.exclude(status=IncidentStatus.MERGED).order_by("-id"),
-        required=False,
-    )
+    # A number, not a list: a hospital's store holds thousands of incidents.
+    incident_id = forms.IntegerField(label=_("Incident #"), min_value=1, required=False)
     title = forms.CharField(label=_("New incident's title"), max_length=512, required=False)
 
     def clean(self) -> dict[str, Any]:
@@ -62,8 +54,16 @@ class ActionForm(forms.Form):
         action = data.get("action")
         if action == TriageAction.FALSE_POSITIVE and not data.get("reason", "").strip():
             self.add_error("reason", _("Say why it is a false positive."))
-        if action == TriageAction.ATTACH and data.get("incident") is None:
-            self.add_error("incident", _("Choose the incident."))
+        if action == TriageAction.ATTACH:
+            number = data.get("incident_id")
+            found = (
+                Incident.objects.exclude(status=IncidentStatus.MERGED).filter(pk=number).first()
+                if number
+                else None
+            )
+            if found is None:
+                self.add_error("incident_id", _("Give the number of an incident not merged."))
+            data["incident"] = found
         return data
 
 

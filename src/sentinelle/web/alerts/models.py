@@ -81,6 +81,13 @@ class Alert(models.Model):
             models.Index(fields=["account", "created"]),
             models.Index(fields=["rule_id", "created"]),
             models.Index(fields=["event_id"]),
+            models.Index(fields=["level_rank", "created"]),  # the list filtered by level
+            # The triage list's counts per filter value: any filter on level or status, grouped
+            # by any of these columns, is answered from this index alone (no row read).
+            models.Index(
+                fields=["level_rank", "status", "site", "host", "rule_id", "timestamp"],
+                name="alert_facets",
+            ),
         ]
 
     def __str__(self) -> str:

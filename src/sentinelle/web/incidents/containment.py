@@ -8,9 +8,11 @@ stops the teleradiology at three sites").
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from sentinelle.hospital import HospitalModel, ImpactReport, ServiceState, assess, parse_action
@@ -27,8 +29,19 @@ def action_text(row: ContainmentAction) -> str:
 
 
 def current_impact(model: HospitalModel, incident: Incident) -> ImpactReport:
+    """The impact engine's answer for the incident as it stands (kept while neither its
+    entities nor its actions change: every page view of a busy incident would assess again)."""
     compromised = [*incident.hosts, *incident.assets]
-    return assess(model, compromised=compromised, actions=taken_actions(incident))
+    actions = taken_actions(incident)
+    key = (
+        "incident-impact:"
+        + hashlib.sha256(repr((id(model), compromised, actions)).encode()).hexdigest()
+    )
+    report: ImpactReport | None = cache.get(key)
+    if report is None:
+        report = assess(model, compromised=compromised, actions=actions)
+        cache.set(key, report, 300)
+    return report
 
 
 def options(model: HospitalModel) -> list[tuple[str, str]]:
