@@ -27,7 +27,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -177,40 +176,9 @@ def session_cookie() -> str:
 
 
 def start_server(data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTINELLE_", "DJANGO_"))}
-    env.update(SENTINELLE_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="sentinelle.web.settings")
-    if database_url:
-        env["SENTINELLE_DATABASE_URL"] = database_url
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "sentinelle.web.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "off",
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the web app did not start") from None
-            time.sleep(0.2)
-    return process, port
+    from tests.web.livestore import serve_web_app
+
+    return serve_web_app(data_dir, database_url)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -8,8 +8,45 @@ would, while the server runs.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_web_app(
+    data_dir: Path, database_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The web app under uvicorn on a free loopback port, as ``sentinelle serve`` runs it, on
+    the store of ``data_dir``; returns once it accepts connections."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTINELLE_", "DJANGO_"))}
+    env.update(
+        SENTINELLE_DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE="sentinelle.web.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    if database_url:
+        env["SENTINELLE_DATABASE_URL"] = database_url
+    command = [sys.executable, "-m", "uvicorn", "sentinelle.web.asgi:application"]
+    options = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen([*command, *options, "--lifespan", "off"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the web app did not start") from None
+            time.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:

@@ -6,12 +6,9 @@ opens, no script runs, no console error (a CSP violation is one), the layout hol
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import PASSWORD
+from tests.web.livestore import serve_web_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -82,38 +80,9 @@ def server() -> Iterator[Server]:
 
 def _serve(data_dir: Path) -> Iterator[Server]:
     hostile_id = store(data_dir, "seed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "sentinelle.web.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=_env(data_dir),
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, port = serve_web_app(data_dir)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/login/", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield Server(url, data_dir, hostile_id)
+        yield Server(f"http://127.0.0.1:{port}", data_dir, hostile_id)
     finally:
         process.terminate()
         process.wait(timeout=20)
