@@ -183,3 +183,12 @@ def test_events_command_flags(linked: Path) -> None:
     assert bad.returncode == 2 and "unknown read limit" in bad.stderr
     capped = run("--read-limit", "max_fields=2")
     assert capped.returncode == 1 and "fields past the cap of 2 dropped" in capped.stderr
+
+
+def test_expanded_files_handed_back_keep_their_links_refused(linked: Path) -> None:
+    # The hunt expands the folder, then reads the list it got: the refusal must survive that.
+    files = expand_paths([linked])
+    batches = list(read_paths(files))
+    assert sorted(e.source for b in batches for e in b.events) == [str(linked / "auth.log")] * 2
+    refused = sorted(i.location for b in batches for i in b.issues)
+    assert refused == sorted(str(linked / n) for n in ("folder", "loop", "to_etc.log"))

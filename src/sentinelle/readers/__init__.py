@@ -72,8 +72,8 @@ def expand_paths(paths: Iterable[str | Path], *, follow_symlinks: bool = False) 
     Symbolic links found in a folder: a link to a file inside the folder given is listed as its
     target; a link leaving that folder, or to a folder, is listed as the link, which
     :func:`read_file` then reports (not followed) unless ``follow_symlinks``, which follows
-    every link (folders included, each folder once). A link named in ``paths`` itself is the
-    user's choice and is followed.
+    every link (folders included, each folder once). A path named in ``paths`` that is a link
+    is listed as it is, and so reported when read unless ``follow_symlinks``.
     """
     return [Path(name) for name in _file_names(paths, follow_symlinks)]
 
@@ -85,9 +85,10 @@ def _file_names(paths: Iterable[str | Path], follow_symlinks: bool = False) -> l
     out: list[str] = []
     for item in paths:
         top = Path(item)
-        if not top.is_dir():
-            # Named by the user: a link is followed (to its target, which read_file reads).
-            out.append(os.path.realpath(top) if top.is_symlink() and top.is_file() else str(top))
+        if not top.is_dir() or (top.is_symlink() and not follow_symlinks):
+            # A link named directly is judged when read, as one met in a folder: these names
+            # may be this function's own output, handed back (the hunt reads what it expanded).
+            out.append(str(top))
             continue
         inside = os.path.realpath(top).rstrip(os.sep) + os.sep
         seen = {os.path.realpath(top)}
