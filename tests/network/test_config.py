@@ -51,7 +51,7 @@ def test_dump_then_load_gives_the_same_settings(tmp_path: Path) -> None:
         ("flood:\n  floor_pps: true\n", 2, "flood.floor_pps: expected a number"),
         ("baseline:\n  timezone: Mars/Olympus\n", 2, "unknown time zone"),
         ("internal_networks: [10.0.0.0/33]\n", 1, "internal_networks:"),
-        ("flood: 3\n", 1, "flood.: expected a mapping"),
+        ("flood: 3\n", 1, "flood: expected a mapping"),
         ("flood: [1\n", 2, "not valid YAML"),
         ("scan:\n  min_ports: 5\nscan:\n  min_ports: 6\n", 3, "given twice"),
     ],

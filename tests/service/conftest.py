@@ -12,6 +12,18 @@ from tests.service.rsyslog import RSYSLOGD, Rsyslog
 
 
 @pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    """A rule folder: a Sysmon process rule (high) and a syslog rule (medium)."""
+    from tests.service.test_detector import RULE, SYSLOG_RULE
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "dump.yml").write_text(RULE)
+    (folder / "fw.yml").write_text(SYSLOG_RULE)
+    return folder
+
+
+@pytest.fixture
 def rsyslog(tmp_path: Path) -> Iterator[Callable[..., Rsyslog]]:
     """Start rsyslog instances forwarding to an address: ``rsyslog(target, framing=..., tls=...)``
     (started; stopped at the end of the test). Skips where rsyslogd is not installed."""

@@ -32,12 +32,44 @@ def test_the_documented_example_loads_and_routes_critical_alerts_off_email() -> 
         ("notifications:\n  routes:\n    - {name: a}\n", ":3:", "needs a name and at least one"),
         ("notifications:\n  routes: x\n", ":2:", "expected a list"),
         ("rules: [a, [b]]\n", ":1:", "list of strings"),
+        ("inputs:\n  max_connections: 0\n", ":2:", "inputs.max_connections: must be > 0"),
+        ("inputs:\n  udp_linger: -1\n", ":2:", "inputs.udp_linger: must be >= 0"),
+        ("inputs:\n  max_datagram_bytes: 70000\n", ":2:", "cannot exceed 65535"),
+        ("inputs:\n  max_connectoins: 9\n", ":2:", "unknown setting 'inputs.max_connectoins'"),
+        ("tls_client_ca: ca.pem\n", ":", "needs tls_certificate and tls_key"),
     ],
 )
 def test_bad_settings_name_the_file_and_line(text: str, where: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "serve.yml")
     assert f"serve.yml{where}" in str(caught.value) and message in str(caught.value)
+
+
+def test_every_input_limit_and_the_client_ca_reach_the_inputs() -> None:
+    """Each cap of ``InputLimits`` is settable in the file and is what the listeners get."""
+    import dataclasses
+
+    from sentinelle.service.inputs import InputLimits, InputsConfig
+
+    defaults = dataclasses.asdict(InputLimits())
+    changed = {
+        name: (value * 2 if name != "max_datagram_bytes" else 1500)
+        for name, value in defaults.items()
+    }
+    text = "\n".join(
+        [
+            "syslog_tls: 127.0.0.1:6514",
+            "tls_certificate: /etc/s/cert.pem",
+            "tls_key: /etc/s/key.pem",
+            "tls_client_ca: /etc/s/ca.pem",
+            "inputs:",
+            *(f"  {name}: {value}" for name, value in changed.items()),
+        ]
+    )
+    inputs = InputsConfig.from_serve(parse_config(text))
+    assert dataclasses.asdict(inputs.limits) == changed
+    assert inputs.tls is not None and inputs.tls.client_ca == Path("/etc/s/ca.pem")
+    assert InputsConfig.from_serve(ServeConfig()).limits == InputLimits()
 
 
 def test_flags_override_the_file() -> None:
@@ -68,3 +100,8 @@ def test_print_config_shows_every_setting(tmp_path: Path) -> None:
     shown = parse_config(done.stdout.replace(f"data_dir: {tmp_path}", "data_dir: ''"))
     assert shown.syslog_udp == "off" and shown.http == "127.0.0.1:8080"
     assert "min_free_bytes" in done.stdout and "routes" in done.stdout
+    assert shown == ServeConfig(
+        data_dir="", syslog_udp="off", model=shown.model
+    )  # every setting, read back as it was
+    for name in ("max_connections_per_source", "refused_lines_listed", "tls_client_ca"):
+        assert f"{name}:" in done.stdout

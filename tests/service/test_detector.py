@@ -9,9 +9,10 @@ import pytest
 
 from sentinelle.engine import load_compiled
 from sentinelle.service.config import ServeConfig
-from sentinelle.service.detector import CHECKPOINT, Detector, journal_batches
+from sentinelle.service.detector import CHECKPOINT, Detector
 from sentinelle.service.ids import alert_id
 from sentinelle.service.journal import Journal, JournalLimits, JournalReader
+from sentinelle.service.normalise import journal_batches
 from sentinelle.service.records import Record, RecordKind
 
 pytestmark = pytest.mark.django_db
@@ -53,15 +54,6 @@ def process_event(n: int, host: str, command: str) -> Record:
         }
     }
     return Record("http", "winlogbeat", RecordKind.JSON, orjson.dumps(doc), 1_800_000_000.0)
-
-
-@pytest.fixture
-def rules(tmp_path: Path) -> Path:
-    folder = tmp_path / "rules"
-    folder.mkdir()
-    (folder / "dump.yml").write_text(RULE)
-    (folder / "fw.yml").write_text(SYSLOG_RULE)
-    return folder
 
 
 def fill(journal_dir: Path, records: list[Record]) -> None:

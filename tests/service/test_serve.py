@@ -21,9 +21,9 @@ import orjson
 import pytest
 
 from sentinelle.engine import load_compiled
-from sentinelle.service.detector import journal_batches
 from sentinelle.service.ids import alert_id
 from sentinelle.service.journal import Journal, JournalLimits, JournalReader
+from sentinelle.service.normalise import journal_batches
 from sentinelle.service.records import Record, RecordKind
 from tests.service.test_detector import RULE
 

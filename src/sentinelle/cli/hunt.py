@@ -36,6 +36,7 @@ from sentinelle.terminal import printable
 
 if TYPE_CHECKING:
     from sentinelle.engine import CompiledRules
+    from sentinelle.hunt.run import FileReader
 
 
 class Format(StrEnum):
@@ -200,13 +201,23 @@ def _print_rule_errors(console: Console, errors: list[RuleError]) -> None:
 
 def hunt(
     paths: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             help="Log files or folders to hunt through (EVTX, JSON lines, syslog, Zeek, CSV, "
             "archives); - reads standard input. A file named twice is read once.",
             metavar="PATH...",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    journal: Annotated[
+        Path | None,
+        typer.Option(
+            "--journal",
+            help="Hunt through the journal of `sentinelle serve` (DATA/journal) instead of "
+            "files: a retro-hunt of what the service accepted, read as live detection read it.",
+            metavar="DIR",
+        ),
+    ] = None,
     rules: Annotated[
         list[str] | None,
         typer.Option(
@@ -357,6 +368,8 @@ def hunt(
 
         sentinelle hunt logs/ --rules sigmahq --rules ./our-rules --tags t1059 --fail-on high
 
+        sentinelle hunt --journal /var/lib/sentinelle/journal -r new.yml --since 2026-11-20
+
     Exit status: 0 when the hunt ran, 1 when --fail-on matched, 2 for usage or rule errors.
     """
     from sentinelle.cli.inputs import check_output, input_files, parse_time
@@ -371,6 +384,7 @@ def hunt(
     from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
     from sentinelle.hunt.update import current_sigmahq
     from sentinelle.readers import prestart_worker, read_file
+    from sentinelle.service.normalise import read_journal
 
     entered = time.perf_counter()
     since_time = parse_time(since, "--since") if since else None
@@ -393,9 +407,15 @@ def hunt(
         if target is not None:
             check_output(target, option)
     chosen = output_format(output, fmt, sys.stdout.isatty())
-    files, repeated = input_files(paths)
-    if repeated:
-        err.print(Text(f"note: {repeated} file(s) named more than once are read once"))
+    reader: FileReader = read_file
+    if journal is not None:
+        files, reader, jobs = _journal_input(journal, paths), read_journal, 1
+    else:
+        if not paths:
+            raise typer.BadParameter("give files or folders, or --journal DIR", param_hint="PATH")
+        files, repeated = input_files(paths)
+        if repeated:
+            err.print(Text(f"note: {repeated} file(s) named more than once are read once"))
     workers = jobs or auto_jobs(files)
     if workers == 1 and any(p.suffix.lower() == ".evtx" for p in files):
         prestart_worker()  # the EVTX parser boots while the rules load
@@ -481,7 +501,7 @@ def hunt(
             run_hunt(
                 files,
                 compiled,
-                read_file,
+                reader,
                 writers,
                 summary,
                 selection=selection,
@@ -500,7 +520,7 @@ def hunt(
     if attack_layer is not None:
         from sentinelle.hunt.outputs.attack import write_attack_layer
 
-        write_attack_layer(attack_layer, summary, [str(p) for p in paths])
+        write_attack_layer(attack_layer, summary, [str(p) for p in files])
     if chosen != "table" or output is not None:
         from sentinelle.hunt.outputs.table import print_summary
 
@@ -535,6 +555,24 @@ def _write_stats(path: Path, summary: HuntSummary) -> None:
         "state_evictions": summary.state_evictions,
     }
     path.write_text(json.dumps(counters, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _journal_input(journal: Path, paths: list[Path] | None) -> list[Path]:
+    """``--journal DIR`` as the hunt's one input, refused at once if it holds no journal."""
+    from sentinelle.service.journal import list_segments
+
+    if paths:
+        raise typer.BadParameter("hunts the journal alone: give no PATH", param_hint="--journal")
+    if not journal.is_dir():
+        raise typer.BadParameter(
+            f"no such folder: {printable(str(journal))}", param_hint="--journal"
+        )
+    if not list_segments(journal):
+        raise typer.BadParameter(
+            f"{printable(str(journal))} holds no journal segment (*.journal)",
+            param_hint="--journal",
+        )
+    return [journal]
 
 
 def rules_update(

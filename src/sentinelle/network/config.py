@@ -8,17 +8,14 @@ keys, wrong types and out-of-range values are errors that name the file, line an
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import ipaddress
-import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sentinelle.configfile import Checks, build_section, compose, plain, read_text
 from sentinelle.errors import ConfigError, Location
 from sentinelle.network.netflow import DecoderLimits
 
@@ -116,106 +113,37 @@ def load_config(path: Path | None) -> NetworkConfig:
     """The configuration in ``path`` over the defaults (the defaults alone when None)."""
     if path is None:
         return NetworkConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", Location(str(path))) from exc
-    return parse_config(text, str(path))
+    return parse_config(read_text(path), str(path))
 
 
 def parse_config(text: str, source: str = "<config>") -> NetworkConfig:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", Location(source, line)
-        ) from exc
+    node = compose(text, source)
     if node is None:
         return NetworkConfig()
     if isinstance(node, yaml.MappingNode) and len(node.value) == 1:
         key, value = node.value[0]
         if isinstance(key, yaml.ScalarNode) and key.value == "network":
             node = value
-    config = _build(NetworkConfig, node, source, "")
+    config = build_section(NetworkConfig, node, source, "", _CHECKS)
     assert isinstance(config, NetworkConfig)
     _check_whole(config, source)
     return config
 
 
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _build(cls: type[Any], node: yaml.Node, source: str, prefix: str) -> Any:
-    if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(
-            f"{prefix or 'top level'}: expected a mapping", Location(source, _line(node))
-        )
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = str(key_node.value)
-        name = f"{prefix}{key}"
-        where = Location(source, _line(key_node))
-        if key not in known:
-            raise ConfigError(
-                f"unknown setting {name!r} (known: {', '.join(sorted(known))})", where
-            )
-        if key in values:
-            raise ConfigError(f"setting {name!r} given twice", where)
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            values[key] = _build(typing.cast(type[Any], hint), value_node, source, f"{name}.")
-        else:
-            values[key] = _scalar(hint, key, value_node, source, name)
-    return cls(**values)
-
-
-def _scalar(hint: Any, key: str, node: yaml.Node, source: str, name: str) -> Any:
-    where = Location(source, _line(node))
-    if hint == tuple[str, ...]:
-        if not isinstance(node, yaml.SequenceNode) or not all(
-            isinstance(item, yaml.ScalarNode) for item in node.value
-        ):
-            raise ConfigError(f"{name}: expected a list of strings", where)
-        items = tuple(str(item.value) for item in node.value)
-        if key == "internal_networks":
-            for item in items:
-                try:
-                    ipaddress.ip_network(item, strict=False)
-                except ValueError as exc:
-                    raise ConfigError(f"{name}: {exc}", where) from exc
-        return items
-    if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(f"{name}: expected a single value", where)
-    value = yaml.safe_load(yaml.serialize(node))
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}: expected text, got {node.value!r}", where)
-        if key == "timezone":
-            _check_timezone(value, name, where)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}: expected a whole number, got {node.value!r}", where)
-    elif hint is float:
-        if isinstance(value, str):
-            # YAML 1.1 reads 1e9 or 1.0e12 (no sign in the exponent) as text.
-            with contextlib.suppress(ValueError):
-                value = float(value.replace("_", ""))
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{name}: expected a number, got {node.value!r}", where)
-        value = float(value)
-    else:  # pragma: no cover - every field type is listed above
-        raise ConfigError(f"{name}: unsupported setting type {hint!r}", where)
-    if value < 0 or (value == 0 and key not in _MAY_BE_ZERO) or math.isnan(value):
-        raise ConfigError(f"{name}: must be {'>= 0' if key in _MAY_BE_ZERO else '> 0'}", where)
-    if key in _AT_MOST_ONE and value > 1:
+def _check_value(key: str, value: Any, name: str, where: Location) -> None:
+    if key == "internal_networks":
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}", where) from exc
+    elif key == "timezone":
+        _check_timezone(value, name, where)
+    elif key in _AT_MOST_ONE and value > 1:
         raise ConfigError(f"{name}: must be at most 1", where)
-    return value
+
+
+_CHECKS = Checks(may_be_zero=_MAY_BE_ZERO, value=_check_value)
 
 
 def _check_timezone(value: str, name: str, where: Location) -> None:
@@ -236,12 +164,4 @@ def _check_whole(config: NetworkConfig, source: str) -> None:
 
 def dump_config(config: NetworkConfig) -> str:
     """The configuration as YAML, every setting spelled out."""
-
-    def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, tuple):
-            return list(value)
-        return value
-
     return yaml.safe_dump(plain(config), sort_keys=False)

@@ -4,7 +4,7 @@
 the user's data folder), SQLite in it, listeners on loopback, the shipped rules plus the
 downloaded SigmaHQ set, the worked hospital model. A file lists only what it changes; unknown
 keys and bad values are errors naming the file and line (the same loader as the network
-detectors' thresholds, ``sentinelle.network.config``). ``--print-config`` shows the result.
+detectors' thresholds, ``sentinelle.configfile``). ``--print-config`` shows the result.
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ from typing import Any
 
 import yaml
 
+from sentinelle.configfile import Checks, build_section, compose, node_line, plain, read_text
 from sentinelle.detections import LEVELS
 from sentinelle.errors import ConfigError, Location
-from sentinelle.network.config import _build as build_section  # one YAML-to-dataclass loader
-from sentinelle.network.config import _line as node_line
+from sentinelle.service.inputs.limits import InputLimits
 from sentinelle.service.journal import JournalLimits
 
 OFF = "off"
 _JOURNAL = JournalLimits()
 LISTENERS = ("http", "syslog_udp", "syslog_tcp", "syslog_tls", "netflow")
+# Numbers that may be 0 (every other one must be positive).
+_MAY_BE_ZERO = frozenset({"min_free_bytes", "udp_linger", "folder_stable_seconds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +95,13 @@ class ServeConfig:
     syslog_tls: str = OFF
     tls_certificate: str = ""  # PEM files for syslog over TLS
     tls_key: str = ""
+    tls_client_ca: str = ""  # PEM: when set, TLS senders must show a certificate it signed
     netflow: str = "127.0.0.1:2055"
     watch_folder: str = ""  # empty: no watched folder
     rules: tuple[str, ...] = ()  # empty: shipped rules + config folders + downloaded SigmaHQ
     model: str = ""  # empty: the worked example hospital
     journal: JournalSection = field(default_factory=JournalSection)
+    inputs: InputLimits = field(default_factory=InputLimits)
     detector: DetectorSection = field(default_factory=DetectorSection)
     notifications: NotifySection = field(default_factory=NotifySection)
 
@@ -155,22 +159,11 @@ def load_config(path: Path | None) -> ServeConfig:
     """The file's settings over the defaults (the defaults alone when None)."""
     if path is None:
         return ServeConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", Location(str(path))) from exc
-    return parse_config(text, str(path))
+    return parse_config(read_text(path), str(path))
 
 
 def parse_config(text: str, source: str = "<config>") -> ServeConfig:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", Location(source, line)
-        ) from exc
+    node = compose(text, source)
     if node is None:
         return ServeConfig()
     if not isinstance(node, yaml.MappingNode):
@@ -184,7 +177,7 @@ def parse_config(text: str, source: str = "<config>") -> ServeConfig:
         else:
             rest.append((key, value))
     node = yaml.MappingNode(node.tag, rest, node.start_mark, node.end_mark)
-    config = build_section(ServeConfig, node, source, "")
+    config = build_section(ServeConfig, node, source, "", _CHECKS)
     assert isinstance(config, ServeConfig)
     for key, value in node.value:
         name = str(key.value)
@@ -202,6 +195,11 @@ def parse_config(text: str, source: str = "<config>") -> ServeConfig:
                 )
     if notify_node is not None:
         config = dataclasses.replace(config, notifications=_notify(notify_node, source))
+    if config.tls_client_ca and not (config.tls_certificate and config.tls_key):
+        raise ConfigError(
+            "tls_client_ca: needs tls_certificate and tls_key (the listener's own)",
+            Location(source),
+        )
     return config
 
 
@@ -220,6 +218,7 @@ def _notify(node: yaml.Node, source: str) -> NotifySection:
         yaml.MappingNode(node.tag, rest, node.start_mark, node.end_mark),
         source,
         "notifications.",
+        _CHECKS,
     )
     assert isinstance(section, NotifySection)
     if routes_node is None:
@@ -233,7 +232,7 @@ def _notify(node: yaml.Node, source: str) -> NotifySection:
     names: set[str] = set()
     for item in routes_node.value:
         where = Location(source, node_line(item))
-        route = build_section(Route, item, source, "notifications.routes[].")
+        route = build_section(Route, item, source, "notifications.routes[].", _CHECKS)
         assert isinstance(route, Route)
         if not route.name or not route.urls:
             raise ConfigError("a route needs a name and at least one url", where)
@@ -259,15 +258,10 @@ def with_overrides(config: ServeConfig, **overrides: Any) -> ServeConfig:
 
 def dump_config(config: ServeConfig) -> str:
     """Every setting with its value, as YAML a file could hold."""
-
-    def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        return value
-
     data = plain(config)
     data["data_dir"] = str(config.data_path())
     data["model"] = str(config.model_path())
     return yaml.safe_dump(data, sort_keys=False)
+
+
+_CHECKS = Checks(may_be_zero=_MAY_BE_ZERO)

@@ -62,18 +62,17 @@ class InputsConfig:
     def from_serve(cls, config: ServeConfig) -> InputsConfig:
         """The inputs' part of ``sentinelle serve``'s configuration.
 
-        Reads the listener addresses, the TLS files and the watched folder; the limits from
-        its ``inputs`` section (an :class:`InputLimits`) when it has one, else the defaults.
+        Reads the listener addresses, the TLS files, the watched folder and the limits (its
+        ``inputs`` section).
         """
         tls: TlsFiles | None = None
         if config.tls_certificate or config.tls_key:
-            client_ca = getattr(config, "tls_client_ca", "") or None
+            client_ca = config.tls_client_ca or None
             tls = TlsFiles(
                 Path(config.tls_certificate).expanduser(),
                 Path(config.tls_key).expanduser(),
                 Path(client_ca).expanduser() if client_ca else None,
             )
-        limits = getattr(config, "inputs", None)
         return cls(
             syslog_udp=config.address("syslog_udp"),
             syslog_tcp=config.address("syslog_tcp"),
@@ -81,5 +80,5 @@ class InputsConfig:
             tls=tls,
             netflow=config.address("netflow"),
             folder=Path(config.watch_folder).expanduser() if config.watch_folder else None,
-            limits=limits if isinstance(limits, InputLimits) else InputLimits(),
+            limits=config.inputs,
         )
