@@ -30,8 +30,8 @@ def records() -> list[Record]:
             "syslog-tcp",
             f"10.0.0.{n % 3}",
             RecordKind.SYSLOG,
-            f"<13>Nov 27 22:{n:02d}:00 fw-edge0{n % 3} sshd[1]: {'refused admin' if n % 5 else 'ok'}"
-            " login".encode(),
+            f"<13>Nov 27 22:{n:02d}:00 fw-edge0{n % 3} sshd[1]: "
+            f"{'refused admin' if n % 5 else 'ok'} login".encode(),
             1_800_000_000.0 + n,
         )
         for n in range(40)
@@ -66,8 +66,18 @@ def test_a_retro_hunt_of_the_journal_equals_the_live_alerts(tmp_path: Path, rule
     later = tmp_path / "later.jsonl"
     done = runner.invoke(
         app,
-        ["hunt", "--journal", str(journal), "--rules", str(rules), "-o", str(later), "-q"]
-        + ["--since", "2026-11-27T22:30:00Z"],
+        [
+            "hunt",
+            "--journal",
+            str(journal),
+            "--rules",
+            str(rules),
+            "-o",
+            str(later),
+            "-q",
+            "--since",
+            "2026-11-27T22:30:00Z",
+        ],
     )
     assert done.exit_code == 0, done.output
     times = [orjson.loads(line)["timestamp"] for line in later.read_text().splitlines()]
