@@ -38,6 +38,7 @@ from sentinelle.service.config import ServeConfig
 from sentinelle.service.journal import JournalEntry, JournalReader
 from sentinelle.service.log import log_event
 from sentinelle.service.normalise import Normalised, Normaliser
+from sentinelle.watch.hook import count_slice, due_counts
 
 log = logging.getLogger("sentinelle.service.detector")
 CHECKPOINT = "detector"
@@ -52,6 +53,8 @@ class DetectorState:
     flow_decoder: Any = None
     network: Any = None
     incidents: Any = None
+    sources: Any = None  # events per source since the last flush (sentinelle.watch.hook)
+    fields: Any = None  # fields seen per channel and event id (sentinelle.watch.hook)
 
 
 def rules_digest(paths: Sequence[Path]) -> str:
@@ -174,6 +177,7 @@ class Detector:
         """Match one slice and store what it produced with its end position."""
         started = time.perf_counter()
         sliced = self.normaliser.slice(entries)
+        count_slice(state, entries, sliced.events)  # the sources' rhythm (silent sources)
         detections: list[Detection] = []
         if sliced.events:
             base = self.compiled.match_batch(EventBatch("journal", sliced.events))
@@ -203,9 +207,16 @@ class Detector:
         from django.db.models import F
         from django.utils import timezone
 
-        from sentinelle.service.store import NewAlert, alert_row, identify, update_incident
+        from sentinelle.service.store import (
+            NewAlert,
+            alert_row,
+            identify,
+            outbox,
+            update_incident,
+        )
         from sentinelle.web.alerts.models import Alert, Notification, Suppression
         from sentinelle.web.pipeline.models import Checkpoint
+        from sentinelle.web.watch.silencestore import write_counts
 
         cfg = self.config.detector
         suppressions = self.suppressions()
@@ -228,6 +239,7 @@ class Detector:
                     det.event.ref if det.event is not None else "",
                 ),
             )
+        counted = due_counts(state, time.time())  # taken out before the state is pickled
         state_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         with transaction.atomic():
             existing = set(Alert.objects.filter(id__in=list(news)).values_list("id", flat=True))
@@ -252,18 +264,14 @@ class Detector:
                 Alert.objects.filter(id__in=[r.id for r, _ in members]).update(incident=incident)
             state.incidents.prune(max(cfg.incident_gap_seconds, cfg.wave_gap_seconds))
             # The outbox: one row per (alert, route), sent later by the notifier.
-            outbox = []
-            for row in rows:
-                for route in self.config.notifications.routes:
-                    if row.level_rank < level_rank(route.min_level):
-                        continue
-                    if route.sites and row.site not in route.sites:
-                        continue
-                    outbox.append(Notification(alert_id=row.id, route=route.name))
-            Notification.objects.bulk_create(outbox, ignore_conflicts=True)
+            Notification.objects.bulk_create(
+                outbox(rows, self.config.notifications.routes), ignore_conflicts=True
+            )
             now = timezone.now()
             for sid, count in hits.items():
                 Suppression.objects.filter(pk=sid).update(hits=F("hits") + count, last_hit=now)
+            # With the checkpoint: a replay never counts twice.
+            write_counts(counted, self.model, self.config.notifications.routes)
             Checkpoint.objects.update_or_create(
                 name=CHECKPOINT,
                 defaults={

@@ -150,6 +150,7 @@ class Service:
         self.detector = DetectorSupervisor(config, self.database_url)
         self.notifier: Any = None
         self.inputs: Any = None
+        self.watch: Any = None  # probes and silent sources (sentinelle.watch.service)
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -207,6 +208,10 @@ class Service:
                 raise OSError(f"cannot listen on {http[0]}:{http[1]}")
             serving = asyncio.create_task(server.main_loop())
         self.inputs = await self._start_inputs()
+        from sentinelle.watch.service import Watcher
+
+        self.watch = Watcher(config)
+        await self.watch.start()
         supervising = asyncio.create_task(self.detector.supervise())
         releasing = asyncio.create_task(self._release_consumed())
         self.runtime.ready = True
@@ -262,6 +267,8 @@ class Service:
         log_event(log, "service.stopping")
         if self.runtime is not None:
             self.runtime.ready = False
+        if self.watch is not None:
+            await self.watch.stop()  # the checks in flight end; what they found is stored
         if self.inputs is not None:
             await self.inputs.stop()  # stop accepting; what they hold goes to the journal
         if server is not None:

@@ -73,6 +73,14 @@ def place(model: HospitalModel | None, det: Detection) -> Placement:
     if not assets:
         return Placement()
     asset = assets[0]
+    ordered = services_of(model, asset)
+    top = ordered[0]["criticality"] if ordered else ""
+    return Placement(asset.site, asset.zone, asset.id, ordered, top)
+
+
+def services_of(model: HospitalModel, asset: Any) -> list[dict[str, str]]:
+    """The services an asset carries and those depending on them (transitively), the most
+    critical first."""
     services: dict[str, dict[str, str]] = {}
     todo = list(asset.carries)
     seen: set[str] = set()
@@ -88,9 +96,7 @@ def place(model: HospitalModel | None, det: Detection) -> Placement:
             crit = str(getattr(component, "criticality", ""))
             services[cid] = {"id": cid, "name": component.name, "criticality": crit}
         todo.extend(c.id for c in model.dependents(cid))
-    ordered = sorted(services.values(), key=lambda s: (-_crit_rank(s["criticality"]), s["id"]))
-    top = ordered[0]["criticality"] if ordered else ""
-    return Placement(asset.site, asset.zone, asset.id, ordered, top)
+    return sorted(services.values(), key=lambda s: (-_crit_rank(s["criticality"]), s["id"]))
 
 
 def _crit_rank(name: str) -> int:
@@ -154,6 +160,23 @@ def alert_row(new: NewAlert, model: HospitalModel | None) -> Any:
             for k, v in det.details.items()
         },
     )
+
+
+def outbox(rows: Iterable[Any], routes: Iterable[Any]) -> list[Any]:
+    """The notifications to send for stored alert rows: one per (alert, route) whose level and
+    sites let it through (the detector's alerts, the probes' and the silent sources' alike)."""
+    from sentinelle.web.alerts.models import Notification
+
+    listed = list(routes)
+    out = []
+    for row in rows:
+        for route in listed:
+            if row.level_rank < level_rank(route.min_level):
+                continue
+            if route.sites and row.site not in route.sites:
+                continue
+            out.append(Notification(alert_id=row.id, route=route.name))
+    return out
 
 
 def _plain(value: Any) -> Any:

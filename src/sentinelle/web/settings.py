@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "sentinelle.web.alerts",
     "sentinelle.web.incidents",
     "sentinelle.web.ingest",
+    "sentinelle.web.watch",
 ]
 
 MIDDLEWARE = [
