@@ -36,6 +36,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "users": ("users",),
     "tokens": ("tokens",),
     "probes": ("probes",),
+    "coverage": ("coverage",),
 }
 # Every command module, in the same order: what help and unknown commands load.
 COMMAND_MODULES: tuple[str, ...] = tuple(

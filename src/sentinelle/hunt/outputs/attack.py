@@ -14,13 +14,14 @@ Navigator drops the ids a version lacks, so a wrong version hides techniques.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from sentinelle.hunt.outputs.attack_releases import SOURCE, derive_release
+from sentinelle.hunt.outputs.attack_releases import SOURCE, Release, derive_release
 from sentinelle.hunt.outputs.fields import utc_text
 from sentinelle.hunt.summary import HuntSummary
 
@@ -48,62 +49,57 @@ def layer_name(summary: HuntSummary, inputs: Sequence[str] = ()) -> str:
     return name
 
 
-def attack_layer(summary: HuntSummary, inputs: Sequence[str] = ()) -> dict[str, Any]:
-    release = derive_release(summary.by_technique)
-    detections: Counter[str] = Counter()
-    rules: dict[str, Counter[str]] = {}
-    for technique, count in summary.by_technique.items():
-        shown = release.shown(technique)
-        detections[shown] += count
-        rules.setdefault(shown, Counter()).update(summary.rules_by_technique.get(technique, {}))
-    parents_to_open = {t.split(".")[0] for t in detections if "." in t}
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One technique's cell in a layer: its score, comment and metadata (name, value)."""
+
+    score: int
+    comment: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+def technique_layer(
+    name: str,
+    description: str,
+    release: Release,
+    scored: Mapping[str, Scored],
+    metadata: Sequence[tuple[str, str]] = (),
+    colors: tuple[str, str] = ("#fff7e6ff", "#d7301fff"),
+) -> dict[str, Any]:
+    """An ATT&CK Navigator layer (format 4.5) of ``scored`` techniques (ids as ``release``
+    shows them). A scored sub-technique also lists its parent with ``showSubtechniques`` so the
+    Navigator opens it expanded. Shared by the hunt's layer and the coverage layer."""
+    parents_to_open = {t.split(".")[0] for t in scored if "." in t}
     techniques: list[dict[str, Any]] = []
-    for technique in sorted(set(detections) | parents_to_open):
+    for technique in sorted(set(scored) | parents_to_open):
         entry: dict[str, Any] = {
             "techniqueID": technique,
             "enabled": True,
             "showSubtechniques": technique in parents_to_open,
         }
-        if technique in detections:
-            by_rule = rules.get(technique, Counter())
-            listed = by_rule.most_common(_MAX_RULES_IN_COMMENT)
-            comment = "; ".join(f"{title} ({count})" for title, count in listed)
-            if len(by_rule) > len(listed):
-                comment += f"; and {len(by_rule) - len(listed)} more rules"
-            entry["score"] = len(by_rule)
-            entry["comment"] = comment
-            entry["metadata"] = [
-                {"name": "rules", "value": str(len(by_rule))},
-                {"name": "detections", "value": str(detections[technique])},
-            ]
+        cell = scored.get(technique)
+        if cell is not None:
+            entry["score"] = cell.score
+            entry["comment"] = cell.comment
+            entry["metadata"] = [{"name": k, "value": v} for k, v in cell.metadata]
         techniques.append(entry)
-    top = max((len(r) for r in rules.values()), default=1)
-    described = (
-        f"{summary.detections:,} detections over {summary.events:,} events from "
-        f"{summary.files:,} files. Score: the number of distinct rules that detected the "
-        "technique (a rule that fires a thousand times counts once); each comment lists the "
-        f"rules with their detections. ATT&CK v{release.version}, from the technique ids: "
-        f"{release.reason}."
-    )
+    top = max((c.score for c in scored.values()), default=1) or 1
     return {
-        "name": layer_name(summary, inputs),
+        "name": name[: _NAME_LIMIT - 1] + "…" if len(name) > _NAME_LIMIT else name,
         "versions": {
             "attack": release.version,
             "navigator": NAVIGATOR_VERSION,
             "layer": LAYER_VERSION,
         },
         "domain": "enterprise-attack",
-        "description": described,
+        "description": description,
         "sorting": 3,
         "hideDisabled": False,
         "techniques": techniques,
-        "gradient": {"colors": ["#fff7e6ff", "#d7301fff"], "minValue": 0, "maxValue": top},
+        "gradient": {"colors": list(colors), "minValue": 0, "maxValue": top},
         "legendItems": [],
         "metadata": [
-            {"name": "inputs", "value": "; ".join(inputs)[:1000]},
-            {"name": "first detection", "value": utc_text(summary.first)},
-            {"name": "last detection", "value": utc_text(summary.last)},
-            {"name": "score", "value": "distinct rules per technique"},
+            *({"name": k, "value": v} for k, v in metadata),
             {"name": "ATT&CK data", "value": SOURCE},
         ],
         "links": [],
@@ -112,6 +108,47 @@ def attack_layer(summary: HuntSummary, inputs: Sequence[str] = ()) -> dict[str, 
         "selectSubtechniquesWithParent": False,
         "selectVisibleTechniques": False,
     }
+
+
+def attack_layer(summary: HuntSummary, inputs: Sequence[str] = ()) -> dict[str, Any]:
+    release = derive_release(summary.by_technique)
+    detections: Counter[str] = Counter()
+    rules: dict[str, Counter[str]] = {}
+    for technique, count in summary.by_technique.items():
+        shown = release.shown(technique)
+        detections[shown] += count
+        rules.setdefault(shown, Counter()).update(summary.rules_by_technique.get(technique, {}))
+    scored: dict[str, Scored] = {}
+    for technique in detections:
+        by_rule = rules.get(technique, Counter())
+        listed = by_rule.most_common(_MAX_RULES_IN_COMMENT)
+        comment = "; ".join(f"{title} ({count})" for title, count in listed)
+        if len(by_rule) > len(listed):
+            comment += f"; and {len(by_rule) - len(listed)} more rules"
+        scored[technique] = Scored(
+            len(by_rule),
+            comment,
+            (("rules", str(len(by_rule))), ("detections", str(detections[technique]))),
+        )
+    described = (
+        f"{summary.detections:,} detections over {summary.events:,} events from "
+        f"{summary.files:,} files. Score: the number of distinct rules that detected the "
+        "technique (a rule that fires a thousand times counts once); each comment lists the "
+        f"rules with their detections. ATT&CK v{release.version}, from the technique ids: "
+        f"{release.reason}."
+    )
+    return technique_layer(
+        layer_name(summary, inputs),
+        described,
+        release,
+        scored,
+        [
+            ("inputs", "; ".join(inputs)[:1000]),
+            ("first detection", utc_text(summary.first)),
+            ("last detection", utc_text(summary.last)),
+            ("score", "distinct rules per technique"),
+        ],
+    )
 
 
 def write_attack_layer(path: Path, summary: HuntSummary, inputs: Sequence[str] = ()) -> None:
