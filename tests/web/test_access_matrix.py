@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from sentinelle.web.access import API_ROUTE, Policy, Principal, policy_of
 from sentinelle.web.accounts.models import ApiToken, User
@@ -28,6 +30,7 @@ from sentinelle.web.incidents.models import (
     Indicator,
     Task,
 )
+from sentinelle.web.watch.models import KnownGap, ProbeStatus
 from tests.web.conftest import ROLES, discard
 from tests.web.routes import Route, walk
 
@@ -57,6 +60,10 @@ def world(
         incident=incident, kind="cut", target="internet", created_by=admin
     )
     suppression = Suppression.objects.create(rule_id="r", reason="noisy", author=admin)
+    probe = ProbeStatus.objects.create(probe="dpi-web", component="patient-record", kind="http",
+                                       target="https://dpi.chu-loire.example/")  # fmt: skip
+    gap = KnownGap.objects.create(match="dc-snz01", reason="rebuilt", author="ops",
+                                  expires=timezone.now() + timedelta(days=1))  # fmt: skip
     token, _secret = ApiToken.objects.create_token("probe", "api")
     tokens = {role: ApiToken.objects.create_token(f"t-{role}", role)[1] for role in TOKEN_ROLES}
     return {
@@ -70,6 +77,8 @@ def world(
             "evidence_id": proof.pk,
             "action_id": action.pk,
             "suppression_id": suppression.pk,
+            "probe_id": probe.pk,
+            "gap_id": gap.pk,
             "path": "sentinelle/app.css",
             "index": "winlogbeat-8.19.0",  # the ingest app's Elasticsearch routes
             "rest": "_ilm/policy/winlogbeat",

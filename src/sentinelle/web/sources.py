@@ -35,19 +35,22 @@ def hospital_model() -> HospitalModel:
     return load_model(Path(configured) if configured else example_model_path())
 
 
-@functools.cache
-def rule_index() -> RuleIndex:
+def rule_paths() -> list[Path]:
+    """The rule files and folders of the service (or of ``SENTINELLE_RULES``, or the hunt's)."""
     config = _service_config()
     if config is not None:
-        return RuleIndex(config.rule_paths())
+        return list(config.rule_paths())
     configured = os.environ.get("SENTINELLE_RULES", "").strip()
     if configured:
-        paths = [Path(p) for p in configured.split(os.pathsep) if p]
-    else:
-        from sentinelle.hunt.rulesets import default_rule_paths
+        return [Path(p) for p in configured.split(os.pathsep) if p]
+    from sentinelle.hunt.rulesets import default_rule_paths
 
-        paths = default_rule_paths()
-    return RuleIndex(paths)
+    return default_rule_paths()
+
+
+@functools.cache
+def rule_index() -> RuleIndex:
+    return RuleIndex(rule_paths())
 
 
 def technique_url(technique: str) -> str:

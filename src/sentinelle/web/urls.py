@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("sentinelle.web.accounts.urls")),
     path("alerts/", include("sentinelle.web.alerts.urls")),
     path("incidents/", include("sentinelle.web.incidents.urls")),
+    path("watch/", include("sentinelle.web.watch.urls")),
 ]
 
 if getattr(settings, "OIDC_ENABLED", False):

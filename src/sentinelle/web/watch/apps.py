@@ -13,3 +13,4 @@ class WatchConfig(AppConfig):
 
         add_entry(Entry("watch:probes", _("Probes"), EVERYONE))
         add_entry(Entry("watch:sources", _("Sources"), EVERYONE))
+        add_entry(Entry("watch:coverage", _("Coverage"), EVERYONE))
