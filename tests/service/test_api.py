@@ -88,3 +88,55 @@ def test_probes_answer_without_a_service_as_not_ready() -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503
     assert client.get("/metrics").status_code == 200
+
+
+def test_a_rule_reload_is_asked_by_an_admin_token_or_an_admin_session_with_csrf(
+    tmp_path: object,
+) -> None:
+    """``POST /api/v1/rules/reload``: admin tokens and admin people only (a person's session
+    with its CSRF token), audited; 503 where no detector runs beside the web app."""
+    from pathlib import Path
+
+    from sentinelle.service.config import ServeConfig
+    from sentinelle.service.journal import Journal, JournalLimits
+    from sentinelle.service.runner import Service
+    from sentinelle.service.runtime import Runtime, install
+    from sentinelle.web.accounts.models import AuditEntry
+
+    assert isinstance(tmp_path, Path)
+    url = "/api/v1/rules/reload"
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(url).status_code == 401
+    for role in ("ingest", "api"):
+        _row, secret = ApiToken.objects.create_token(f"t-{role}", role)
+        assert client.post(url, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 403
+    _row, admin_token = ApiToken.objects.create_token("ops", "admin")
+    for role in ("viewer", "analyst", "crisis"):
+        person = User.objects.create_user(role, password="x" * 20, role=role)
+        client.force_login(person)
+        assert client.post(url).status_code == 403
+    admin = User.objects.create_user("root", password="x" * 20, role="admin")
+    client.force_login(admin)
+    refused = client.post(url)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    csrf = "k" * 32  # a CSRF secret: the cookie and the header must carry the same
+    client.cookies["csrftoken"] = csrf
+    assert client.post(url, HTTP_X_CSRFTOKEN="j" * 32).status_code == 403
+    assert client.post(url, HTTP_X_CSRFTOKEN=csrf).status_code == 503  # no service here
+
+    journal = Journal(tmp_path / "journal", JournalLimits(min_free_bytes=0))
+    service = Service(ServeConfig(data_dir=str(tmp_path)))  # no detector process started
+    runtime = Runtime(sink=journal, ready=True)
+    runtime.extras.update(journal=journal, service=service)
+    install(runtime)
+    try:
+        journal.submit([]).result()
+        answer = client.post(url, HTTP_X_CSRFTOKEN=csrf)
+        assert answer.status_code == 202 and answer.json()["status"] == "requested"
+        token_answer = Client().post(url, HTTP_AUTHORIZATION=f"Bearer {admin_token}")
+        assert token_answer.status_code == 202
+    finally:
+        install(None)
+        journal.close()
+    actors = list(AuditEntry.objects.filter(action="rules.reload").values_list("actor", flat=True))
+    assert actors == ["root", "ops"]

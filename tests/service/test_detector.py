@@ -174,3 +174,101 @@ def test_outbox_rows_follow_the_routes(tmp_path: Path, rules: Path) -> None:
     )
     run_once(config)
     assert [n.route for n in Notification.objects.all()] == ["matrix"]  # www01 is at cen
+
+
+LATERAL = """
+title: Remote execution tool
+id: 5f0a8c3e-0000-4000-8000-000000000003
+status: test
+level: medium
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {CommandLine|contains: psexec}
+  condition: selection
+"""
+
+
+def lateral(n: int, host: str, user: str) -> Record:
+    doc = {
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 1,
+        "Computer": host,
+        "User": f"CHU\\{user}",
+        "CommandLine": f"psexec.exe \\\\srv{n} cmd",
+        "@timestamp": f"2026-11-27T22:{n:02d}:00Z",
+    }
+    return Record("http", "winlogbeat", RecordKind.JSON, orjson.dumps(doc), 1_800_000_000.0)
+
+
+@pytest.mark.parametrize("slice_records", [3, 1000])
+def test_an_alert_that_bridges_two_live_incidents_merges_them(
+    tmp_path: Path, slice_records: int
+) -> None:
+    """alice on wsa and bob on wsb are two stories, until bob's account runs psexec on wsa:
+    one story, told by the oldest incident; the other points at it. Whether the bridge comes
+    in a later slice (the absorbed incident is stored) or in the same one (it never is)."""
+    from sentinelle.service.config import DetectorSection
+    from sentinelle.web.accounts.models import AuditEntry
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.incidents.models import Incident
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "lateral.yml").write_text(LATERAL)
+    events = [lateral(1, "wsa", "alice"), lateral(2, "wsb", "bob"), lateral(3, "wsc", "carol")]
+    events.append(lateral(4, "wsa", "bob"))  # the bridge
+    fill(tmp_path / "data" / "journal", events)
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        rules=(str(folder),),
+        detector=DetectorSection(batch_records=slice_records),
+    )
+    run_once(config)
+    first = Alert.objects.get(event_id=events[0].event_id).incident
+    assert first is not None
+    assert sorted(Alert.objects.filter(incident=first).values_list("host", flat=True)) == [
+        "wsa",
+        "wsa",
+        "wsb",
+    ]
+    first.refresh_from_db()
+    assert first.status == "open" and first.hosts == ["wsa", "wsb"]
+    assert sorted(first.accounts) == ["alice", "bob"]
+    carol = Alert.objects.get(event_id=events[2].event_id).incident
+    assert carol is not None and carol.pk != first.pk and carol.status == "open"
+    merged = Incident.objects.filter(status="merged")
+    if slice_records == 3:  # bob's incident was stored, then absorbed
+        (absorbed,) = merged
+        assert absorbed.merged_into_id == first.pk
+        assert not Alert.objects.filter(incident=absorbed).exists()
+        entry = AuditEntry.objects.get(action="incident.merge")
+        assert entry.actor == "detector" and entry.object_id == str(absorbed.pk)
+        assert Incident.objects.count() == 3
+    else:  # decided within one slice: bob's incident was never stored
+        assert not merged.exists()
+        assert Incident.objects.count() == 2
+
+
+def test_an_alert_joining_an_incident_a_person_merged_lands_on_the_survivor(
+    tmp_path: Path,
+) -> None:
+    """Across a restart of the detector (the grouping's state comes from the checkpoint, so
+    the checkpoint must hold the slice's own grouping), and through a person's merge."""
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.incidents.merging import absorb
+    from sentinelle.web.incidents.models import Incident
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "lateral.yml").write_text(LATERAL)
+    journal = tmp_path / "data" / "journal"
+    config = ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(folder),))
+    fill(journal, [lateral(1, "wsa", "alice")])
+    run_once(config)
+    live = Alert.objects.get().incident
+    assert live is not None
+    manual = Incident.objects.create(title="Investigation", origin="manual")
+    absorb(live, manual)  # an analyst merged the live incident into theirs
+    fill(journal, [lateral(5, "wsa", "alice")])
+    run_once(config)
+    assert set(Alert.objects.values_list("incident", flat=True)) == {manual.pk}

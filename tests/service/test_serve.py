@@ -183,3 +183,82 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
     assert len(expected) == EVENTS // 3
     assert len(stored) == len(set(stored)) == len(expected)
     assert set(stored) == expected
+
+
+def token(data: Path, role: str) -> str:
+    command = ["tokens", "create", "--data-dir", str(data), "--role", role, "--name", role]
+    done = subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def post(url: str, secret: str, body: bytes = b"") -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Authorization": f"Bearer {secret}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return int(answer.status), orjson.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return int(refused.code), orjson.loads(refused.read() or b"{}")
+
+
+def test_rules_reloaded_through_the_api_switch_at_one_journal_position(tmp_path: Path) -> None:
+    """An admin token asks for a reload; a rule added to the folder applies to every event
+    after the switch position and to none before it; the old rule matched each event once."""
+    from tests.service.test_detector import LATERAL
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "dump.yml").write_text(RULE)
+    data = tmp_path / "data"
+    admin, ingest = token(data, "admin"), token(data, "ingest")
+    served = Served(data, rules)
+
+    def send(start: int) -> None:
+        lines = []
+        for n in range(start, start + 40):
+            doc = orjson.loads(record(n).data)
+            doc["CommandLine"] = f"mimikatz.exe psexec.exe {n}"
+            lines.append(orjson.dumps(doc))
+        status, answer = post(f"{base}/api/v1/events", ingest, b"\n".join(lines))
+        assert (status, answer) == (200, {"accepted": 40})
+
+    try:
+        served.start()
+        base = f"http://127.0.0.1:{served.port}"
+        send(0)
+        (rules / "lateral.yml").write_text(LATERAL)
+        status, answer = post(f"{base}/api/v1/rules/reload", admin)
+        assert status == 202 and answer["status"] == "requested"
+        assert post(f"{base}/api/v1/rules/reload", ingest)[0] == 403
+        deadline = time.monotonic() + 60
+        while "event=detector.rules_switched" not in served.log.read_text():
+            assert time.monotonic() < deadline, "the rules were not switched"
+            time.sleep(0.1)
+        send(40)
+        while served.position() < 80:
+            assert time.monotonic() < deadline + 60, f"detector at {served.position()}"
+            time.sleep(0.1)
+    finally:
+        if served.proc is not None:
+            served.proc.send_signal(signal.SIGTERM)
+            served.proc.wait(timeout=60)
+    switched = int(
+        re.findall(r"event=detector.rules_switched position=(\d+)", served.log.read_text())[0]
+    )
+    assert 0 <= switched <= 40
+    with sqlite3.connect(data / "sentinelle.db") as conn:
+        rows = conn.execute("SELECT rule_id, event_id FROM alerts_alert").fetchall()
+    ids = {e.seq: e.record.event_id for e in JournalReader(data / "journal").iter_records()}
+    by_rule: dict[str, set[str]] = {}
+    for rule_id, event_id in rows:
+        by_rule.setdefault(rule_id, set()).add(event_id)
+    assert len(rows) == sum(len(v) for v in by_rule.values())  # nothing twice
+    assert by_rule["5f0a8c3e-0000-4000-8000-000000000001"] == set(ids.values())
+    after = {ids[seq] for seq in ids if seq > switched}
+    assert by_rule["5f0a8c3e-0000-4000-8000-000000000003"] == after

@@ -37,7 +37,7 @@ from tests.web.routes import Route, walk
 pytestmark = pytest.mark.django_db
 
 ROUTES = [r for r in walk() if policy_of(r.callback) is not API_ROUTE]
-TOKEN_ROLES = ("ingest", "api")
+TOKEN_ROLES = ("ingest", "api", "admin")
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ def register(app: typer.Typer) -> None:
 
 
 def create_command(
-    role: Annotated[str, typer.Option("--role", help="ingest (sends events) or api (reads).")],
+    role: Annotated[
+        str, typer.Option("--role", help="ingest (sends events), api (reads) or admin (operates).")
+    ],
     name: Annotated[
         str, typer.Option("--name", help="What the token is for (shown in lists and as sender).")
     ] = "",

@@ -43,11 +43,17 @@ from sentinelle.watch.hook import count_slice, due_counts
 log = logging.getLogger("sentinelle.service.detector")
 CHECKPOINT = "detector"
 RULES_LOOK_SECONDS = 10.0  # how often the rule folders are looked at for changes
+# Arrival time that must pass after the last flow delivery before the flow clock is moved
+# without flows (a step of the network detectors is 5 s; closing is cheap when nothing is due).
+QUIET_STEP_SECONDS = 1.0
 
 
 @dataclass(slots=True)
 class DetectorState:
-    """Everything the detector carries from one slice to the next (checkpointed, pickled)."""
+    """Everything the detector carries from one slice to the next (checkpointed, pickled).
+
+    Only ``correlator`` depends on the rules: a rule change replaces it and keeps the rest
+    (the flow decoder's templates, the network detectors' windows, the live grouping)."""
 
     correlator: Any = None
     flow_decoder: Any = None
@@ -55,6 +61,21 @@ class DetectorState:
     incidents: Any = None
     sources: Any = None  # events per source since the last flush (sentinelle.watch.hook)
     fields: Any = None  # fields seen per channel and event id (sentinelle.watch.hook)
+    # The flow clock's anchor: (the network detectors' newest flow time, the arrival time of
+    # the delivery that brought it). While exporters are quiet, arrival time passing beyond
+    # it moves the flow clock by as much, so quiet steps close and attacks end.
+    flow_anchor: tuple[float, float] | None = None
+
+
+def _complete(state: DetectorState, fresh: DetectorState) -> DetectorState:
+    """A state unpickled from an older checkpoint, with the parts it lacks taken fresh."""
+    for name in DetectorState.__slots__:
+        if not hasattr(state, name):
+            setattr(state, name, getattr(fresh, name))
+    incidents = state.incidents
+    if incidents is not None and not hasattr(incidents, "opened"):
+        incidents.opened = {}
+    return state
 
 
 def rules_digest(paths: Sequence[Path]) -> str:
@@ -72,7 +93,9 @@ def rules_digest(paths: Sequence[Path]) -> str:
 class Detector:
     """One detector: load the rules, then slices of the journal until told to stop."""
 
-    def __init__(self, config: ServeConfig, stop: Callable[[], bool]) -> None:
+    def __init__(
+        self, config: ServeConfig, stop: Callable[[], bool], reload: Any | None = None
+    ) -> None:
         self.config = config
         self.stop = stop
         self.reader = JournalReader(config.journal_path())
@@ -80,9 +103,11 @@ class Detector:
         self.model = self._load_model()
         self.compiled: Any = None
         self.digest = ""
-        self.reload_requested = threading.Event()
+        # Set by SIGHUP to this process, or by the runner (a flag shared between processes).
+        self.reload_requested = reload if reload is not None else threading.Event()
         self._suppressions: list[Any] = []
         self._suppressions_at = 0.0
+        self._quiet_at = 0.0
         self.metrics = _DetectorMetrics()
 
     def _load_model(self) -> Any:
@@ -122,19 +147,22 @@ class Detector:
         from sentinelle.web.pipeline.models import Checkpoint
 
         row = Checkpoint.objects.filter(name=CHECKPOINT).first()
+        fresh = self._fresh_state()
         if row is None:
-            return 0, self._fresh_state()
+            return 0, fresh
         state = None
-        if row.state and row.rules_digest == self.digest:
+        if row.state:
             try:
                 state = pickle.loads(bytes(row.state))  # noqa: S301 - our own checkpoint
             except Exception as exc:  # noqa: BLE001 - a checkpoint from another version
                 log_event(log, "detector.state_discarded", logging.WARNING, why=exc)
         if not isinstance(state, DetectorState):
-            fresh = self._fresh_state()
-            if isinstance(state, DetectorState | type(None)) and row.state:
-                log_event(log, "detector.state_reset", reason="rules changed")
-            state = fresh
+            return int(row.position), fresh
+        state = _complete(state, fresh)
+        if row.rules_digest != self.digest:
+            # The rules changed while it was down: their windows restart, nothing else does.
+            state.correlator = fresh.correlator
+            log_event(log, "detector.state_reset", part="correlations", reason="rules changed")
         return int(row.position), state
 
     def suppressions(self) -> list[Any]:
@@ -161,12 +189,13 @@ class Detector:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.load_rules()
-                state = self._fresh_state()
+                state.correlator = self._fresh_state().correlator
                 # Switch at this position: everything up to it was matched by the old set and
                 # checkpointed; everything after it is matched by the new one, once.
                 log_event(log, "detector.rules_switched", position=position)
             entries = self.reader.read(position, self.config.detector.batch_records)
             if not entries:
+                self.quiet(position, state)
                 time.sleep(idle)
                 continue
             position = self.process(entries, state)
@@ -191,14 +220,42 @@ class Detector:
                     continue
                 detections.append(det)
         for entry, data in sliced.flows:
-            flows = state.flow_decoder.decode(data, entry.record.sender, entry.record.received)
-            detections.extend(state.network.feed(flows))
+            received = entry.record.received
+            flows = state.flow_decoder.decode(data, entry.record.sender, received)
+            detections.extend(state.network.feed(flows, received))
+            if state.network.newest != float("-inf"):
+                state.flow_anchor = (state.network.newest, received)
+        detections.extend(self.advance_flows(state, entries[-1].record.received))
         end = entries[-1].seq
         self.write(end, state, detections, sliced)
+        if sliced.flows:
+            self.metrics.losses(state)
         self.metrics.note(
             len(entries), len(detections), len(sliced.issues), time.perf_counter() - started
         )
         return end
+
+    def advance_flows(self, state: DetectorState, now: float) -> list[Detection]:
+        """Move the flow clock by the arrival time passed since the last flow delivery (the
+        arrival time of later records, or the wall clock when the journal is quiet)."""
+        if state.flow_anchor is None or state.network is None:
+            return []
+        newest, at = state.flow_anchor
+        if now - at < QUIET_STEP_SECONDS:
+            return []
+        return list(state.network.advance(newest + (now - at)))
+
+    def quiet(self, position: int, state: DetectorState) -> None:
+        """The journal is read to its end: let the flow clock follow the wall clock (at most
+        once a second), and store what that closed with the same position."""
+        now = time.time()
+        if now - self._quiet_at < 1.0:
+            return
+        self._quiet_at = now
+        detections = self.advance_flows(state, now)
+        if detections:
+            self.write(position, state, detections, Normalised())
+            self.metrics.losses(state)
 
     def write(
         self, end: int, state: DetectorState, detections: list[Detection], sliced: Normalised
@@ -211,6 +268,7 @@ class Detector:
             NewAlert,
             alert_row,
             identify,
+            merge_incidents,
             outbox,
             update_incident,
         )
@@ -240,7 +298,6 @@ class Detector:
                 ),
             )
         counted = due_counts(state, time.time())  # taken out before the state is pickled
-        state_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         with transaction.atomic():
             existing = set(Alert.objects.filter(id__in=list(news)).values_list("id", flat=True))
             fresh = [n for n in news.values() if n.id not in existing]
@@ -248,20 +305,25 @@ class Detector:
             Alert.objects.bulk_create(rows, batch_size=500)
             # Live incidents: each alert joins (or opens) one, by the grouping's state.
             groups: dict[str, list[tuple[Any, Detection]]] = {}
+            merges: list[tuple[str, str]] = []  # (absorbed, survivor), in the order decided
             floor = level_rank(cfg.incident_level)
             for new, row in zip(fresh, rows, strict=True):
                 if row.level_rank < floor:
                     continue
                 sites = [row.site] if row.site else []
-                key = state.incidents.assign(
+                got = state.incidents.assign(
                     new.detection, row.id, sites, cfg.incident_gap_seconds, cfg.wave_gap_seconds
                 )
-                groups.setdefault(key, []).append((row, new.detection))
+                for gone in got.absorbed:
+                    merges.append((gone, got.key))
+                    groups.setdefault(got.key, []).extend(groups.pop(gone, []))
+                groups.setdefault(got.key, []).append((row, new.detection))
             for key, members in groups.items():
                 incident = update_incident(
                     key, [r for r, _ in members], self.model, [d for _, d in members]
                 )
                 Alert.objects.filter(id__in=[r.id for r, _ in members]).update(incident=incident)
+            merged = merge_incidents(merges, self.model)
             state.incidents.prune(max(cfg.incident_gap_seconds, cfg.wave_gap_seconds))
             # The outbox: one row per (alert, route), sent later by the notifier.
             Notification.objects.bulk_create(
@@ -272,6 +334,8 @@ class Detector:
                 Suppression.objects.filter(pk=sid).update(hits=F("hits") + count, last_hit=now)
             # With the checkpoint: a replay never counts twice.
             write_counts(counted, self.model, self.config.notifications.routes)
+            # Pickled last: the grouping above changed the state this checkpoint must hold.
+            state_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             Checkpoint.objects.update_or_create(
                 name=CHECKPOINT,
                 defaults={
@@ -281,7 +345,19 @@ class Detector:
                     "updated": now,
                 },
             )
-        self.metrics.alerts(rows, len(existing), sum(hits.values()))
+        self.metrics.alerts(rows, len(existing), sum(hits.values()), merged)
+
+
+def network_losses(state: DetectorState) -> dict[str, int]:
+    """The network path's losses by name: the detectors' and the flow decoder's counters."""
+    from sentinelle.network.losses import named_losses
+
+    if state.network is None:
+        return {}
+    sections = dict(state.network.summary())
+    if state.flow_decoder is not None:
+        sections["decoder"] = state.flow_decoder.stats.as_dict()
+    return named_losses(sections)
 
 
 class _DetectorMetrics:
@@ -298,14 +374,20 @@ class _DetectorMetrics:
         self.m.unreadable.inc(unreadable)
         self.m.slice_seconds.observe(seconds)
 
-    def alerts(self, rows: Sequence[Any], replayed: int, suppressed: int) -> None:
+    def losses(self, state: DetectorState) -> None:
+        """Every loss of the network path by name (``network.losses``), from the state."""
+        for name, value in network_losses(state).items():
+            self.m.network_losses.labels(name).set(value)
+
+    def alerts(self, rows: Sequence[Any], replayed: int, suppressed: int, merged: int) -> None:
         for row in rows:
             self.m.stored.labels(row.level).inc()
         self.m.replayed.inc(replayed)
         self.m.suppressed.inc(suppressed)
+        self.m.merged.inc(merged)
 
 
-def detector_main(config: ServeConfig, database_url: str | None) -> None:
+def detector_main(config: ServeConfig, database_url: str | None, reload: Any = None) -> None:
     """Entry point of the detector process (started, and restarted, by the runner)."""
     from sentinelle.service.runner import setup_logging
     from sentinelle.web import configure
@@ -325,5 +407,5 @@ def detector_main(config: ServeConfig, database_url: str | None) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides; Ctrl-C reaches it
     signal.signal(signal.SIGHUP, on_hup)
-    detector = Detector(config, stopping.is_set)
+    detector = Detector(config, stopping.is_set, reload)
     detector.run()

@@ -22,12 +22,14 @@ class DetectorMetrics:
     stored: Any
     replayed: Any
     suppressed: Any
+    merged: Any
     slice_seconds: Any
+    network_losses: Any
 
 
 @functools.cache
 def detector_metrics() -> DetectorMetrics:
-    from prometheus_client import Counter, Histogram
+    from prometheus_client import Counter, Gauge, Histogram
 
     return DetectorMetrics(
         records=Counter("sentinelle_detector_records", "Journal records matched"),
@@ -40,8 +42,20 @@ def detector_metrics() -> DetectorMetrics:
             "sentinelle_alerts_already_stored", "Alerts found already stored (replays)"
         ),
         suppressed=Counter("sentinelle_alerts_suppressed", "Alerts suppressed"),
+        merged=Counter(
+            "sentinelle_incidents_merged", "Incidents absorbed by the live grouping (bridged)"
+        ),
         slice_seconds=Histogram(
             "sentinelle_detector_slice_seconds", "Time to match and store one journal slice"
+        ),
+        # The detector's state is restored from its checkpoint after a restart and the value
+        # set again: the most recent value of any process is the one that counts.
+        network_losses=Gauge(
+            "sentinelle_network_losses",
+            "Every loss of the network path by name (network.losses): flows set aside, "
+            "templates refused, state evicted... since the detector's state began",
+            ["loss"],
+            multiprocess_mode="mostrecent",
         ),
     )
 

@@ -75,6 +75,9 @@ class DetectorSupervisor:
         self.restarts = 0
         self._delay = 0.25
         self._started_at = 0.0
+        # A reload is asked through a shared flag, not a signal: a detector still starting (its
+        # handlers not installed yet) would die of SIGHUP, and a flag waits for it to look.
+        self._reload = self._ctx.Event()
 
     def stopping(self) -> bool:
         return self._stopping
@@ -84,7 +87,7 @@ class DetectorSupervisor:
 
         self._process = self._ctx.Process(
             target=detector_main,
-            args=(self.config, self.database_url),
+            args=(self.config, self.database_url, self._reload),
             name="sentinelle-detector",
             daemon=False,
         )
@@ -120,8 +123,9 @@ class DetectorSupervisor:
             self.restarts += 1
 
     def reload_rules(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            os.kill(self._process.pid, signal.SIGHUP)
+        """The detector loads the rules again at its next slice boundary (or, if it is being
+        started again, loads the new ones anyway)."""
+        self._reload.set()
 
     def stop(self, timeout: float = 60.0) -> None:
         """SIGTERM: it finishes its slice and checkpoints; killed if it takes longer."""

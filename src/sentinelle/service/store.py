@@ -224,12 +224,28 @@ def active_suppressions() -> list[ActiveSuppression]:
 
 
 @dataclass(slots=True)
+class Assignment:
+    """Where one alert goes: the incident it joins (or opens), and the incidents it bridges,
+    which are absorbed into that one."""
+
+    key: str
+    absorbed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class IncidentState:
     """What the live grouping remembers between slices (checkpointed with the correlator):
-    for each entity key, when it was last seen and in which incident (by key)."""
+    for each entity key, when it was last seen and in which incident (by key), and when each
+    live incident was opened.
+
+    As ``sentinelle.incidents`` does in batch, an alert that links incidents that were apart
+    (an account seen on one machine's incident, then on another's) merges them: the oldest
+    survives, the others are absorbed (union-find, with every reference to an absorbed key
+    rewritten at once, so nothing needs the absorbed keys afterwards)."""
 
     last: dict[str, tuple[float, str]] = field(default_factory=dict)
     clock: float = 0.0
+    opened: dict[str, float] = field(default_factory=dict)  # incident key -> its first time
 
     def assign(
         self,
@@ -238,28 +254,44 @@ class IncidentState:
         sites: Iterable[str],
         gap: float,
         wave_gap: float,
-    ) -> str:
-        """The key of the incident ``det`` joins (``own_key`` when it opens one)."""
+    ) -> Assignment:
+        """The incident ``det`` joins (``own_key`` when it opens one), and those it bridges."""
         ts = det.timestamp if det.timestamp is not None else self.clock
         self.clock = max(self.clock, ts)
         links = [(key, gap) for key in sorted(entities_of(det))]
         if level_rank(det.level) >= level_rank("high"):
             links += [(f"wave:{det.rule_id}@{site}", wave_gap) for site in sorted(sites) or ["?"]]
-        chosen: str | None = None
+        joined: set[str] = set()
         for key, limit in links:
             seen = self.last.get(key)
             if seen is not None and ts - seen[0] <= limit:
-                chosen = seen[1] if chosen is None else min(chosen, seen[1])
-        chosen = chosen or own_key
+                joined.add(seen[1])
+        if not joined:
+            self.opened[own_key] = ts
+            chosen, absorbed = own_key, []
+        else:
+            # The oldest incident survives (its opening time, then its key: the same on replay).
+            order = sorted(joined, key=lambda k: (self.opened.get(k, ts), k))
+            chosen, absorbed = order[0], order[1:]
+        if absorbed:
+            gone = set(absorbed)
+            self.last = {
+                k: (t, chosen if inc in gone else inc) for k, (t, inc) in self.last.items()
+            }
+            for key in absorbed:
+                self.opened.pop(key, None)
         for key, _limit in links:
             self.last[key] = (ts, chosen)
-        return chosen
+        return Assignment(chosen, absorbed)
 
     def prune(self, horizon: float) -> None:
-        """Forget entities not seen for longer than any gap (bounds the state)."""
+        """Forget entities not seen for longer than any gap, and incidents nothing points at
+        any more (bounds the state)."""
         cutoff = self.clock - horizon
         if len(self.last) > 10_000 or cutoff > 0:
             self.last = {k: v for k, v in self.last.items() if v[0] >= cutoff}
+            live = {inc for _t, inc in self.last.values()}
+            self.opened = {k: v for k, v in self.opened.items() if k in live}
 
 
 def _merge(existing: Sequence[str], new: Iterable[str]) -> list[str]:
@@ -282,6 +314,7 @@ def update_incident(
     incident, _created = Incident.objects.get_or_create(
         key=key, defaults={"title": alerts[0].rule_title + _on(alerts[0].host)}
     )
+    incident = live_incident(incident)
     keys: set[str] = set().union(*(entities_of(d) for d in dets))
     incident.hosts = _merge(incident.hosts, hosts_of(keys))
     incident.addresses = _merge(incident.addresses, addresses_of(keys))
@@ -314,6 +347,53 @@ def update_incident(
     incident.updated = timezone.now()
     incident.save()
     return incident
+
+
+def live_incident(incident: Any) -> Any:
+    """The incident itself, or the one it was merged into (by a person or the grouping),
+    following the chain: new alerts never land on a merged incident."""
+    seen = {incident.pk}
+    while incident.merged_into_id is not None and incident.merged_into_id not in seen:
+        seen.add(incident.merged_into_id)
+        incident = type(incident).objects.select_for_update().get(pk=incident.merged_into_id)
+    return incident
+
+
+def merge_incidents(merges: Sequence[tuple[str, str]], model: HospitalModel | None) -> int:
+    """Apply the live grouping's merges (absorbed key, survivor key), in the order they were
+    decided; returns how many incidents were absorbed. Each absorbed incident goes straight
+    into the last survivor of its chain (a key absorbed, then its survivor absorbed in turn)."""
+    from sentinelle.web.accounts.audit import record
+    from sentinelle.web.incidents.merging import absorb
+    from sentinelle.web.incidents.models import Incident, IncidentStatus
+
+    into = dict(merges)
+
+    def final(key: str) -> str:
+        seen = {key}
+        while key in into and into[key] not in seen:
+            key = into[key]
+            seen.add(key)
+        return key
+
+    done = 0
+    for gone, _survivor in merges:
+        absorbed = Incident.objects.select_for_update().filter(key=gone).first()
+        if absorbed is None or absorbed.status == IncidentStatus.MERGED:
+            continue  # opened and absorbed in the same slice, or merged by a person already
+        target = Incident.objects.select_for_update().filter(key=final(gone)).first()
+        if target is None:
+            continue
+        target = live_incident(target)
+        if target.pk == absorbed.pk:
+            continue
+        moved = absorb(absorbed, target)
+        if model is not None and target.hosts:
+            target.impact = impact_of(model, target.hosts)
+            target.save(update_fields=["impact"])
+        record("detector", "incident.merge", absorbed, after={"into": target.pk, "alerts": moved})
+        done += 1
+    return done
 
 
 def _on(host: str) -> str:

@@ -38,6 +38,7 @@ class TokenRole(StrEnum):
 
     INGEST = "ingest"  # sends events
     API = "api"  # reads alerts and incidents
+    ADMIN = "admin"  # operates the service (asks the detector to load the rules again)
 
 
 EVERYONE = frozenset(Role)  # every signed-in person
@@ -241,11 +242,28 @@ class ApiAuth:
         from ninja.errors import HttpError
 
         principal = principal_of(request)
-        if self.policy.allows(principal, request.method or "GET"):
+        method = request.method or "GET"
+        if self.policy.allows(principal, method):
+            # django-ninja exempts its views from Django's CSRF check; a person's session
+            # writing through the API is checked here (a token is no cookie: nothing to forge).
+            writes = method.upper() not in READ_METHODS
+            if principal.kind == "user" and writes and _csrf_refused(request):
+                raise HttpError(403, "CSRF check failed: send the csrftoken cookie's value")
             return principal
         if principal.is_anonymous:
             return None  # ninja answers 401
         raise HttpError(403, "not allowed for this role")
+
+
+def _csrf_refused(request: HttpRequest) -> bool:
+    from django.http import HttpResponse
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    def view(request: HttpRequest) -> HttpResponse:  # not csrf_exempt: the check runs
+        return HttpResponse()
+
+    check = CsrfViewMiddleware(view)
+    return check.process_view(request, view, (), {}) is not None
 
 
 def _deny(request: HttpRequest) -> None:

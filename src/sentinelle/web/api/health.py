@@ -14,7 +14,34 @@ from sentinelle.web.access import access
 
 @access(public=True)
 def healthz(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"status": "ok"})
+    """200 while the process answers, with the network path's losses by name (flows set aside,
+    templates refused, state evicted: ``network.losses``) as the detector last counted them."""
+    return JsonResponse({"status": "ok", "network_losses": network_losses()})
+
+
+def network_losses() -> dict[str, int]:
+    """``sentinelle_network_losses`` by loss, read from the service's metrics (the detector is
+    another process: its gauges reach this one through prometheus-client's files)."""
+    out: dict[str, int] = {}
+    for family in _registry().collect():
+        if family.name != "sentinelle_network_losses":
+            continue
+        for sample in family.samples:
+            out[sample.labels.get("loss", "")] = int(sample.value)
+    return dict(sorted(out.items()))
+
+
+def _registry() -> Any:
+    from prometheus_client import REGISTRY, CollectorRegistry
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+    return registry
 
 
 @access(public=True)
@@ -82,17 +109,9 @@ class JournalCollector:
 @access(public=True)
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text: every process's counters (multiprocess mode) and the journal's."""
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder:
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
-    text = generate_latest(registry)
+    text = generate_latest(_registry())
     current = runtime.current()
     journal = current.extras.get("journal") if current is not None else None
     if journal is not None:

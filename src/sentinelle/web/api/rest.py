@@ -19,13 +19,14 @@ from typing import Any, Literal
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from ninja import NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 
 from sentinelle.detections import level_rank
-from sentinelle.web.access import DENY, EVERYONE, ApiAuth, Policy, TokenRole
+from sentinelle.web.access import DENY, EVERYONE, ApiAuth, Policy, Role, TokenRole
 
 READ = ApiAuth(Policy(read=EVERYONE, tokens=frozenset({TokenRole.API})))
+OPERATE = ApiAuth(Policy(write=frozenset({Role.ADMIN}), tokens=frozenset({TokenRole.ADMIN})))
 MAX_LIMIT = 1000
 
 api = NinjaAPI(
@@ -241,3 +242,36 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]) -> dic
         for i in page
     ]
     return {"items": items, "next": _encode(str(page[-1].pk)) if more and page else None}
+
+
+class ReloadOut(Schema):
+    status: Literal["requested"]
+    accepted_up_to: int  # the journal's newest record when the reload was asked for
+
+
+class Unavailable(Schema):
+    detail: str
+
+
+@api.post(
+    "/rules/reload",
+    response={202: ReloadOut, 503: Unavailable},
+    auth=OPERATE,
+    summary="Load the rules again (as SIGHUP): switched at the detector's next journal position",
+)
+def reload_rules(request: HttpRequest) -> Status[dict[str, Any]]:
+    """The detector loads the rules again and switches to them between two slices of the
+    journal: every record before that position was matched by the old rules, every one after
+    by the new, none by both (its log says ``detector.rules_switched position=N``)."""
+    from sentinelle.service import runtime
+    from sentinelle.web.accounts.audit import record
+
+    current = runtime.current()
+    service = current.extras.get("service") if current is not None else None
+    if service is None:
+        return Status(503, {"detail": "no detector runs beside this web app"})
+    journal = current.extras.get("journal") if current is not None else None
+    newest = int(getattr(getattr(journal, "stats", None), "last_seq", 0))
+    service.reload_rules()
+    record(request, "rules.reload", ("service", "detector"), after={"accepted_up_to": newest})
+    return Status(202, {"status": "requested", "accepted_up_to": newest})

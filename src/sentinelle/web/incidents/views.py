@@ -38,6 +38,7 @@ from sentinelle.web.incidents.forms import (
     TaskForm,
     TaskStateForm,
 )
+from sentinelle.web.incidents.merging import absorb
 from sentinelle.web.incidents.models import (
     ContainmentAction,
     ContainmentState,
@@ -217,23 +218,9 @@ def incident_merge(request: HttpRequest, incident_id: int) -> HttpResponse:
             messages.error(request, _("This incident was merged already."))
             return _back(absorbed)
         before = incident_state(absorbed)
-        moved = Alert.objects.filter(incident=absorbed).update(incident=target)
-        Task.objects.filter(incident=absorbed).update(incident=target)
-        Note.objects.filter(incident=absorbed).update(incident=target)
-        Evidence.objects.filter(incident=absorbed).update(incident=target)
-        ContainmentAction.objects.filter(incident=absorbed).update(incident=target)
-        kept = set(target.indicators.values_list("kind", "value"))
-        for indicator in absorbed.indicators.all():
-            if (indicator.kind, indicator.value) not in kept:
-                indicator.incident = target
-                indicator.save(update_fields=["incident"])
-        absorbed.status = IncidentStatus.MERGED
-        absorbed.merged_into = target
-        absorbed.updated = timezone.now()
-        absorbed.save()
+        moved = absorb(absorbed, target)
         record(request, "incident.merge", absorbed, before=before, after=incident_state(absorbed))
         record(request, "incident.absorb", target, after={"absorbed": absorbed.pk, "alerts": moved})
-        refresh(target)
     messages.success(request, _("Merged into #%(id)d.") % {"id": target.pk})
     return redirect("incidents:detail", incident_id=target.pk)
 
