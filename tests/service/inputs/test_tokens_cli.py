@@ -50,5 +50,5 @@ def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
     assert stored(tmp_path)[0][3] is not None and stored(tmp_path)[1][3] is None
     missing = tokens_cli(tmp_path, "revoke", "winlogbeat-dc1")
     assert missing.returncode == 2 and "no active token" in missing.stderr
-    bad = tokens_cli(tmp_path, "create", "--role", "admin")
-    assert bad.returncode != 0 and "ingest" in bad.stderr
+    bad = tokens_cli(tmp_path, "create", "--role", "root")
+    assert bad.returncode != 0 and "ingest, api, admin" in bad.stderr
