@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinelle.engine import compile_paths
+from sentinelle.engine import compile_paths, load_compiled
 from sentinelle.hunt.update import (
     Limits,
     UpdateError,
@@ -28,6 +28,12 @@ from sentinelle.hunt.update import (
 from tests.hunt.helpers import PackageServer, rules_from, zip_bytes
 
 SUBSET = "windows/builtin/security/account_management"
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update stores the set it verified in the rule cache: the test's own, not the user's."""
+    monkeypatch.setenv("SENTINELLE_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.mark.corpus
@@ -215,6 +221,9 @@ def test_rules_a_hunt_would_reject_are_set_aside_and_counted_truly(
     # What `hunt --rules sigmahq` reads now compiles clean, and its cache entry is ready.
     _, compiled = compile_paths([installed_rules])
     assert len(compiled.rules) == 3 and not compiled.rejections()
+    entries = set((tmp_path / "cache").glob("rules-*.pickle"))
+    assert len(load_compiled([installed_rules]).rules) == 3
+    assert set((tmp_path / "cache").glob("rules-*.pickle")) == entries != set()  # a hit
     assert (installed_rules.parent / "rejected/rules/security/undefined.yml").is_file()
     manifest = json.loads((installed_rules.parent / "manifest.json").read_text())
     assert manifest["rules"] == 3 and len(manifest["rejected"]) == 2

@@ -134,8 +134,11 @@ def update_rules(
     root: Path | None = None,
     limits: Limits | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    cache_dir: Path | None = None,
 ) -> UpdateReport:
-    """Download, verify and switch to the rule package at ``url``; report what changed."""
+    """Download, verify and switch to the rule package at ``url``; report what changed.
+
+    The verified set is also stored in the rule cache (``cache_dir``, else the user's)."""
     url = resolve_url(url)
     root = root or sigmahq_root()
     limits = limits or Limits()
@@ -161,7 +164,7 @@ def update_rules(
             shutil.rmtree(partial, ignore_errors=True)
             raise
         try:
-            report = _verify(final, url, digest, root, limits)
+            report = _verify(final, url, digest, root, limits, cache_dir)
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -432,7 +435,9 @@ def _rule_file_too_big(info: zipfile.ZipInfo, cap: int, size: int | None) -> str
     )
 
 
-def _verify(version: Path, url: str, digest: str, root: Path, limits: Limits) -> UpdateReport:
+def _verify(
+    version: Path, url: str, digest: str, root: Path, limits: Limits, cache_dir: Path | None
+) -> UpdateReport:
     """Compile the unpacked set as a hunt will, set aside the files of rejected rules, report.
 
     Setting a file aside can make another rule fail (a correlation naming a rule of that
@@ -482,7 +487,7 @@ def _verify(version: Path, url: str, digest: str, root: Path, limits: Limits) ->
         orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     )
     # The first `hunt --rules sigmahq` then finds the set compiled, with its matchers built.
-    remember_compiled([rules_dir], compiled)
+    remember_compiled([rules_dir], compiled, cache_dir=cache_dir)
     previous_rules = current_sigmahq(root)
     before = _read_entries(previous_rules.parent) if previous_rules else {}
     report = UpdateReport(

@@ -24,11 +24,8 @@ from sigma.rule import SigmaRule
 from sentinelle.errors import Location, RuleError
 from sentinelle.sigma.bounds import check_document
 from sentinelle.sigma.files import read_rule_file, rule_files
-from sentinelle.sigma.modifiers import register as register_modifiers
+from sentinelle.sigma.modifiers import sentinelle_modifiers
 from sentinelle.sigma.yamlsafe import YamlDocument, find_text_line, load_yaml_documents
-
-# utf16le and a linear windash (see sentinelle.sigma.modifiers), before pySigma reads a rule.
-register_modifiers()
 
 
 @dataclass(slots=True)
@@ -166,13 +163,14 @@ def _read_with_pysigma(
     """
     source = str(path)
     try:
-        collection = SigmaCollection.from_dicts(
-            dicts,
-            collect_errors=True,
-            source=SigmaRuleLocation(path),
-            collect_filters=True,
-            resolve_references=False,
-        )
+        with sentinelle_modifiers():  # utf16le, and a windash linear in the value's length
+            collection = SigmaCollection.from_dicts(
+                dicts,
+                collect_errors=True,
+                source=SigmaRuleLocation(path),
+                collect_filters=True,
+                resolve_references=False,
+            )
     except SigmaError as exc:  # collection-level problems pySigma raises despite collect_errors
         ruleset.errors.append(_rule_error(exc, source, line))
         return []

@@ -1,4 +1,4 @@
-"""Sigma value modifiers Sentinelle reads differently from pySigma, registered on import.
+"""Sigma value modifiers Sentinelle reads differently from pySigma, in place while it parses.
 
 * ``utf16le``: Sigma 2's name for ``wide``, which pySigma 1.x does not know.
 * ``windash``: pySigma writes out every combination of dash characters (five per dash: a value
@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sigma.modifiers import SigmaValueModifier, SigmaWideModifier, modifier_mapping
 from sigma.types import Placeholder, SigmaString, SpecialChars
@@ -50,10 +53,24 @@ class WindashModifier(SigmaValueModifier[SigmaString, SigmaString]):
         return out
 
 
-def register() -> None:
-    """Install these modifiers in pySigma's registry (idempotent)."""
-    modifier_mapping.setdefault("utf16le", SigmaWideModifier)
-    modifier_mapping["windash"] = WindashModifier
+@contextlib.contextmanager
+def sentinelle_modifiers() -> Iterator[None]:
+    """pySigma's modifier registry with these modifiers, for the time of a parse.
 
-
-register()
+    The registry is pySigma's global: changed only around Sentinelle's own parsing, so that
+    pySigma used otherwise in the same process (a backend converting rules, as the peer
+    benchmark does) keeps its own behaviour.
+    """
+    ours: dict[str, type[Any]] = {"windash": WindashModifier}
+    if "utf16le" not in modifier_mapping:
+        ours["utf16le"] = SigmaWideModifier
+    saved = {name: modifier_mapping.get(name) for name in ours}
+    modifier_mapping.update(ours)
+    try:
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                modifier_mapping.pop(name, None)
+            else:
+                modifier_mapping[name] = previous
