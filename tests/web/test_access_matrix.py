@@ -32,6 +32,7 @@ from sentinelle.web.incidents.models import (
 )
 from sentinelle.web.watch.models import KnownGap, ProbeStatus
 from tests.web.conftest import ROLES, discard
+from tests.web.crisis.world import crisis_world
 from tests.web.routes import Route, walk
 
 pytestmark = pytest.mark.django_db
@@ -66,8 +67,10 @@ def world(
                                   expires=timezone.now() + timedelta(days=1))  # fmt: skip
     token, _secret = ApiToken.objects.create_token("probe", "api")
     tokens = {role: ApiToken.objects.create_token(f"t-{role}", role)[1] for role in TOKEN_ROLES}
+    crisis = crisis_world(admin, incident)
     return {
         "values": {
+            **crisis,
             "user_id": people["viewer"].pk,
             "token_id": token.pk,
             "incident_id": incident.pk,

@@ -37,6 +37,8 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "tokens": ("tokens",),
     "probes": ("probes",),
     "coverage": ("coverage",),
+    "crisis-log": ("crisis",),
+    "crisis-kit": ("crisis",),
 }
 # Every command module, in the same order: what help and unknown commands load.
 COMMAND_MODULES: tuple[str, ...] = tuple(

@@ -218,12 +218,16 @@ class Service:
         await self.watch.start()
         supervising = asyncio.create_task(self.detector.supervise())
         releasing = asyncio.create_task(self._release_consumed())
+        # The crisis board follows the detector, containment and probes (web.crisis.board).
+        from sentinelle.web.crisis.board import keep_fresh
+
+        board = asyncio.create_task(keep_fresh())
         self.runtime.ready = True
         log_event(log, "service.ready", http=config.http, pid=os.getpid())
         try:
             await self._stop.wait()
         finally:
-            await self._shutdown(server, serving, supervising, releasing)
+            await self._shutdown(server, serving, supervising, releasing, board)
 
     async def _start_inputs(self) -> Any:
         """The listeners (syslog, NetFlow, watched folder), where that package is installed."""

@@ -57,10 +57,17 @@ class Principal:
     role: str | None
     user_id: int | None = None
     token_id: int | None = None
+    # Roles a person holds beside their own (an analyst who is also in the crisis cell).
+    grants: frozenset[str] = frozenset()
 
     @property
     def is_anonymous(self) -> bool:
         return self.kind == "anonymous"
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        """Whether this person's role, or a role granted beside it, is one of ``roles``."""
+        wanted = frozenset(roles)
+        return self.kind == "user" and (self.role in wanted or not self.grants.isdisjoint(wanted))
 
 
 ANONYMOUS = Principal("anonymous", "", None)
@@ -87,7 +94,7 @@ class Policy:
         if principal.kind != "user" or principal.role is None:
             return False
         allowed = self.read if method.upper() in READ_METHODS else self.write
-        return principal.role in allowed
+        return principal.has_any(allowed)
 
 
 PUBLIC = Policy(public=True)
@@ -159,6 +166,15 @@ def request_token(request: HttpRequest) -> str | None:
     return None
 
 
+# Who grants roles beside a person's own: functions of a user id giving role names, added by
+# the apps that keep such grants (the crisis cell's members: ``sentinelle.web.crisis``).
+ROLE_GRANTS: list[Callable[[int], Iterable[str]]] = []
+
+
+def granted_roles(user_id: int) -> frozenset[str]:
+    return frozenset(role for grant in ROLE_GRANTS for role in grant(user_id))
+
+
 def principal_of(request: HttpRequest) -> Principal:
     """Resolve (once per request) who is asking: a bearer token first, else the session user."""
     cached = getattr(request, "_sentinelle_principal", None)
@@ -175,7 +191,13 @@ def principal_of(request: HttpRequest) -> Principal:
     else:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
-            principal = Principal("user", user.get_username(), user.role, user_id=user.pk)
+            principal = Principal(
+                "user",
+                user.get_username(),
+                user.role,
+                user_id=user.pk,
+                grants=granted_roles(user.pk) - {user.role},
+            )
     request._sentinelle_principal = principal  # type: ignore[attr-defined]
     return principal
 

@@ -51,7 +51,7 @@ def context(request: HttpRequest) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     if principal.kind == "user":
         for entry in ENTRIES:
-            if principal.role not in entry.roles:
+            if not principal.has_any(entry.roles):
                 continue
             try:
                 url = reverse(entry.url_name)

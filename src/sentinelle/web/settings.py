@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "sentinelle.web.incidents",
     "sentinelle.web.ingest",
     "sentinelle.web.watch",
+    "sentinelle.web.crisis",
 ]
 
 MIDDLEWARE = [

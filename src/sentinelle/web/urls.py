@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("alerts/", include("sentinelle.web.alerts.urls")),
     path("incidents/", include("sentinelle.web.incidents.urls")),
     path("watch/", include("sentinelle.web.watch.urls")),
+    path("crisis/", include("sentinelle.web.crisis.urls")),
 ]
 
 if getattr(settings, "OIDC_ENABLED", False):
