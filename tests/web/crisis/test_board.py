@@ -210,3 +210,31 @@ def test_reading_the_board_never_writes(client_as: Any) -> None:
     assert ServiceStatus.objects.count() == 0 and Board.objects.count() == 0
     text = client.get("/crisis/").content.decode()
     assert 'id="cell-cen-emergency"' in text  # computed on the spot, not stored
+
+
+def test_the_probes_of_the_watching_app_feed_the_board(
+    model: HospitalModel, client_as: Any
+) -> None:
+    from sentinelle.web.watch.models import ProbeStatus
+
+    now = timezone.now()
+    ProbeStatus.objects.create(
+        probe="smtp-relay", component="external-email", site="", kind="smtp", target="x",
+        state="up", since=now, reason="220 banner", checked=now,
+    )  # fmt: skip
+    ProbeStatus.objects.create(
+        probe="lab-http", component="laboratory", site="snz", kind="http", target="x",
+        state="down", since=now, reason="connection refused", checked=now,
+    )  # fmt: skip
+    ContainmentAction.objects.create(
+        kind="cut", target="internet", state="taken", created_by=User.objects.create(role="admin")
+    )
+    refresh(model)
+    email = status_of("nord", "external-email")  # a probe for every site speaks for nord
+    assert (email.status, email.source) == ("operational", "seen")
+    assert email.sources["disagree"] == [["predicted", "down", "seen", "up"]]
+    lab = status_of("snz", "laboratory")
+    assert (lab.status, lab.source) == ("down", "seen") and "connection refused" in lab.reason
+    assert lab.sources["disagree"] == [["predicted", "up", "seen", "down"]]
+    page = client_as("viewer").get("/crisis/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "predicted down, seen up" in page and "predicted up, seen down" in page

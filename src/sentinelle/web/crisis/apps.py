@@ -20,6 +20,12 @@ class CrisisConfig(AppConfig):
 
         if granted not in access.ROLE_GRANTS:
             access.ROLE_GRANTS.append(granted)
+        from django.apps import apps
+
+        if apps.is_installed("sentinelle.web.watch"):  # the probes feed the board
+            from sentinelle.web.crisis import observed
+
+            observed.register("probes", observed.probe_observations)
         add_entry(Entry("crisis:board", _("Board"), EVERYONE), before="alerts:list")
         add_entry(Entry("crisis:log", _("Crisis log"), EVERYONE), before="alerts:list")
         add_entry(Entry("crisis:clocks", _("Clocks"), EVERYONE), before="alerts:list")

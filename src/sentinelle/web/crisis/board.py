@@ -165,7 +165,7 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
             at_risk = entry is not None and entry.at_risk
             sources: dict[str, Any] = {PREDICTED: {"status": predicted.value, "reason": reason}}
             status, source, shown = predicted, PREDICTED, reason
-            obs = seen.get((site, sid))
+            obs = seen.get((site, sid)) or seen.get(("", sid))  # "": seen everywhere
             if obs is not None:
                 sources[SEEN] = {
                     "state": obs.state,

@@ -6,10 +6,10 @@ service) cells, each with its time and reason in words. The board calls every ob
 time it is computed; an observer that raises is logged and counted, and the board goes on with
 what the others said (a broken probe store must not blank the board).
 
-The watching app registers its probes' latest states here from its ``AppConfig.ready()``::
-
-    from sentinelle.web.crisis.observed import Observation, register
-    register("probes", latest_states)   # () -> Iterable[Observation]
+The probes of the watching app (``sentinelle.web.watch``) are plugged in by the crisis app
+when both are installed (:func:`probe_observations`, through their read interface
+``web.watch.observed.observed_states``). An observation for site ``""`` speaks for every site
+where the service is used (a probe of an external provider, say).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 log = logging.getLogger("sentinelle.web.crisis")
 
@@ -71,4 +72,18 @@ def observations() -> dict[tuple[str, str], Observation]:
             key = (item.site, item.service)
             if key not in out or item.at > out[key].at:
                 out[key] = item
+    return out
+
+
+def probe_observations() -> list[Observation]:
+    """The probes' current states (the watching app's read interface), as observations."""
+    from django.utils import timezone
+
+    from sentinelle.web.watch.observed import observed_states
+
+    out: list[Observation] = []
+    for seen in observed_states().values():
+        when: Any = seen.since or seen.checked or timezone.now()
+        probes = ", ".join(seen.probes[:5])
+        out.append(Observation(seen.site, seen.component, seen.state, when, seen.reason, probes))
     return out
