@@ -7,8 +7,12 @@ a disk-assisted queue that retries until the receiver takes the messages. Tests 
 with :meth:`Rsyslog.write` and stop rsyslog with :meth:`Rsyslog.stop` (SIGTERM: it sends what
 its queue holds first, within ``queue.timeoutShutdown``).
 
+With ``relp=True`` it forwards over RELP (``omrelp``) instead: every message is kept until the
+receiver answers it, and sent again after a reconnection if it was not.
+
 Reusable by any test that needs a real sender: ``numbered_lines`` makes lines a test can count.
-CI installs rsyslog and rsyslog-gnutls (``.ci/run``); without them the tests skip, saying why.
+CI installs rsyslog, rsyslog-gnutls and rsyslog-relp (``.ci/run``); without them the tests skip,
+saying why.
 """
 
 from __future__ import annotations
@@ -28,6 +32,14 @@ RSYSLOGD = shutil.which("rsyslogd") or (
 GTLS = (
     any(Path("/usr/lib").glob("*/rsyslog/lmnsd_gtls.so"))
     or Path("/usr/lib/rsyslog/lmnsd_gtls.so").exists()
+)
+RELP = (
+    any(Path("/usr/lib").glob("*/rsyslog/omrelp.so")) or Path("/usr/lib/rsyslog/omrelp.so").exists()
+)
+needs_relp = pytest.mark.skipif(
+    RSYSLOGD is None or not RELP,
+    reason="rsyslog's RELP output not installed (Debian: apt-get install -y rsyslog-relp; CI "
+    "installs it)",
 )
 needs_rsyslog = pytest.mark.skipif(
     RSYSLOGD is None,
@@ -67,9 +79,12 @@ class Rsyslog:
         *,
         framing: str = "octet-counted",
         tls: TlsClient | None = None,
+        relp: bool = False,
     ) -> None:
         assert RSYSLOGD is not None
         assert framing in ("octet-counted", "traditional")
+        assert not (relp and tls), "RELP over TLS is not what these tests run"
+        self.relp = relp
         self.folder = folder
         self.target = target
         self.framing = framing
@@ -93,17 +108,31 @@ class Rsyslog:
                 'StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" '
                 f'StreamDriverPermittedPeers="{self.tls.peer_name}"'
             )
+        queue = (
+            'queue.type="LinkedList" queue.filename="forward" queue.saveOnShutdown="on" '
+            'queue.timeoutShutdown="10000" action.resumeRetryCount="-1" action.resumeInterval="1"'
+        )
+        if self.relp:
+            # omrelp keeps every message until its answer; after a reconnection it sends again
+            # what was not answered (librelp), so nothing written before a crash is lost.
+            output = [
+                'module(load="omrelp")',
+                f'action(type="omrelp" target="{host}" port="{port}" '
+                f'template="RSYSLOG_SyslogProtocol23Format" {queue})',
+            ]
+        else:
+            output = [
+                f'action(type="omfwd" target="{host}" port="{port}" protocol="tcp" '
+                f'TCP_Framing="{self.framing}" template="RSYSLOG_SyslogProtocol23Format" {driver} '
+                f"{queue})"
+            ]
         return "\n".join(
             [
                 f"global({' '.join(globals_)})",
                 'module(load="imfile" mode="polling" PollingInterval="1")',
                 f'input(type="imfile" File="{self.source}" Tag="app:" Facility="local0" '
                 'Severity="info" freshStartTail="off")',
-                f'action(type="omfwd" target="{host}" port="{port}" protocol="tcp" '
-                f'TCP_Framing="{self.framing}" template="RSYSLOG_SyslogProtocol23Format" {driver} '
-                'queue.type="LinkedList" queue.filename="forward" queue.saveOnShutdown="on" '
-                'queue.timeoutShutdown="10000" action.resumeRetryCount="-1" '
-                'action.resumeInterval="1")',
+                *output,
                 "",
             ]
         )

@@ -41,6 +41,14 @@ def serve(
             "--syslog-tls", help="Syslog over TLS (RFC 5425), or off.", metavar="HOST:PORT"
         ),
     ] = None,
+    syslog_relp: Annotated[
+        str | None,
+        typer.Option(
+            "--syslog-relp",
+            help="Syslog over RELP (rsyslog's omrelp; each message answered once durable), or off.",
+            metavar="HOST:PORT",
+        ),
+    ] = None,
     netflow: Annotated[
         str | None,
         typer.Option(
@@ -80,6 +88,7 @@ def serve(
         syslog_udp=syslog_udp,
         syslog_tcp=syslog_tcp,
         syslog_tls=syslog_tls,
+        syslog_relp=syslog_relp,
         netflow=netflow,
         rules=rules or None,
         model=str(model) if model is not None else None,

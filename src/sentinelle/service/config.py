@@ -26,7 +26,7 @@ from sentinelle.service.journal import JournalLimits
 
 OFF = "off"
 _JOURNAL = JournalLimits()
-LISTENERS = ("http", "syslog_udp", "syslog_tcp", "syslog_tls", "netflow")
+LISTENERS = ("http", "syslog_udp", "syslog_tcp", "syslog_tls", "syslog_relp", "netflow")
 # Numbers that may be 0 (every other one must be positive).
 _MAY_BE_ZERO = frozenset({"min_free_bytes", "udp_linger", "folder_stable_seconds"})
 
@@ -93,6 +93,7 @@ class ServeConfig:
     syslog_udp: str = "127.0.0.1:5514"
     syslog_tcp: str = "127.0.0.1:5514"
     syslog_tls: str = OFF
+    syslog_relp: str = OFF  # RELP (rsyslog's omrelp): each message answered once journaled
     tls_certificate: str = ""  # PEM files for syslog over TLS
     tls_key: str = ""
     tls_client_ca: str = ""  # PEM: when set, TLS senders must show a certificate it signed

@@ -1,4 +1,5 @@
-"""The inputs of ``sentinelle serve``: syslog (UDP, TCP, TLS), NetFlow/IPFIX, the watched folder.
+"""The inputs of ``sentinelle serve``: syslog (UDP, TCP, TLS, RELP), NetFlow/IPFIX, the watched
+folder.
 
 Every listener treats its peer as hostile (``limits``), turns what it receives into
 :class:`~sentinelle.service.records.Record` s, and hands them to the journal; a stream sender
@@ -86,6 +87,10 @@ class Inputs:
             built.append(
                 StreamServer("syslog-tls", config.syslog_tls, sink, limits, config.tls.context())
             )
+        if config.syslog_relp is not None:
+            from sentinelle.service.inputs.relp import RelpServer
+
+            built.append(RelpServer("syslog-relp", config.syslog_relp, sink, limits))
         if config.netflow is not None:
             built.append(
                 DatagramInput(

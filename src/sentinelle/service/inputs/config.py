@@ -50,6 +50,7 @@ class InputsConfig:
     syslog_tcp: Listen | None = None
     syslog_tls: Listen | None = None
     tls: TlsFiles | None = None  # required when syslog_tls is set
+    syslog_relp: Listen | None = None
     netflow: Listen | None = None
     folder: Path | None = None  # the watched folder
     limits: InputLimits = field(default_factory=InputLimits)
@@ -78,6 +79,7 @@ class InputsConfig:
             syslog_tcp=config.address("syslog_tcp"),
             syslog_tls=config.address("syslog_tls"),
             tls=tls,
+            syslog_relp=config.address("syslog_relp"),
             netflow=config.address("netflow"),
             folder=Path(config.watch_folder).expanduser() if config.watch_folder else None,
             limits=config.inputs,

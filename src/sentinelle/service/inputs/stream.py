@@ -117,7 +117,7 @@ class _Connection(asyncio.Protocol):
             self.server.slots.give_back(self.source)
             metrics.OPEN_CONNECTIONS.labels(self.server.name).dec()
         if self.timed_out:
-            if self.framer.pending:
+            if self.partial():
                 metrics.MALFORMED.labels(self.server.name, "truncated").inc()
             self.framer.close()
         else:
@@ -125,6 +125,10 @@ class _Connection(asyncio.Protocol):
         self._update()
 
     # --- reading --------------------------------------------------------------------------
+
+    def partial(self) -> bool:
+        """A frame has started and is not complete (the slow-sender timeout watches it)."""
+        return self.framer.pending
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
@@ -220,7 +224,7 @@ class _Connection(asyncio.Protocol):
         )
         if want and not self.reading:
             self.reading = True
-            if self.framer.pending:
+            if self.partial():
                 self.frame_since = now  # waiting on us is not the sender being slow
             assert self.transport is not None
             self.transport.resume_reading()
@@ -247,7 +251,7 @@ class _Connection(asyncio.Protocol):
         outcome = ""
         if self.frame_since is not None and now - self.frame_since > self.limits.frame_timeout:
             outcome = "slow-sender"
-        elif not self.framer.pending and now - self.last_data > self.limits.idle_timeout:
+        elif not self.partial() and now - self.last_data > self.limits.idle_timeout:
             outcome = "idle-timeout"
         if outcome:
             metrics.CONNECTIONS.labels(self.server.name, outcome).inc()
@@ -267,6 +271,8 @@ class _Connection(asyncio.Protocol):
 
 class StreamServer:
     """One syslog listener over TCP (``tls`` None) or TLS."""
+
+    protocol: type[_Connection] = _Connection  # one per connection (RELP's answers its frames)
 
     def __init__(
         self,
@@ -296,7 +302,7 @@ class StreamServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             self._server = await loop.create_server(
-                lambda: _Connection(self),
+                lambda: self.protocol(self),
                 host,
                 port,
                 family=family,
