@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -392,6 +394,8 @@ def detector_main(config: ServeConfig, database_url: str | None, reload: Any = N
     from sentinelle.service.runner import setup_logging
     from sentinelle.web import configure
 
+    parent = os.getppid()
+    die_with(parent)
     setup_logging()
     configure(config.data_path(), database_url or None)
     stopping = threading.Event()
@@ -407,5 +411,21 @@ def detector_main(config: ServeConfig, database_url: str | None, reload: Any = N
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides; Ctrl-C reaches it
     signal.signal(signal.SIGHUP, on_hup)
-    detector = Detector(config, stopping.is_set, reload)
+    # The service gone (killed with -9, the OOM killer): stop too, at once, so that the service
+    # started again never has two detectors writing the store.
+    detector = Detector(config, lambda: stopping.is_set() or os.getppid() != parent, reload)
     detector.run()
+
+
+def die_with(parent: int) -> None:
+    """Be killed when the process that started this one dies (Linux: ``PR_SET_PDEATHSIG``);
+    elsewhere the detector's loop notices its parent changed, at its next slice."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)

@@ -150,16 +150,20 @@ class _Segment:
         self.path = path
         self.first_seq = first_seq
         self.conn = _connect(path)
-        self.conn.executescript(_SCHEMA)
-        row = self.conn.execute("SELECT value FROM segment WHERE name = 'created'").fetchone()
-        if row is None:
-            self.created = time.time()
-            self.conn.execute(
-                "INSERT INTO segment (name, value) VALUES ('created', ?)", (self.created,)
-            )
-        else:
-            self.created = float(row[0])
-        last = self.conn.execute("SELECT max(seq) FROM records").fetchone()[0]
+        try:
+            self.conn.executescript(_SCHEMA)
+            row = self.conn.execute("SELECT value FROM segment WHERE name = 'created'").fetchone()
+            if row is None:
+                self.created = time.time()
+                self.conn.execute(
+                    "INSERT INTO segment (name, value) VALUES ('created', ?)", (self.created,)
+                )
+            else:
+                self.created = float(row[0])
+            last = self.conn.execute("SELECT max(seq) FROM records").fetchone()[0]
+        except sqlite3.Error:
+            self.conn.close()
+            raise
         self.last_seq = int(last) if last is not None else first_seq - 1
 
     def close(self) -> None:
@@ -335,7 +339,14 @@ class Journal:
             raise JournalError(f"journal segment unreadable in {self.directory}: {exc}") from exc
 
     def _new_segment(self, first_seq: int) -> _Segment:
-        seg = _Segment(self.directory / segment_name(first_seq), first_seq)
+        path = self.directory / segment_name(first_seq)
+        try:
+            seg = _Segment(path, first_seq)
+        except (OSError, sqlite3.Error):
+            for part in _files_of(path):  # a file the full disk left half made
+                with contextlib.suppress(OSError):
+                    part.unlink()
+            raise
         # The new file's name must survive a crash as well as its content.
         fd = os.open(self.directory, os.O_RDONLY)
         try:
@@ -361,9 +372,12 @@ class Journal:
         ):
             return
         newest = seg.conn.execute("SELECT max(received) FROM records").fetchone()[0]
+        # The next segment first: if the disk cannot hold it, the open one stays open and the
+        # journal refuses until space returns, then rolls (closing first left no segment).
+        fresh = self._new_segment(seg.last_seq + 1)
         seg.close()
         self._closed[seg.first_seq] = (seg.path, seg.last_seq, float(newest), _size_of(seg.path))
-        self._segment = self._new_segment(seg.last_seq + 1)
+        self._segment = fresh
         log_event(log, "journal.segment_closed", first=seg.first_seq, last=seg.last_seq)
 
     def _take_group(self) -> tuple[list[tuple[Sequence[Record], Future[int]]], bool]:
