@@ -15,20 +15,24 @@ LOCALE = Path(sentinelle.web.__file__).parent / "locale"
 
 
 def entries(po: Path) -> dict[str, str]:
-    """msgid -> msgstr (the singular form for plurals) of a .po file."""
+    """msgid -> msgstr (the singular form for plurals) of a .po file; a message with a context
+    is keyed ``context\x04msgid``, as gettext stores it."""
     out: dict[str, str] = {}
     for block in po.read_text(encoding="utf-8").split("\n\n"):
         fields: dict[str, str] = {}
         current = ""
         for line in block.splitlines():
-            match = re.match(r'^(msgid|msgid_plural|msgstr(?:\[0\])?) "(.*)"$', line)
+            match = re.match(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[0\])?) "(.*)"$', line)
             if match:
                 current = match.group(1).replace("[0]", "")
                 fields[current] = match.group(2)
             elif line.startswith('"') and current:
                 fields[current] += line[1:-1]
         if fields.get("msgid"):
-            out[unquote(fields["msgid"])] = unquote(fields.get("msgstr", ""))
+            key = unquote(fields["msgid"])
+            if "msgctxt" in fields:
+                key = f"{unquote(fields['msgctxt'])}\x04{key}"
+            out[key] = unquote(fields.get("msgstr", ""))
     return out
 
 
@@ -49,4 +53,6 @@ def test_compiled_catalogues_match_their_sources(language: str) -> None:
         compiled = gettext.GNUTranslations(handle)
     for msgid, msgstr in entries(folder / "django.po").items():
         if msgstr:
-            assert compiled.gettext(msgid) == msgstr, f"{language}: {msgid!r} (run msgfmt)"
+            context, _sep, bare = msgid.rpartition("\x04")
+            found = compiled.pgettext(context, bare) if context else compiled.gettext(msgid)
+            assert found == msgstr, f"{language}: {msgid!r} (run msgfmt)"

@@ -107,11 +107,20 @@ def declare(page: Any, server: Server, site: str, service: str, status: str, why
     page.wait_for_url(f"{server.url}/crisis/cell/{site}/{service}/")
 
 
+def until(page: Any, expression: str, seconds: float = 15.0) -> None:
+    """Poll ``expression`` in the page (wait_for_function would compile it in the page, which
+    our Content-Security-Policy refuses)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {seconds} s: {expression}"
+        time.sleep(0.1)
+
+
 def live(page: Any) -> None:
-    page.wait_for_function(
+    until(
+        page,
         "(() => { const s = document.getElementById('live-status');"
-        " return s && s.textContent === s.dataset.on; })()",
-        timeout=15_000,
+        " return !!s && s.textContent === s.dataset.on; })()",
     )
 
 
@@ -175,9 +184,7 @@ def test_the_crisis_cell_at_work(server: Server, browser: Any) -> None:
     page.wait_for_url(f"{server.url}/crisis/clocks/")
     page.goto(f"{server.url}/crisis/")
     assert page.locator("#board-clocks li.clock").count() == 5
-    screen.wait_for_function(
-        "document.querySelectorAll('#board-clocks li.clock').length === 5", timeout=10_000
-    )
+    until(screen, "document.querySelectorAll('#board-clocks li.clock').length === 5", 10.0)
     assert screen.evaluate("window.sentinelleNotReloaded") is True
 
     # The kit: printed, the contacts are on the paper; its PDF holds them too.
