@@ -176,3 +176,15 @@ def test_bounds_apply_wherever_a_regex_hides_in_the_detection(tmp_path: Path) ->
     assert errors == [
         f"{path}:7: rule refused: regular expression nested 200 groups deep (at most 100)"
     ]
+
+
+def test_a_correlation_with_an_empty_reference_is_refused_at_its_line(tmp_path: Path) -> None:
+    """Found by the rule loader's fuzz target: pySigma resolved the empty item to nothing and
+    raised AttributeError, which stopped the whole load."""
+    path = tmp_path / "corr.yml"
+    path.write_text(GOOD + "---\n" + _correlation("5m", "gte: 3").replace("[good]", "[good, '']"))
+    ruleset = load_rules([path])
+    assert [r.title for r in ruleset.rules] == ["good"] and not ruleset.correlations
+    assert [str(e) for e in ruleset.errors] == [
+        f"{path}:14: rule refused: a correlation's rules are rule names or ids"
+    ]

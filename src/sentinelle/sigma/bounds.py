@@ -30,6 +30,12 @@ class Violation:
 
 def check_document(data: dict[str, Any]) -> Violation | None:
     """The first bound ``data`` (one parsed rule document) breaks, or None."""
+    correlation = data.get("correlation")
+    if isinstance(correlation, dict):
+        rules = correlation.get("rules")
+        if isinstance(rules, list) and not all(isinstance(r, str) and r for r in rules):
+            # pySigma would resolve an empty reference to nothing and fail on it.
+            return Violation("a correlation's rules are rule names or ids", "rules:")
     detection = data.get("detection")
     if not isinstance(detection, dict):
         return None  # pySigma reports a missing or malformed detection itself

@@ -276,6 +276,8 @@ def _apply_filters(ruleset: RuleSet) -> None:
                 flt.apply_on_rule(rule)
             except SigmaError as exc:
                 ruleset.errors.append(_rule_error(exc, *_src(ruleset, flt)))
+            except Exception as exc:  # noqa: BLE001 - one filter's boundary, as for documents
+                ruleset.errors.append(_unreadable(exc, *_src(ruleset, flt)))
 
 
 def _src(ruleset: RuleSet, item: SigmaRule | SigmaCorrelationRule | SigmaFilter) -> tuple[str, int]:
@@ -295,6 +297,9 @@ def _resolve_correlations(ruleset: RuleSet) -> None:
             corr.resolve_rule_references(collection)
         except SigmaError as exc:
             ruleset.errors.append(_rule_error(exc, *_src(ruleset, corr)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one correlation's boundary (an empty reference)
+            ruleset.errors.append(_unreadable(exc, *_src(ruleset, corr)))
             continue
         kept.append(corr)
     ruleset.correlations = kept
