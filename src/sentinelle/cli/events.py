@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 import typer
 
+from sentinelle.cli.inputs import FOLLOW_SYMLINKS_HELP, READ_LIMIT_HELP, reader_limits
 from sentinelle.events import Event, ReadIssue
 from sentinelle.terminal import printable, printable_json
 
@@ -37,19 +38,8 @@ _PATHS = typer.Argument(
 )
 _FORMAT = typer.Option(OutputFormat.jsonl, "--format", "-f", help="Output format.")
 _LIMIT = typer.Option(None, "--limit", "-n", min=0, help="Stop after this many events.")
-_FOLLOW = typer.Option(
-    False,
-    "--follow-symlinks",
-    help="Follow symbolic links found in folders, also those leaving the folder or to folders"
-    " (default: reported, not followed).",
-)
-_READ_LIMITS = typer.Option(
-    [],
-    "--read-limit",
-    metavar="NAME=VALUE",
-    help="Change a reader limit (repeatable): max_fields, max_event_bytes, max_depth,"
-    " max_batch_bytes, max_ratio, ratio_floor, max_spool_bytes; sizes take K, M, G.",
-)
+_FOLLOW = typer.Option(False, "--follow-symlinks", help=FOLLOW_SYMLINKS_HELP)
+_READ_LIMITS = typer.Option([], "--read-limit", metavar="NAME=VALUE", help=READ_LIMIT_HELP)
 # Longest value shown in a table cell; the JSON output is never shortened.
 _CELL = 120
 _PIPE_WIDTH = 200
@@ -76,14 +66,9 @@ def events(
     read_limits: list[str] = _READ_LIMITS,
 ) -> None:
     """Print the normalised events of log files: the field names rules match against."""
-    from sentinelle.errors import ConfigError
     from sentinelle.readers import read_paths
-    from sentinelle.readers.limits import DEFAULT_LIMITS, with_overrides
 
-    try:
-        limits = with_overrides(DEFAULT_LIMITS, read_limits)
-    except ConfigError as exc:
-        raise typer.BadParameter(exc.message, param_hint="--read-limit") from exc
+    limits = reader_limits(read_limits)
 
     shown = 0
     issues = 0

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.text import Text
 
 from sentinelle import STARTED
+from sentinelle.cli.inputs import FOLLOW_SYMLINKS_HELP, READ_LIMIT_HELP
 from sentinelle.detections import level_rank
 from sentinelle.errors import Location, RuleError
 from sentinelle.hunt.outputs import TimelineWriter, open_writer, writer_notes
@@ -342,6 +343,13 @@ def hunt(
         Path | None,
         typer.Option("--stats", help="Write the hunt's counters and losses here as JSON."),
     ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help=FOLLOW_SYMLINKS_HELP)
+    ] = False,
+    read_limits: Annotated[
+        list[str] | None,
+        typer.Option("--read-limit", metavar="NAME=VALUE", help=READ_LIMIT_HELP),
+    ] = None,
     max_correlation_groups: Annotated[
         int,
         typer.Option(
@@ -372,7 +380,7 @@ def hunt(
 
     Exit status: 0 when the hunt ran, 1 when --fail-on matched, 2 for usage or rule errors.
     """
-    from sentinelle.cli.inputs import check_output, input_files, parse_time
+    from sentinelle.cli.inputs import check_output, input_files, parse_time, reader_limits
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.rulesets import (
         default_rule_paths,
@@ -381,7 +389,7 @@ def hunt(
         read_exclusions,
         resolve_rule_args,
     )
-    from sentinelle.hunt.run import Selection, auto_jobs, run_hunt
+    from sentinelle.hunt.run import ReadOptions, Selection, auto_jobs, run_hunt
     from sentinelle.hunt.update import current_sigmahq
     from sentinelle.readers import prestart_worker, read_file
     from sentinelle.service.normalise import read_journal
@@ -391,6 +399,9 @@ def hunt(
     until_time = parse_time(until, "--until") if until else None
     if jobs < 0:
         raise typer.BadParameter("must be 0 (all cores) or more", param_hint="--jobs")
+    read = ReadOptions(
+        reader_limits(read_limits) if read_limits else None, follow_symlinks=follow_symlinks
+    )
     if model is not None and no_model:
         raise typer.BadParameter("--model and --no-model exclude each other", param_hint="--model")
     if model is not None and not model.is_file():
@@ -413,7 +424,7 @@ def hunt(
     else:
         if not paths:
             raise typer.BadParameter("give files or folders, or --journal DIR", param_hint="PATH")
-        files, repeated = input_files(paths)
+        files, repeated = input_files(paths, follow_symlinks=follow_symlinks)
         if repeated:
             err.print(Text(f"note: {repeated} file(s) named more than once are read once"))
     workers = jobs or auto_jobs(files)
@@ -508,6 +519,7 @@ def hunt(
                 jobs=workers,
                 progress=progress,
                 hospital=hospital,
+                read=read,
             )
     except BrokenPipeError:
         # Whoever read the timeline went away (`| head`): stop quietly, with the status a shell

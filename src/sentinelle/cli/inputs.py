@@ -12,15 +12,40 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sentinelle.events import Event
 from sentinelle.terminal import printable
 
+if TYPE_CHECKING:
+    from sentinelle.readers import ReadLimits
 
-def input_files(paths: Sequence[Path]) -> tuple[list[Path], int]:
+# The reader options every command that reads logs takes (events, hunt...).
+FOLLOW_SYMLINKS_HELP = (
+    "Follow symbolic links found in folders, also those leaving the folder or to folders"
+    " (default: reported, not followed)."
+)
+READ_LIMIT_HELP = (
+    "Change a reader limit (repeatable): max_fields, max_event_bytes, max_depth,"
+    " max_batch_bytes, max_ratio, ratio_floor, max_spool_bytes; sizes take K, M, G."
+)
+
+
+def reader_limits(overrides: Sequence[str]) -> ReadLimits:
+    """The readers' limits with ``--read-limit NAME=VALUE`` overrides applied (usage error
+    naming the option when one is wrong)."""
+    from sentinelle.errors import ConfigError
+    from sentinelle.readers.limits import DEFAULT_LIMITS, with_overrides
+
+    try:
+        return with_overrides(DEFAULT_LIMITS, list(overrides))
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--read-limit") from exc
+
+
+def input_files(paths: Sequence[Path], *, follow_symlinks: bool = False) -> tuple[list[Path], int]:
     """Every log file under ``paths`` (``-`` is standard input), each once, and how many
     were named more than once (the same file through two arguments, a folder and a file in it,
     a link) and are read once."""
@@ -31,7 +56,7 @@ def input_files(paths: Sequence[Path]) -> tuple[list[Path], int]:
         raise typer.BadParameter(
             f"no such file or directory: {printable(str(missing[0]))}", param_hint="PATH"
         )
-    files = expand_paths(paths)
+    files = expand_paths(paths, follow_symlinks=follow_symlinks)
     if not files:
         raise typer.BadParameter("no log file found", param_hint="PATH")
     seen: set[object] = set()

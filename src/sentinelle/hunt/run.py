@@ -116,6 +116,21 @@ class Selection:
         return not self.tags or any(tag_matches(t, self.tags) for t in det.tags)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How the standard reader reads the hunt's files: its limits (``readers.ReadLimits``;
+    None keeps the readers' defaults) and whether symbolic links are followed."""
+
+    limits: Any = None
+    follow_symlinks: bool = False
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"follow_symlinks": self.follow_symlinks}
+        if self.limits is not None:
+            out["limits"] = self.limits
+        return out
+
+
 def tag_matches(tag: str, wanted: Sequence[str]) -> bool:
     """``attack.t1059.001`` matches ``attack.t1059.001``, ``attack.t1059`` and ``t1059``."""
     tag = tag.lower()
@@ -150,6 +165,7 @@ def hunt_files(
     batch_size: int,
     progress: Callable[[int], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    read: ReadOptions = ReadOptions(),
 ) -> _Outcome:
     """Read and match ``paths`` one after the other, spill their detections as sorted runs.
 
@@ -172,7 +188,7 @@ def hunt_files(
         current = done
         started = time.perf_counter()
         try:
-            for index, batch in _batches(paths[done:], reader, batch_size, matcher):
+            for index, batch in _batches(paths[done:], reader, batch_size, matcher, read):
                 if done + index != current:
                     outcome.results[current].seconds += time.perf_counter() - started
                     current, started = done + index, time.perf_counter()
@@ -216,7 +232,11 @@ def hunt_files(
 
 
 def _batches(
-    paths: Sequence[Path], reader: FileReader, batch_size: int, matcher: Matcher
+    paths: Sequence[Path],
+    reader: FileReader,
+    batch_size: int,
+    matcher: Matcher,
+    read: ReadOptions = ReadOptions(),
 ) -> Iterator[tuple[int, EventBatch]]:
     """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file.
 
@@ -230,7 +250,9 @@ def _batches(
     names = [str(p) for p in paths]
     # A file named twice (the same folder given twice) could not be told from its twin.
     if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
-        read_one = functools.partial(read_file, rules=rules) if reader is read_file else reader
+        read_one: FileReader = reader
+        if reader is read_file:
+            read_one = functools.partial(read_file, rules=rules, **read.kwargs())
         for index, path in enumerate(paths):
             for batch in read_one(path, batch_size=batch_size):
                 yield index, batch
@@ -240,7 +262,7 @@ def _batches(
     # each side would wait for the other). Its batches come file after file, each named by
     # its file (an archive member: ``file!member``).
     index = 0
-    for batch in read_paths(paths, batch_size=batch_size, rules=rules):
+    for batch in read_paths(paths, batch_size=batch_size, rules=rules, **read.kwargs()):
         source = batch.source
         for later in range(index, len(names)):
             name = names[later]
@@ -286,6 +308,7 @@ def _worker_main(conn: Connection) -> None:
             state["spill"],
             state["batch_size"],
             lambda n: conn.send(("progress", n)),
+            read=state["read"],
         )
         conn.send(("done", outcome))
 
@@ -433,6 +456,7 @@ def run_hunt(
     batch_size: int = 2048,
     progress: ProgressSink | None = None,
     hospital: HospitalView | None = None,
+    read: ReadOptions = ReadOptions(),
 ) -> HuntSummary:
     """Hunt ``files`` with ``matcher``; write the timeline to ``writers``; fill ``summary``.
 
@@ -468,6 +492,7 @@ def run_hunt(
                 batch_size,
                 progress.advance if progress is not None else None,
                 file_done,
+                read=read,
             )
             runs.extend(outcome.runs)
         else:
@@ -477,6 +502,7 @@ def run_hunt(
                 selection=selection,
                 spill=spill,
                 batch_size=batch_size,
+                read=read,
             )
             for outcome in _hunt_parallel(tasks, jobs, progress):
                 for result in outcome.results:
