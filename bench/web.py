@@ -13,8 +13,15 @@ process with its own data folder, the web app served by uvicorn as ``sentinelle 
 3. fifty viewers held: fifty open event streams while ten alerts arrive; how many viewers got all
    ten, the delivery latency, and the server's CPU time over the hold.
 
+And the crisis board (issue 14), in a store of its own per backend (the worked model: 9 sites,
+127 cells): ``--board-viewers`` kiosk streams open while one status changes every second
+(a declaration, then the board's refresh, as the crisis pages do), ``--board-events`` times; the
+time from the change to *every* viewer having the changed cell, p50 / p95 / max, against one
+viewer alone in the same run; target p95 <= 2 s.
+
 Usage: ``.venv/bin/python bench/web.py [--alerts 100000] [--incidents 1000] [--requests 100]
-[--live 20] [--skip-postgres]``
+[--live 20] [--skip-postgres] [--board-viewers 50] [--board-events 60] [--board-only |
+--skip-board]``
 """
 
 from __future__ import annotations
@@ -370,6 +377,153 @@ def store_alert_with_id(alert: str, n: int) -> None:
     connections.close_all()
 
 
+# -- the crisis board -----------------------------------------------------------------------
+
+
+async def _kiosk(port: int, cookie: str, got: dict[tuple[str, str], float], ready: Any) -> None:
+    """One kiosk stream: when each (cell, status) first arrived."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /crisis/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            if b'id="board-stamp"' in line:
+                ready.set()
+            for cell, status in re.findall(
+                rb'id="(cell-[a-z0-9-]+)"[^>]*data-status="([a-z-]+)"', line
+            ):
+                got.setdefault((cell.decode(), status.decode()), time.perf_counter())
+    finally:
+        writer.close()
+
+
+def declare_down(site: str, service: str) -> None:
+    """What the crisis pages do for a declaration: the row, then the board's refresh."""
+    from django.db import transaction
+
+    from sentinelle.web.accounts.models import User
+    from sentinelle.web.crisis.board import refresh
+    from sentinelle.web.crisis.models import Declaration
+
+    with transaction.atomic():
+        Declaration.objects.create(
+            site=site, service=service, status="down", reason="bench",
+            author=User.objects.get(username="bench"),
+        )  # fmt: skip
+    refresh()
+
+
+def board_round(
+    port: int, cookie: str, server_pid: int, viewers: int, cells: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """``viewers`` kiosk streams; one cell declared down per second; per change, the time until
+    every viewer has it."""
+    writer = ThreadPoolExecutor(1)
+
+    async def scenario() -> tuple[list[float], int, float]:
+        received: list[dict[tuple[str, str], float]] = [{} for _ in range(viewers)]
+        ready = [asyncio.Event() for _ in range(viewers)]
+        tasks = [
+            asyncio.create_task(_kiosk(port, cookie, received[v], ready[v])) for v in range(viewers)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
+        await asyncio.sleep(1.0)
+        loop = asyncio.get_running_loop()
+        cpu_before = cpu_seconds(server_pid)
+        changed: list[tuple[tuple[str, str], float]] = []
+        for site, service in cells:
+            started = time.perf_counter()
+            await loop.run_in_executor(writer, declare_down, site, service)
+            changed.append(((f"cell-{site}-{service}", "down"), started))
+            await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - started)))
+        await asyncio.sleep(5.0)
+        cpu = cpu_seconds(server_pid) - cpu_before
+        for task in tasks:
+            task.cancel()
+        delays, missed = [], 0
+        for key, started in changed:
+            arrivals = [got.get(key) for got in received]
+            if any(a is None for a in arrivals):
+                missed += 1
+                continue
+            delays.append(max(a for a in arrivals if a is not None) - started)
+        return delays, missed, cpu
+
+    delays, missed, cpu = asyncio.run(scenario())
+    writer.shutdown()
+    return {
+        "viewers": viewers,
+        "events": len(cells),
+        "missed": missed,
+        "p50_s": statistics.median(delays) if delays else float("nan"),
+        "p95_s": percentile(delays, 0.95) if delays else float("nan"),
+        "max_s": max(delays) if delays else float("nan"),
+        "server_cpu_s_per_event": cpu / max(1, len(cells)),
+    }
+
+
+def board_child(backend: str, database_url: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    from sentinelle.web import configure
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"sentinelle-bench-board-{backend}-"))
+    configure(data_dir, database_url, migrate=True)
+    from django.db import connections
+
+    from sentinelle.web.accounts.models import User
+    from sentinelle.web.crisis.board import refresh, service_order
+    from sentinelle.web.sources import hospital_model
+
+    User.objects.create_user("bench", password=None, role="crisis")
+    refresh()
+    model = hospital_model()
+    cells = [(site, sid) for sid in service_order(model) for site in model.services[sid].used_at]
+    rng = random.Random(14)
+    rng.shuffle(cells)
+    cookie = session_cookie()
+    connections.close_all()
+    process, port = start_server(data_dir, database_url)
+    try:
+        alone = board_round(port, cookie, process.pid, 1, cells[: args.board_events // 2])
+        rest = cells[args.board_events // 2 : args.board_events // 2 + args.board_events]
+        crowd = board_round(port, cookie, process.pid, args.board_viewers, rest)
+        return {
+            "backend": backend,
+            "cells": len(cells),
+            "sites": len(model.sites),
+            "alone": alone,
+            "crowd": crowd,
+            "load_average": os.getloadavg()[0],
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        connections.close_all()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def report_board(result: dict[str, Any]) -> None:
+    print(
+        f"\n== crisis board, {result['backend']} ({result['sites']} sites, {result['cells']} cells;"
+        f" load average {result['load_average']:.1f} at the end)"
+    )
+    alone = result["alone"]
+    for row in (alone, result["crowd"]):
+        verdict = "OK" if row["p95_s"] <= 2 else "OVER"
+        print(
+            f"{row['viewers']:3} viewer(s), {row['events']} changes, one a second:"
+            f" change -> every viewer p50 {row['p50_s']:.2f} s  p95 {row['p95_s']:.2f} s"
+            f"  max {row['max_s']:.2f} s  (p95 / one viewer's {row['p95_s'] / alone['p95_s']:.1f}x;"
+            f" missed {row['missed']}; server CPU {row['server_cpu_s_per_event'] * 1000:.0f} ms"
+            f" per change; target 2 s: {verdict})"
+        )
+
+
 # -- one backend ----------------------------------------------------------------------------
 
 
@@ -475,11 +629,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--live", type=int, default=20)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--board-viewers", type=int, default=50)
+    parser.add_argument("--board-events", type=int, default=60)
+    parser.add_argument("--board-only", action="store_true")
+    parser.add_argument("--skip-board", action="store_true")
     parser.add_argument("--child", choices=["sqlite", "postgresql"])
+    parser.add_argument("--board-child", choices=["sqlite", "postgresql"])
     parser.add_argument("--database-url")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.database_url, args)))
+        return
+    if args.board_child:
+        print(json.dumps(board_child(args.board_child, args.database_url, args)))
         return
     passed = [
         f"--alerts={args.alerts}",
@@ -487,14 +649,19 @@ def main() -> None:
         f"--requests={args.requests}",
         f"--live={args.live}",
     ]
+    board = [f"--board-viewers={args.board_viewers}", f"--board-events={args.board_events}"]
     for backend, url, _server in _iter_backends(args):
-        command = [sys.executable, __file__, "--child", backend, *passed]
-        if url:
-            command += ["--database-url", url]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            sys.exit(f"{backend}: benchmark child failed:\n{done.stderr[-4000:]}")
-        report(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs = [] if args.board_only else [("--child", passed, report)]
+        if not args.skip_board:
+            runs.append(("--board-child", board, report_board))
+        for flag, options, show in runs:
+            command = [sys.executable, __file__, flag, backend, *options]
+            if url:
+                command += ["--database-url", url]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"{backend}: benchmark child failed:\n{done.stderr[-4000:]}")
+            show(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 if __name__ == "__main__":
