@@ -61,13 +61,21 @@ def main(argv: list[str]) -> int:
         User.objects.create_user("ana", password=PASSWORD, role="analyst")
         for n in range(5):
             new_alert(rule_title=f"Seeded alert {n}", level=("high", "low")[n % 2])
+        from sentinelle.web.incidents.models import Incident
+
+        incident = Incident.objects.create(
+            title='<svg onload=alert("incident")>\u202eevil',
+            hosts=['"><script>alert("host")</script>', "A" * 5000],
+            accounts=["javascript:alert(1)"],
+        )
         hostile = new_alert(
             rule_title='<img src=x onerror=alert("title")>\u202eevil',
             event=dict(HOSTILE),
             host='"><script>alert("host")</script>',
             account="javascript:alert(1)",
+            incident=incident,
         )
-        print(hostile.id)
+        print(hostile.id, incident.pk)
     elif argv[1] == "alert":
         import uuid
 

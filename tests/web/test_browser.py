@@ -68,6 +68,7 @@ class Server:
     url: str
     data_dir: Path
     hostile_id: str
+    incident_id: str
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +80,10 @@ def server() -> Iterator[Server]:
 
 
 def _serve(data_dir: Path) -> Iterator[Server]:
-    hostile_id = store(data_dir, "seed")
+    hostile_id, incident_id = store(data_dir, "seed").split()
     process, port = serve_web_app(data_dir)
     try:
-        yield Server(f"http://127.0.0.1:{port}", data_dir, hostile_id)
+        yield Server(f"http://127.0.0.1:{port}", data_dir, hostile_id, incident_id)
     finally:
         process.terminate()
         process.wait(timeout=20)
