@@ -210,3 +210,36 @@ def test_viewers_see_no_triage_controls(
     page = client_as("viewer").get(f"/alerts/{alert.id}/").content.decode()
     assert 'action="/alerts/actions/"' not in page
     assert client_as("viewer").post("/alerts/actions/", {"alert": alert.id}).status_code == 403
+
+
+def test_counts_through_the_covering_index_equal_the_plain_ones(
+    make_alert: Callable[..., Alert],
+) -> None:
+    from django.db.models import Count
+
+    from sentinelle.web.alerts.triage import FACETS
+
+    for n in range(30):
+        make_alert(
+            level=("low", "high", "critical")[n % 3],
+            status=("new", "acknowledged")[n % 2],
+            site=("nord", "sud")[n % 2],
+            host=f"pc-{n % 4}",
+        )
+    since = timezone.now() - timedelta(hours=1)
+    for query in (AlertQuery(status="new"), AlertQuery(since=since, status="acknowledged")):
+        counted = query._count_facets()
+        for name, column in FACETS.items():
+            plain = (
+                Alert.objects.filter(query.condition(without=name))
+                .exclude(**({} if name == "level" else {column: ""}))
+                .values_list(column)
+                .annotate(n=Count("pk"))
+            )
+            expected = {str(v): n for v, n in plain}
+            if name == "level":
+                expected = {
+                    ("informational", "low", "medium", "high", "critical")[int(k)]: n
+                    for k, n in expected.items()
+                }
+            assert dict(counted[name]) == expected, name

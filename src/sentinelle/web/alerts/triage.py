@@ -16,6 +16,7 @@ from typing import Any
 
 from django import forms
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +27,7 @@ from sentinelle.web.paging import Key
 PAGE_SIZE = 50
 FACET_SIZE = 12
 FACET_SECONDS = 10
+FACET_INDEX = "alert_facets"  # models.Alert.Meta.indexes
 
 SORTS: dict[str, tuple[Key, ...]] = {
     "-created": (Key("created"), Key("id")),
@@ -163,7 +165,7 @@ class AlertQuery:
     def _count_facets(self) -> dict[str, list[tuple[str, int]]]:
         out: dict[str, list[tuple[str, int]]] = {}
         for name, column in FACETS.items():
-            rows = (
+            query = (
                 Alert.objects.filter(self.condition(without=name))
                 .exclude(**({} if name == "level" else {column: ""}))
                 .values_list(column)
@@ -172,11 +174,27 @@ class AlertQuery:
                 .annotate(n=Count("*"))
                 .order_by("-n", column)[:FACET_SIZE]
             )
+            rows = self._run_covered(query, name)
             if name == "level":
                 out[name] = [(LEVELS[min(int(v), len(LEVELS) - 1)], int(n)) for v, n in rows]
             else:
                 out[name] = [(str(value), int(n)) for value, n in rows]
         return out
+
+    def _run_covered(self, query: QuerySet[Any], facet: str) -> list[tuple[Any, int]]:
+        """The rows of one count. SQLite picks the status or time index for a status or time
+        filter and then reads 70,000 rows (a second each); scanning the covering facet index
+        costs a tenth of that, so SQLite is told to (``INDEXED BY``; PostgreSQL's planner
+        needs no hint)."""
+        status_filtered = bool(self.status) and facet != "status"
+        if connection.vendor != "sqlite" or not (status_filtered or self.since or self.until):
+            return [(value, int(n)) for value, n in query]
+        sql, params = query.query.sql_with_params()
+        table = f'FROM "{Alert._meta.db_table}"'
+        sql = sql.replace(table, f'{table} INDEXED BY "{FACET_INDEX}"', 1)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(value, int(n)) for value, n in cursor.fetchall()]
 
     def matches(self, alert: Mapping[str, Any]) -> bool:
         """Whether a new alert (as the live feed carries it) belongs in this list."""
