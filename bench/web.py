@@ -222,17 +222,23 @@ class Pages:
 
 
 def deep_pages(pages: Pages, depth: int) -> dict[str, float]:
-    """Twenty pages deep through the keyset cursor, each page timed."""
+    """Pages 2 to ``depth`` + 1 through the keyset cursor, each timed (the first page, which
+    also counts the values of the filters, is the list measured above)."""
     times = []
     path = "/alerts/?level=medium"
-    for _ in range(depth):
+    for page in range(depth + 1):
         elapsed, body = pages.get(path)
-        times.append(elapsed)
+        if page:
+            times.append(elapsed)
         found = re.search(r'rel="next" href="\?([^"]+)"', body)
         if not found:
             break
         path = "/alerts/?" + found.group(1).replace("&amp;", "&")
-    return {"pages": len(times), "p95_ms": percentile(times, 0.95) * 1000}
+    return {
+        "pages": len(times),
+        "p50_ms": statistics.median(times) * 1000,
+        "p95_ms": percentile(times, 0.95) * 1000,
+    }
 
 
 # -- live -----------------------------------------------------------------------------------
@@ -603,7 +609,10 @@ def report(result: dict[str, Any]) -> None:
             f"  target 200 ms: {verdict}"
         )
     deep = result["alert_list_deep"]
-    print(f"list, {deep['pages']} pages deep: p95 {deep['p95_ms']:.1f} ms")
+    print(
+        f"list, pages 2 to {deep['pages'] + 1}: p50 {deep['p50_ms']:.1f} ms"
+        f"  p95 {deep['p95_ms']:.1f} ms"
+    )
     print(f"sign-in page (baseline) p95 {base:.1f} ms")
     live = result["browser"]
     if isinstance(live, dict):
