@@ -51,7 +51,7 @@ def _store() -> None:
             level_rank=3,
             timestamp=start + timedelta(minutes=i),
             event_id=f"{i:032x}",
-            event={"n": i, "text": "é\u202e\x00"},
+            event={"n": i, "text": "é\u202e"},
             site="cen",
             incident=incident,
         )

@@ -272,3 +272,19 @@ def test_an_alert_joining_an_incident_a_person_merged_lands_on_the_survivor(
     fill(journal, [lateral(5, "wsa", "alice")])
     run_once(config)
     assert set(Alert.objects.values_list("incident", flat=True)) == {manual.pk}
+
+
+def test_nul_characters_from_an_event_are_stored_visibly_on_any_database(
+    tmp_path: Path, rules: Path
+) -> None:
+    """PostgreSQL refuses NUL in text and JSON: one hostile event must not fail its slice's
+    transaction (again at every restart, a crash loop); it is kept with a visible sign."""
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.incidents.models import Incident
+
+    fill(tmp_path / "data" / "journal", [process_event(1, "ws\x0001", "mimikatz\x00.exe")])
+    run_once(ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),)))
+    alert = Alert.objects.get()
+    assert alert.event["CommandLine"] == "mimikatz\u2400.exe"
+    assert alert.host == "ws\u240001"
+    assert Incident.objects.get().hosts == ["ws\u240001"]

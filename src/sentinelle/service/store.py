@@ -36,6 +36,23 @@ def when(ts: float | None) -> datetime | None:
         return None
 
 
+def storable(value: Any) -> Any:
+    """Text any database keeps: PostgreSQL refuses NUL in text and JSON (the whole slice's
+    transaction would fail, and fail again at every restart), and UTF-8 has no lone
+    surrogates. NUL becomes U+2400 (a visible NUL sign), a lone surrogate U+FFFD."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\u2400")
+        if not value.isascii():
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def capped_fields(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i, (key, value) in enumerate(fields.items()):
@@ -48,7 +65,7 @@ def capped_fields(fields: dict[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, str | int | float | bool) and value is not None:
             kept = str(value)[:MAX_VALUE_CHARS]
         out[str(key)[:256]] = kept
-    return out
+    return storable(out)  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)
@@ -133,32 +150,34 @@ def alert_row(new: NewAlert, model: HospitalModel | None) -> Any:
     return Alert(
         id=new.id,
         rule_id=det.rule_id[:128],
-        rule_title=det.rule_title[:512],
+        rule_title=storable(det.rule_title[:512]),
         rule_type=det.rule_type[:16],
         level=det.level[:16],
         level_rank=level_rank(det.level),
-        tags=list(det.tags),
+        tags=storable(list(det.tags)),
         timestamp=when(det.timestamp),
         event_id=new.event_id,
         event=capped_fields(event.fields) if event is not None else {},
-        source=new.source[:1024],
+        source=storable(new.source[:1024]),
         input=new.input[:32],
-        host=(det.computer or "")[:255],
-        account=(accounts[0] if accounts else "")[:255],
+        host=storable((det.computer or "")[:255]),
+        account=storable((accounts[0] if accounts else "")[:255]),
         site=where.site,
         zone=where.zone,
         asset=where.asset,
         services=where.services,
         criticality=where.criticality,
-        group={str(k): str(v)[:1024] for k, v in det.group.items()},
+        group=storable({str(k): str(v)[:1024] for k, v in det.group.items()}),
         first_seen=when(det.first_seen),
         last_seen=when(det.last_seen),
         value=det.value,
-        events=[e.ref for e in det.events[:50]],
-        details={
-            str(k): (v if isinstance(v, str | int | float | bool) else str(v))
-            for k, v in det.details.items()
-        },
+        events=storable([e.ref for e in det.events[:50]]),
+        details=storable(
+            {
+                str(k): (v if isinstance(v, str | int | float | bool) else str(v))
+                for k, v in det.details.items()
+            }
+        ),
     )
 
 
@@ -296,7 +315,7 @@ class IncidentState:
 
 def _merge(existing: Sequence[str], new: Iterable[str]) -> list[str]:
     out = list(existing)
-    for item in new:
+    for item in map(storable, new):
         if item and item not in out and len(out) < MAX_LIST:
             out.append(item)
     return out

@@ -209,10 +209,12 @@ def source_key(fields: Mapping[str, Any], input_name: str, sender: str, kind: st
         if isinstance(value, str) and value.strip():
             host = value
             break
-    host = (host or sender).strip().lower()[:255]
+    from sentinelle.service.store import storable  # the store refuses NUL (PostgreSQL)
+
+    host = storable((host or sender).strip().lower()[:255])
     channel = fields.get("Channel")
     text = channel.strip()[:255] if isinstance(channel, str) and channel.strip() else kind
-    return SourceKey("log", host, text, input_name)
+    return SourceKey("log", host, storable(text), input_name)
 
 
 @dataclass(slots=True)

@@ -119,9 +119,11 @@ def write_counts(
 def write_fields(changes: Mapping[tuple[str, int], tuple[list[str], int, float]]) -> None:
     from django.db.models import F
 
+    from sentinelle.service.store import storable  # field names from events: NUL refused
     from sentinelle.web.watch.models import SeenFields
 
-    for (channel, event_id), (names, count, last) in changes.items():
+    for (raw_channel, event_id), (raw_names, count, last) in changes.items():
+        channel, names = storable(raw_channel), storable(raw_names)
         row, created = SeenFields.objects.get_or_create(
             channel=channel,
             event_id=event_id,
