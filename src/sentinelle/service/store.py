@@ -335,6 +335,7 @@ def update_incident(
     )
     incident = live_incident(incident)
     keys: set[str] = set().union(*(entities_of(d) for d in dets))
+    hosts_before = list(incident.hosts)
     incident.hosts = _merge(incident.hosts, hosts_of(keys))
     incident.addresses = _merge(incident.addresses, addresses_of(keys))
     incident.accounts = _merge(incident.accounts, accounts_of(keys))
@@ -361,7 +362,10 @@ def update_incident(
             stage["last_seen"] = max(filter(None, [stage.get("last_seen"), stamp]), default=None)
             stage["rules"] = _merge(stage["rules"], [det.rule_title])
     incident.chain = sorted(chain.values(), key=lambda s: (s["order"], s.get("first_seen") or ""))
-    if model is not None and incident.hosts:
+    # The impact depends on the compromised hosts alone: assessed again only when they change
+    # (an incident growing by alerts on the same machines kept the engine busy for nothing).
+    stale = incident.hosts != hosts_before or incident.impact.get("compromised") != incident.hosts
+    if model is not None and incident.hosts and stale:
         incident.impact = impact_of(model, incident.hosts)
     incident.updated = timezone.now()
     incident.save()

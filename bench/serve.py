@@ -1,0 +1,492 @@
+"""``sentinelle serve`` end to end (issue 18): what it sustains, how late its alerts are, whether
+its memory stays flat, how fast it is back after ``kill -9``.
+
+Every part runs the real service (a ``sentinelle serve`` process with every SigmaHQ Windows
+rule, fsync on every grouped commit) and real clients on loopback:
+
+1. **Sustained events/s**, through HTTP bulk (NDJSON, four keep-alive clients, 1,000 events a
+   request) with the mitre EVTX corpus's events as JSON documents, and through TCP syslog (four
+   connections) with Linux lines: from the first byte sent to the detector's checkpoint past
+   the last event (accepted, journaled, matched, stored). Against the hunt pipeline
+   (``run_hunt``, one process) over the same events written to a file, in the same run.
+2. **Latency** at half the sustained HTTP rate: one event in twenty carries its sending time
+   and is matched by a rule of its own; from sending to the alert stored (its row's
+   ``created``): p50 and p99.
+3. **Peak RSS** of the service's processes (the serving one, the detector) over a run and over
+   one ten times longer.
+4. **Restart** after ``kill -9`` with a journal of ``--journal-gb`` GB: from the new process to
+   ``/readyz`` answering 200.
+
+Usage: ``.venv/bin/python bench/serve.py [--events 50000] [--parts throughput,latency,rss,restart]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import orjson
+
+from _common import mitre_evtx_files, ratio
+from sentinelle.paths import shared_data_dir
+
+LATENCY_RULE = """
+title: Bench latency marker
+id: 5f0a8c3e-0000-4000-8000-0000000b3ac7
+status: test
+level: low
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {CommandLine|contains: sentinelle-bench-latency}
+  condition: selection
+"""
+LATENCY_RULE_ID = "5f0a8c3e-0000-4000-8000-0000000b3ac7"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def corpus_documents() -> list[bytes]:
+    """The mitre EVTX corpus's events as flat JSON documents (what a shipper would send)."""
+    from sentinelle.readers import read_file
+
+    docs: list[bytes] = []
+    for path in mitre_evtx_files():
+        for batch in read_file(path, batch_size=2048):
+            for event in batch.events:
+                doc = {str(k): v for k, v in event.fields.items()}
+                if event.timestamp is not None:
+                    doc["@timestamp"] = datetime.fromtimestamp(event.timestamp, UTC).isoformat()
+                docs.append(orjson.dumps(doc, default=str))
+    return docs
+
+
+def syslog_lines(count: int) -> list[bytes]:
+    shapes = (
+        "<38>Nov 27 22:{m:02d}:{s:02d} srv{h:02d} sshd[{p}]: Failed password for user{u} from "
+        "10.0.{a}.{b} port {port} ssh2",
+        "<86>Nov 27 22:{m:02d}:{s:02d} srv{h:02d} sudo: user{u} : TTY=pts/0 ; PWD=/home/user{u} ;"
+        " USER=root ; COMMAND=/usr/bin/systemctl restart nginx",
+        "<30>Nov 27 22:{m:02d}:{s:02d} fw{h:02d} kernel: IN=eth0 OUT= SRC=10.0.{a}.{b} "
+        "DST=10.1.0.{h} PROTO=TCP SPT={port} DPT=445 SYN",
+    )
+    return [
+        shapes[n % 3]
+        .format(
+            m=n // 60 % 60,
+            s=n % 60,
+            h=n % 17,
+            p=1000 + n % 30000,
+            u=n % 97,
+            a=n % 250,
+            b=n % 199,
+            port=1024 + n % 60000,
+        )
+        .encode()
+        for n in range(count)
+    ]
+
+
+# -- the hunt pipeline over the same events (the baseline) -----------------------------------
+
+
+def hunt_rate(path: Path, rules: list[Path], count: int) -> tuple[float, int]:
+    """Events/s of the hunt pipeline (readers, engine, correlation, no output) over ``path``."""
+    from sentinelle.engine import load_compiled
+    from sentinelle.hunt.run import run_hunt
+    from sentinelle.hunt.summary import HuntSummary
+    from sentinelle.readers import read_file
+
+    compiled = load_compiled(rules)
+    summary = HuntSummary(rules_loaded=len(compiled.rules))
+    started = time.perf_counter()
+    run_hunt([path], compiled, read_file, [], summary, jobs=1)
+    seconds = time.perf_counter() - started
+    assert summary.events == count, (summary.events, count)
+    return count / seconds, summary.detections
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+class Service:
+    def __init__(self, work: Path, rules: Sequence[Path], cache: Path) -> None:
+        self.data = work / "data"
+        self.rules = rules
+        self.cache = cache
+        self.http = free_port()
+        self.tcp = free_port()
+        self.log = work / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        """Start it; seconds until ``/readyz`` answers 200."""
+        env = dict(os.environ, SENTINELLE_CACHE_DIR=str(self.cache), SENTINELLE_LOG_LEVEL="INFO")
+        args = [sys.executable, "-m", "sentinelle.cli.main", "serve", "--data-dir", str(self.data)]
+        args += ["--http", f"127.0.0.1:{self.http}", "--syslog-tcp", f"127.0.0.1:{self.tcp}"]
+        args += ["--syslog-udp", "off", "--netflow", "off"]
+        for rule in self.rules:
+            args += ["--rules", str(rule)]
+        started = time.perf_counter()
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        while not self.ready():
+            if self.proc.poll() is not None:
+                sys.exit(f"the service died:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.02)
+        return time.perf_counter() - started
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def token(self) -> str:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sentinelle.cli.main",
+                "tokens",
+                "create",
+                "--data-dir",
+                str(self.data),
+                "--role",
+                "ingest",
+                "--name",
+                "bench",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def position(self) -> int:
+        try:
+            with sqlite3.connect(self.data / "sentinelle.db", timeout=30) as conn:
+                row = conn.execute(
+                    "SELECT position FROM pipeline_checkpoint WHERE name='detector'"
+                ).fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def journal_last(self) -> int:
+        from sentinelle.service.journal import JournalReader
+
+        reader = JournalReader(self.data / "journal")
+        try:
+            return reader.last_seq()
+        finally:
+            reader.close()
+
+    def wait_matched(self, last: int, timeout: float = 3600) -> float:
+        deadline = time.monotonic() + timeout
+        while self.position() < last:
+            if time.monotonic() > deadline:
+                sys.exit(f"the detector did not reach {last}")
+            time.sleep(0.05)
+        return time.perf_counter()
+
+    def pids(self) -> list[int]:
+        assert self.proc is not None
+        spawned = re.findall(r"event=detector.spawned pid=(\d+)", self.log.read_text())
+        return [self.proc.pid, *(int(p) for p in spawned[-1:])]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=300)
+
+
+def peak_rss_mb(pid: int) -> float:
+    with Path(f"/proc/{pid}/status").open() as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def post_all(port: int, secret: str, docs: Sequence[bytes], clients: int = 4) -> None:
+    """NDJSON requests of 1,000 events from ``clients`` keep-alive connections."""
+    bodies = [b"\n".join(docs[i : i + 1000]) for i in range(0, len(docs), 1000)]
+    shares = [bodies[i::clients] for i in range(clients)]
+
+    def send(share: list[bytes]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        for body in share:
+            while True:
+                conn.request(
+                    "POST",
+                    "/api/v1/events",
+                    body,
+                    {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-ndjson"},
+                )
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status == 200:
+                    break
+                time.sleep(float(answer.getheader("Retry-After") or 0.2))
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def send_lines(port: int, lines: Sequence[bytes], connections: int = 4) -> None:
+    def send(share: Sequence[bytes]) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"\n".join(share) + b"\n")
+
+    threads = [
+        threading.Thread(target=send, args=(lines[i::connections],)) for i in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def sustained(
+    service: Service, secret: str, docs: list[bytes], lines: list[bytes]
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    before = service.journal_last()
+    started = time.perf_counter()
+    post_all(service.http, secret, docs)
+    accepted = time.perf_counter()
+    done = service.wait_matched(before + len(docs))
+    out["http_accepted"] = len(docs) / (accepted - started)
+    out["http"] = len(docs) / (done - started)
+    before = service.journal_last()
+    started = time.perf_counter()
+    send_lines(service.tcp, lines)
+    deadline = time.monotonic() + 600
+    while service.journal_last() < before + len(lines):
+        assert time.monotonic() < deadline, "syslog lines missing from the journal"
+        time.sleep(0.05)
+    accepted = time.perf_counter()
+    done = service.wait_matched(before + len(lines))
+    out["tcp_accepted"] = len(lines) / (accepted - started)
+    out["tcp"] = len(lines) / (done - started)
+    return out
+
+
+def latency(
+    service: Service, secret: str, docs: list[bytes], rate: float, seconds: float
+) -> list[float]:
+    """Send at ``rate`` events/s for ``seconds``; one in twenty is a marker whose alert's
+    ``created`` minus its sending time is its latency."""
+    conn = http.client.HTTPConnection("127.0.0.1", service.http, timeout=60)
+    per_request = max(20, int(rate / 10))  # ten requests a second
+    start = time.perf_counter()
+    sent = 0
+    marker = 0
+    while time.perf_counter() - start < seconds:
+        due = start + sent / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        batch = []
+        for i in range(per_request):
+            if (sent + i) % 20 == 0:
+                marker += 1
+                batch.append(
+                    orjson.dumps(
+                        {
+                            "Channel": "Microsoft-Windows-Sysmon/Operational",
+                            "EventID": 1,
+                            "Computer": "bench01",
+                            "CommandLine": f"cmd /c sentinelle-bench-latency {marker}",
+                            "SentAt": time.time(),
+                            "@timestamp": datetime.now(UTC).isoformat(),
+                        }
+                    )
+                )
+            else:
+                batch.append(docs[(sent + i) % len(docs)])
+        conn.request(
+            "POST", "/api/v1/events", b"\n".join(batch), {"Authorization": f"Bearer {secret}"}
+        )
+        answer = conn.getresponse()
+        answer.read()
+        sent += per_request
+    conn.close()
+    service.wait_matched(service.journal_last())
+    with sqlite3.connect(service.data / "sentinelle.db", timeout=30) as db:
+        rows = db.execute(
+            "SELECT created, event FROM alerts_alert WHERE rule_id = ?", (LATENCY_RULE_ID,)
+        ).fetchall()
+    out = []
+    for created, event in rows:
+        stored = datetime.fromisoformat(created)
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        out.append(stored.timestamp() - float(orjson.loads(event)["SentAt"]))
+    return sorted(out)
+
+
+def fill_journal(directory: Path, gigabytes: float) -> int:
+    """A journal of about ``gigabytes`` GB of 1 KiB records (made through the journal)."""
+    from sentinelle.service.journal import Journal, JournalLimits
+    from sentinelle.service.records import Record, RecordKind
+
+    journal = Journal(directory, JournalLimits(min_free_bytes=0, max_bytes=10 * 1024**3))
+    payload = b"x" * 900
+    total = int(gigabytes * 1024**3 / 1024)
+    n = 0
+    while n < total:
+        records = [
+            Record(
+                "syslog-tcp",
+                "10.0.0.1",
+                RecordKind.SYSLOG,
+                b"<13>%d " % (n + i) + payload,
+                time.time(),
+            )
+            for i in range(20_000)
+        ]
+        journal.submit(records).result(timeout=600)
+        n += len(records)
+    journal.close()
+    return n
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--parts", default="throughput,latency,rss,restart")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--journal-gb", type=float, default=1.0)
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    windows = shared_data_dir() / "sigma" / "rules" / "windows"
+    if not windows.is_dir():
+        sys.exit(f"needs the SigmaHQ rules at {windows} (set SENTINELLE_SHARED_DATA)")
+    work = Path(tempfile.mkdtemp(prefix="sentinelle-bench-serve-"))
+    cache = work / "cache"
+    os.environ["SENTINELLE_CACHE_DIR"] = str(cache)
+    marker = work / "latency"
+    marker.mkdir()
+    (marker / "latency.yml").write_text(LATENCY_RULE)
+    rules = [windows, marker]
+    try:
+        docs = corpus_documents()
+        docs = (docs * (args.events // len(docs) + 1))[: args.events]
+        lines = syslog_lines(args.events)
+        print(f"{len(docs)} events of the mitre corpus as JSON, {len(lines)} syslog lines")
+        rate: dict[str, float] = {}
+        if parts & {"throughput", "latency"}:
+            jsonl, log = work / "events.jsonl", work / "lines.log"
+            jsonl.write_bytes(b"\n".join(docs) + b"\n")
+            log.write_bytes(b"\n".join(lines) + b"\n")
+            hunt_rate(jsonl, rules, len(docs))  # compiles the rules once (cached for all)
+            base_http, found = hunt_rate(jsonl, rules, len(docs))
+            base_tcp, _ = hunt_rate(log, rules, len(lines))
+            print(
+                f"hunt pipeline: {base_http:,.0f} events/s (JSON, {found} detections), "
+                f"{base_tcp:,.0f} lines/s (syslog)"
+            )
+            service = Service(work / "throughput", rules, cache)
+            (work / "throughput").mkdir()
+            service.start()
+            secret = service.token()
+            try:
+                rate = sustained(service, secret, docs, lines)
+                print(
+                    f"serve, HTTP bulk: {rate['http']:,.0f} events/s matched and stored "
+                    f"({rate['http_accepted']:,.0f}/s accepted): "
+                    f"{ratio(rate['http'], base_http):.2f} of the hunt pipeline"
+                )
+                print(
+                    f"serve, TCP syslog: {rate['tcp']:,.0f} lines/s matched and stored "
+                    f"({rate['tcp_accepted']:,.0f}/s accepted): "
+                    f"{ratio(rate['tcp'], base_tcp):.2f} of the hunt pipeline"
+                )
+                if "latency" in parts:
+                    half = rate["http"] / 2
+                    got = latency(service, secret, docs, half, args.latency_seconds)
+                    print(
+                        f"latency at {half:,.0f} events/s ({len(got)} markers): "
+                        f"p50 {percentile(got, 0.5):.3f} s, p99 {percentile(got, 0.99):.3f} s, "
+                        f"max {got[-1] if got else float('nan'):.3f} s"
+                    )
+            finally:
+                service.stop()
+        if "rss" in parts:
+            peaks = []
+            for times in (1, 10):
+                folder = work / f"rss{times}"
+                folder.mkdir()
+                service = Service(folder, rules, cache)
+                service.start()
+                secret = service.token()
+                try:
+                    for _ in range(times):
+                        post_all(service.http, secret, docs)
+                    service.wait_matched(service.journal_last())
+                    peaks.append([peak_rss_mb(pid) for pid in service.pids()])
+                finally:
+                    service.stop()
+            print(
+                f"peak RSS (serving, detector) over {len(docs):,} events: "
+                f"{peaks[0][0]:.0f} MB, {peaks[0][1]:.0f} MB; over {10 * len(docs):,}: "
+                f"{peaks[1][0]:.0f} MB, {peaks[1][1]:.0f} MB "
+                f"(x{ratio(sum(peaks[1]), sum(peaks[0])):.2f})"
+            )
+        if "restart" in parts:
+            folder = work / "restart"
+            folder.mkdir()
+            started = time.perf_counter()
+            count = fill_journal(folder / "data" / "journal", args.journal_gb)
+            size = sum(p.stat().st_size for p in (folder / "data" / "journal").iterdir())
+            print(
+                f"journal of {size / 1024**3:.2f} GB ({count:,} records) made in "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+            service = Service(folder, rules, cache)
+            first = service.start()
+            time.sleep(2)
+            assert service.proc is not None
+            service.proc.kill()
+            service.proc.wait()
+            again = service.start()
+            service.proc.kill()  # the detector would now match the whole journal: not measured
+            service.proc.wait()
+            print(f"start with it: {first:.2f} s to ready; after kill -9: {again:.2f} s to ready")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
