@@ -157,3 +157,14 @@ def test_counts_past_64_bits_from_a_log_are_set_aside_with_their_reason() -> Non
     }
     kept = flow_from_event(event_from_mapping(fields, "conn.log", 9, float(T)), stats)
     assert kept is not None and kept.bytes == (1 << 64) - 1
+
+
+def test_a_time_before_1970_is_out_of_range_even_when_the_clock_is_near_it() -> None:
+    """Found by the property above: a flow at -1.0 s right after one at 0.0 s was within a jump
+    of the clock and was counted as late instead of set aside as out of range."""
+    strange = [FlowRecord(t, t, "10.0.0.2", "10.1.1.10", 1, 80, 6, 1, 0, 2) for t in (0.0, -1.0)]
+    detector = NetworkDetector(CONFIG)
+    written(detector, strange)
+    clock = detector.summary()["clock"]
+    assert clock["out_of_range_flows"] == 1
+    assert sum(clock["set_aside_by_sender"].values()) >= 1

@@ -234,6 +234,11 @@ class NetworkDetector:
                     continue
                 elif self._run is not None:
                     self._abandon()
+                if end < EARLIEST:
+                    # Near the epoch a time before 1970 is within a jump of the clock; it is
+                    # still one no output can write, whatever the clock says.
+                    self._out_of_range(f)
+                    continue
                 step = int(end // step_seconds)
                 if step < first_open:
                     stats.late_flows += 1
