@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/hunt.py
 	$(BIN)/python bench/network.py
+	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/inputs.py
 
 clean:
