@@ -37,6 +37,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "tokens": ("tokens",),
     "probes": ("probes",),
     "coverage": ("coverage",),
+    "sources": ("sources",),
     "crisis-log": ("crisis",),
     "crisis-kit": ("crisis",),
 }
