@@ -235,3 +235,63 @@ def test_everything_acknowledged_survives_kill_9(tmp_path: Path) -> None:
     entries = list(JournalReader(tmp_path).iter_records())
     assert len(entries) >= acknowledged
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+
+
+def test_a_segment_roll_on_a_full_disk_keeps_the_open_segment_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """The next segment is made before the open one is closed: when the disk cannot hold it,
+    the journal refuses and, once space returns, rolls and takes records again (closing
+    first left it with no segment: unwritable until restarted)."""
+    with small_disk(tmp_path, "1m") as disk:
+        limits = JournalLimits(segment_bytes=64 * 1024, min_free_bytes=0, retry_seconds=0.05)
+        journal = Journal(disk / "journal", limits)
+        accepted: list[int] = []
+        try:
+            for i in range(4000):
+                try:
+                    journal.submit([rec(i, 2000)]).result(timeout=10)
+                except Refused:
+                    break
+                accepted.append(i)
+            assert journal.stats.refusing, "the disk never filled"
+            subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+            time.sleep(0.1)
+
+            def takes() -> bool:
+                try:
+                    journal.submit([rec(9999)]).result(timeout=10)
+                except Refused:
+                    return False
+                return True
+
+            eventually(takes, timeout=10)
+            for i in range(10_000, 10_040):  # and rolls to new segments again
+                journal.submit([rec(i, 2000)]).result(timeout=10)
+        finally:
+            journal.close()
+        kept = numbers(list(JournalReader(disk / "journal").iter_records()))
+        assert set(accepted) | {9999} | set(range(10_000, 10_040)) <= set(kept)
+
+
+def test_a_closed_segment_keeps_its_newest_time_so_opening_reads_no_records(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    journal = Journal(tmp_path, JournalLimits(segment_bytes=4_096, min_free_bytes=0))
+    try:
+        for i in range(30):
+            journal.submit([rec(i, 200)]).result(timeout=10)
+    finally:
+        journal.close()
+    first, path = list_segments(tmp_path)[0]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        (kept,) = conn.execute("SELECT value FROM segment WHERE name = 'newest'").fetchone()
+        (newest,) = conn.execute("SELECT max(received) FROM records").fetchone()
+    assert kept == newest
+    reopened = Journal(tmp_path, JournalLimits(min_free_bytes=0))
+    try:
+        assert reopened._closed[first][2] == newest
+    finally:
+        reopened.close()

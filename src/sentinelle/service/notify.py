@@ -66,16 +66,19 @@ class Notifier:
             self._thread.join(timeout=self.section.timeout_seconds + 5)
 
     def _run(self) -> None:
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
-        while not self._stop.is_set():
-            try:
-                close_old_connections()
-                while self.run_once() and not self._stop.is_set():
-                    pass
-            except Exception as exc:  # noqa: BLE001 - the thread's boundary: log, go on
-                log_event(log, "notify.loop_failed", logging.ERROR, why=exc)
-            self._stop.wait(self.poll_seconds)
+        try:
+            while not self._stop.is_set():
+                try:
+                    close_old_connections()
+                    while self.run_once() and not self._stop.is_set():
+                        pass
+                except Exception as exc:  # noqa: BLE001 - the thread's boundary: log, go on
+                    log_event(log, "notify.loop_failed", logging.ERROR, why=exc)
+                self._stop.wait(self.poll_seconds)
+        finally:
+            connections.close_all()  # the thread's own connections, before it ends
 
     def claim(self) -> Any:
         """Take one due notification (or None): the conditional update decides who sends."""

@@ -253,10 +253,12 @@ class Service:
         from sentinelle.web.pipeline.models import Checkpoint
 
         def position() -> int:
-            from django.db import close_old_connections
+            from django.db import connection
 
-            close_old_connections()
-            row = Checkpoint.objects.filter(name=CHECKPOINT).values_list("position").first()
+            try:
+                row = Checkpoint.objects.filter(name=CHECKPOINT).values_list("position").first()
+            finally:
+                connection.close()  # this worker thread's: the next call may run on another
             return int(row[0]) if row else 0
 
         while True:
