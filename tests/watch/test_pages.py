@@ -37,6 +37,7 @@ def test_probes_page_shows_states_uptime_and_history(client_as: Callable[[str], 
     viewer = client_as("viewer")
     page = viewer.get("/watch/probes/").content.decode()
     assert "urg-snz" in page and "emergency@snz" in page and "75%" in page
+    assert "<h1>Sondes</h1>" in page  # French first, as the rest of the crisis room
     assert "\x1b" not in page and "\u202e" not in page  # made visible, never passed through
     history = viewer.get("/watch/probes/urg-snz/").content.decode()
     assert "HTTP 503" in history and ">up<" in history.replace("</td>", "<")
@@ -91,5 +92,5 @@ def test_coverage_page(client_as: Callable[[str], Client], rule_folder: Path) ->
     views._COVERAGE.clear()
     page = client_as("viewer").get("/watch/coverage/").content.decode()
     views._COVERAGE.clear()
-    assert "1 of 2 rules can fire on the 12 events received" in page
+    assert "1 règles sur 2 peuvent se déclencher sur les 12 événements reçus" in page
     assert "T1078" in page and "T1102" in page and "Sysmon" in page
