@@ -229,3 +229,21 @@ def test_rhythm_learns_hours_of_the_week() -> None:
     back = Rhythm.from_json(rhythm.to_json())
     assert back.late_after(noon) == pytest.approx(rhythm.late_after(noon))
     assert Rhythm.from_json({"slots": "garbage"}).overall.n == 0
+
+
+def test_a_pass_takes_every_due_source_batch_after_batch(
+    traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.watch import silencestore
+    from sentinelle.web.watch.models import SourceRhythm
+
+    monkeypatch.setattr(silencestore, "BATCH", 2)
+    learned = START + 2 * 3600
+    traffic.send(CEN, START, learned)
+    quiet = learned + INTERVAL
+    evaluate_silences(None, (), now=quiet)  # five due, in batches of two: all turn late
+    assert set(SourceRhythm.objects.values_list("state", flat=True)) == {"late"}
+    raised = evaluate_silences(None, (), now=quiet + silencestore.SETTLE_SECONDS + 1)
+    (alert,) = Alert.objects.filter(id__in=raised)  # the detector placed them at cen: one alert
+    assert sorted(alert.details["hosts"]) == sorted(CEN)

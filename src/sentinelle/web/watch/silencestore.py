@@ -4,7 +4,7 @@
 flush update its rhythm, its ``last_seen`` and its ``late_after`` column; an interval that
 closed far below the rhythm raises a *drop* alert. :func:`evaluate_silences` runs every half
 minute in the service: one indexed query (``late_after < now``, oldest first, a bounded batch)
-finds the sources whose silence became significant, whatever their number.
+finds the sources whose silence became significant, whatever their number, batch after batch.
 
 A silent source first turns ``late`` and settles for :data:`SETTLE_SECONDS`, so that the hosts
 of one site that stopped together are found together: three or more sources of one site are
@@ -32,6 +32,7 @@ from sentinelle.watch.rhythm import SILENT_EXPECTED, Rhythm
 SETTLE_SECONDS = 60.0
 SITE_MIN_SOURCES = 3
 BATCH = 500
+PASS_SECONDS = 10.0  # a pass takes batches for at most this long; the next one goes on
 SITE_ALERT_OPEN = 6 * 3600.0  # sources going quiet within this of a site's alert join it
 LEARNING, OK, LATE, SILENT, LOW, GAP = "learning", "ok", "late", "silent", "low", "gap"
 
@@ -238,27 +239,40 @@ def evaluate_silences(
 ) -> list[str]:
     """One pass over the sources whose ``late_after`` has passed; the ids of alerts raised."""
     from django.db import transaction
+    from django.db.models import Q
 
     from sentinelle.web.alerts.models import Alert, Notification
     from sentinelle.web.watch.models import SourceRhythm
 
     now = time.time() if now is None else now
     gaps = active_gaps(now)
-    due = list(
-        SourceRhythm.objects.filter(
-            late_after__lt=_dt(now), state__in=(LEARNING, OK, LATE, GAP)
-        ).order_by("late_after")[:BATCH]
-    )
     ready: list[SourceRhythm] = []
-    for row in due:
-        try:
-            with transaction.atomic():
-                if _evaluate(row, now, gaps):
-                    ready.append(row)
-        except Exception:
-            # Pushed forward first, so this row cannot stop every pass that follows.
-            SourceRhythm.objects.filter(pk=row.pk).update(late_after=_dt(now + 300.0))
-            raise
+    started = time.monotonic()
+    after: tuple[datetime, int] | None = None
+    while True:  # batches, oldest first, each after the last one seen (keyset)
+        query = SourceRhythm.objects.filter(
+            late_after__lt=_dt(now), state__in=(LEARNING, OK, LATE, GAP)
+        )
+        if after is not None:
+            query = query.filter(
+                Q(late_after__gt=after[0]) | Q(late_after=after[0], pk__gt=after[1])
+            )
+        due = list(query.order_by("late_after", "pk")[:BATCH])
+        if due:
+            last = due[-1]
+            assert last.late_after is not None
+            after = (last.late_after, last.pk)
+        for row in due:
+            try:
+                with transaction.atomic():
+                    if _evaluate(row, now, gaps):
+                        ready.append(row)
+            except Exception:
+                # Pushed forward first, so this row cannot stop every pass that follows.
+                SourceRhythm.objects.filter(pk=row.pk).update(late_after=_dt(now + 300.0))
+                raise
+        if len(due) < BATCH or time.monotonic() - started > PASS_SECONDS:
+            break
     raised: list[Any] = []
     by_site: dict[str, list[SourceRhythm]] = {}
     for row in ready:
