@@ -238,3 +238,17 @@ def test_the_probes_of_the_watching_app_feed_the_board(
     assert lab.sources["disagree"] == [["predicted", "up", "seen", "down"]]
     page = client_as("viewer").get("/crisis/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "predicted down, seen up" in page and "predicted up, seen down" in page
+
+
+def test_declarations_and_changes_are_never_deleted(people: dict[str, User]) -> None:
+    from sentinelle.web.accounts.models import AppendOnlyError
+
+    row = Declaration.objects.create(
+        site="cen", service="laboratory", status="down", reason="x", author=people["crisis"]
+    )
+    with pytest.raises(AppendOnlyError):
+        row.delete()
+    with pytest.raises(AppendOnlyError):
+        Declaration.objects.all().delete()
+    with pytest.raises(AppendOnlyError):
+        StatusChange.objects.all().delete()

@@ -9,7 +9,7 @@ current state (:class:`ServiceStatus`) is derived (``crisis.board`` rewrites it)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.db import models
 from django.utils import timezone
@@ -31,7 +31,27 @@ class Status(models.TextChoices):
 STATUS_RANK = {Status.OPERATIONAL: 0, Status.AT_RISK: 1, Status.DEGRADED: 2, Status.DOWN: 3}
 
 
-class CellMembership(models.Model):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class KeptQuerySet(models.QuerySet[_M]):
+    """Rows that are ended, retired or revoked, never deleted."""
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError(f"{self.model._meta.verbose_name} rows are never deleted")
+
+
+class Kept(models.Model):
+    objects = KeptQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError(f"{self._meta.verbose_name} rows are never deleted")
+
+
+class CellMembership(Kept):
     """A person in the crisis cell beside their own role (an analyst who also sits in the
     cell may then declare an incident significant). Leaving sets ``removed``; never deleted."""
 
@@ -79,7 +99,7 @@ class ServiceStatus(models.Model):
         ]
 
 
-class StatusChange(models.Model):
+class StatusChange(Kept):
     """A status flip of one service at one site: old status, new status, time and reason."""
 
     site = models.CharField(max_length=64)
@@ -95,7 +115,7 @@ class StatusChange(models.Model):
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["site", "service", "at"])]
 
 
-class Declaration(models.Model):
+class Declaration(Kept):
     """A person's word on a service at a site: its status, why, until when they expect it.
     Ended (``ended``) or replaced by a newer declaration (``superseded_by``), never deleted."""
 
@@ -182,7 +202,7 @@ class ClockRule(models.Model):
     updated = models.DateTimeField(default=timezone.now)
 
 
-class Clock(models.Model):
+class Clock(Kept):
     """A regulatory deadline running for a significant incident, with its draft to complete,
     print, mark sent (who, when, how) and export."""
 
@@ -208,7 +228,7 @@ class Clock(models.Model):
         ]
 
 
-class Contact(models.Model):
+class Contact(Kept):
     """Someone to reach when mail is down: role, name, phones, radio channel. Retired contacts
     stay (``active`` off) so that the log and old booklets keep meaning something."""
 
@@ -227,7 +247,7 @@ class Contact(models.Model):
         ordering: ClassVar[list[str]] = ["position", "role", "name", "id"]
 
 
-class KioskScreen(models.Model):
+class KioskScreen(Kept):
     """A screen in a service showing the board read-only, through an address holding a secret
     (stored as its SHA-256, shown once). A screen needs no account and no session that
     expires at night; revoking the secret stops it."""
