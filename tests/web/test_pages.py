@@ -109,8 +109,10 @@ def test_refusals_and_static_files_carry_the_headers_too(client: Client) -> None
 def test_static_files_are_served_and_nothing_outside_them(client: Client) -> None:
     response = client.get("/static/sentinelle/app.js")
     assert response.status_code == 200
-    assert b"EventSource" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
-    discard(response)
+    assert b"EventSource" in response.content
+    assert response["Content-Type"] == "text/javascript"
+    since = response["Last-Modified"]
+    assert client.get("/static/sentinelle/app.js", HTTP_IF_MODIFIED_SINCE=since).status_code == 304
     for bad in ("sentinelle/../../settings.py", "../settings.py", ".hidden", "sentinelle/nope.js"):
         assert client.get(f"/static/{bad}").status_code == 404
 

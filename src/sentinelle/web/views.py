@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.views.i18n import set_language as django_set_language
-from django.views.static import serve
 
+from sentinelle.web import downloads
 from sentinelle.web.access import EVERYONE, access
 
 
@@ -29,8 +31,7 @@ def static_file(request: HttpRequest, path: str) -> HttpResponseBase:
     found = finders.find(path)
     if not isinstance(found, str):
         raise Http404("no such file")
-    folder, _, name = found.rpartition("/")
-    response = serve(request, name, document_root=folder)
+    response = downloads.static(request, Path(found))
     response["Cache-Control"] = "max-age=300"
     return response
 

@@ -7,6 +7,7 @@ kept and marks it merged (never deleted); splitting moves the alerts ticked into
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -14,13 +15,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.db.models import Count
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sentinelle.errors import SentinelleError
+from sentinelle.web import downloads
 from sentinelle.web.access import ANALYSTS, EVERYONE, access
 from sentinelle.web.accounts.audit import record
 from sentinelle.web.accounts.models import User
@@ -432,16 +440,17 @@ def evidence_upload(request: HttpRequest, incident_id: int) -> HttpResponse:
 
 
 @access(read=EVERYONE)
-def evidence_download(request: HttpRequest, incident_id: int, evidence_id: int) -> FileResponse:
+def evidence_download(
+    request: HttpRequest, incident_id: int, evidence_id: int
+) -> StreamingHttpResponse:
     row = get_object_or_404(Evidence, pk=evidence_id, incident_id=incident_id)
     try:
         handle = evidence.path_of(row.sha256).open("rb")
+        size = os.fstat(handle.fileno()).st_size
     except (OSError, ValueError) as exc:
         raise Http404("the evidence file is missing from the data folder") from exc
     # Always a download, never rendered: a stored HTML file cannot run in our origin.
-    response = FileResponse(
-        handle, as_attachment=True, filename=row.name, content_type="application/octet-stream"
-    )
+    response = downloads.attachment(request, handle, row.name, size)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
