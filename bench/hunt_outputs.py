@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' replay and browser
 
+from tests.browsing import until
 from tests.hunt.helpers import CHROMIUM, CHROMIUM_ARGS, replay_timeline
 
 from _common import ratio
@@ -78,7 +79,7 @@ def open_in_browser(browser: Any, path: Path) -> dict[str, Any]:
     for _ in range(3):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(path.as_uri(), wait_until="load")
-        page.wait_for_function(FIRST_PAINT)
+        until(page, FIRST_PAINT)
         figures = page.evaluate(TIMING)
         page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
         figures["height_open"] = page.evaluate("document.documentElement.scrollHeight")

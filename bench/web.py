@@ -272,6 +272,7 @@ def browser_latency(port: int, cookie: str, count: int) -> dict[str, float] | st
     if not Path(CHROMIUM).exists():
         return "skipped: Debian's chromium is not installed"
     from playwright.sync_api import sync_playwright
+    from tests.browsing import live
 
     name, _, value = cookie.partition("=")
     latencies = []
@@ -286,7 +287,7 @@ def browser_latency(port: int, cookie: str, count: int) -> dict[str, float] | st
         context.add_cookies([{"name": name, "value": value, "url": f"http://127.0.0.1:{port}"}])
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{port}/alerts/")
-        page.wait_for_function("document.getElementById('live-status').dataset.on !== undefined")
+        live(page)  # the stream is open
         time.sleep(1.0)
         for n in range(count):
             title = f"Live alert {n}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.browsing import until
 from tests.hunt.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -78,7 +79,7 @@ def _open(browser: Any, report: Path, shot: Path) -> dict[str, Any]:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(report.as_uri(), wait_until="load")
-        page.wait_for_function(_FIRST_PAINT)
+        until(page, _FIRST_PAINT)
         figures: dict[str, Any] = page.evaluate(_TIMING)
         page.screenshot(path=str(shot))
         figures["broken"] = page.evaluate(_LAYOUT)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.browsing import WAIT_SECONDS, live
 from tests.web.conftest import PASSWORD
 from tests.web.livestore import serve_web_app
 
@@ -134,6 +135,8 @@ def sign_in(page: Any, server: Server) -> None:
 def test_an_analyst_triages_opens_an_incident_and_sees_alerts_arrive(
     server: Server, browser: Any
 ) -> None:
+    from playwright.sync_api import expect
+
     context = browser.new_context()
     page = context.new_page()
     watch = Watch()
@@ -173,13 +176,12 @@ def test_an_analyst_triages_opens_an_incident_and_sees_alerts_arrive(
 
     # A new alert appears in the open list without a reload.
     page.goto(f"{server.url}/alerts/")
-    page.wait_for_function(
-        "document.getElementById('live-status').textContent.includes('direct')"
-        " || document.getElementById('live-status').textContent.includes('Live')"
-    )
+    live(page)
     page.evaluate("window.sentinelleNotReloaded = true")
     store(server.data_dir, "alert", "Arrived while watching")
-    page.wait_for_selector("#alert-rows tr:has-text('Arrived while watching')", timeout=10_000)
+    expect(page.locator("#alert-rows tr", has_text="Arrived while watching")).to_have_count(
+        1, timeout=WAIT_SECONDS * 1000
+    )
     assert page.evaluate("window.sentinelleNotReloaded") is True
     assert page.locator("#alert-rows tr").first.inner_text().find("Arrived while watching") >= 0
     assert page.locator("#live-count").inner_text() == "1"

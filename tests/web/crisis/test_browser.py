@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.browsing import WAIT_SECONDS, live
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import CHROMIUM, REQUIRED, ROOT, Watch, _env, browser
 
@@ -107,29 +108,15 @@ def declare(page: Any, server: Server, site: str, service: str, status: str, why
     page.wait_for_url(f"{server.url}/crisis/cell/{site}/{service}/")
 
 
-def until(page: Any, expression: str, seconds: float = 15.0) -> None:
-    """Poll ``expression`` in the page (wait_for_function would compile it in the page, which
-    our Content-Security-Policy refuses)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"still false after {seconds} s: {expression}"
-        time.sleep(0.1)
-
-
-def live(page: Any) -> None:
-    until(
-        page,
-        "(() => { const s = document.getElementById('live-status');"
-        " return !!s && s.textContent === s.dataset.on; })()",
-    )
-
-
 def pdf_text(data: bytes) -> str:
     pypdf = pytest.importorskip("pypdf")
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
 
 
 def test_the_crisis_cell_at_work(server: Server, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    wait_ms = WAIT_SECONDS * 1000
     cell = browser.new_context()
     page = cell.new_page()
     watch = Watch()
@@ -149,14 +136,18 @@ def test_the_crisis_cell_at_work(server: Server, browser: Any) -> None:
     assert screen.locator("#cell-cen-laboratory").get_attribute("data-status") == "operational"
 
     declare(page, server, "cen", "laboratory", "down", "Analyser room flooded")
-    screen.wait_for_selector("#cell-cen-laboratory[data-status=down]", timeout=10_000)
+    expect(screen.locator("#cell-cen-laboratory")).to_have_attribute(
+        "data-status", "down", timeout=wait_ms
+    )
     assert "Analyser room flooded" in screen.locator("#cell-cen-laboratory").inner_text()
 
     # The server restarts under the open screen: it reconnects by itself and goes on.
     server.stop()
     server.start()
     declare(page, server, "cen", "imaging", "degraded", "PACS viewer slow")
-    screen.wait_for_selector("#cell-cen-imaging[data-status=degraded]", timeout=30_000)
+    expect(screen.locator("#cell-cen-imaging")).to_have_attribute(
+        "data-status", "degraded", timeout=2 * wait_ms
+    )
     assert screen.evaluate("window.sentinelleNotReloaded") is True
 
     # Three log entries and a correction.
@@ -184,7 +175,7 @@ def test_the_crisis_cell_at_work(server: Server, browser: Any) -> None:
     page.wait_for_url(f"{server.url}/crisis/clocks/")
     page.goto(f"{server.url}/crisis/")
     assert page.locator("#board-clocks li.clock").count() == 5
-    until(screen, "document.querySelectorAll('#board-clocks li.clock').length === 5", 10.0)
+    expect(screen.locator("#board-clocks li.clock")).to_have_count(5, timeout=wait_ms)
     assert screen.evaluate("window.sentinelleNotReloaded") is True
 
     # The kit: printed, the contacts are on the paper; its PDF holds them too.
