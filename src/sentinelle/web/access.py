@@ -17,9 +17,12 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+if TYPE_CHECKING:
+    from sentinelle.web.accounts.models import User
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -200,6 +203,22 @@ def principal_of(request: HttpRequest) -> Principal:
             )
     request._sentinelle_principal = principal  # type: ignore[attr-defined]
     return principal
+
+
+def may(request: HttpRequest, roles: Iterable[str]) -> bool:
+    """Whether the requester holds one of ``roles`` (their own or one granted beside it): the
+    check the policies make, for a page deciding which forms to show."""
+    return principal_of(request).has_any(roles)
+
+
+def person(request: HttpRequest) -> User:
+    """The signed-in person making a request that a policy let through (no token, no one
+    anonymous: the views that call this name people's roles only)."""
+    from sentinelle.web.accounts.models import User
+
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 def refusal(request: HttpRequest, principal: Principal) -> HttpResponse:

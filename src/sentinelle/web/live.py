@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections
 from django.http import StreamingHttpResponse
+from django.utils import translation
 
 log = logging.getLogger("sentinelle.web.live")
 
@@ -50,6 +52,25 @@ class Message:
         # A line break inside data would end the field: each line goes in its own data field.
         lines.extend(f"data: {line}" for line in self.data.replace("\r", "").split("\n"))
         return ("\n".join(lines) + "\n\n").encode("utf-8", "replace")
+
+
+def language() -> str:
+    """The language of the request being answered (one the app has), for a stream to pick its
+    messages in: feeds render what they hand over once per language (:func:`per_language`)."""
+    code = translation.get_language() or settings.LANGUAGE_CODE
+    return code if code in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def per_language(template: str, context: dict[str, Any]) -> dict[str, str]:
+    """``template`` rendered with ``context`` in each language of the app, stripped: a feed
+    renders what it hands over once, for every viewer whatever their language."""
+    from django.template.loader import render_to_string
+
+    out: dict[str, str] = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            out[code] = render_to_string(template, context).strip()
+    return out
 
 
 class Feed(Generic[T, S]):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from sentinelle.web.access import Principal, principal_of
 from sentinelle.web.accounts.models import AuditEntry
+
+M = TypeVar("M", bound=models.Model)
 
 
 def record(
@@ -44,3 +49,28 @@ def record(
         after=after,
         address=address,
     )
+
+
+def revoke(
+    request: HttpRequest,
+    rows: models.QuerySet[M],
+    pk: int,
+    action: str,
+    state: Callable[[M], Any],
+    **also: Any,
+) -> M | None:
+    """Revoke one row of ``rows`` (a token, a screen, a suppression: its ``revoked`` time set,
+    and the fields ``also`` names, such as who revoked it), audited as ``action`` with
+    ``state`` before and after. The row is locked meanwhile, so two requests revoke it once;
+    the row when this request revoked it, None when it was revoked already (404 when absent).
+    """
+    with transaction.atomic():
+        row = get_object_or_404(rows.select_for_update(), pk=pk)
+        if getattr(row, "revoked", None) is not None:
+            return None
+        before = state(row)
+        for name, value in {"revoked": timezone.now(), **also}.items():
+            setattr(row, name, value)
+        row.save(update_fields=["revoked", *also])
+        record(request, action, row, before=before, after=state(row))
+    return row

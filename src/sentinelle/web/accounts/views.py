@@ -17,12 +17,11 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from sentinelle.web.access import ADMINS, EVERYONE, Role, access
-from sentinelle.web.accounts.audit import record
+from sentinelle.web.access import ADMINS, EVERYONE, Role, access, person
+from sentinelle.web.accounts.audit import record, revoke
 from sentinelle.web.accounts.forms import (
     AuditFilterForm,
     PasswordResetForm,
@@ -74,8 +73,7 @@ logout_view = access(read=EVERYONE, write=EVERYONE)(auth_views.LogoutView.as_vie
 @require_http_methods(["GET", "POST"])
 def password_change(request: HttpRequest) -> HttpResponse:
     """A person changes their own password (knowing the current one)."""
-    user = request.user
-    assert isinstance(user, User)
+    user = person(request)
     form = PasswordChangeForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -191,14 +189,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @access(read=ADMINS, write=ADMINS)
 @require_http_methods(["POST"])
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    with transaction.atomic():
-        token = get_object_or_404(ApiToken.objects.select_for_update(), pk=token_id)
-        if token.revoked is None:
-            before = token_state(token)
-            token.revoked = timezone.now()
-            token.save(update_fields=["revoked"])
-            record(request, "token.revoke", token, before=before, after=token_state(token))
-            messages.success(request, _("Token %(name)s revoked.") % {"name": token.name})
+    token = revoke(request, ApiToken.objects.all(), token_id, "token.revoke", token_state)
+    if token is not None:
+        messages.success(request, _("Token %(name)s revoked.") % {"name": token.name})
     return redirect("accounts:tokens")
 
 

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from sentinelle.web.alerts.models import Alert
-from sentinelle.web.live import Feed
+from sentinelle.web.live import Feed, per_language
 
 LOOKBACK = timedelta(seconds=3)
 BATCH = 500  # rows read per tick at most; more than that and the lists say "reload"
@@ -44,10 +42,7 @@ class FeedState:
 def render_rows(alerts: Sequence[Alert]) -> list[LiveAlert]:
     out: list[LiveAlert] = []
     for alert in alerts:
-        html: dict[str, str] = {}
-        for code, _name in settings.LANGUAGES:
-            with translation.override(code):
-                html[code] = render_to_string("alerts/_row.html", {"alert": alert}).strip()
+        html = per_language("alerts/_row.html", {"alert": alert})
         fields = {
             "level_rank": alert.level_rank,
             "status": alert.status,

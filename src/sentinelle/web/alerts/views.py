@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import (
@@ -21,22 +20,22 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sentinelle.hunt.attack import tactics_of, techniques_of
-from sentinelle.web.access import ANALYSTS, EVERYONE, access
-from sentinelle.web.accounts.audit import record
-from sentinelle.web.accounts.models import User
+from sentinelle.web.access import ANALYSTS, EVERYONE, access, may, person
+from sentinelle.web.accounts.audit import record, revoke
 from sentinelle.web.alerts.forms import MAX_BULK, ActionForm, SuppressionForm, TriageAction
 from sentinelle.web.alerts.live import FEED, LiveAlert, render_rows
 from sentinelle.web.alerts.models import Alert, AlertStatus, Suppression
 from sentinelle.web.alerts.triage import PAGE_SIZE, AlertFilterForm, AlertQuery
+from sentinelle.web.forms import form_errors
 from sentinelle.web.incidents.models import Incident
 from sentinelle.web.incidents.summary import refresh
-from sentinelle.web.live import Message, stream
+from sentinelle.web.live import Message, language, stream
 from sentinelle.web.paging import BadCursor, keyset_page
 from sentinelle.web.sources import hospital_model, rule_index, technique_url
 
@@ -45,8 +44,7 @@ CATCH_UP = timedelta(minutes=10)
 
 
 def _can_triage(request: HttpRequest) -> bool:
-    user = request.user
-    return isinstance(user, User) and user.role in ANALYSTS
+    return may(request, ANALYSTS)
 
 
 @access(read=EVERYONE)
@@ -94,9 +92,7 @@ def _catch_up(query: AlertQuery, after: datetime | None, language: str) -> list[
 async def alert_stream(request: HttpRequest) -> StreamingHttpResponse:
     """New alerts matching the list's filters, as server-sent events (rows of the list)."""
     query = AlertQuery.from_form(AlertFilterForm(request.GET or None))
-    language = translation.get_language() or settings.LANGUAGE_CODE
-    if language not in dict(settings.LANGUAGES):
-        language = settings.LANGUAGE_CODE
+    code = language()
     try:
         after: datetime | None = datetime.fromisoformat(request.GET.get("after", ""))
     except ValueError:
@@ -104,11 +100,11 @@ async def alert_stream(request: HttpRequest) -> StreamingHttpResponse:
     if after is not None and after.tzinfo is None:
         after = None
     queue = FEED.subscribe()
-    first = await sync_to_async(_catch_up, thread_sensitive=False)(query, after, language)
+    first = await sync_to_async(_catch_up, thread_sensitive=False)(query, after, code)
 
     def render_batch(batch: Any) -> list[Message]:
         items: list[LiveAlert] = list(batch)
-        return [Message("row", a.html[language]) for a in items if query.matches(a.fields)]
+        return [Message("row", a.html[code]) for a in items if query.matches(a.fields)]
 
     return stream(FEED, queue, render_batch, first)
 
@@ -207,9 +203,7 @@ def alert_action(request: HttpRequest) -> HttpResponse:
         return _back(request, reverse("alerts:list"))
     form = ActionForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
+        form_errors(request, form)
         return _back(request, reverse("alerts:list"))
     data = form.cleaned_data
     action = data["action"]
@@ -304,8 +298,7 @@ def suppression_create(request: HttpRequest) -> HttpResponse:
         form = SuppressionForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            author = request.user
-            assert isinstance(author, User)
+            author = person(request)
             with transaction.atomic():
                 row = Suppression.objects.create(
                     rule_id=data["rule_id"],
@@ -328,13 +321,10 @@ def suppression_create(request: HttpRequest) -> HttpResponse:
 @access(read=ANALYSTS, write=ANALYSTS)
 @require_POST
 def suppression_revoke(request: HttpRequest, suppression_id: int) -> HttpResponse:
-    with transaction.atomic():
-        row = get_object_or_404(Suppression.objects.select_for_update(), pk=suppression_id)
-        if row.revoked is None:
-            before = suppression_state(row)
-            row.revoked = timezone.now()
-            row.revoked_by = request.user if isinstance(request.user, User) else None
-            row.save(update_fields=["revoked", "revoked_by"])
-            record(request, "suppression.revoke", row, before=before, after=suppression_state(row))
-            messages.success(request, _("Suppression revoked."))
+    revoked = revoke(
+        request, Suppression.objects.all(), suppression_id, "suppression.revoke",
+        suppression_state, revoked_by=person(request),
+    )  # fmt: skip
+    if revoked is not None:
+        messages.success(request, _("Suppression revoked."))
     return redirect("alerts:suppressions")

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from sentinelle.hospital import HospitalModel
 from sentinelle.web.crisis.board import current_rows, grid
 from sentinelle.web.crisis.models import Board, Clock, ServiceStatus
-from sentinelle.web.live import Feed, Message
+from sentinelle.web.live import Feed, Message, per_language
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +54,20 @@ def running_clocks() -> list[Clock]:
     )
 
 
+def clocks_context() -> dict[str, Any]:
+    return {"clocks": running_clocks(), "now": timezone.now()}
+
+
+def stamp_context(revision: int) -> dict[str, Any]:
+    return {"now": timezone.now(), "revision": revision}
+
+
 def render_clocks() -> str:
-    return render_to_string(
-        "crisis/_clocks.html", {"clocks": running_clocks(), "now": timezone.now()}
-    )
+    return render_to_string("crisis/_clocks.html", clocks_context())
 
 
 def render_stamp(revision: int) -> str:
-    return render_to_string("crisis/_stamp.html", {"now": timezone.now(), "revision": revision})
+    return render_to_string("crisis/_stamp.html", stamp_context(revision))
 
 
 def poll(state: int) -> tuple[list[BoardUpdate], int]:
@@ -72,19 +77,11 @@ def poll(state: int) -> tuple[list[BoardUpdate], int]:
     model = _model()
     rows = list(ServiceStatus.objects.filter(revision__gt=state, revision__lte=revision))
     clock_moved = Clock.objects.filter(revision__gt=state, revision__lte=revision).exists()
-    cells: list[tuple[str, dict[str, str]]] = []
-    clocks: dict[str, str] | None = {} if clock_moved else None
-    stamp: dict[str, str] = {}
-    for code, _name in settings.LANGUAGES:
-        with translation.override(code):
-            for i, row in enumerate(rows):
-                html = render_to_string("crisis/_cell.html", cell_context(model, row)).strip()
-                if len(cells) <= i:
-                    cells.append((row.site, {}))
-                cells[i][1][code] = html
-            if clocks is not None:
-                clocks[code] = render_clocks()
-            stamp[code] = render_stamp(revision)
+    cells = [
+        (row.site, per_language("crisis/_cell.html", cell_context(model, row))) for row in rows
+    ]
+    clocks = per_language("crisis/_clocks.html", clocks_context()) if clock_moved else None
+    stamp = per_language("crisis/_stamp.html", stamp_context(revision))
     return [BoardUpdate(revision, cells, clocks, stamp)], revision
 
 
@@ -116,6 +113,6 @@ def messages_for(
             if not sites or site in sites:
                 out.append(Message("swap", html[language]))
         if update.clocks is not None:
-            out.append(Message("swap", update.clocks[language].strip()))
-        out.append(Message("swap", update.stamp[language].strip()))
+            out.append(Message("swap", update.clocks[language]))
+        out.append(Message("swap", update.stamp[language]))
     return out

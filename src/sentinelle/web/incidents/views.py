@@ -29,10 +29,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from sentinelle.errors import SentinelleError
 from sentinelle.web import downloads
-from sentinelle.web.access import ANALYSTS, EVERYONE, access
+from sentinelle.web.access import ANALYSTS, EVERYONE, access, may, person
 from sentinelle.web.accounts.audit import record
-from sentinelle.web.accounts.models import User
 from sentinelle.web.alerts.models import Alert
+from sentinelle.web.forms import form_errors
 from sentinelle.web.incidents import containment, evidence
 from sentinelle.web.incidents.exports import misp_event, stix_bundle
 from sentinelle.web.incidents.forms import (
@@ -66,14 +66,8 @@ TIMELINE = 500
 STATUS_FILTERS = ("open", "contained", "closed", "merged", "all")
 
 
-def _person(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # the policy let only signed-in people through
-    return user
-
-
 def _can_act(request: HttpRequest) -> bool:
-    return isinstance(request.user, User) and request.user.role in ANALYSTS
+    return may(request, ANALYSTS)
 
 
 def incident_state(incident: Incident) -> dict[str, Any]:
@@ -120,7 +114,7 @@ def incident_create(request: HttpRequest) -> HttpResponse:
                 title=form.cleaned_data["title"],
                 summary=form.cleaned_data["summary"],
                 origin="manual",
-                owner=_person(request),
+                owner=person(request),
             )
             record(request, "incident.create", incident, after=incident_state(incident))
         return redirect("incidents:detail", incident_id=incident.pk)
@@ -171,13 +165,6 @@ def _locked(incident_id: int) -> Incident:
     return get_object_or_404(Incident.objects.select_for_update(), pk=incident_id)
 
 
-def _form_errors(request: HttpRequest, form: Any) -> None:
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        for error in errors:
-            messages.error(request, f"{label}: {error}" if label else str(error))
-
-
 def _back(incident: Incident, anchor: str = "") -> HttpResponse:
     response = redirect("incidents:detail", incident_id=incident.pk)
     if anchor:
@@ -192,7 +179,7 @@ def incident_update(request: HttpRequest, incident_id: int) -> HttpResponse:
     with transaction.atomic():
         incident = _locked(incident_id)
         if not form.is_valid():
-            _form_errors(request, form)
+            form_errors(request, form)
             return _back(incident)
         before = incident_state(incident)
         incident.title = form.cleaned_data["title"]
@@ -213,7 +200,7 @@ def incident_update(request: HttpRequest, incident_id: int) -> HttpResponse:
 def incident_merge(request: HttpRequest, incident_id: int) -> HttpResponse:
     form = MergeForm(request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
         return redirect("incidents:detail", incident_id=incident_id)
     target_id = form.cleaned_data["into"]
     with transaction.atomic():
@@ -277,7 +264,7 @@ def task_add(request: HttpRequest, incident_id: int) -> HttpResponse:
     form = TaskForm(request.POST)
     incident = get_object_or_404(Incident, pk=incident_id)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
         return _back(incident, "tasks")
     with transaction.atomic():
         task = Task.objects.create(
@@ -285,7 +272,7 @@ def task_add(request: HttpRequest, incident_id: int) -> HttpResponse:
             title=form.cleaned_data["title"],
             owner=form.cleaned_data["owner"],
             due=form.cleaned_data["due"],
-            created_by=_person(request),
+            created_by=person(request),
         )
         record(request, "task.create", task, after=_task_state(task))
     return _back(incident, "tasks")
@@ -325,11 +312,11 @@ def note_add(request: HttpRequest, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(Incident, pk=incident_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
         return _back(incident, "notes")
     with transaction.atomic():
         note = Note.objects.create(
-            incident=incident, author=_person(request), text=form.cleaned_data["text"]
+            incident=incident, author=person(request), text=form.cleaned_data["text"]
         )
         record(request, "note.create", note, after={"incident": incident.pk, "text": note.text})
     return _back(incident, "notes")
@@ -341,7 +328,7 @@ def indicator_add(request: HttpRequest, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(Incident, pk=incident_id)
     form = IndicatorForm(request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
         return _back(incident, "indicators")
     data = form.cleaned_data
     try:
@@ -351,7 +338,7 @@ def indicator_add(request: HttpRequest, incident_id: int) -> HttpResponse:
                 kind=data["kind"],
                 value=data["value"],
                 comment=data["comment"],
-                created_by=_person(request),
+                created_by=person(request),
             )
             record(
                 request,
@@ -412,7 +399,7 @@ def evidence_upload(request: HttpRequest, incident_id: int) -> HttpResponse:
         return _back(incident, "evidence")
     form = EvidenceForm(request.POST, request.FILES)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
         return _back(incident, "evidence")
     upload = form.cleaned_data["file"]
     try:
@@ -427,7 +414,7 @@ def evidence_upload(request: HttpRequest, incident_id: int) -> HttpResponse:
             sha256=sha,
             size=size,
             content_type=(upload.content_type or "")[:128],
-            uploaded_by=_person(request),
+            uploaded_by=person(request),
         )
         record(
             request,
@@ -473,7 +460,7 @@ def containment_simulate(request: HttpRequest, incident_id: int) -> HttpResponse
     model = hospital_model()
     form = ContainmentForm(containment.options(model), request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
         return _back(incident, "containment")
     action = form.cleaned_data["action"]
     try:
@@ -489,7 +476,7 @@ def containment_simulate(request: HttpRequest, incident_id: int) -> HttpResponse
             target=target,
             impact=impact,
             note=form.cleaned_data["note"],
-            created_by=_person(request),
+            created_by=person(request),
         )
         record(request, "containment.simulate", row, after=_containment_state(row))
     return _back(incident, f"action-{row.pk}")
@@ -510,7 +497,7 @@ def containment_decide(request: HttpRequest, incident_id: int, action_id: int) -
         now = timezone.now()
         if verb == "take" and row.state == ContainmentState.SIMULATED:
             row.state = ContainmentState.TAKEN
-            row.decided_at, row.decided_by = now, _person(request)
+            row.decided_at, row.decided_by = now, person(request)
         elif verb == "revert" and row.state == ContainmentState.TAKEN:
             row.state = ContainmentState.REVERTED
             row.reverted_at = now

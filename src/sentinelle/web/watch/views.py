@@ -17,8 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from sentinelle.errors import ConfigError
-from sentinelle.web.access import ANALYSTS, EVERYONE, access
-from sentinelle.web.accounts.models import User
+from sentinelle.web.access import ANALYSTS, EVERYONE, access, may
 from sentinelle.web.watch.gaps import declare_gap, revoke_gap
 from sentinelle.web.watch.models import KnownGap, ProbeDay, ProbeFlip, ProbeStatus, SourceRhythm
 
@@ -26,11 +25,6 @@ UPTIME_DAYS = 14
 SOURCE_STATES = ("silent", "late", "low", "gap", "learning", "ok")
 MAX_SOURCES = 500
 COVERAGE_SECONDS = 300.0
-
-
-def _can_write(request: HttpRequest) -> bool:
-    user = request.user
-    return isinstance(user, User) and user.role in ANALYSTS
 
 
 @access(read=EVERYONE)
@@ -85,7 +79,7 @@ def sources(request: HttpRequest) -> HttpResponse:
         "state": state,
         "states": SOURCE_STATES,
         "gaps": gaps,
-        "can_write": _can_write(request),
+        "can_write": may(request, ANALYSTS),
         "more": rows.count() > MAX_SOURCES,
     }
     return render(request, "watch/sources.html", context)

@@ -14,11 +14,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sentinelle.web.access import ADMINS, CRISIS_CELL, access, token_digest
-from sentinelle.web.accounts.audit import record
+from sentinelle.web.access import ADMINS, CRISIS_CELL, access, person, token_digest
+from sentinelle.web.accounts.audit import record, revoke
 from sentinelle.web.crisis.forms import CellMemberForm, KioskScreenForm
 from sentinelle.web.crisis.models import CellMembership, KioskScreen
-from sentinelle.web.crisis.views.common import form_errors, person
+from sentinelle.web.forms import form_errors
 from sentinelle.web.sources import hospital_model
 
 KIOSK_PREFIX = "kiosk_"
@@ -77,13 +77,7 @@ def screens(request: HttpRequest) -> HttpResponse:
 @access(read=CRISIS_CELL, write=CRISIS_CELL)
 @require_POST
 def screen_revoke(request: HttpRequest, screen_id: int) -> HttpResponse:
-    with transaction.atomic():
-        row = get_object_or_404(KioskScreen.objects.select_for_update(), pk=screen_id)
-        if row.revoked is None:
-            before = _screen_state(row)
-            row.revoked = timezone.now()
-            row.save(update_fields=["revoked"])
-            record(request, "screen.revoke", row, before=before, after=_screen_state(row))
+    revoke(request, KioskScreen.objects.all(), screen_id, "screen.revoke", _screen_state)
     messages.success(request, _("Screen revoked: its address shows nothing any more."))
     return redirect("crisis:screens")
 

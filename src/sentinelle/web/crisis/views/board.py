@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sentinelle.web.access import CRISIS_CELL, EVERYONE, access, token_digest
+from sentinelle.web.access import CRISIS_CELL, EVERYONE, access, person, token_digest
 from sentinelle.web.accounts.audit import record
 from sentinelle.web.crisis import board as board_state
 from sentinelle.web.crisis import chain, live
@@ -29,8 +29,9 @@ from sentinelle.web.crisis.models import (
     ServiceStatus,
     StatusChange,
 )
-from sentinelle.web.crisis.views.common import form_errors, in_cell, language, person
-from sentinelle.web.live import Message, stream
+from sentinelle.web.crisis.views.common import in_cell
+from sentinelle.web.forms import form_errors
+from sentinelle.web.live import Message, language, stream
 from sentinelle.web.paging import BadCursor, Key, keyset_page
 from sentinelle.web.sources import hospital_model
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sentinelle.web.access import ADMINS, CRISIS_CELL, EVERYONE, access
+from sentinelle.web.access import ADMINS, CRISIS_CELL, EVERYONE, access, person
 from sentinelle.web.accounts.audit import record
 from sentinelle.web.crisis import board as board_state
 from sentinelle.web.crisis import chain, clocks, documents
@@ -26,7 +26,8 @@ from sentinelle.web.crisis.forms import (
     SignificanceForm,
 )
 from sentinelle.web.crisis.models import Clock, ClockRule, EntryKind, ServiceStatus
-from sentinelle.web.crisis.views.common import form_errors, in_cell, person
+from sentinelle.web.crisis.views.common import in_cell
+from sentinelle.web.forms import form_errors
 from sentinelle.web.incidents.models import Incident
 from sentinelle.web.sources import hospital_model
 

@@ -17,7 +17,8 @@ from sentinelle.web.accounts.audit import record
 from sentinelle.web.crisis import documents, kit
 from sentinelle.web.crisis.forms import ContactForm
 from sentinelle.web.crisis.models import Contact
-from sentinelle.web.crisis.views.common import form_errors, in_cell
+from sentinelle.web.crisis.views.common import in_cell
+from sentinelle.web.forms import form_errors
 from sentinelle.web.sources import hospital_model
 
 CONTACT_FIELDS = ("role", "name", "organisation", "phones", "radio", "site", "notes", "position")

@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from sentinelle.web.access import CRISIS_CELL, EVERYONE, access
+from sentinelle.web.access import CRISIS_CELL, EVERYONE, access, person
 from sentinelle.web.crisis import chain, documents
 from sentinelle.web.crisis.forms import CorrectionForm, LogEntryForm
 from sentinelle.web.crisis.models import LogEntry
-from sentinelle.web.crisis.views.common import form_errors, in_cell, person
+from sentinelle.web.crisis.views.common import in_cell
+from sentinelle.web.forms import form_errors
 from sentinelle.web.paging import BadCursor, Key, keyset_page
 from sentinelle.web.sources import hospital_model
 
