@@ -44,6 +44,30 @@ class Detection:
     details: dict[str, Any] = field(default_factory=dict)
     rule_name: str | None = None  # the Sigma ``name`` field, for correlations that refer to it
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A hunt pickles every detection into its spill files. A slotted dataclass pickles its
+        # state through a Python-level ``__getstate__`` that looks its fields up each time;
+        # the constructor's arguments as one tuple take a third less time (and space).
+        return (
+            self.__class__,
+            (
+                self.rule_id,
+                self.rule_title,
+                self.level,
+                self.timestamp,
+                self.tags,
+                self.rule_type,
+                self.event,
+                self.events,
+                self.group,
+                self.first_seen,
+                self.last_seen,
+                self.value,
+                self.details,
+                self.rule_name,
+            ),
+        )
+
     @property
     def computer(self) -> str | None:
         ev = self.event if self.event is not None else (self.events[0] if self.events else None)

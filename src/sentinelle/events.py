@@ -12,6 +12,7 @@ boundaries that want columns (export, the scale-out engine).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,6 +89,9 @@ class Event(msgspec.Struct, gc=False, eq=False):
         return f"Event({self.ref}, {self.iso_time()}, {len(self.fields)} fields)"
 
 
+# The same time is formatted again and again: every detection of one event, every output
+# of one detection, and the events of a burst share it. Bounded, and a plain function of ``ts``.
+@functools.lru_cache(maxsize=1024)
 def format_timestamp(ts: float | None) -> str | None:
     """ISO 8601 UTC text of ``ts``; None when there is none or the calendar cannot hold it.
 

@@ -71,9 +71,21 @@ def timeline(
 def test_jsonl_timeline_is_identical_whatever_jobs(
     env: dict[str, str], rules: list[str], corpus: Path, timeline: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "jobs2.jsonl"
-    proc = hunt(env, str(corpus), *rules, "-f", "jsonl", "-o", str(out), "--jobs", "2", "-q")
+    out, stats = tmp_path / "jobs2.jsonl", tmp_path / "stats.json"
+    proc = hunt(
+        env, str(corpus), *rules, "-f", "jsonl", "-o", str(out), "--jobs", "2", "-q",
+        "--stats", str(stats),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    # Where the time went, per stage, in wall-clock and in the command's own CPU seconds.
+    written = json.loads(stats.read_text())
+    assert list(written["stages"]) == [
+        "inputs", "reading and matching", "rules", "start-up", "timeline and outputs",
+    ]  # fmt: skip
+    for stage in written["stages"].values():
+        assert stage["seconds"] >= 0 and stage["cpu_seconds"] >= 0
+    assert written["stages"]["start-up"]["cpu_seconds"] > 0  # the interpreter's own start
+    assert written["cpu_seconds"] >= sum(s["cpu_seconds"] for s in written["stages"].values())
     first = timeline.read_bytes()
     assert first == out.read_bytes()
     records = list(lines(timeline))

@@ -3,8 +3,10 @@ and the choice to let the EVTX worker match."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinelle.events import format_timestamp
+from sentinelle.detections import Detection
+from sentinelle.events import Event, format_timestamp
 from sentinelle.hunt import run
 from sentinelle.hunt.attack import tactics_of, techniques_of
 from sentinelle.hunt.outputs.fields import json_safe
@@ -69,3 +72,37 @@ def test_the_worker_matches_only_with_a_core_to_spare(
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     assert run.spare_core() is spare
+
+
+def test_a_detection_pickles_with_every_field() -> None:
+    """The spill pickles detections through ``Detection.__reduce__``: a field it forgot would
+    come back as its default, silently. Every field here holds a value that is not its
+    default, and a field added to Detection must be added here too."""
+    events = (Event({"EventID": 1}, 1.0, "a.evtx", 3, b"{}", ("f",)), Event({}, 2.0, "b", 4))
+    values: dict[str, Any] = {
+        "rule_id": "r",
+        "rule_title": "Title",
+        "level": "critical",
+        "timestamp": 5.5,
+        "tags": ("attack.t1059",),
+        "rule_type": "correlation",
+        "event": events[0],
+        "events": events,
+        "group": {"TargetUserName": "admin"},
+        "first_seen": 1.0,
+        "last_seen": 2.0,
+        "value": 3.0,
+        "details": {"suppressed": True},
+        "rule_name": "name",
+    }
+    assert set(values) == {f.name for f in dataclasses.fields(Detection)}
+    back = pickle.loads(pickle.dumps(Detection(**values), pickle.HIGHEST_PROTOCOL))
+    assert type(back) is Detection
+    for name, value in values.items():
+        got = getattr(back, name)
+        if name == "event":
+            assert got.to_dict() == value.to_dict() and got.raw == value.raw
+        elif name == "events":
+            assert [e.to_dict() for e in got] == [e.to_dict() for e in value]
+        else:
+            assert got == value, name

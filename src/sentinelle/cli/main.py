@@ -9,6 +9,7 @@ and exit status 70, never a traceback (set SENTINELLE_DEBUG=1 to see it).
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import os
 import sys
@@ -16,6 +17,7 @@ import sys
 import typer
 
 from sentinelle.errors import SentinelleError
+from sentinelle.gcpause import collector_paused
 
 # Top-level commands and the modules each needs, in the order of --help. A run imports only
 # its command's modules: importing every command family (the demo, the network collector, the
@@ -103,7 +105,13 @@ def __getattr__(name: str) -> typer.Typer:
 
 def main() -> None:
     try:
-        build_app(modules_for(sys.argv[1:]))()
+        # Importing the command's modules makes only objects that live as long as the process:
+        # the cyclic collector would walk them again and again as they are made (a tenth of a
+        # hunt's start-up), so it waits, then leaves them out of its passes for good.
+        with collector_paused():
+            app = build_app(modules_for(sys.argv[1:]))
+        gc.freeze()
+        app()
     except SentinelleError as exc:
         print(f"sentinelle: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sentinelle.gcpause import collector_paused
+
 FORMAT_VERSION = "2"
 # The code whose output the cache holds: any change to it invalidates every entry.
 _CODE = ("engine", "sigma")
@@ -107,7 +109,10 @@ def read_entry_and_bytes(cache_dir: Path, key: str) -> tuple[Any, bytes] | None:
     except OSError:
         return None
     try:
-        obj = pickle.loads(data)  # noqa: S301 - our own cache directory, keyed by content hash
+        # The set is tens of thousands of objects that live as long as the process and hold no
+        # cycle: the collector would walk them again and again as they are made.
+        with collector_paused():
+            obj = pickle.loads(data)  # noqa: S301 - our own cache directory, keyed by content hash
     except Exception:  # noqa: BLE001 - a truncated or foreign file: drop it, compile again
         path.unlink(missing_ok=True)
         return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from sentinelle.engine.plan import Plan, RuleInfo, Variant
 from sentinelle.engine.progress import CompileProgress
 from sentinelle.errors import RuleError
 from sentinelle.events import Event, EventBatch
+from sentinelle.gcpause import collector_paused
 
 BucketKey = tuple[str | None, int | None]
 Keys = tuple[BucketKey, ...]  # the keys whose rules one bucket holds
@@ -220,13 +220,8 @@ class CompiledRules:
             # A bucket is tens of thousands of objects that live as long as the set: the cyclic
             # collector would only walk them again and again while they are made (~25 % of
             # the time to unpickle the buckets a hunt over the mitre corpus meets).
-            collecting = gc.isenabled()
-            gc.disable()
-            try:
+            with collector_paused():
                 bucket = self._load_bucket(slot) or self._build_bucket(keys, fold)
-            finally:
-                if collecting:
-                    gc.enable()
             self._buckets[slot] = bucket
         return bucket
 

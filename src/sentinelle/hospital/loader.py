@@ -7,7 +7,6 @@ described in ``docs/HOSPITAL.md``.
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import re
 from collections.abc import Container
@@ -17,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from sentinelle.errors import ConfigError, Location
+from sentinelle.gcpause import collector_paused
 from sentinelle.hospital.checks import check_graph, check_roles
 from sentinelle.hospital.model import (
     ZONE_KINDS,
@@ -89,9 +89,7 @@ def load_model(path: str | Path) -> HospitalModel:
     # A 4 MiB model is half a million nodes that all live until the model is built: the cyclic
     # collector would walk them again and again as they are made (two thirds of the time).
     # Nothing made here holds a cycle.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         document = compose_file(path)
         reader = Reader(str(path))
         if document.root is None:
@@ -99,9 +97,6 @@ def load_model(path: str | Path) -> HospitalModel:
             raise ModelError(str(path), reader.problems)
         reader.check_tags(document)
         model = _Builder(reader, path).build(document.root)
-    finally:
-        if collecting:
-            gc.enable()
     if reader.problems or model is None:
         raise ModelError(str(path), reader.problems)
     return model

@@ -463,7 +463,7 @@ def run_hunt(
     With ``hospital``, the detections are placed in the hospital model and grouped into
     incidents (``summary.hospital``) if it ``accepts`` the machines they are about."""
     selection = selection or Selection()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
     # Largest first, so a big file does not start last and leave the other workers idle.
     tasks = plan_tasks(files)
@@ -510,8 +510,9 @@ def run_hunt(
                 runs.extend(outcome.runs)
         if progress is not None:
             progress.stop()
-        merging = time.perf_counter()
+        merging, merging_cpu = time.perf_counter(), time.process_time()
         summary.stages["reading and matching"] = merging - started
+        summary.stage_cpu["reading and matching"] = merging_cpu - started_cpu
         if hospital is not None and not hospital.accepts(hosts):
             hospital = None
 
@@ -553,6 +554,7 @@ def run_hunt(
     for w in writers:
         w.close(summary)
     summary.stages["timeline and outputs"] = time.perf_counter() - merging
+    summary.stage_cpu["timeline and outputs"] = time.process_time() - merging_cpu
     return summary
 
 

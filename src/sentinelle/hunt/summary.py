@@ -48,9 +48,19 @@ class RuleKey:
 
 
 @functools.lru_cache(maxsize=16384)
-def _rule_key(rule_id: str, title: str, level: str) -> RuleKey:
-    """One ``RuleKey`` per rule: a frozen dataclass is slow to make once per detection."""
-    return RuleKey(rule_id, title, level)
+def _rule_facts(
+    rule_id: str, title: str, level: str, tags: tuple[str, ...]
+) -> tuple[str, RuleKey, tuple[str, ...], tuple[str, ...]]:
+    """What the summary counts of a rule's detection (its level as counted, its key, the
+    names of its tactics and its techniques), worked out once per rule: a frozen dataclass
+    and the tag parsing are slow to redo for every detection."""
+    counted = level.lower() if level.lower() in LEVELS else "informational"
+    return (
+        counted,
+        RuleKey(rule_id, title, counted),
+        tuple(tactic.name for tactic in tactics_of(tags)),
+        tuple(techniques_of(tags)),
+    )
 
 
 @dataclass(slots=True)
@@ -82,6 +92,9 @@ class HuntSummary:
     # Wall-clock seconds per stage of the command, in order (start-up, inputs, rules, reading
     # and matching, timeline): where a hunt's time goes, shown with Elapsed.
     stages: dict[str, float] = field(default_factory=dict)
+    # The same stages in CPU seconds of the command's own process (workers and the EVTX parser
+    # process apart), for ``--stats``: on a busy machine wall-clock time says little.
+    stage_cpu: dict[str, float] = field(default_factory=dict)
     # What correlation rules forgot at their state caps (``Correlator.evictions``), one record
     # per rule: rule_id, title, groups, entries, events, first, last (input times).
     state_evictions: list[dict[str, Any]] = field(default_factory=list)
@@ -99,15 +112,17 @@ class HuntSummary:
     def add(self, det: Detection) -> None:
         """Count one detection that the hunt shows."""
         self.detections += 1
-        level = det.level.lower() if det.level.lower() in LEVELS else "informational"
+        level, rule, tactics, techniques = _rule_facts(
+            det.rule_id, det.rule_title, det.level, tuple(det.tags)
+        )
         self.by_level[level] += 1
-        self.by_rule[_rule_key(det.rule_id, det.rule_title, level)] += 1
+        self.by_rule[rule] += 1
         host = det.computer
         if host:
             self.by_host[host] += 1
-        for tactic in tactics_of(det.tags):
-            self.by_tactic[tactic.name] += 1
-        for technique in techniques_of(det.tags):
+        for tactic in tactics:
+            self.by_tactic[tactic] += 1
+        for technique in techniques:
             self.by_technique[technique] += 1
             per_rule = self.rules_by_technique.get(technique)
             if per_rule is None:

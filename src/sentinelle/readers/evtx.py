@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import itertools
 import mmap
 import os
@@ -37,6 +36,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 import orjson
 
 from sentinelle.events import FLAG_UNDECODABLE, Event, EventBatch
+from sentinelle.gcpause import collector_paused
 from sentinelle.readers import evtx_records
 from sentinelle.readers.batches import BatchBuilder
 from sentinelle.readers.evtx_records import DECODE_ERRORS, decode_general, decode_record
@@ -474,13 +474,8 @@ def _step(worker: _Worker, job: _Job) -> bool:
         # Building a chunk's events allocates two container objects per record and no cycle;
         # pausing the cyclic collector meanwhile saves it scanning them again and again
         # (about a tenth of this process's time per record). It is restored right after.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             decode(payload, job.source, job.builder)
-        finally:
-            if collecting:
-                gc.enable()
     elif kind == b"I":
         _chunk_issue(job.builder, job.source, orjson.loads(payload))
     elif kind == b"E":
