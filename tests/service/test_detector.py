@@ -288,3 +288,100 @@ def test_nul_characters_from_an_event_are_stored_visibly_on_any_database(
     assert alert.event["CommandLine"] == "mimikatz\u2400.exe"
     assert alert.host == "ws\u240001"
     assert Incident.objects.get().hosts == ["ws\u240001"]
+
+
+def test_a_rule_added_to_a_watched_folder_switches_in_at_one_position(
+    tmp_path: Path, rules: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detector looks at its rule folders (here at every pass): a rule file added, with
+    either suffix the loader reads, switches in at a journal position; the events before it
+    are not matched by it, the events after are, and the old rules match each event once."""
+    import time
+
+    from sentinelle.service import detector as detector_module
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.pipeline.models import Checkpoint
+
+    monkeypatch.setattr(detector_module, "RULES_LOOK_SECONDS", 0.0)
+    journal = tmp_path / "data" / "journal"
+    before = process_event(1, "www01", "mimikatz.exe psexec.exe")
+    after = process_event(2, "www02", "mimikatz.exe psexec.exe")
+    fill(journal, [before])
+    deadline = time.monotonic() + 60
+    steps: list[str] = []
+
+    def position() -> int:
+        row = Checkpoint.objects.filter(name=CHECKPOINT).first()
+        return row.position if row is not None else 0
+
+    def stop() -> bool:
+        assert time.monotonic() < deadline, f"detector stuck after {steps}"
+        if not steps and position() >= 1:
+            (rules / "lateral.yaml").write_text(LATERAL)  # `.yaml` is a rule file too
+            fill(journal, [after])
+            steps.append("rule added")
+        return bool(steps) and position() >= 2
+
+    config = ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),))
+    Detector(config, stop).run()
+    matched = set(Alert.objects.values_list("rule_id", "event_id"))
+    dump, lateral_rule = (f"5f0a8c3e-0000-4000-8000-00000000000{n}" for n in (1, 3))
+    assert matched == {
+        (dump, before.event_id),
+        (dump, after.event_id),
+        (lateral_rule, after.event_id),
+    }
+
+
+REPEATED = """
+title: Credential dumping tool run three times on one host
+id: 5f0a8c3e-0000-4000-8000-000000000004
+status: test
+level: critical
+correlation:
+  type: event_count
+  rules: [5f0a8c3e-0000-4000-8000-000000000001]
+  group-by: [Computer]
+  timespan: 10m
+  condition: {gte: 3}
+"""
+
+
+def test_an_event_stamped_in_the_future_cannot_stop_the_correlations_clock(
+    tmp_path: Path, rules: Path
+) -> None:
+    """The correlations' clock follows the events' own times. A sender controls those: one
+    event stamped in 2099 (a forged line, a device whose clock is wrong) must not carry the
+    clock there, where every later event would count at 2099 and no burst after the first
+    would fire again. An event is correlated at its own time, or when it arrived if that is
+    earlier (the service's clock, not the sender's)."""
+    from datetime import datetime
+
+    from sentinelle.web.alerts.models import Alert
+
+    (rules / "repeated.yml").write_text(REPEATED)
+
+    def dump(host: str, when: str, arrived: str) -> Record:
+        doc = {
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "EventID": 1,
+            "Computer": host,
+            "CommandLine": f"mimikatz.exe {when}",
+            "@timestamp": when,
+        }
+        received = datetime.fromisoformat(arrived).timestamp()
+        return Record("http", "winlogbeat", RecordKind.JSON, orjson.dumps(doc), received)
+
+    forged = dump("evil", "2099-01-01T00:00:00Z", "2026-11-27T21:59:00+00:00")
+    bursts = [
+        dump("ws01", f"2026-11-27T{hour}:0{n}:00Z", f"2026-11-27T{hour}:0{n}:05+00:00")
+        for hour in (22, 23)
+        for n in range(3)
+    ]
+    fill(tmp_path / "data" / "journal", [forged, *bursts])
+    run_once(ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),)))
+    fired = Alert.objects.filter(rule_id="5f0a8c3e-0000-4000-8000-000000000004")
+    assert sorted(str(a.timestamp and a.timestamp.isoformat()) for a in fired) == [
+        "2026-11-27T22:02:00+00:00",
+        "2026-11-27T23:02:00+00:00",
+    ]

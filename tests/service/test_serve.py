@@ -209,7 +209,8 @@ def post(url: str, secret: str, body: bytes = b"") -> tuple[int, dict[str, objec
 
 def test_rules_reloaded_through_the_api_switch_at_one_journal_position(tmp_path: Path) -> None:
     """An admin token asks for a reload; a rule added to the folder applies to every event
-    after the switch position and to none before it; the old rule matched each event once."""
+    after the switch position and to none before it; the old rule matched each event once.
+    SIGHUP to the service asks for a reload too."""
     from tests.service.test_detector import LATERAL
 
     rules = tmp_path / "rules"
@@ -244,6 +245,14 @@ def test_rules_reloaded_through_the_api_switch_at_one_journal_position(tmp_path:
         while served.position() < 80:
             assert time.monotonic() < deadline + 60, f"detector at {served.position()}"
             time.sleep(0.1)
+        # SIGHUP (systemctl reload) asks the same, with no rule changed for the folder's look.
+        assert served.proc is not None
+        served.proc.send_signal(signal.SIGHUP)
+        while served.log.read_text().count("event=detector.rules_switched") < 2:
+            assert served.proc.poll() is None, "SIGHUP stopped the service"
+            assert time.monotonic() < deadline + 120, "SIGHUP did not reload the rules"
+            time.sleep(0.1)
+        assert served.proc.poll() is None
     finally:
         if served.proc is not None:
             served.proc.send_signal(signal.SIGTERM)

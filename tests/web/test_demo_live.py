@@ -8,11 +8,13 @@ import http.cookiejar
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from sentinelle.demo_live import Feeder, free_ports, load_night
 from sentinelle.scenarios import generate_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+MASS_RENAMING = "8e71e4f2-fd8c-41ab-a678-adfd92ea58e1"  # the ransomware's encryption burst
 
 
 def test_a_night_is_loaded_in_time_order_with_its_headers(tmp_path: Path) -> None:
@@ -104,14 +107,17 @@ def test_the_live_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
         assert login, "".join(lines)
         url, user, password = login.groups()
         opener = sign_in(url, user, password)
-        incidents = ""
+        incidents = renaming = ""
         while time.monotonic() < deadline:
             alerts = opener.open(f"{url}/alerts/").read().decode()
             incidents = opener.open(f"{url}/incidents/?status=all").read().decode()
-            if 'href="/incidents/' in incidents and "/alerts/" in alerts and "alert-" in alerts:
+            renaming = opener.open(f"{url}/alerts/?rule={MASS_RENAMING}").read().decode()
+            row = '<tr id="alert-'  # an alert's row (the empty list has none)
+            if 'href="/incidents/' in incidents and row in alerts and row in renaming:
                 break
             time.sleep(2)
         assert 'href="/incidents/' in incidents, "no incident formed during the replay"
+        assert '<tr id="alert-' in renaming, "the ransomware's encryption was not detected"
     finally:
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=90)
@@ -120,3 +126,17 @@ def test_the_live_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert demo.returncode == 0, output
     assert "stopping the service" in output and "stopped;" in output
     assert not (tmp_path / "user-data").exists()
+
+    # The ransomware incident formed, and its encryption burst is dated in its own night (a
+    # night replayed after a later one had its correlations judged at the later night's time).
+    night = load_night("ransomware", tmp_path / "demo" / "scenarios" / "ransomware")
+    first, last = night.records[0][0], night.records[-1][0]
+    with sqlite3.connect(tmp_path / "demo" / "data" / "sentinelle.db") as db:
+        stored = db.execute(
+            "SELECT timestamp, incident_id FROM alerts_alert WHERE rule_id = ?", (MASS_RENAMING,)
+        ).fetchall()
+    assert stored
+    for stamp, incident in stored:
+        when = datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
+        assert first <= when <= last + 3600, (stamp, first, last)
+        assert incident is not None

@@ -20,6 +20,7 @@ the old set, every one after by the new, none by both.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -81,14 +82,15 @@ def _complete(state: DetectorState, fresh: DetectorState) -> DetectorState:
 
 
 def rules_digest(paths: Sequence[Path]) -> str:
-    """Changes when a rule file under ``paths`` is added, removed or edited."""
+    """Changes when a rule file under ``paths`` is added, removed or edited: the files the
+    loader would read (``sigma.files.rule_files``, every suffix it takes), by size and time."""
+    from sentinelle.sigma.files import rule_files
+
     h = hashlib.sha256()
-    for root in paths:
-        files = sorted(root.rglob("*.yml")) if root.is_dir() else [root]
-        for f in files:
-            with contextlib.suppress(OSError):
-                st = f.stat()
-                h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for f in rule_files(paths)[0]:
+        with contextlib.suppress(OSError):
+            st = f.stat()
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -215,9 +217,10 @@ class Detector:
             suppressed_ids: set[str] = set(
                 getattr(state.correlator, "suppressed_rule_ids", ()) or ()
             )
+            arrived = {e.seq: e.record.received for e in entries}
             for det in base:
                 if state.correlator is not None:
-                    detections.extend(state.correlator.feed(det))
+                    detections.extend(state.correlator.feed(self.correlated_at(det, arrived)))
                 if det.rule_id in suppressed_ids or det.details.get("suppressed"):
                     continue
                 detections.append(det)
@@ -236,6 +239,22 @@ class Detector:
             len(entries), len(detections), len(sliced.issues), time.perf_counter() - started
         )
         return end
+
+    def correlated_at(self, det: Detection, arrived: dict[int, float]) -> Detection:
+        """``det`` as the correlations see it: at its event's time, or at its arrival if that
+        is earlier. The correlations' clock follows the times fed to it and never goes back;
+        a sender controls its events' times, and one event stamped in 2099 (forged, or a
+        device whose clock is wrong) would otherwise carry the clock there for good: every
+        later event counted at 2099, no window closing, no burst firing again. The alert of
+        the event itself keeps the time it claims."""
+        ts = det.timestamp
+        if ts is None or det.event is None:
+            return det
+        at = arrived.get(det.event.record)
+        if at is None or ts <= at:
+            return det
+        self.metrics.m.ahead.inc()
+        return dataclasses.replace(det, timestamp=at)
 
     def advance_flows(self, state: DetectorState, now: float) -> list[Detection]:
         """Move the flow clock by the arrival time passed since the last flow delivery (the

@@ -25,6 +25,7 @@ class DetectorMetrics:
     merged: Any
     slice_seconds: Any
     network_losses: Any
+    ahead: Any
 
 
 @functools.cache
@@ -56,6 +57,10 @@ def detector_metrics() -> DetectorMetrics:
             "templates refused, state evicted... since the detector's state began",
             ["loss"],
             multiprocess_mode="mostrecent",
+        ),
+        ahead=Counter(
+            "sentinelle_detector_events_ahead",
+            "Detections whose event time was after their arrival: correlated at arrival",
         ),
     )
 
