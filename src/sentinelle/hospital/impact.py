@@ -36,11 +36,28 @@ from sentinelle.hospital.model import (
     Service,
     normalise_host,
 )
-from sentinelle.hospital.report import ImpactEntry, ImpactReport, ServiceState, Step
+from sentinelle.hospital.report import (
+    Cause,
+    CauseKind,
+    ImpactEntry,
+    ImpactReport,
+    ServiceState,
+    Step,
+)
 
 OK, DEGRADED, DOWN = 0, 1, 2
 # What an input does to the machine or component it names.
 UNAVAILABLE, DEGRADED_EFFECT, COMPROMISED = "unavailable", "degraded", "compromised"
+_REPORTED = {
+    UNAVAILABLE: CauseKind.REPORTED_UNAVAILABLE,
+    DEGRADED_EFFECT: CauseKind.REPORTED_DEGRADED,
+    COMPROMISED: CauseKind.REPORTED_COMPROMISED,
+}
+_ASSET = {
+    UNAVAILABLE: CauseKind.ASSET_UNAVAILABLE,
+    DEGRADED_EFFECT: CauseKind.ASSET_DEGRADED,
+    COMPROMISED: CauseKind.ASSET_COMPROMISED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +72,23 @@ class _Why:
     level: int
     label: str = ""
     rest: _Why | None = None
-    cause: str = ""
-    note: str = ""  # where a soft dependency turned "down" into "degraded"
+    cause: Cause | None = None
+    note: Cause | None = None  # where a soft dependency turned "down" into "degraded"
     length: int = 0  # steps in the path
 
     def via(self, label: str) -> _Why:
         return _Why(self.level, label, self, self.cause, self.note, self.length + 1)
 
-    def retold(self, level: int, note: str) -> _Why:
+    def retold(self, level: int, note: Cause | None) -> _Why:
         """The same path and cause at another level (a soft dependency's "down" as degraded)."""
         return _Why(level, self.label, self.rest, self.cause, note, self.length)
 
 
-def _root(level: int, cause: str, *labels: str) -> _Why:
+def _root(level: int, cause: Cause, *labels: str) -> _Why:
     """A chain ending at the root cause: ``labels`` from the component to the cause."""
     node: _Why | None = None
     for length, label in enumerate(reversed(labels), 1):
-        node = _Why(level, label, node, cause, "", length)
+        node = _Why(level, label, node, cause, None, length)
     assert node is not None
     return node
 
@@ -107,18 +124,18 @@ class _AssetHit:
 
     asset: Asset
     down_hosts: list[str] = field(default_factory=list)
-    whole_down: str = ""
+    whole_down: Cause | None = None
     degraded_hosts: list[str] = field(default_factory=list)
-    whole_degraded: str = ""
+    whole_degraded: Cause | None = None
     compromised: list[str] = field(default_factory=list)
-    whole_compromised: str = ""
+    whole_compromised: Cause | None = None
 
     def hosts(self, effect: str) -> list[str]:
         if effect == UNAVAILABLE:
             return self.down_hosts
         return self.degraded_hosts if effect == DEGRADED_EFFECT else self.compromised
 
-    def mark_whole(self, effect: str, cause: str) -> None:
+    def mark_whole(self, effect: str, cause: Cause) -> None:
         if effect == UNAVAILABLE:
             self.whole_down = self.whole_down or cause
         elif effect == DEGRADED_EFFECT:
@@ -133,10 +150,12 @@ class _AssetHit:
         found = _FINE
         if self.down_hosts:
             host = self.down_hosts[0]
-            cause = f"host {host} unavailable"
+            cause = Cause.of(CauseKind.HOST_UNAVAILABLE, host=host)
             if len(self.down_hosts) > 1:
                 named = ", ".join(self.down_hosts[:5])
-                cause = f"{len(self.down_hosts)} hosts unavailable ({named})"
+                cause = Cause.of(
+                    CauseKind.HOSTS_UNAVAILABLE, count=len(self.down_hosts), hosts=named
+                )
             # A pattern or a count means machines we cannot name may still run: never assume
             # all of them are down.
             complete = not self.asset.patterns and len(self.down_hosts) >= self.asset.size
@@ -145,7 +164,8 @@ class _AssetHit:
             found = _worse(found, _root(DEGRADED, self.whole_degraded, label))
         elif self.degraded_hosts:
             host = self.degraded_hosts[0]
-            found = _worse(found, _root(DEGRADED, f"host {host} degraded", label, f"host:{host}"))
+            cause = Cause.of(CauseKind.HOST_DEGRADED, host=host)
+            found = _worse(found, _root(DEGRADED, cause, label, f"host:{host}"))
         return found
 
     def risk(self) -> _Why:
@@ -154,7 +174,8 @@ class _AssetHit:
             return _root(1, self.whole_compromised, label)
         if self.compromised:
             host = self.compromised[0]
-            return _root(1, f"host {host} compromised", label, f"host:{host}")
+            cause = Cause.of(CauseKind.HOST_COMPROMISED, host=host)
+            return _root(1, cause, label, f"host:{host}")
         return _FINE
 
 
@@ -165,9 +186,9 @@ class _Inputs:
         self.model = model
         self.hits: dict[str, _AssetHit] = {}
         # (component, site or None for every instance) -> (level, cause); the worst one is kept.
-        self.stopped: dict[tuple[str, str | None], tuple[int, str]] = {}
-        self.risky: dict[tuple[str, str | None], str] = {}  # components said compromised
-        self.isolated: dict[str, str] = {}  # site -> cause
+        self.stopped: dict[tuple[str, str | None], tuple[int, Cause]] = {}
+        self.risky: dict[tuple[str, str | None], Cause] = {}  # components said compromised
+        self.isolated: dict[str, Cause] = {}  # site -> cause
         self.unresolved: list[str] = []
         self.unknown: list[tuple[str, str]] = []  # (effect, name) of the names matching nothing
         self.named: dict[str, list[str]] = {UNAVAILABLE: [], DEGRADED_EFFECT: [], COMPROMISED: []}
@@ -175,20 +196,22 @@ class _Inputs:
     def hit(self, asset: Asset) -> _AssetHit:
         return self.hits.setdefault(asset.id, _AssetHit(asset))
 
-    def stop(self, key: tuple[str, str | None], level: int, cause: str) -> None:
+    def stop(self, key: tuple[str, str | None], level: int, cause: Cause) -> None:
         if key not in self.stopped or self.stopped[key][0] < level:
             self.stopped[key] = (level, cause)
 
     def add_action(self, action: ContainmentAction) -> None:
         resolved = resolve_action(self.model, action)
-        cause = f"containment action {action}"
         if action.isolates_site:
             assert resolved.site is not None
-            self.isolated.setdefault(resolved.site, f"site isolated by {cause}")
+            cause = Cause.of(CauseKind.SITE_ISOLATED, action=action)
+            self.isolated.setdefault(resolved.site, cause)
         elif resolved.component is not None:
-            self.stop((resolved.component.id, resolved.site), DOWN, f"cut by {cause}")
+            cause = Cause.of(CauseKind.CUT, action=action)
+            self.stop((resolved.component.id, resolved.site), DOWN, cause)
         elif resolved.asset is not None:
-            self.hit(resolved.asset).mark_whole(UNAVAILABLE, f"stopped by {cause}")
+            cause = Cause.of(CauseKind.STOPPED, action=action)
+            self.hit(resolved.asset).mark_whole(UNAVAILABLE, cause)
 
     def add_names(
         self, unavailable: Iterable[str], degraded: Iterable[str], compromised: Iterable[str]
@@ -208,15 +231,15 @@ class _Inputs:
         if comp is not None and (not site or comp.runs_at(site)):
             key = (comp.id, site or None)
             if effect == COMPROMISED:
-                self.risky.setdefault(key, f"reported {effect}")
+                self.risky.setdefault(key, Cause.of(_REPORTED[effect]))
             else:
                 level = DOWN if effect == UNAVAILABLE else DEGRADED
-                self.stop(key, level, f"reported {effect}")
+                self.stop(key, level, Cause.of(_REPORTED[effect]))
             self.named[effect].append(name)
             return
         asset = self.model.assets.get(name)
         if asset is not None:
-            self.hit(asset).mark_whole(effect, f"asset {asset.id} {effect}")
+            self.hit(asset).mark_whole(effect, Cause.of(_ASSET[effect], asset=asset.id))
             self.named[effect].append(name)
             return
         asset = self.model.locate_host(name)
@@ -367,12 +390,12 @@ class _Evaluator:
             else:
                 for s in states:
                     if s.level:
-                        avail = _worse(avail, s.retold(DEGRADED, "").via(label))
+                        avail = _worse(avail, s.retold(DEGRADED, None).via(label))
         for dep in comp.depends_on:
             seen = self.view(dep.target, site)
             dep_avail = seen.availability
             if dep.kind is DependencyKind.SOFT and dep_avail.level == DOWN:
-                note = f"{comp.id} works without {dep.target} (soft dependency)"
+                note = Cause.of(CauseKind.SOFT_DEPENDENCY, component=comp.id, dependency=dep.target)
                 dep_avail = dep_avail.retold(DEGRADED, note)
             avail = _worse(avail, dep_avail.via(label))
             risk = _worse(risk, seen.risk.via(label))
@@ -390,7 +413,8 @@ class _Evaluator:
         elif comp.placement is Placement.LOCAL:
             inst = self.instances.get((cid, site))
             if inst is None:  # the loader refuses such models; kept for models built in code
-                result = _Signals(_root(DOWN, f"no instance of {cid} at site {site}", cid))
+                cause = Cause.of(CauseKind.NO_INSTANCE, component=cid, site=site)
+                result = _Signals(_root(DOWN, cause, cid))
             else:
                 result = inst
         else:
@@ -491,11 +515,11 @@ class _Evaluator:
             criticality=comp.criticality.value if isinstance(comp, Service) else None,
             state=state,
             via=self._via(comp.id, site, main),
-            cause=main.cause,
-            note=main.note,
+            root_cause=main.cause,
+            propagation=main.note,
             at_risk=bool(risk.level),
             risk_via=self._via(comp.id, site, risk),
-            risk_cause=risk.cause,
+            risk_root_cause=risk.cause,
             runbook=runbook,
             rto_seconds=comp.rto_seconds,
             owner=comp.owner,

@@ -2,6 +2,11 @@
 
 Kept apart from the engine so that outputs (tables, JSON, the HTML report) depend only on these
 plain records, never on how the engine computes them.
+
+The "why" is data, not prose: a :class:`Cause` is a kind and its arguments (a host, an action),
+and :meth:`ImpactEntry.explanation` gives an entry's whole reason as plain data. The engine's
+own words (``cause``, ``reason``: the command line's, the JSON's) are English made from that
+data here; the web app words the same data in its reader's language (``sentinelle.web.reasons``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,74 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+
+class CauseKind(StrEnum):
+    """What made a component fail (its arguments in brackets)."""
+
+    HOST_UNAVAILABLE = "host-unavailable"  # host
+    HOSTS_UNAVAILABLE = "hosts-unavailable"  # count, hosts (the first five, comma-separated)
+    HOST_DEGRADED = "host-degraded"  # host
+    HOST_COMPROMISED = "host-compromised"  # host
+    ASSET_UNAVAILABLE = "asset-unavailable"  # asset
+    ASSET_DEGRADED = "asset-degraded"  # asset
+    ASSET_COMPROMISED = "asset-compromised"  # asset
+    REPORTED_UNAVAILABLE = "reported-unavailable"  # a component named as an input
+    REPORTED_DEGRADED = "reported-degraded"
+    REPORTED_COMPROMISED = "reported-compromised"
+    SITE_ISOLATED = "site-isolated"  # action
+    CUT = "cut"  # action
+    STOPPED = "stopped"  # action
+    NO_INSTANCE = "no-instance"  # component, site
+    # A note rather than a cause: how a failure propagated.
+    SOFT_DEPENDENCY = "soft-dependency"  # component, dependency
+
+
+CAUSE_TEXT: dict[CauseKind, str] = {
+    CauseKind.HOST_UNAVAILABLE: "host {host} unavailable",
+    CauseKind.HOSTS_UNAVAILABLE: "{count} hosts unavailable ({hosts})",
+    CauseKind.HOST_DEGRADED: "host {host} degraded",
+    CauseKind.HOST_COMPROMISED: "host {host} compromised",
+    CauseKind.ASSET_UNAVAILABLE: "asset {asset} unavailable",
+    CauseKind.ASSET_DEGRADED: "asset {asset} degraded",
+    CauseKind.ASSET_COMPROMISED: "asset {asset} compromised",
+    CauseKind.REPORTED_UNAVAILABLE: "reported unavailable",
+    CauseKind.REPORTED_DEGRADED: "reported degraded",
+    CauseKind.REPORTED_COMPROMISED: "reported compromised",
+    CauseKind.SITE_ISOLATED: "site isolated by containment action {action}",
+    CauseKind.CUT: "cut by containment action {action}",
+    CauseKind.STOPPED: "stopped by containment action {action}",
+    CauseKind.NO_INSTANCE: "no instance of {component} at site {site}",
+    CauseKind.SOFT_DEPENDENCY: "{component} works without {dependency} (soft dependency)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """A cause as data: its kind and its arguments (names from the model and the inputs)."""
+
+    kind: CauseKind
+    args: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, kind: CauseKind, **args: object) -> Cause:
+        return cls(kind, tuple(sorted((k, str(v)) for k, v in args.items())))
+
+    @property
+    def text(self) -> str:
+        """In English, as the command line and the JSON report say it."""
+        return CAUSE_TEXT[self.kind].format(**dict(self.args))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind.value, **dict(self.args)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Cause:
+        return cls.of(CauseKind(data["kind"]), **{k: v for k, v in data.items() if k != "kind"})
+
+
+def _text(cause: Cause | None) -> str:
+    return cause.text if cause is not None else ""
 
 
 class ServiceState(StrEnum):
@@ -74,11 +147,11 @@ class ImpactEntry:
     criticality: str | None
     state: ServiceState
     via: Step | None
-    cause: str  # the root cause, in words
-    note: str  # how it propagated when that matters ("works without X (soft dependency)")
+    root_cause: Cause | None  # None when operational
+    propagation: Cause | None  # how it propagated when that matters (a soft dependency)
     at_risk: bool
     risk_via: Step | None
-    risk_cause: str
+    risk_root_cause: Cause | None
     runbook: str | None
     rto_seconds: int | None
     owner: str
@@ -87,6 +160,20 @@ class ImpactEntry:
     @property
     def service(self) -> str:
         return self.component
+
+    @property
+    def cause(self) -> str:
+        """The root cause, in English words."""
+        return _text(self.root_cause)
+
+    @property
+    def note(self) -> str:
+        """How it propagated, in English ("works without X (soft dependency)"), or empty."""
+        return _text(self.propagation)
+
+    @property
+    def risk_cause(self) -> str:
+        return _text(self.risk_root_cause)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -103,18 +190,28 @@ class ImpactEntry:
 
     @property
     def reason(self) -> str:
-        """One line: the state, what failed first and the root cause (never the whole path,
-        which can be thousands of steps long)."""
+        """One line, in English: the state, what failed first and the root cause (never the
+        whole path, which can be thousands of steps long)."""
+        return reason_text(self.explanation())
+
+    def explanation(self) -> dict[str, Any]:
+        """The reason as data, for a reader that words it in its own language: the state, the
+        short path (at most four labels; None where steps are left out), the root cause, the
+        note, and, for a component down or degraded and also at risk, what puts it at risk."""
         if self.state is ServiceState.OPERATIONAL:
-            return "operational"
-        risk_only = self.state is ServiceState.AT_RISK
-        text = f"{self.state.label}: {_short_path(self.component, self.via)} ({self.cause})"
-        if self.note:
-            text += f"; {self.note}"
-        if self.at_risk and not risk_only:
-            shown = _short_path(self.component, self.risk_via)
-            text += f"; also at risk: {shown} ({self.risk_cause})"
-        return text
+            return {"state": self.state.value}
+        out: dict[str, Any] = {
+            "state": self.state.value,
+            "path": _short_path(self.component, self.via),
+            "cause": self.root_cause.to_dict() if self.root_cause else None,
+            "note": self.propagation.to_dict() if self.propagation else None,
+        }
+        if self.at_risk and self.state is not ServiceState.AT_RISK:
+            out["risk"] = {
+                "path": _short_path(self.component, self.risk_via),
+                "cause": self.risk_root_cause.to_dict() if self.risk_root_cause else None,
+            }
+        return out
 
     def to_dict(self, numbers: dict[int, int] | None = None) -> dict[str, Any]:
         """The entry as JSON-ready data; ``numbers`` gives the position of each step in the
@@ -128,6 +225,7 @@ class ImpactEntry:
             "criticality": self.criticality,
             "state": self.state.value,
             "reason": self.reason,
+            "explanation": self.explanation(),
             "via": self.via.label if self.via else None,
             "via_step": known.get(id(self.via)) if self.via else None,
             "cause": self.cause,
@@ -143,18 +241,43 @@ class ImpactEntry:
         }
 
 
-def _short_path(component: str, via: Step | None) -> str:
-    """``component -> first step [-> ... ->] root``: at most four names, whatever the depth."""
+def _short_path(component: str, via: Step | None) -> list[str | None]:
+    """``[component, first step, (None,) root]``: at most four names whatever the depth, None
+    standing for the steps left out."""
     if via is None:
-        return component
+        return [component]
     last = via
     count = 1
     while last.next is not None:
         last = last.next
         count += 1
     if count <= 3:
-        return " -> ".join([component, *via.labels()])
-    return f"{component} -> {via.label} -> ... -> {last.label}"
+        return [component, *via.labels()]
+    return [component, via.label, None, last.label]
+
+
+def path_text(path: list[str | None]) -> str:
+    """``a -> b -> ... -> z``."""
+    return " -> ".join("..." if label is None else label for label in path)
+
+
+def _cause_text(data: dict[str, str] | None) -> str:
+    return Cause.from_dict(data).text if data else ""
+
+
+def reason_text(explanation: dict[str, Any]) -> str:
+    """An :meth:`ImpactEntry.explanation` in English: ``down: a -> b (cause); note; also at
+    risk: a -> c (cause)``."""
+    state = ServiceState(explanation["state"])
+    if state is ServiceState.OPERATIONAL:
+        return "operational"
+    text = f"{state.label}: {path_text(explanation['path'])} ({_cause_text(explanation['cause'])})"
+    if explanation.get("note"):
+        text += f"; {_cause_text(explanation['note'])}"
+    risk = explanation.get("risk")
+    if risk:
+        text += f"; also at risk: {path_text(risk['path'])} ({_cause_text(risk['cause'])})"
+    return text
 
 
 @dataclass(slots=True)

@@ -109,8 +109,9 @@ class Cell:
     service: str
     status: str
     source: str
-    reason: str
+    reason: str  # in English (the API's, the exports'); pages word ``why`` in their language
     sources: dict[str, Any] = field(default_factory=dict)
+    why: list[dict[str, Any]] = field(default_factory=list)  # sentinelle.web.reasons parts
 
     @property
     def key(self) -> tuple[str, str]:
@@ -121,7 +122,7 @@ class Cell:
         sources = dict(self.sources)
         if SEEN in sources:
             sources[SEEN] = {k: v for k, v in sources[SEEN].items() if k != "at"}
-        return orjson.dumps([self.status, self.source, self.reason, sources])
+        return orjson.dumps([self.status, self.source, self.reason, self.why, sources])
 
 
 def service_order(model: HospitalModel) -> list[str]:
@@ -162,9 +163,13 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
             entry = report.entry(sid, site)
             predicted = Status(entry.state.value) if entry is not None else Status.OPERATIONAL
             reason = entry.reason if entry is not None else ""
-            at_risk = entry is not None and entry.at_risk
-            sources: dict[str, Any] = {PREDICTED: {"status": predicted.value, "reason": reason}}
-            status, source, shown = predicted, PREDICTED, reason
+            engine: list[dict[str, Any]] = (
+                [{"impact": entry.explanation()}] if entry is not None else []
+            )
+            sources: dict[str, Any] = {
+                PREDICTED: {"status": predicted.value, "reason": reason, "why": engine}
+            }
+            status, source, shown, why = predicted, PREDICTED, reason, engine
             obs = seen.get((site, sid)) or seen.get(("", sid))  # "": seen everywhere
             if obs is not None:
                 sources[SEEN] = {
@@ -174,9 +179,11 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
                     "by": obs.source,
                 }
                 status, source, shown = SEEN_STATUS[obs.state], SEEN, obs.reason
-                if status is Status.OPERATIONAL and at_risk:
+                why = [{"text": obs.reason}]
+                if status is Status.OPERATIONAL and entry is not None and entry.at_risk:
                     status = Status.AT_RISK
-                    shown = f"{obs.reason}; {entry.reason if entry else ''}"
+                    shown = f"{obs.reason}; {entry.reason}"
+                    why = [{"text": obs.reason}, *engine]
             decl = declared.get((site, sid))
             if decl is not None:
                 sources[DECLARED] = {
@@ -188,10 +195,11 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
                     "id": decl.id,
                 }
                 status, source, shown = Status(decl.status), DECLARED, decl.reason
+                why = [{"text": decl.reason}]
             disagree = disagreements(sources)
             if disagree:
                 sources["disagree"] = [list(d) for d in disagree]
-            cells.append(Cell(site, sid, status.value, source, shown, sources))
+            cells.append(Cell(site, sid, status.value, source, shown, sources, why))
     return cells
 
 
@@ -270,7 +278,7 @@ def next_revision() -> int:
 def _differs(row: ServiceStatus | None, cell: Cell) -> bool:
     if row is None:
         return True
-    stored = Cell(row.site, row.service, row.status, row.source, row.reason, row.sources)
+    stored = Cell(row.site, row.service, row.status, row.source, row.reason, row.sources, row.why)
     return stored.comparable() != cell.comparable()
 
 
@@ -321,7 +329,7 @@ def _write(
             row.since = now
             flips.append(_flip(cell, old, now))
         row.status, row.source, row.reason = cell.status, cell.source, cell.reason
-        row.sources, row.revision = cell.sources, rev
+        row.sources, row.why, row.revision = cell.sources, cell.why, rev
         row.save()
     StatusChange.objects.bulk_create(flips)
     return len(flips)
@@ -336,6 +344,7 @@ def _flip(cell: Cell, old: str, now: Any) -> StatusChange:
         at=now,
         source=cell.source,
         reason=cell.reason[:4000],
+        why=cell.why,
     )
 
 
@@ -384,6 +393,7 @@ def current_rows(model: HospitalModel) -> list[ServiceStatus]:
             source=c.source,
             reason=c.reason,
             sources=c.sources,
+            why=c.why,
         )
         for c in compute(model, gather(model))
     ]

@@ -88,7 +88,8 @@ class ServiceStatus(models.Model):
     service = models.CharField(max_length=128)
     status = models.CharField(max_length=16, choices=Status)
     source = models.CharField(max_length=16)  # predicted, seen, declared
-    reason = models.TextField(blank=True, default="")
+    reason = models.TextField(blank=True, default="")  # in English (the API's, the exports')
+    why = models.JSONField(default=list, blank=True)  # the reason as parts (web.reasons)
     sources = models.JSONField(default=dict)
     since = models.DateTimeField(default=timezone.now)  # the status, not the reason
     revision = models.PositiveBigIntegerField(default=0, db_index=True)
@@ -108,7 +109,8 @@ class StatusChange(Kept):
     new = models.CharField(max_length=16, choices=Status)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     source = models.CharField(max_length=16)
-    reason = models.TextField(blank=True, default="")
+    reason = models.TextField(blank=True, default="")  # in English
+    why = models.JSONField(default=list, blank=True)  # the reason as parts (web.reasons)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["-at", "-id"]

@@ -69,7 +69,8 @@ def entry_dict(entry: Any) -> dict[str, Any]:
         "name": entry.name,
         "criticality": entry.criticality,
         "state": entry.state.value,
-        "cause": entry.cause,
+        "cause": entry.cause,  # in English; pages word the explanation in their language
+        "explanation": entry.explanation(),
         "path": list(entry.path),
     }
 

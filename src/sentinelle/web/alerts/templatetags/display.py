@@ -14,6 +14,7 @@ import orjson
 from django import template
 
 from sentinelle.terminal import printable
+from sentinelle.web import reasons
 
 register = template.Library()
 
@@ -75,3 +76,30 @@ def joined(values: Any, limit: int = 50) -> str:
     items = [shown(v, 300) for v in values[:limit]]
     more = len(values) - limit
     return ", ".join(items) + (f" … (+{more})" if more > 0 else "")
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+@register.filter
+def reason(value: Any) -> str:
+    """Why, in the page's language: the ``why`` parts of a board row, a status change or a
+    source (``sentinelle.web.reasons``), else the ``reason`` text it stored."""
+    return reasons.parts_text(_field(value, "why"), str(_field(value, "reason") or ""))
+
+
+@register.filter
+def impact_cause(entry: Any) -> str:
+    """An impact entry's root cause in the page's language (its English ``cause`` for an entry
+    stored without its explanation)."""
+    explanation = _field(entry, "explanation")
+    if isinstance(explanation, dict) and explanation.get("cause"):
+        return reasons.cause_text(explanation["cause"])
+    return str(_field(entry, "cause") or "")
+
+
+@register.filter
+def state_label(value: Any) -> str:
+    """An impact state (down, degraded, at-risk, operational) in the page's language."""
+    return reasons.state_text(value)
