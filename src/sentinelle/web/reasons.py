@@ -8,7 +8,8 @@ indisponible" where the command line says "host pc-12 unavailable".
 
 What the board shows in a cell is a list of *parts* (:func:`parts_text`), so that a reason made
 of several sources stays translatable piece by piece: ``{"text": ...}`` is someone's own words
-(a declaration, a probe's answer) shown as written; ``{"impact": explanation}`` is the engine's.
+(a declaration, a probe's answer) shown as written; ``{"impact": explanation}`` is the engine's;
+``{"expired": {...}}`` says that a declaration's expected end has passed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
@@ -103,11 +106,25 @@ def impact_text(explanation: Any) -> str:
     return text
 
 
+def expired_text(data: Any) -> str:
+    """A declaration past its expected end: what it said, until when, who said it."""
+    if not isinstance(data, Mapping):
+        return ""
+    end = parse_datetime(str(data.get("expected_end") or ""))
+    return _("declaration expired (%(status)s until %(end)s, by %(author)s)") % {
+        "status": state_text(data.get("status", "")),
+        "end": formats.date_format(timezone.localtime(end), "Y-m-d H:i") if end else "?",
+        "author": str(data.get("by", "")),
+    }
+
+
 def part_text(part: Any) -> str:
     if not isinstance(part, Mapping):
         return ""
     if "impact" in part:
         return impact_text(part["impact"])
+    if "expired" in part:
+        return expired_text(part["expired"])
     return str(part.get("text", ""))
 
 

@@ -7,7 +7,10 @@ Three sources speak of a cell:
   ``sentinelle impact``) on the hosts and assets of the incidents not yet closed (compromised)
   and the containment actions recorded as taken;
 * **seen**: what measurement says (the probes, through :mod:`sentinelle.web.crisis.observed`);
-* **declared**: a person's declaration (author, time, reason, expected end).
+* **declared**: a person's declaration (author, time, reason, expected end). Once its expected
+  end has passed it is *expired*: the cell shows it as such, the other sources decide the status
+  again, and that change is a :class:`StatusChange` row like any other (a person ends a
+  declaration; time only expires it, so nothing is written to the declaration itself).
 
 A declaration has the last word (someone on the ground said so), then measurement, then the
 prediction; a probe sees availability only, so a service seen up that the engine finds at risk
@@ -91,6 +94,7 @@ class Inputs:
     refused_actions: tuple[str, ...] = ()  # taken actions the model cannot apply, with why
     declarations: tuple[DeclaredState, ...] = ()
     observations: tuple[observed.Observation, ...] = ()
+    expired: tuple[DeclaredState, ...] = ()  # not ended, but past their expected end
 
     def digest(self, model: HospitalModel) -> str:
         data = {
@@ -98,6 +102,7 @@ class Inputs:
             "compromised": self.compromised,
             "actions": self.actions,
             "declarations": [(d.id, d.status, d.reason) for d in self.declarations],
+            "expired": [d.id for d in self.expired],
             "seen": sorted((o.site, o.service, o.state, o.reason) for o in self.observations),
         }
         return hashlib.sha256(orjson.dumps(data)).hexdigest()
@@ -139,7 +144,7 @@ def disagreements(sources: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     where "says" is up, degraded or down ("predicted down, seen up")."""
     said: dict[str, str] = {}
     for name in (DECLARED, PREDICTED):
-        if name in sources:
+        if name in sources and not sources[name].get("expired"):
             said[name] = _AVAILABILITY[Status(sources[name]["status"])]
     if SEEN in sources:
         said[SEEN] = sources[SEEN]["state"]
@@ -154,6 +159,7 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
     """Every (site, service) cell of the board: services vital first, sites in model order."""
     report = assess(model, compromised=inputs.compromised, actions=inputs.actions)
     declared = {(d.site, d.service): d for d in inputs.declarations}
+    expired = {(d.site, d.service): d for d in inputs.expired}
     seen = {(o.site, o.service): o for o in inputs.observations}
     site_rank = {s: i for i, s in enumerate(model.sites)}
     cells: list[Cell] = []
@@ -186,16 +192,14 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
                     why = [{"text": obs.reason}, *engine]
             decl = declared.get((site, sid))
             if decl is not None:
-                sources[DECLARED] = {
-                    "status": decl.status,
-                    "reason": decl.reason,
-                    "by": decl.author,
-                    "at": decl.at.isoformat(),
-                    "expected_end": decl.expected_end.isoformat() if decl.expected_end else None,
-                    "id": decl.id,
-                }
+                sources[DECLARED] = _declared_source(decl)
                 status, source, shown = Status(decl.status), DECLARED, decl.reason
                 why = [{"text": decl.reason}]
+            elif (site, sid) in expired:  # said so until its expected end; the others decide
+                over = expired[(site, sid)]
+                sources[DECLARED] = {**_declared_source(over), "expired": True}
+                why = [{"expired": _expired_part(over)}, *why]
+                shown = "; ".join(t for t in (_expired_text(over), shown) if t)
             disagree = disagreements(sources)
             if disagree:
                 sources["disagree"] = [list(d) for d in disagree]
@@ -203,11 +207,41 @@ def compute(model: HospitalModel, inputs: Inputs) -> list[Cell]:
     return cells
 
 
+def _declared_source(decl: DeclaredState) -> dict[str, Any]:
+    return {
+        "status": decl.status,
+        "reason": decl.reason,
+        "by": decl.author,
+        "at": decl.at.isoformat(),
+        "expected_end": decl.expected_end.isoformat() if decl.expected_end else None,
+        "id": decl.id,
+    }
+
+
+def _expired_part(decl: DeclaredState) -> dict[str, Any]:
+    """What a cell says of a declaration past its expected end (worded by web.reasons)."""
+    assert decl.expected_end is not None
+    return {
+        "id": decl.id,
+        "status": decl.status,
+        "expected_end": decl.expected_end.isoformat(),
+        "by": decl.author,
+    }
+
+
+def _expired_text(decl: DeclaredState) -> str:
+    assert decl.expected_end is not None
+    end = timezone.localtime(decl.expected_end)
+    return f"declaration expired ({decl.status} until {end:%Y-%m-%d %H:%M}, by {decl.author})"
+
+
 # -- the store ---------------------------------------------------------------------------------
 
 
-def gather(model: HospitalModel) -> Inputs:
-    """The board's inputs as the store holds them now."""
+def gather(model: HospitalModel, now: datetime | None = None) -> Inputs:
+    """The board's inputs as the store holds them at ``now`` (the declarations past their
+    expected end by then apart)."""
+    now = now or timezone.now()
     compromised: set[str] = set()
     for hosts, assets in Incident.objects.filter(status__in=LIVE_INCIDENTS).values_list(
         "hosts", "assets"
@@ -228,20 +262,22 @@ def gather(model: HospitalModel) -> Inputs:
             refused.append(f"{text}: {exc}")
             continue
         actions.append(text)
-    declarations = tuple(
+    standing = [
         DeclaredState(
             d.pk, d.site, d.service, d.status, d.reason, d.author.username, d.at, d.expected_end
         )
         for d in Declaration.objects.filter(ended__isnull=True, superseded_by__isnull=True)
         .select_related("author")
         .order_by("at", "id")
-    )
+    ]
+    over = tuple(d for d in standing if d.expected_end is not None and d.expected_end <= now)
     return Inputs(
         tuple(sorted(compromised)),
         tuple(dict.fromkeys(actions)),
         tuple(refused),
-        declarations,
+        tuple(d for d in standing if d not in over),
         tuple(observed.observations().values()),
+        over,
     )
 
 
@@ -282,19 +318,23 @@ def _differs(row: ServiceStatus | None, cell: Cell) -> bool:
     return stored.comparable() != cell.comparable()
 
 
-def refresh(model: HospitalModel | None = None, *, force: bool = False) -> Refreshed:
-    """Compute the board and write what changed (nothing at all when nothing moved)."""
+def refresh(
+    model: HospitalModel | None = None, *, force: bool = False, now: datetime | None = None
+) -> Refreshed:
+    """Compute the board as it stands at ``now`` and write what changed (nothing at all when
+    nothing moved). A declaration expiring moves the inputs, so the next refresh after its
+    expected end (``sentinelle serve`` refreshes every second) shows it."""
     if model is None:
         from sentinelle.web.sources import hospital_model
 
         model = hospital_model()
-    inputs = gather(model)
+    now = now or timezone.now()
+    inputs = gather(model, now)
     digest = inputs.digest(model)
     board = Board.objects.filter(pk=1).first()
     if not force and board is not None and board.inputs == digest:
         return Refreshed(board.revision, 0, 0, inputs.refused_actions)
     cells = compute(model, inputs)
-    now = timezone.now()
     with transaction.atomic():
         board = _locked_board()
         current = {(r.site, r.service): r for r in ServiceStatus.objects.all()}
@@ -328,11 +368,26 @@ def _write(
         elif row.status != cell.status:
             row.since = now
             flips.append(_flip(cell, old, now))
+        elif _expires_now(row, cell):  # the status stays, but who decides it changed: noted
+            flips.append(_flip(cell, old, now))
         row.status, row.source, row.reason = cell.status, cell.source, cell.reason
         row.sources, row.why, row.revision = cell.sources, cell.why, rev
         row.save()
     StatusChange.objects.bulk_create(flips)
     return len(flips)
+
+
+def _expires_now(row: ServiceStatus, cell: Cell) -> bool:
+    """Whether ``cell`` shows expired a declaration that ``row`` (as stored) still applied."""
+    before = row.sources.get(DECLARED) if isinstance(row.sources, dict) else None
+    after = cell.sources.get(DECLARED)
+    return (
+        isinstance(before, dict)
+        and not before.get("expired")
+        and isinstance(after, dict)
+        and bool(after.get("expired"))
+        and before.get("id") == after.get("id")
+    )
 
 
 def _flip(cell: Cell, old: str, now: Any) -> StatusChange:

@@ -142,7 +142,13 @@ class Declaration(Kept):
 
     @property
     def active(self) -> bool:
+        """Neither ended by a person nor superseded (it may have expired meanwhile)."""
         return self.ended is None and self.superseded_by_id is None
+
+    @property
+    def expired(self) -> bool:
+        """Active, but past its expected end: the board no longer applies it."""
+        return self.active and self.expected_end is not None and self.expected_end <= timezone.now()
 
 
 class EntryKind(models.TextChoices):

@@ -9,6 +9,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -54,10 +55,11 @@ def _board_context(sites: list[str]) -> dict[str, Any]:
 @access(read=EVERYONE)
 def board(request: HttpRequest) -> HttpResponse:
     context = _board_context([])
+    standing = Declaration.objects.filter(ended__isnull=True, superseded_by__isnull=True)
+    in_force = Q(expected_end__isnull=True) | Q(expected_end__gt=context["now"])
     context.update(
-        declarations=Declaration.objects.filter(ended__isnull=True, superseded_by__isnull=True)
-        .select_related("author")
-        .order_by("-at")[:100],
+        declarations=standing.filter(in_force).select_related("author").order_by("-at")[:100],
+        expired=standing.exclude(in_force).select_related("author").order_by("-at")[:100],
         changes=StatusChange.objects.all()[:15],
         can_write=in_cell(request),
         stream_url=reverse("crisis:stream"),
