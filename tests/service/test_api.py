@@ -72,6 +72,13 @@ def test_filters_combine() -> None:
     assert sorted(int(i["event"]["n"]) for i in items) == [1, 3, 5, 7, 9]
     items = client.get("/api/v1/alerts?rule=r-low&since=2026-11-27T22:20:00Z").json()["items"]
     assert sorted(int(i["event"]["n"]) for i in items) == [20, 22, 24]
+    from sentinelle.web.alerts.models import Alert
+
+    Alert.objects.filter(id__in=[f"{i:032x}" for i in (2, 3)]).update(status="acknowledged")
+    items = client.get("/api/v1/alerts?status=acknowledged").json()["items"]
+    assert sorted(int(i["event"]["n"]) for i in items) == [2, 3]
+    assert len(client.get("/api/v1/alerts?status=new&limit=100").json()["items"]) == 23
+    assert client.get("/api/v1/alerts?status=whatever").status_code == 422
     assert client.get("/api/v1/alerts?level=urgent").status_code == 422
     assert client.get("/api/v1/alerts?limit=0").status_code == 422
     assert client.get("/api/v1/alerts?cursor=%%%").status_code == 400

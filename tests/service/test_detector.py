@@ -138,6 +138,11 @@ def test_alerts_are_stored_once_enriched_and_equal_a_hunt_of_the_journal(
 
 
 def test_suppressions_stop_new_alerts_and_count_their_hits(tmp_path: Path, rules: Path) -> None:
+    """By rule and host, by a field's value; an expired or revoked one no longer applies."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from sentinelle.web.accounts.models import User
     from sentinelle.web.alerts.models import Alert, Suppression
 
@@ -148,14 +153,31 @@ def test_suppressions_stop_new_alerts_and_count_their_hits(tmp_path: Path, rules
         reason="red team exercise",
         author=author,
     )
+    by_value = Suppression.objects.create(
+        field="CommandLine", value="mimikatz --lab", reason="training room", author=author
+    )
+    # Rule-wide, but over or taken back: they suppress nothing.
+    dump = "5f0a8c3e-0000-4000-8000-000000000001"
+    Suppression.objects.create(
+        rule_id=dump, reason="old", author=author, expires=timezone.now() - timedelta(hours=1)
+    )
+    Suppression.objects.create(rule_id=dump, reason="undone", author=author, revoked=timezone.now())
     fill(
         tmp_path / "data" / "journal",
-        [process_event(1, "www01", "mimikatz"), process_event(2, "www02", "mimikatz")],
+        [
+            process_event(1, "www01", "mimikatz"),
+            process_event(2, "www02", "mimikatz"),
+            process_event(3, "www03", "mimikatz --lab"),
+            process_event(4, "www03", "mimikatz --prod"),
+        ],
     )
     run_once(ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),)))
-    assert [a.host for a in Alert.objects.all()] == ["www01"]
+    shown = sorted(a.event["CommandLine"] + "@" + a.host for a in Alert.objects.all())
+    assert shown == ["mimikatz --prod@www03", "mimikatz@www01"]
     rule.refresh_from_db()
     assert rule.hits == 1 and rule.last_hit is not None
+    by_value.refresh_from_db()
+    assert by_value.hits == 1
 
 
 def test_outbox_rows_follow_the_routes(tmp_path: Path, rules: Path) -> None:

@@ -207,10 +207,24 @@ def post(url: str, secret: str, body: bytes = b"") -> tuple[int, dict[str, objec
         return int(refused.code), orjson.loads(refused.read() or b"{}")
 
 
+def metrics(base: str) -> dict[str, float]:
+    """``/metrics`` as ``{'name{label="value"}': value}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    shown: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            shown[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return shown
+
+
 def test_rules_reloaded_through_the_api_switch_at_one_journal_position(tmp_path: Path) -> None:
     """An admin token asks for a reload; a rule added to the folder applies to every event
     after the switch position and to none before it; the old rule matched each event once.
-    SIGHUP to the service asks for a reload too."""
+    SIGHUP to the service asks for a reload too; /metrics counts what went through."""
     from tests.service.test_detector import LATERAL
 
     rules = tmp_path / "rules"
@@ -253,6 +267,15 @@ def test_rules_reloaded_through_the_api_switch_at_one_journal_position(tmp_path:
             assert time.monotonic() < deadline + 120, "SIGHUP did not reload the rules"
             time.sleep(0.1)
         assert served.proc.poll() is None
+        # /metrics adds up the service's and the detector process's counters.
+        while (shown := metrics(base))["sentinelle_journal_lag_records"] != 0:
+            assert time.monotonic() < deadline + 150, f"journal lag {shown}"
+            time.sleep(0.2)
+        assert shown['sentinelle_input_events_total{input="http"}'] == 80
+        assert shown["sentinelle_journal_accepted_records_total"] == 80
+        assert shown["sentinelle_journal_bytes"] > 0
+        assert shown["sentinelle_detector_records_total"] == 80
+        assert shown['sentinelle_alerts_stored_total{level="high"}'] == 80
     finally:
         if served.proc is not None:
             served.proc.send_signal(signal.SIGTERM)
