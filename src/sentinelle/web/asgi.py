@@ -6,5 +6,5 @@ from django.core.asgi import get_asgi_application
 
 from sentinelle.web.ingest.guard import IngestGuard
 
-# The guard caps ingest bodies before Django reads them (Django itself has no such cap).
+# The guard caps every body before Django reads it (Django itself has no such cap).
 application = IngestGuard(get_asgi_application())

@@ -32,6 +32,7 @@ from sentinelle.web import downloads
 from sentinelle.web.access import ANALYSTS, EVERYONE, access, may, person
 from sentinelle.web.accounts.audit import record
 from sentinelle.web.alerts.models import Alert
+from sentinelle.web.bodycap import FORM_MARGIN, body_cap
 from sentinelle.web.forms import form_errors
 from sentinelle.web.incidents import containment, evidence
 from sentinelle.web.incidents.exports import misp_event, stix_bundle
@@ -387,13 +388,14 @@ def export_misp(request: HttpRequest, incident_id: int) -> HttpResponse:
     return _json_download(event, f"incident-{incident.pk}.misp.json")
 
 
+@body_cap(lambda: int(settings.SENTINELLE_EVIDENCE_MAX_BYTES) + FORM_MARGIN)
 @access(read=ANALYSTS, write=ANALYSTS)
 @require_POST
 def evidence_upload(request: HttpRequest, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(Incident, pk=incident_id)
     limit = int(settings.SENTINELLE_EVIDENCE_MAX_BYTES)
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit + 64 * 1024:
+    if declared.isdigit() and int(declared) > limit + FORM_MARGIN:
         # Refused before the body is read: nothing of it reaches the disk.
         messages.error(request, _("The file is larger than %(n)d bytes.") % {"n": limit})
         return _back(incident, "evidence")

@@ -2,6 +2,6 @@
 
 Both take an ``ingest`` token (``sentinelle tokens create --role ingest``), hand the records to
 the service's journal and answer only once they are durable. The caps and counters are the
-listeners' (``sentinelle.service.inputs``); the body cap is applied in front of Django by
-:class:`~sentinelle.web.ingest.guard.IngestGuard`.
+listeners' (``sentinelle.service.inputs``); the body cap is applied in front of Django, as
+every route's (``web.bodycap``), by :class:`~sentinelle.web.ingest.guard.IngestGuard`.
 """
