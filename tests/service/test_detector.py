@@ -407,3 +407,41 @@ def test_an_event_stamped_in_the_future_cannot_stop_the_correlations_clock(
         "2026-11-27T22:02:00+00:00",
         "2026-11-27T23:02:00+00:00",
     ]
+
+
+def test_a_correlation_window_survives_a_restart_and_a_replay_doubles_nothing(
+    tmp_path: Path, rules: Path
+) -> None:
+    """Three dumps on one host, one slice each: the first two are checkpointed with the window
+    that counts them, the detector is started again (its state only from the checkpoint), and
+    the third completes the burst. Replaying from the second checkpoint stores no second alert."""
+    from sentinelle.service.config import DetectorSection
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.pipeline.models import Checkpoint
+
+    (rules / "repeated.yml").write_text(REPEATED)
+    fill(
+        tmp_path / "data" / "journal",
+        [process_event(n, "ws01", f"mimikatz.exe {n}") for n in (1, 2, 3)],
+    )
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        rules=(str(rules),),
+        detector=DetectorSection(batch_records=1),
+    )
+    first = Detector(config, lambda: False)
+    first.load_rules()
+    position, state = first.restore()
+    for _ in range(2):
+        position = first.process(first.reader.read(position, 1), state)
+    first.reader.close()
+    saved = Checkpoint.objects.values("position", "state", "rules_digest").get(name=CHECKPOINT)
+    assert saved["position"] == 2 and not Alert.objects.exists()
+
+    run_once(config)  # a new detector: what it knows of the window is the checkpoint's
+    fired = list(Alert.objects.filter(rule_id="5f0a8c3e-0000-4000-8000-000000000004"))
+    assert len(fired) == 1 and fired[0].host == "ws01"
+
+    Checkpoint.objects.filter(name=CHECKPOINT).update(**saved)  # a crash after the second
+    run_once(config)
+    assert list(Alert.objects.values_list("id", flat=True)) == [fired[0].id]
