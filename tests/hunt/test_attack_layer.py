@@ -19,7 +19,7 @@ from sentinelle.hunt.outputs.attack_releases import (
     derive_release,
 )
 from sentinelle.hunt.summary import HuntSummary
-from tests.hunt.helpers import make_detection
+from tests.hunt.helpers import hunt_env, make_detection, run_hunt, security_4688
 
 EVENT = {"Channel": "Security", "EventID": 4688, "Computer": "DC1"}
 
@@ -106,3 +106,31 @@ def test_sigmahq_tags_are_read_as_attack_v19(shared_data: Path) -> None:
     assert ids & NEW_IN_LATEST  # and SigmaHQ uses v19's new ids
     release = derive_release(ids)
     assert release.version == "19" and release.translated == {}
+
+
+def test_the_command_names_the_inputs_as_given(tmp_path: Path) -> None:
+    """A folder hunted is named as the folder, not as the first of the files found in it."""
+    logs = tmp_path / "collected logs"
+    (logs / "dc1").mkdir(parents=True)
+    for n in range(5):
+        (logs / "dc1" / f"security-{n}.jsonl").write_text(
+            json.dumps(security_4688(n, "dc1", "whoami")) + "\n", encoding="utf-8"
+        )
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(
+        "title: Whoami\nid: 0d9a1d36-7a4c-4c1e-9d4e-0000000000bb\n"
+        "logsource: {product: windows, service: security}\n"
+        "detection: {sel: {CommandLine|contains: whoami}, condition: sel}\n"
+        "level: low\ntags: [attack.discovery, attack.t1033]\n",
+        encoding="utf-8",
+    )
+    layer = tmp_path / "layer.json"
+    env = hunt_env(tmp_path / "home")
+    proc = run_hunt(env, str(logs), "--rules", str(rules), "-q", "-f", "jsonl",
+                    "-o", str(tmp_path / "t.jsonl"), "--attack-layer", str(layer))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(layer.read_text())
+    assert found["name"].startswith(f"Sentinelle hunt of {logs}, "), found["name"]
+    assert "security-" not in found["name"]
+    assert {"name": "inputs", "value": str(logs)} in found["metadata"]

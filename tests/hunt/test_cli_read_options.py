@@ -103,3 +103,34 @@ def test_forked_workers_read_with_the_hunt_options(
     assert hunt_with(run.ReadOptions()) == ""
     followed = hunt_with(run.ReadOptions(follow_symlinks=True))
     assert "Encoded PowerShell" in followed
+
+
+def test_stats_name_every_loss_the_summary_names(
+    case: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """``--stats`` is for scripts: each loss comes with where and why, as the summary shows it
+    (a refused link, a rejected rule, detections an output could not place), not as a bare
+    count."""
+    logs, rules, env = case
+    (logs / "local.jsonl").write_text(
+        json.dumps(security_4688(2, "ws-ane-07", "powershell -enc AAAA")).replace("2026-", "99999-")
+        + "\n",
+        encoding="utf-8",
+    )
+    (rules / "broken.yml").write_text(RULE.replace("condition: sel", "condition: nosuch"))
+    stats = tmp_path / "stats.json"
+    proc = run_hunt(
+        env, "--rules", str(rules), "-f", "timesketch", "-o", str(tmp_path / "ts.jsonl"),
+        "--stats", str(stats), str(logs),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr  # a rule was rejected
+    found = json.loads(stats.read_text())
+    listed = {(i["location"], i["kind"]): i["reason"] for i in found["read_issues_listed"]}
+    assert "link" in listed[(str(logs / "linked.jsonl"), "file")]
+    assert any(loc.startswith(str(logs / "local.jsonl")) for loc, _ in listed)
+    assert found["read_issues"] == len(found["read_issues_listed"])
+    assert len(found["rule_errors_listed"]) == found["rule_errors"] == 1
+    assert "broken.yml" in found["rule_errors_listed"][0]
+    # the detection on the event whose time no calendar holds: left out of Timesketch, said so
+    assert found["detections"] == 1
+    assert any("without a usable time" in note for note in found["output_notes"])

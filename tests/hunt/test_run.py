@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sentinelle.detections import Detection
 from sentinelle.engine import CompiledRules, load_compiled
 from sentinelle.engine.bucket import Bucket
 from sentinelle.events import Event, EventBatch
@@ -83,6 +84,39 @@ def test_correlation_output_is_placed_in_time_order(tmp_path: Path) -> None:
     assert corr.group == {"TargetUserName": "admin"}
     assert [e.record for e in corr.events] == [1, 3, 4]
     assert [d.sort_key for d in out] == sorted(d.sort_key for d in out)
+
+
+def test_a_flood_of_one_timestamp_is_not_held_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failed logons all stamped the same second (a spray from as many addresses, syslog with
+    whole seconds) are released as they come, not held until time moves: the buffer between
+    the merge and the writers stays bounded, the output in time order, the correlation found."""
+    monkeypatch.setattr(run, "MAX_HELD", 50)
+    rules_file = tmp_path / "brute.yml"
+    rules_file.write_text(FAILED_LOGONS)
+    compiled = load_compiled([rules_file], cache_dir=tmp_path / "cache")
+    events = [_logon(500.0, n, f"user{n}") for n in range(2_000)]
+    events += [_logon(500.0, 2_000 + n, "admin") for n in range(3)] + [_logon(600.0, 9_999, "x")]
+    base = sorted(compiled.match_batch(EventBatch("dc1.evtx", events)), key=lambda d: d.sort_key)
+    consumed = 0
+
+    def counted() -> Iterator[Detection]:
+        nonlocal consumed
+        for det in base:
+            consumed += 1
+            yield det
+
+    held = 0
+    out: list[Detection] = []
+    for det in correlate(counted(), compiled.correlator()):
+        held = max(held, consumed - len(out))
+        out.append(det)
+    assert held <= 51  # before: every detection of the second, 2,003
+    assert len(out) == len(base) + 1
+    times = [d.timestamp or 0.0 for d in out]
+    assert times == sorted(times)
+    assert [d.rule_title for d in out if d.rule_type == "correlation"] == ["Logon brute force"]
 
 
 def test_selection_window_level_and_tags() -> None:

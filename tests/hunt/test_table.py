@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from sentinelle.hunt.outputs.table import TableWriter, short_channel, table_layout
+from sentinelle.hunt.outputs.table import TableWriter, short_channel, short_computer, table_layout
 from sentinelle.hunt.summary import HuntSummary
 from tests.hunt.helpers import make_detection
 
@@ -64,3 +64,20 @@ def test_channel_names_lose_what_every_windows_channel_shares() -> None:
     assert short_channel("Microsoft-Windows-Sysmon/Operational") == "Sysmon"
     assert short_channel("Microsoft-Windows-Windows Defender/Operational") == "Windows Defender"
     assert short_channel("Security") == "Security"
+
+
+def test_narrow_computer_columns_keep_the_host_name() -> None:
+    """At 80 columns the computer's domain gives way, not the end of its host name: fs-cen01
+    and fs-cen02 stay apart (both were ``fs-cen0…``)."""
+    buf = io.StringIO()
+    writer = TableWriter(buf, "standard", width=80)
+    for host in ("fs-cen01.chu-loire.example", "fs-cen02.chu-loire.example", "10.10.0.17"):
+        writer.write(make_detection({**EVENT, "Computer": host}, title=TITLE))
+    writer.write(make_detection({**EVENT, "Computer": "x" * 1_000_000 + ".a"}, title=TITLE))
+    writer.close(HuntSummary())
+    rows = buf.getvalue().splitlines()[1:5]
+    assert [row.split()[3] for row in rows[:3]] == ["fs-cen01", "fs-cen02", "10.10.0…"]
+    assert rows[3].split()[3] == "xxxxxxx…"
+    assert short_computer("fs-cen01.chu-loire.example", 30) == "fs-cen01.chu-loire.example"
+    assert short_computer("192.168.100.200", 8) == "192.168.100.200"  # cut by the column
+    assert short_computer("fe80::1.2", 4) == "fe80::1.2"

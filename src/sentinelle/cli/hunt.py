@@ -534,19 +534,21 @@ def hunt(
         # gives a process killed by SIGPIPE, distinct from 0, 1 and 2.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(141) from None
-    for writer in writers:
-        for note in writer_notes(writer):
-            err.print(Text(note))
+    notes = [note for writer in writers for note in writer_notes(writer)]
+    for note in notes:
+        err.print(Text(note))
     if attack_layer is not None:
         from sentinelle.hunt.outputs.attack import write_attack_layer
 
-        write_attack_layer(attack_layer, summary, [str(p) for p in files])
+        # Named as the analyst gave the inputs (a folder), not as the files found under them.
+        named = [str(journal)] if journal is not None else [str(p) for p in paths or ()]
+        write_attack_layer(attack_layer, summary, named)
     if chosen != "table" or output is not None:
         from sentinelle.hunt.outputs.table import print_summary
 
         print_summary(err, summary)
     if stats is not None:
-        _write_stats(stats, summary)
+        _write_stats(stats, summary, notes)
 
     if rule_errors:
         raise typer.Exit(2)
@@ -559,8 +561,10 @@ def hunt(
         raise typer.Exit(1)
 
 
-def _write_stats(path: Path, summary: HuntSummary) -> None:
-    """``--stats``: what was read, found and lost, for scripts (every loss the summary names)."""
+def _write_stats(path: Path, summary: HuntSummary, notes: list[str]) -> None:
+    """``--stats``: what was read, found and lost, for scripts: every loss the summary names,
+    by name (the read issues it keeps verbatim, with where and why; the rejected rules; what
+    an output left out), not only counted."""
     import json
 
     counters = {
@@ -569,8 +573,13 @@ def _write_stats(path: Path, summary: HuntSummary) -> None:
         "events": summary.events,
         "events_without_time": summary.events_without_time,
         "read_issues": summary.read_issues,
+        "read_issues_listed": [
+            {"location": i.location, "reason": i.reason, "kind": i.kind}
+            for i in summary.issue_samples
+        ],
         "rules_loaded": summary.rules_loaded,
         "rule_errors": len(summary.rule_errors),
+        "rule_errors_listed": list(summary.rule_errors),
         "detections": summary.detections,
         "state_evictions": summary.state_evictions,
         # Where the time went: wall-clock and this process's CPU seconds per stage, and its CPU
@@ -580,6 +589,7 @@ def _write_stats(path: Path, summary: HuntSummary) -> None:
             for name, seconds in summary.stages.items()
         },
         "cpu_seconds": time.process_time(),
+        "output_notes": notes,
     }
     path.write_text(json.dumps(counters, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

@@ -58,6 +58,10 @@ TASK_FILES = 16  # files per task at most: small files travel together
 TASK_BYTES = 8 * 1024 * 1024  # and at most this much input per task (a bigger file goes alone)
 MAX_ATTEMPTS = 2  # a file whose worker dies is tried once more, then reported unreadable
 ISSUES_PER_FILE = 20  # read issues a worker sends back verbatim (the rest are counted)
+# Detections ``correlate`` holds at most while time stands still. An attacker chooses how many
+# lines share one timestamp (101,000 failed logons in one second held 350 MB more than the same
+# flood spread over two minutes); past this, the oldest held go out at once.
+MAX_HELD = 4096
 HOSTS_PER_FILE = 64  # computers with detections a worker names per file (``HospitalView``)
 
 
@@ -423,7 +427,10 @@ def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]
 
     The correlator emits in non-decreasing time and never before the detection it was just
     fed, so anything strictly older than the newest detection can be released: the buffer only
-    ever holds detections of one timestamp.
+    ever holds detections of one timestamp, and at most ``MAX_HELD`` of them. Past that, the
+    first in ``sort_key`` order go out: a correlation of the same second arriving later may
+    then follow detections that sort after it (order within that second bends, time order and
+    determinism do not).
     """
     if correlator is None:
         yield from base
@@ -437,6 +444,8 @@ def correlate(base: Iterable[Detection], correlator: Any) -> Iterator[Detection]
         for out in (det, *correlator.feed(det)):
             heapq.heappush(heap, (out.sort_key, seq, out))
             seq += 1
+        while len(heap) > MAX_HELD:
+            yield heapq.heappop(heap)[2]
     for out in correlator.flush():
         heapq.heappush(heap, (out.sort_key, seq, out))
         seq += 1

@@ -116,6 +116,22 @@ def short_channel(channel: str) -> str:
     return channel
 
 
+def _room(width: int) -> int:
+    """Characters of a value worth escaping and measuring for a column ``width`` cells wide."""
+    return 2 * width + 8
+
+
+def short_computer(name: str, width: int) -> str:
+    """A computer's name for a column ``width`` cells wide: whole when it fits, else its host
+    name without the domain every machine of the collection shares (``fs-cen01`` rather than
+    ``fs-cen0…``, which cannot tell fs-cen01 from fs-cen02). Addresses stay whole."""
+    name = name[: _room(width)]  # a hostile megabyte of name costs what the column shows
+    if cell_len(name) <= width or "." not in name or ":" in name:
+        return name
+    host = name.split(".", 1)[0]
+    return name if not host or host.isdigit() else host
+
+
 class TableWriter:
     def __init__(self, stream: TextIO, profile: str = "standard", width: int | None = None) -> None:
         self._console = Console(file=stream, width=width, highlight=False, emoji=False)
@@ -152,15 +168,16 @@ class TableWriter:
         return "".join(parts)
 
     @staticmethod
-    def _value(key: str, det: Detection, room: int) -> tuple[str, str]:
-        """The text of one cell (no more than ``room`` characters of it) and its style."""
+    def _value(key: str, det: Detection, width: int) -> tuple[str, str]:
+        """The text of one cell of a column ``width`` cells wide (no more than ``_room(width)``
+        characters of it) and its style."""
         if key == "time":
             return utc_text(det.timestamp), ""
         if key == "level":
             level = det.level.lower()
             return level_short(level), LEVEL_STYLE.get(level, "")
         if key == "computer":
-            return computer(det), ""
+            return short_computer(computer(det), width), ""
         if key == "channel":
             return short_channel(event_field(det, "Channel")), ""
         if key == "eid":
@@ -170,7 +187,7 @@ class TableWriter:
         if key == "rule":
             return det.rule_title, ""
         if key == "details":
-            return details(det, limit=room), ""
+            return details(det, limit=_room(width)), ""
         ev = first_event(det)
         return (ev.ref if ev is not None else ""), ""
 
@@ -181,8 +198,8 @@ class TableWriter:
         for key, width in layout:
             # A column shows ``width`` cells: cut long values before escaping and measuring
             # them (a 1 MB command line costs its first few dozen characters, not a megabyte).
-            room = 2 * width + 8
-            value, style = self._value(key, det, room)
+            room = _room(width)
+            value, style = self._value(key, det, width)
             cells.append((key, width, printable(value[:room])[:room], style))
         return cells
 
