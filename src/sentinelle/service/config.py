@@ -61,6 +61,9 @@ class DetectorSection:
     incident_level: str = "medium"  # alerts below this level join no incident
     incident_gap_seconds: float = 7_200.0  # an entity seen again within this joins the incident
     wave_gap_seconds: float = 900.0  # the same serious rule at the same site: one incident
+    # Open groups each correlation rule keeps (hunt --max-correlation-groups); past it, those
+    # furthest from their threshold go first, counted on /healthz and /metrics.
+    max_correlation_groups: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,10 +125,13 @@ class Detector:
 
     def load_rules(self) -> None:
         from sentinelle.engine import load_compiled
+        from sentinelle.engine.correlation import CorrelationLimits
 
         paths = self.config.rule_paths()
         digest = rules_digest(paths)
         compiled = load_compiled(paths)
+        limits = CorrelationLimits(max_groups=self.config.detector.max_correlation_groups)
+        compiled.correlation_limits = limits
         self.compiled, self.digest = compiled, digest
         log_event(
             log,
@@ -167,6 +170,9 @@ class Detector:
             # The rules changed while it was down: their windows restart, nothing else does.
             state.correlator = fresh.correlator
             log_event(log, "detector.state_reset", part="correlations", reason="rules changed")
+        elif state.correlator is not None and fresh.correlator is not None:
+            # Windows kept, caps as configured now (detector.max_correlation_groups).
+            state.correlator.limits = fresh.correlator.limits
         return int(row.position), state
 
     def suppressions(self) -> list[Any]:
@@ -235,6 +241,8 @@ class Detector:
         self.write(end, state, detections, sliced)
         if sliced.flows:
             self.metrics.losses(state)
+        if sliced.events and state.correlator is not None:
+            self.metrics.evictions(state)
         self.metrics.note(
             len(entries), len(detections), len(sliced.issues), time.perf_counter() - started
         )
@@ -381,6 +389,15 @@ def network_losses(state: DetectorState) -> dict[str, int]:
     return named_losses(sections)
 
 
+def correlation_evictions(state: DetectorState) -> list[dict[str, Any]]:
+    """Per correlation rule that lost state to its caps: rule_id, title, groups, entries,
+    events, first and last (input times), as the hunt's summary has them."""
+    evictions = getattr(state.correlator, "evictions", None)
+    if evictions is None:
+        return []
+    return [{"rule_id": e.rule_id, **e.as_dict()} for e in evictions()]
+
+
 class _DetectorMetrics:
     """The detector's counters (``service.metrics``), updated per slice."""
 
@@ -399,6 +416,16 @@ class _DetectorMetrics:
         """Every loss of the network path by name (``network.losses``), from the state."""
         for name, value in network_losses(state).items():
             self.m.network_losses.labels(name).set(value)
+
+    def evictions(self, state: DetectorState) -> None:
+        """What the correlations' state caps made them forget, per rule (their health)."""
+        for lost in correlation_evictions(state):
+            rule_id, title = lost["rule_id"], lost["title"]
+            for what in ("groups", "entries", "events"):
+                self.m.correlation_evictions.labels(rule_id, title, what).set(lost[what])
+            for at in ("first", "last"):
+                if lost[at] is not None:
+                    self.m.correlation_eviction_times.labels(rule_id, title, at).set(lost[at])
 
     def alerts(self, rows: Sequence[Any], replayed: int, suppressed: int, merged: int) -> None:
         for row in rows:

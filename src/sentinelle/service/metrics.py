@@ -26,6 +26,8 @@ class DetectorMetrics:
     slice_seconds: Any
     network_losses: Any
     ahead: Any
+    correlation_evictions: Any
+    correlation_eviction_times: Any
 
 
 @functools.cache
@@ -61,6 +63,21 @@ def detector_metrics() -> DetectorMetrics:
         ahead=Counter(
             "sentinelle_detector_events_ahead",
             "Detections whose event time was after their arrival: correlated at arrival",
+        ),
+        # What each correlation rule's state caps made it forget (Correlator.evictions): groups
+        # evicted (an attack in one may go unseen), window entries dropped, events not kept.
+        correlation_evictions=Gauge(
+            "sentinelle_correlation_state_evictions",
+            "What a correlation rule's state caps made it forget since the detector's state "
+            "began: groups evicted, entries dropped, events not kept",
+            ["rule_id", "rule", "lost"],
+            multiprocess_mode="mostrecent",
+        ),
+        correlation_eviction_times=Gauge(
+            "sentinelle_correlation_state_eviction_time_seconds",
+            "Input time (Unix seconds) of a correlation rule's first and latest eviction",
+            ["rule_id", "rule", "at"],
+            multiprocess_mode="mostrecent",
         ),
     )
 

@@ -15,8 +15,15 @@ from sentinelle.web.access import access
 @access(public=True)
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 while the process answers, with the network path's losses by name (flows set aside,
-    templates refused, state evicted: ``network.losses``) as the detector last counted them."""
-    return JsonResponse({"status": "ok", "network_losses": network_losses()})
+    templates refused, state evicted: ``network.losses``) and what each correlation rule's
+    state caps made it forget, as the detector last counted them."""
+    return JsonResponse(
+        {
+            "status": "ok",
+            "network_losses": network_losses(),
+            "correlation_evictions": correlation_evictions(),
+        }
+    )
 
 
 def network_losses() -> dict[str, int]:
@@ -28,6 +35,27 @@ def network_losses() -> dict[str, int]:
             continue
         for sample in family.samples:
             out[sample.labels.get("loss", "")] = int(sample.value)
+    return dict(sorted(out.items()))
+
+
+def correlation_evictions() -> dict[str, dict[str, Any]]:
+    """By rule id: the rule's title and what its state caps made it forget (``groups``,
+    ``entries``, ``events``; ``first`` and ``last``: input times of the evictions), from the
+    detector's gauges."""
+    out: dict[str, dict[str, Any]] = {}
+    for family in _registry().collect():
+        if family.name not in (
+            "sentinelle_correlation_state_evictions",
+            "sentinelle_correlation_state_eviction_time_seconds",
+        ):
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            rule = out.setdefault(labels.get("rule_id", ""), {"title": labels.get("rule", "")})
+            if "lost" in labels:
+                rule[labels["lost"]] = int(sample.value)
+            else:
+                rule[labels.get("at", "")] = sample.value
     return dict(sorted(out.items()))
 
 
