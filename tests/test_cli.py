@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 
@@ -47,3 +48,29 @@ def test_a_hunt_imports_no_other_command_family() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_error_quoting_an_input_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """The process boundary prints every error through the terminal's escaping: a path or a
+    model's value holding an escape sequence is shown, not run, and a message of several
+    lines keeps its lines."""
+    hostile = tmp_path / "model \x1b]0;owned\x07.yml"
+    missing = subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", "impact", "-m", str(hostile)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "\x1b" not in missing.stderr and "\x07" not in missing.stderr
+    assert "model \\x1b]0;owned\\x07.yml" in missing.stderr
+    model = tmp_path / "model.yml"
+    model.write_text('hospital: {name: "x\\e[2J"}\nsites: [{id: "s\\e[2J", name: S, town: t}]\n')
+    problems = subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli.main", "model", "check", str(model)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert problems.returncode == 2 and "\x1b" not in problems.stderr
+    assert len(problems.stderr.splitlines()) > 2, problems.stderr  # one problem a line

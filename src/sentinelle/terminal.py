@@ -34,3 +34,9 @@ def printable_json(text: str) -> str:
 
 def _json_escape(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
+
+
+def printable_lines(text: str) -> str:
+    """:func:`printable` line by line: a message of several lines (a model's problems, one a
+    line) keeps its line breaks, and only they."""
+    return "\n".join(printable(line) for line in text.split("\n"))

@@ -189,3 +189,16 @@ def test_a_regex_re2_refuses_writes_nothing_to_stderr(
     assert check.returncode == 1
     assert check.stdout.count("not supported by RE2") == 2
     assert check.stderr == ""
+
+
+def test_names_titles_and_reasons_reach_the_terminal_escaped(tmp_path: Path) -> None:
+    """A rule package from the internet names its files and titles: an escape sequence in
+    them is shown as text by `rules check`, as every other command shows input text."""
+    title = '"cloud \\e]0;owned\\a"'  # YAML's own escapes for ESC and BEL
+    (tmp_path / "cloud.yml").write_text(NOWHERE.replace("cloud", title), "utf-8")
+    (tmp_path / "bad \x1b[2J.yml").write_text(BAD, encoding="utf-8")
+    result = CliRunner().invoke(_app(), ["rules", "check", "--unmapped", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "bad \\x1b[2J.yml" in result.output  # the rejected file
+    assert "cloud \\x1b]0;owned\\x07" in result.output  # the unmapped rule's title

@@ -406,12 +406,14 @@ def model_check_command(
     hospital = load_model(path)
     hosts = sum(len(a.hosts) for a in hospital.assets.values())
     print(
-        f"{path}: OK: {hospital.name}: {len(hospital.sites)} sites, {len(hospital.zones)} zones,"
-        f" {len(hospital.services)} services, {len(hospital.infrastructure)} infrastructure"
-        f" components, {len(hospital.assets)} assets ({hosts} hosts named)"
+        printable(
+            f"{path}: OK: {hospital.name}: {len(hospital.sites)} sites, {len(hospital.zones)}"
+            f" zones, {len(hospital.services)} services, {len(hospital.infrastructure)}"
+            f" infrastructure components, {len(hospital.assets)} assets ({hosts} hosts named)"
+        )
     )
     for note in model_notes(hospital):
-        print(f"note: {note}")
+        print(printable(f"note: {note}"))
 
 
 def model_locate_command(

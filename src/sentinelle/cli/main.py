@@ -18,6 +18,7 @@ import typer
 
 from sentinelle.errors import SentinelleError
 from sentinelle.gcpause import collector_paused
+from sentinelle.terminal import printable_lines
 
 # Top-level commands and the modules each needs, in the order of --help. A run imports only
 # its command's modules: importing every command family (the demo, the network collector, the
@@ -113,7 +114,9 @@ def main() -> None:
         gc.freeze()
         app()
     except SentinelleError as exc:
-        print(f"sentinelle: error: {exc}", file=sys.stderr)
+        # The message may quote an input (a path, a member's name, a model's value): shown, not
+        # run, whatever raised it.
+        print(printable_lines(f"sentinelle: error: {exc}"), file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("sentinelle: interrupted", file=sys.stderr)
@@ -121,7 +124,10 @@ def main() -> None:
     except Exception as exc:  # process boundary: report, never a traceback
         if os.environ.get("SENTINELLE_DEBUG"):
             raise
-        print(f"sentinelle: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            printable_lines(f"sentinelle: internal error: {type(exc).__name__}: {exc}"),
+            file=sys.stderr,
+        )
         sys.exit(70)
 
 

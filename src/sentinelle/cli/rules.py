@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from sentinelle.terminal import printable
+
 rules_app = typer.Typer(
     name="rules", help="Check and manage Sigma rule sets.", no_args_is_help=True
 )
@@ -48,8 +50,10 @@ def check(
     )
     rejected = compiled.rejections()
     refused = len(rejected) - len(compiled.errors)  # correlations the correlator refused
+    # Rule files come from packages off the internet: their names, titles and the reasons
+    # that quote them reach the terminal with their control characters shown, never run.
     for err in rejected:
-        typer.echo(f"rejected: {err}")
+        typer.echo(printable(f"rejected: {err}"))
     unmapped = [compiled.rules[i] for i in compiled.plan.unmapped]
     by_source = Counter(r.logsource for r in unmapped)
     if unmapped:
@@ -59,15 +63,15 @@ def check(
         for (key, count), label in zip(
             by_source.most_common(), describe(k for k, _ in by_source.most_common()), strict=True
         ):
-            typer.echo(f"  {count:5d}  {label or key}")
+            typer.echo(printable(f"  {count:5d}  {label or key}"))
         if show_unmapped:
             for r in unmapped:
-                typer.echo(f"  unmapped: {r.path}:{r.line or 1}: {r.title}")
+                typer.echo(printable(f"  unmapped: {r.path}:{r.line or 1}: {r.title}"))
     reasons = Counter(_reason(str(e.message)) for e in rejected)
     if reasons:
         typer.echo("rejections by reason:")
         for reason, count in reasons.most_common():
-            typer.echo(f"  {count:5d}  {reason}")
+            typer.echo(printable(f"  {count:5d}  {reason}"))
     typer.echo(
         f"loaded {len(compiled.rules)} rules ({len(compiled.rules) - len(unmapped)} mapped), "
         f"{len(ruleset.filters)} filters, {len(ruleset.correlations) - refused} "
