@@ -445,3 +445,20 @@ def test_a_correlation_window_survives_a_restart_and_a_replay_doubles_nothing(
     Checkpoint.objects.filter(name=CHECKPOINT).update(**saved)  # a crash after the second
     run_once(config)
     assert list(Alert.objects.values_list("id", flat=True)) == [fired[0].id]
+
+
+def test_a_refused_rule_is_logged_with_where_and_why(
+    tmp_path: Path, rules: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator who edits a rule folder and makes a typo finds the file and line in the
+    service's log, not only a count."""
+    import logging
+
+    typo = RULE.replace("CommandLine|contains", "CommandLine|contians")
+    (rules / "typo.yml").write_text(typo.replace("-000000000001", "-000000000009"))
+    with caplog.at_level(logging.WARNING, logger="sentinelle.service.detector"):
+        Detector(
+            ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(rules),)), bool
+        ).load_rules()
+    refused = [r.getMessage() for r in caplog.records if "detector.rule_refused" in r.getMessage()]
+    assert len(refused) == 1 and "typo.yml" in refused[0] and "contians" in refused[0], refused

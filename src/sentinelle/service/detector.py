@@ -46,6 +46,7 @@ from sentinelle.watch.hook import count_slice, due_counts
 log = logging.getLogger("sentinelle.service.detector")
 CHECKPOINT = "detector"
 RULES_LOOK_SECONDS = 10.0  # how often the rule folders are looked at for changes
+REFUSED_RULES_LOGGED = 50  # refused rules logged one by one at each load
 # Arrival time that must pass after the last flow delivery before the flow clock is moved
 # without flows (a step of the network detectors is 5 s; closing is cheap when nothing is due).
 QUIET_STEP_SECONDS = 1.0
@@ -133,13 +134,29 @@ class Detector:
         limits = CorrelationLimits(max_groups=self.config.detector.max_correlation_groups)
         compiled.correlation_limits = limits
         self.compiled, self.digest = compiled, digest
+        refused = compiled.rejections()
         log_event(
             log,
             "detector.rules_loaded",
             rules=len(compiled.rules),
-            errors=len(compiled.rejections()),
+            errors=len(refused),
             digest=digest[:12],
         )
+        # Each refused rule with where and why (a typo in an edited rule must be findable);
+        # past the first ones, the count above says how many more.
+        for error in refused[:REFUSED_RULES_LOGGED]:
+            log_event(log, "detector.rule_refused", logging.WARNING, why=error)
+        if not self.config.rules:
+            from sentinelle.hunt.update import current_sigmahq, sigmahq_root
+
+            if current_sigmahq() is None:
+                log_event(
+                    log,
+                    "detector.sigmahq_missing",
+                    logging.WARNING,
+                    looked=sigmahq_root(),
+                    hint="SENTINELLE_DATA_DIR=<the data folder> sentinelle rules update",
+                )
 
     def _fresh_state(self) -> DetectorState:
         from sentinelle.network.detect import NetworkDetector
