@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,8 +30,9 @@ def test_probes_page_shows_states_uptime_and_history(client_as: Callable[[str], 
         target="http://urg-snz01/status", state="down", since=now, checked=now,
         last_status="down", last_reason="HTTP 503 \x1b[31mred\u202e", reason="HTTP 503",
     )  # fmt: skip
-    ProbeDay.objects.create(probe="urg-snz", component="emergency", site="snz",
-                            day=date.today(), up=3, down=1)  # fmt: skip
+    ProbeDay.objects.create(
+        probe="urg-snz", component="emergency", site="snz", day=now.date(), up=3, down=1
+    )  # fmt: skip  (a UTC day)
     ProbeFlip.objects.create(probe="urg-snz", component="emergency", site="snz", old="up",
                              new="down", at=now, reason="HTTP 503")  # fmt: skip
     viewer = client_as("viewer")

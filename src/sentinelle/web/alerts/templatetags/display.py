@@ -86,7 +86,8 @@ def _field(value: Any, name: str) -> Any:
 def reason(value: Any) -> str:
     """Why, in the page's language: the ``why`` parts of a board row, a status change or a
     source (``sentinelle.web.reasons``), else the ``reason`` text it stored."""
-    return reasons.parts_text(_field(value, "why"), str(_field(value, "reason") or ""))
+    text = reasons.parts_text(_field(value, "why"), str(_field(value, "reason") or ""))
+    return shown(text)  # a person's words or a probed server's answer: controls made visible
 
 
 @register.filter
