@@ -9,6 +9,9 @@ rule, fsync on every grouped commit) and real clients on loopback:
    connections) with Linux lines: from the first byte sent to the detector's checkpoint past
    the last event (accepted, journaled, matched, stored). Against the hunt pipeline
    (``run_hunt``, one process) over the same events written to a file, in the same run.
+   Beside the wall-clock rates, the CPU seconds each side spent (the service's two processes
+   apart): on a shared machine the wall-clock ratio follows the load of the moment, the CPU
+   seconds say where the work is.
 2. **Latency** at half the sustained HTTP rate: one event in twenty carries its sending time
    and is matched by a rule of its own; from sending to the alert stored (its row's
    ``created``): p50 and p99.
@@ -26,6 +29,7 @@ import argparse
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -37,6 +41,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,8 +135,22 @@ def syslog_lines(count: int) -> list[bytes]:
 # -- the hunt pipeline over the same events (the baseline) -----------------------------------
 
 
-def hunt_rate(path: Path, rules: list[Path], count: int) -> tuple[float, int]:
-    """Events/s of the hunt pipeline (readers, engine, correlation, no output) over ``path``."""
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the hunt's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used (``/proc/PID/stat``: user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hunt_rate(path: Path, rules: list[Path], count: int) -> tuple[float, int, float]:
+    """Events/s of the hunt pipeline (readers, engine, correlation, no output) over ``path``,
+    its detections and its CPU seconds."""
     from sentinelle.engine import load_compiled
     from sentinelle.hunt.run import run_hunt
     from sentinelle.hunt.summary import HuntSummary
@@ -139,11 +158,12 @@ def hunt_rate(path: Path, rules: list[Path], count: int) -> tuple[float, int]:
 
     compiled = load_compiled(rules)
     summary = HuntSummary(rules_loaded=len(compiled.rules))
+    cpu = cpu_seconds()
     started = time.perf_counter()
     run_hunt([path], compiled, read_file, [], summary, jobs=1)
     seconds = time.perf_counter() - started
     assert summary.events == count, (summary.events, count)
-    return count / seconds, summary.detections
+    return count / seconds, summary.detections, cpu_seconds() - cpu
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -236,6 +256,10 @@ class Service:
         spawned = re.findall(r"event=detector.spawned pid=(\d+)", self.log.read_text())
         return [self.proc.pid, *(int(p) for p in spawned[-1:])]
 
+    def cpu(self) -> list[float]:
+        """CPU seconds used so far by the serving process and the detector."""
+        return [process_cpu(pid) for pid in self.pids()]
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -293,28 +317,33 @@ def send_lines(port: int, lines: Sequence[bytes], connections: int = 4) -> None:
         thread.join()
 
 
-def sustained_http(service: Service, secret: str, docs: list[bytes]) -> tuple[float, float]:
-    """(events/s matched and stored, events/s accepted) of one HTTP bulk run."""
+@dataclass(slots=True)
+class Sustained:
+    """One run through the service: events/s matched and stored, events/s accepted, and the
+    CPU seconds of the serving process and of the detector over it."""
+
+    matched: float
+    accepted: float
+    serving_cpu: float
+    detector_cpu: float
+
+
+def sustained_http(service: Service, secret: str, docs: list[bytes]) -> Sustained:
     before = service.journal_last()
+    cpu = service.cpu()
     started = time.perf_counter()
     post_all(service.http, secret, docs)
     accepted = time.perf_counter()
     done = service.wait_matched(before + len(docs))
-    return len(docs) / (done - started), len(docs) / (accepted - started)
+    serving, detector = (b - a for a, b in zip(cpu, service.cpu(), strict=True))
+    return Sustained(
+        len(docs) / (done - started), len(docs) / (accepted - started), serving, detector
+    )
 
 
-def sustained(
-    service: Service, secret: str, docs: list[bytes], lines: list[bytes]
-) -> dict[str, float]:
-    out: dict[str, float] = {}
+def sustained_tcp(service: Service, lines: list[bytes]) -> Sustained:
     before = service.journal_last()
-    started = time.perf_counter()
-    post_all(service.http, secret, docs)
-    accepted = time.perf_counter()
-    done = service.wait_matched(before + len(docs))
-    out["http_accepted"] = len(docs) / (accepted - started)
-    out["http"] = len(docs) / (done - started)
-    before = service.journal_last()
+    cpu = service.cpu()
     started = time.perf_counter()
     send_lines(service.tcp, lines)
     deadline = time.monotonic() + 600
@@ -323,9 +352,19 @@ def sustained(
         time.sleep(0.05)
     accepted = time.perf_counter()
     done = service.wait_matched(before + len(lines))
-    out["tcp_accepted"] = len(lines) / (accepted - started)
-    out["tcp"] = len(lines) / (done - started)
-    return out
+    serving, detector = (b - a for a, b in zip(cpu, service.cpu(), strict=True))
+    return Sustained(
+        len(lines) / (done - started), len(lines) / (accepted - started), serving, detector
+    )
+
+
+def report(name: str, got: Sustained, hunt: float, hunt_cpu: float) -> None:
+    print(
+        f"serve, {name}: {got.matched:,.0f} events/s matched and stored "
+        f"({got.accepted:,.0f}/s accepted): {ratio(got.matched, hunt):.2f} of the hunt pipeline; "
+        f"CPU serving {got.serving_cpu:.2f} s + detector {got.detector_cpu:.2f} s "
+        f"(hunt {hunt_cpu:.2f} s)"
+    )
 
 
 def latency(
@@ -450,16 +489,15 @@ def main() -> None:
             f"{len(docs)} events of the mitre corpus as JSON ({len(base)} distinct, each copy "
             f"marked), {len(quiet)} of them no rule detects, {len(lines)} syslog lines"
         )
-        rate: dict[str, float] = {}
         if parts & {"throughput", "latency"}:
             jsonl, log = work / "events.jsonl", work / "lines.log"
             quiet_file = work / "quiet.jsonl"
             jsonl.write_bytes(b"\n".join(docs) + b"\n")
             quiet_file.write_bytes(b"\n".join(quiet) + b"\n")
             log.write_bytes(b"\n".join(lines) + b"\n")
-            base_http, found = hunt_rate(jsonl, rules, len(docs))
-            base_quiet, _ = hunt_rate(quiet_file, rules, len(quiet))
-            base_tcp, _ = hunt_rate(log, rules, len(lines))
+            base_http, found, cpu_http = hunt_rate(jsonl, rules, len(docs))
+            base_quiet, _, cpu_quiet = hunt_rate(quiet_file, rules, len(quiet))
+            base_tcp, _, cpu_tcp = hunt_rate(log, rules, len(lines))
             print(
                 f"hunt pipeline: {base_http:,.0f} events/s (JSON, {found} detections), "
                 f"{base_quiet:,.0f} events/s (JSON no rule detects), "
@@ -470,25 +508,16 @@ def main() -> None:
             service.start()
             secret = service.token()
             try:
-                rate = sustained(service, secret, docs, lines)
-                matched, accepted = sustained_http(service, secret, quiet)
-                print(
-                    f"serve, HTTP bulk, events no rule detects: {matched:,.0f} events/s "
-                    f"matched ({accepted:,.0f}/s accepted): "
-                    f"{ratio(matched, base_quiet):.2f} of the hunt pipeline"
-                )
-                print(
-                    f"serve, HTTP bulk: {rate['http']:,.0f} events/s matched and stored "
-                    f"({rate['http_accepted']:,.0f}/s accepted): "
-                    f"{ratio(rate['http'], base_http):.2f} of the hunt pipeline"
-                )
-                print(
-                    f"serve, TCP syslog: {rate['tcp']:,.0f} lines/s matched and stored "
-                    f"({rate['tcp_accepted']:,.0f}/s accepted): "
-                    f"{ratio(rate['tcp'], base_tcp):.2f} of the hunt pipeline"
-                )
+                print(f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+                http = sustained_http(service, secret, docs)
+                tcp = sustained_tcp(service, lines)
+                calm = sustained_http(service, secret, quiet)
+                report("HTTP bulk, events no rule detects", calm, base_quiet, cpu_quiet)
+                report("HTTP bulk (one event in six alerts)", http, base_http, cpu_http)
+                report("TCP syslog", tcp, base_tcp, cpu_tcp)
+                print(f"load average {os.getloadavg()[0]:.1f}")
                 if "latency" in parts:
-                    half = rate["http"] / 2
+                    half = http.matched / 2
                     got = latency(service, secret, docs, half, args.latency_seconds)
                     print(
                         f"latency at {half:,.0f} events/s ({len(got)} markers): "

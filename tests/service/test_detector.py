@@ -296,6 +296,37 @@ def test_an_alert_joining_an_incident_a_person_merged_lands_on_the_survivor(
     assert set(Alert.objects.values_list("incident", flat=True)) == {manual.pk}
 
 
+def test_two_incidents_a_person_merged_into_one_grow_it_together_in_one_slice(
+    tmp_path: Path,
+) -> None:
+    """Alerts of two live incidents that a person merged into one of theirs, in the same
+    slice: the survivor is written once, with what both brought (neither overwrites the
+    other), and a person's own fields are left as they are."""
+    from sentinelle.web.alerts.models import Alert
+    from sentinelle.web.incidents.merging import absorb
+    from sentinelle.web.incidents.models import Incident
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "lateral.yml").write_text(LATERAL)
+    journal = tmp_path / "data" / "journal"
+    config = ServeConfig(data_dir=str(tmp_path / "data"), rules=(str(folder),))
+    fill(journal, [lateral(1, "wsa", "alice"), lateral(2, "wsb", "bob")])
+    run_once(config)
+    first, second = (a.incident for a in Alert.objects.order_by("timestamp"))
+    assert first is not None and second is not None and first.pk != second.pk
+    manual = Incident.objects.create(title="Investigation", origin="manual", summary="ours")
+    absorb(first, manual)
+    absorb(second, manual)
+    fill(journal, [lateral(5, "wsc", "alice"), lateral(6, "wsd", "bob")])  # on new machines
+    run_once(config)
+    assert set(Alert.objects.values_list("incident", flat=True)) == {manual.pk}
+    manual.refresh_from_db()
+    assert manual.hosts == ["wsa", "wsb", "wsc", "wsd"]
+    assert sorted(manual.accounts) == ["alice", "bob"]
+    assert (manual.title, manual.summary, manual.origin) == ("Investigation", "ours", "manual")
+
+
 def test_nul_characters_from_an_event_are_stored_visibly_on_any_database(
     tmp_path: Path, rules: Path
 ) -> None:

@@ -27,9 +27,9 @@ def assets_for_detection(model: HospitalModel, *names: str | None) -> list[Asset
 VICTIM_FIELDS = ("dst_ip", "DestinationIp", "DestinationHostname", "Computer", "Hostname", "host")
 
 
-def locate_detection(model: HospitalModel, detection: Detection) -> list[Asset]:
-    """The assets a detection is about: its computer, then the victim fields of its group and
-    events (``VICTIM_FIELDS``). Source addresses are never used: they are the attacker's side."""
+def victim_names(detection: Detection) -> list[str | None]:
+    """The names a detection gives for the machine it is about, in the order tried: its
+    computer, then the victim fields of its group and events (``VICTIM_FIELDS``)."""
     names: list[str | None] = [detection.computer]
     sources: list[dict[str, Any]] = [detection.group]
     events = [detection.event] if detection.event is not None else list(detection.events[:20])
@@ -39,4 +39,10 @@ def locate_detection(model: HospitalModel, detection: Detection) -> list[Asset]:
             value = fields.get(key)
             if isinstance(value, str):
                 names.append(value)
-    return assets_for_detection(model, *names)
+    return names
+
+
+def locate_detection(model: HospitalModel, detection: Detection) -> list[Asset]:
+    """The assets a detection is about (:func:`victim_names`). Source addresses are never
+    used: they are the attacker's side."""
+    return assets_for_detection(model, *victim_names(detection))

@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,13 @@ from typing import Any
 from sentinelle.detections import Detection, level_rank
 from sentinelle.errors import SentinelleError
 from sentinelle.events import EventBatch
+from sentinelle.incidents.entities import entities_of
 from sentinelle.service.config import ServeConfig
+from sentinelle.service.grouping import ImpactCache
 from sentinelle.service.journal import JournalEntry, JournalReader
 from sentinelle.service.log import log_event
 from sentinelle.service.normalise import Normalised, Normaliser
+from sentinelle.service.store import Places
 from sentinelle.watch.hook import count_slice, due_counts
 
 log = logging.getLogger("sentinelle.service.detector")
@@ -106,6 +110,10 @@ class Detector:
         self.reader = JournalReader(config.journal_path())
         self.normaliser = Normaliser()
         self.model = self._load_model()
+        # The model's answers for alerts and incidents, kept for its life (the model is
+        # loaded once; a rule change keeps it).
+        self.places = Places(self.model)
+        self.impacts = ImpactCache(self.model)
         self.compiled: Any = None
         self.digest = ""
         # Set by SIGHUP to this process, or by the runner (a flag shared between processes).
@@ -161,7 +169,7 @@ class Detector:
     def _fresh_state(self) -> DetectorState:
         from sentinelle.network.detect import NetworkDetector
         from sentinelle.network.netflow import FlowDecoder
-        from sentinelle.service.store import IncidentState
+        from sentinelle.service.grouping import IncidentState
 
         correlations = getattr(self.compiled, "correlations", None)
         correlator = self.compiled.correlator() if correlations else None
@@ -306,19 +314,25 @@ class Detector:
     def write(
         self, end: int, state: DetectorState, detections: list[Detection], sliced: Normalised
     ) -> None:
+        """Store what a slice produced, with its end position, in one transaction.
+
+        The number of queries does not grow with the number of alerts (up to
+        ``store.STORED_IDS_CHUNK`` a slice): one looks for those already stored, one inserts
+        the new ones, the slice's incidents take four whatever their number, the outbox one,
+        the checkpoint one; a merge of incidents and each suppression hit add a few."""
         from django.db import transaction
         from django.db.models import F
         from django.utils import timezone
 
-        from sentinelle.service.store import (
-            NewAlert,
-            alert_row,
-            identify,
+        from sentinelle.service.bulk import insert_rows
+        from sentinelle.service.grouping import (
+            Member,
+            group_alerts,
             merge_incidents,
-            outbox,
-            update_incident,
+            store_incidents,
         )
-        from sentinelle.web.alerts.models import Alert, Notification, Suppression
+        from sentinelle.service.store import NewAlert, alert_row, identify, outbox, stored_ids
+        from sentinelle.web.alerts.models import Suppression
         from sentinelle.web.pipeline.models import Checkpoint
         from sentinelle.web.watch.silencestore import write_counts
 
@@ -331,66 +345,52 @@ class Detector:
             if cover is not None:
                 hits[cover.id] = hits.get(cover.id, 0) + 1
                 continue
-            new_id = identify(det, sliced.event_ids)
-            record = det.event.record if det.event is not None else 0
-            news.setdefault(
+            new_id = identify(det, sliced.event_id)
+            if new_id in news:
+                continue
+            seq = det.event.record if det.event is not None else 0
+            news[new_id] = NewAlert(
                 new_id,
-                NewAlert(
-                    new_id,
-                    det,
-                    sliced.event_ids.get(record, ""),
-                    sliced.inputs.get(record, "network" if det.rule_type == "network" else ""),
-                    det.event.ref if det.event is not None else "",
-                ),
+                det,
+                sliced.event_id(seq) or "",
+                sliced.input(seq) or ("network" if det.rule_type == "network" else ""),
+                det.event.ref if det.event is not None else "",
             )
         counted = due_counts(state, time.time())  # taken out before the state is pickled
+        now = timezone.now()
         with transaction.atomic():
-            existing = set(Alert.objects.filter(id__in=list(news)).values_list("id", flat=True))
-            fresh = [n for n in news.values() if n.id not in existing]
-            rows = [alert_row(n, self.model) for n in fresh]
-            Alert.objects.bulk_create(rows, batch_size=500)
-            # Live incidents: each alert joins (or opens) one, by the grouping's state.
-            groups: dict[str, list[tuple[Any, Detection]]] = {}
-            merges: list[tuple[str, str]] = []  # (absorbed, survivor), in the order decided
-            floor = level_rank(cfg.incident_level)
-            for new, row in zip(fresh, rows, strict=True):
-                if row.level_rank < floor:
-                    continue
-                sites = [row.site] if row.site else []
-                got = state.incidents.assign(
-                    new.detection, row.id, sites, cfg.incident_gap_seconds, cfg.wave_gap_seconds
-                )
-                for gone in got.absorbed:
-                    merges.append((gone, got.key))
-                    groups.setdefault(got.key, []).extend(groups.pop(gone, []))
-                groups.setdefault(got.key, []).append((row, new.detection))
-            for key, members in groups.items():
-                incident = update_incident(
-                    key, [r for r, _ in members], self.model, [d for _, d in members]
-                )
-                Alert.objects.filter(id__in=[r.id for r, _ in members]).update(incident=incident)
-            merged = merge_incidents(merges, self.model)
+            existing = stored_ids(list(news))
+            members = []
+            for new in news.values():
+                if new.id not in existing:
+                    keys = entities_of(new.detection)
+                    row = alert_row(new, self.places, keys, now)
+                    members.append(Member(row, new.detection, keys))
+            rows = [m.row for m in members]
+            # Live incidents: each alert joins (or opens) one, by the grouping's state; the
+            # rows get their incident before they are inserted.
+            groups, merges = group_alerts(
+                state.incidents,
+                members,
+                level_rank(cfg.incident_level),
+                cfg.incident_gap_seconds,
+                cfg.wave_gap_seconds,
+            )
+            stored = store_incidents(groups, merges, self.impacts)
+            insert_rows(rows, skip_conflicts=True)
+            merged = merge_incidents(merges, stored, self.impacts)
             state.incidents.prune(max(cfg.incident_gap_seconds, cfg.wave_gap_seconds))
             # The outbox: one row per (alert, route), sent later by the notifier.
-            Notification.objects.bulk_create(
-                outbox(rows, self.config.notifications.routes), ignore_conflicts=True
-            )
-            now = timezone.now()
+            insert_rows(outbox(rows, self.config.notifications.routes), skip_conflicts=True)
             for sid, count in hits.items():
                 Suppression.objects.filter(pk=sid).update(hits=F("hits") + count, last_hit=now)
             # With the checkpoint: a replay never counts twice.
             write_counts(counted, self.model, self.config.notifications.routes)
             # Pickled last: the grouping above changed the state this checkpoint must hold.
             state_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            Checkpoint.objects.update_or_create(
-                name=CHECKPOINT,
-                defaults={
-                    "position": end,
-                    "state": state_blob,
-                    "rules_digest": self.digest,
-                    "updated": now,
-                },
-            )
+            mark = {"position": end, "state": state_blob, "rules_digest": self.digest}
+            if not Checkpoint.objects.filter(name=CHECKPOINT).update(**mark, updated=now):
+                Checkpoint.objects.create(name=CHECKPOINT, **mark, updated=now)
         self.metrics.alerts(rows, len(existing), sum(hits.values()), merged)
 
 
@@ -445,8 +445,8 @@ class _DetectorMetrics:
                     self.m.correlation_eviction_times.labels(rule_id, title, at).set(lost[at])
 
     def alerts(self, rows: Sequence[Any], replayed: int, suppressed: int, merged: int) -> None:
-        for row in rows:
-            self.m.stored.labels(row.level).inc()
+        for level, count in Counter(row.level for row in rows).items():
+            self.m.stored.labels(level).inc(count)
         self.m.replayed.inc(replayed)
         self.m.suppressed.inc(suppressed)
         self.m.merged.inc(merged)

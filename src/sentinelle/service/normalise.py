@@ -22,7 +22,7 @@ from sentinelle.errors import SentinelleError
 from sentinelle.events import Event, EventBatch, ReadIssue
 from sentinelle.service.journal import JournalEntry, JournalReader
 from sentinelle.service.log import log_event
-from sentinelle.service.records import RecordKind
+from sentinelle.service.records import Record, RecordKind
 
 log = logging.getLogger("sentinelle.service.detector")
 
@@ -32,10 +32,25 @@ class Normalised:
     """A slice of the journal as events, with each event's deterministic id and origin."""
 
     events: list[Event] = field(default_factory=list)
-    event_ids: dict[int, str] = field(default_factory=dict)  # journal seq -> event id
-    inputs: dict[int, str] = field(default_factory=dict)
+    records: dict[int, Record] = field(default_factory=dict)  # journal seq -> its record
     flows: list[tuple[JournalEntry, bytes]] = field(default_factory=list)
     issues: list[ReadIssue] = field(default_factory=list)
+    ids: dict[int, str] = field(default_factory=dict)  # event ids worked out so far
+
+    def event_id(self, seq: int) -> str | None:
+        """The deterministic id of the event at ``seq`` (a digest of the record: worked out
+        only for the events that make an alert, once each)."""
+        known = self.ids.get(seq)
+        if known is None:
+            record = self.records.get(seq)
+            if record is None:
+                return None
+            known = self.ids[seq] = record.event_id
+        return known
+
+    def input(self, seq: int) -> str | None:
+        record = self.records.get(seq)
+        return record.input if record is not None else None
 
 
 def source_of(entry: JournalEntry) -> str:
@@ -105,8 +120,7 @@ class Normaliser:
             if event is None:
                 continue
             out.events.append(event)
-            out.event_ids[entry.seq] = entry.record.event_id
-            out.inputs[entry.seq] = entry.record.input
+            out.records[entry.seq] = entry.record
         return out
 
 

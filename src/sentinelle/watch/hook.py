@@ -9,6 +9,7 @@ checkpoint and counts them again, never twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,20 +58,39 @@ def due_counts(state: Any, now: float) -> Pending:
 
 
 def count_slice(state: Any, entries: Sequence[Any], events: Sequence[Any]) -> None:
-    """Count a slice: its events by (host, channel), its flow datagrams by exporter."""
+    """Count a slice: its events by (host, channel), its flow datagrams by exporter.
+
+    This runs on every event the service takes, so the events of one source in one interval
+    are counted together: the source key (``source_key``) is made once per group of events
+    that give it the same names, not once per event."""
     counts = counts_of(state)
     census = census_of(state)
-    by_seq = {entry.seq: entry for entry in entries}
+    by_seq = {entry.seq: entry.record for entry in entries}
+    interval = counts.interval
+    # (what source_key reads of the fields, input, sender, kind, interval) -> [fields, n, last]
+    groups: dict[tuple[Any, ...], list[Any]] = {}
     for event in events:
-        entry = by_seq.get(event.record)
-        if entry is None:
+        record = by_seq.get(event.record)
+        if record is None:
             continue
-        record = entry.record
-        counts.add(
-            source_key(event.fields, record.input, record.sender, str(record.kind)),
-            record.received,
-        )
-        census.add(event.fields, record.received)
+        fields = event.fields
+        received = record.received
+        census.add(fields, received)
+        get = fields.get
+        names = (get("Computer"), get("host"), get("hostname"), get("Hostname"), get("Channel"))
+        slot = (names, record.input, record.sender, record.kind, math.floor(received / interval))
+        try:
+            group = groups.get(slot)
+        except TypeError:  # a list or a map where a name is expected: this event alone
+            counts.add(source_key(fields, record.input, record.sender, str(record.kind)), received)
+            continue
+        if group is None:
+            groups[slot] = [fields, 1, received]
+        else:
+            group[1] += 1
+            group[2] = max(group[2], received)
+    for (_names, input_name, sender, kind, _slot), (fields, n, last) in groups.items():
+        counts.add(source_key(fields, input_name, sender, str(kind)), last, n)
     for entry in entries:
         record = entry.record
         if str(record.kind) == "flow":

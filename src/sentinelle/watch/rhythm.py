@@ -287,9 +287,17 @@ class FieldCensus:
         counted[0] += 1
         counted[1] = max(counted[1], received)
         self.changed.add(key)
-        if known.issuperset(fields) or len(known) >= MAX_FIELDS_PER_KIND:
+        if len(known) >= MAX_FIELDS_PER_KIND:
             return
-        for name, value in fields.items():
+        # The names not known yet, in C: an event's fields are mostly known, and an empty one
+        # (not counted) would otherwise send every such event through the loop below.
+        new = fields.keys() - known
+        if not new:
+            return
+        # In the event's order when the cap is near, so which names it keeps is always the same.
+        names = new if len(known) + len(new) <= MAX_FIELDS_PER_KIND else list(fields)
+        for name in names:
+            value = fields[name]
             if value is not None and value != "" and len(known) < MAX_FIELDS_PER_KIND:
                 known.add(str(name)[:128])
 
