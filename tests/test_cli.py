@@ -44,7 +44,8 @@ def test_a_hunt_imports_no_other_command_family() -> None:
         "import sys; from sentinelle.cli.main import build_app, modules_for; "
         "build_app(modules_for(['hunt', 'x'])); "
         "print(sorted(m for m in sys.modules if m.startswith(('sentinelle.demo', "
-        "'sentinelle.network', 'sentinelle.hospital', 'sentinelle.scenarios', 'sigma'))))"
+        "'sentinelle.network', 'sentinelle.hospital', 'sentinelle.scenarios', 'sigma', "
+        "'sentinelle.hunt.update', 'sentinelle.service', 'rich.progress'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

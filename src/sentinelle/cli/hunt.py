@@ -1,4 +1,4 @@
-"""``sentinelle hunt`` and ``sentinelle rules update``."""
+"""``sentinelle hunt``."""
 
 from __future__ import annotations
 
@@ -14,29 +14,21 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.text import Text
 
 from sentinelle import STARTED
 from sentinelle.cli.inputs import FOLLOW_SYMLINKS_HELP, READ_LIMIT_HELP
+from sentinelle.cli.rules import print_rule_errors
 from sentinelle.detections import level_rank
 from sentinelle.errors import Location, RuleError
 from sentinelle.gcpause import fewer_collections
 from sentinelle.hunt.outputs import TimelineWriter, open_writer, writer_notes
 from sentinelle.hunt.summary import HuntSummary
-from sentinelle.hunt.update import DEFAULT_TIMEOUT, MAX_RULE_FILES
-from sentinelle.sigma.files import MAX_RULE_FILE_BYTES
 from sentinelle.terminal import printable
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from sentinelle.engine import CompiledRules
     from sentinelle.hunt.run import FileReader
 
@@ -116,6 +108,15 @@ class _CompileProgress:
         if not self.compiled:
             self.compiled = True
             if self._console.is_terminal:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    SpinnerColumn,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
+
                 self._progress = Progress(
                     SpinnerColumn(),
                     TextColumn("{task.description}"),
@@ -149,6 +150,16 @@ class _RichProgress:
     """The hunt's progress on stderr: files done, events read, events per second."""
 
     def __init__(self, console: Console) -> None:
+        # Imported only here: a hunt without a terminal draws no bar (rich.progress is a
+        # tenth of the imports of a hunt from the cache).
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self._progress = Progress(
             TextColumn("hunting"),
             BarColumn(),
@@ -192,13 +203,6 @@ def _output_stream(path: Path | None) -> Iterator[TextIO]:
         return
     with path.open("w", encoding="utf-8", newline="") as fh:
         yield fh
-
-
-def _print_rule_errors(console: Console, errors: list[RuleError]) -> None:
-    for err in errors[:10]:
-        console.print(Text(printable(f"rule error: {err}"), style="red"))
-    if len(errors) > 10:
-        console.print(Text(f"... and {len(errors) - 10} more rule errors"))
 
 
 def hunt(
@@ -391,9 +395,7 @@ def hunt(
         resolve_rule_args,
     )
     from sentinelle.hunt.run import ReadOptions, Selection, auto_jobs, run_hunt
-    from sentinelle.hunt.update import current_sigmahq
     from sentinelle.readers import prestart_worker, read_file
-    from sentinelle.service.normalise import read_journal
 
     entered, entered_cpu = time.perf_counter(), time.process_time()
     since_time = parse_time(since, "--since") if since else None
@@ -421,6 +423,8 @@ def hunt(
     chosen = output_format(output, fmt, sys.stdout.isatty())
     reader: FileReader = read_file
     if journal is not None:
+        from sentinelle.service.normalise import read_journal
+
         files, reader, jobs = _journal_input(journal, paths), read_journal, 1
     else:
         if not paths:
@@ -439,7 +443,7 @@ def hunt(
             "config.yml, or run `sentinelle rules update`",
             Location("--rules"),
         )
-    if not rules and current_sigmahq() is None:
+    if not rules and _sigmahq_missing():
         err.print(
             Text(
                 "note: the SigmaHQ rules are not downloaded, so this hunt uses only the rules "
@@ -464,7 +468,7 @@ def hunt(
 
         compiled.correlation_limits = CorrelationLimits(max_groups=max_correlation_groups)
     rule_errors = compiled.rejections()
-    _print_rule_errors(err, rule_errors)
+    print_rule_errors(err, rule_errors)
     if not compiled.rules:
         raise RuleError("no rule could be loaded", Location(", ".join(map(str, rule_paths))))
 
@@ -612,62 +616,12 @@ def _journal_input(journal: Path, paths: list[Path] | None) -> list[Path]:
     return [journal]
 
 
-def rules_update(
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="Package URL (default: $SENTINELLE_SIGMA_URL, else SigmaHQ's)."),
-    ] = None,
-    sha256: Annotated[
-        str | None, typer.Option("--sha256", help="Expected SHA-256 of the package.")
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds the whole download may take.")
-    ] = DEFAULT_TIMEOUT,
-    max_rule_files: Annotated[
-        int, typer.Option("--max-rule-files", help="Rule files a package may hold.")
-    ] = MAX_RULE_FILES,
-    max_rule_file_size: Annotated[
-        int, typer.Option("--max-rule-file-size", help="Bytes one rule file may hold.")
-    ] = MAX_RULE_FILE_BYTES,
-) -> None:
-    """Download the SigmaHQ rule package, verify it, and switch `--rules sigmahq` to it."""
-    from sentinelle.hunt.update import Limits, resolve_url, update_rules
+def _sigmahq_missing() -> bool:
+    """Whether ``rules update`` never installed the SigmaHQ set (the download code is imported
+    only to answer that: a hunt with ``--rules`` needs none of it)."""
+    from sentinelle.hunt.update import current_sigmahq
 
-    out = Console(highlight=False, emoji=False)
-    target = resolve_url(url)
-    out.print(Text(f"Downloading {printable(target)}"))
-    limits = Limits(rule_files=max_rule_files, rule_file_bytes=max_rule_file_size)
-    report = update_rules(target, sha256=sha256, timeout=timeout, limits=limits)
-    out.print(Text(f"sha256 {report.sha256}"))
-    out.print(
-        Text(
-            f"{report.rules} rules, {report.correlations} correlations, {report.filters} filters "
-            f"loaded; {len(report.errors)} could not be loaded"
-        )
-    )
-    _print_rule_errors(out, report.errors)
-    if report.set_aside:
-        aside = report.directory.parent / "rejected"
-        out.print(Text(printable(f"{len(report.set_aside)} rule file(s) set aside in {aside}")))
-    if report.previous is None:
-        out.print(Text("First SigmaHQ set installed."))
-    else:
-        out.print(
-            Text(
-                f"Changes since the previous set: {len(report.added)} added, "
-                f"{len(report.removed)} removed, {len(report.changed)} changed"
-            )
-        )
-        for label, items in (
-            ("added", report.added),
-            ("removed", report.removed),
-            ("changed", report.changed),
-        ):
-            for change in items[:20]:
-                out.print(Text(printable(f"  {label}: {change.title} ({change.path})")))
-            if len(items) > 20:
-                out.print(Text(f"  ... and {len(items) - 20} more {label}"))
-    out.print(Text(f"Installed in {report.directory}; use it with --rules sigmahq"))
+    return current_sigmahq() is None
 
 
 def _rule_facts(compiled: CompiledRules) -> list[tuple[str, str, str | None]]:
@@ -691,6 +645,3 @@ def _rule_facts(compiled: CompiledRules) -> list[tuple[str, str, str | None]]:
 
 def register(app: typer.Typer) -> None:
     app.command("hunt")(hunt)
-    from sentinelle.cli.rules import rules_app
-
-    rules_app.command("update")(rules_update)

@@ -28,7 +28,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "model": ("impact",),
     "scenario": ("scenario",),
     "network": ("network",),
-    "rules": ("rules", "hunt"),  # `rules update` is the hunt module's
+    "rules": ("rules", "rules_update"),
     "hunt": ("hunt",),
     "events": ("events",),
     "search": ("search",),

@@ -3,7 +3,7 @@
 Prints the loaded rules, filters and correlations, every rejected rule or correlation (refused
 by the loader or by the correlator) with its ``file:line`` and reason, and the logsources that
 map to no event source (their rules can never fire). Exits 1 when anything was rejected, so it
-can guard a rule repository in CI.
+can guard a rule repository in CI. ``rules update`` is in :mod:`sentinelle.cli.rules_update`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
+from sentinelle.errors import RuleError
 from sentinelle.terminal import printable
 
 rules_app = typer.Typer(
@@ -80,6 +83,15 @@ def check(
     )
     if rejected:
         raise typer.Exit(1)
+
+
+def print_rule_errors(console: Console, errors: list[RuleError]) -> None:
+    """The first ten rule errors on ``console`` (their text is the rules' own: made printable),
+    then how many more."""
+    for err in errors[:10]:
+        console.print(Text(printable(f"rule error: {err}"), style="red"))
+    if len(errors) > 10:
+        console.print(Text(f"... and {len(errors) - 10} more rule errors"))
 
 
 def _reason(message: str) -> str:

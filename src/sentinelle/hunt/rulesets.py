@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 
 from sentinelle.errors import ConfigError, Location, RuleError
-from sentinelle.hunt.update import current_sigmahq
 from sentinelle.paths import config_dir
 
 SIGMAHQ = "sigmahq"
@@ -54,6 +53,8 @@ def default_rule_paths(config_file: Path | None = None) -> list[Path]:
     if SHIPPED_RULES.is_dir() and any(SHIPPED_RULES.rglob("*.yml")):
         paths.append(SHIPPED_RULES)
     paths.extend(config_rule_dirs(config_file))
+    from sentinelle.hunt.update import current_sigmahq
+
     downloaded = current_sigmahq()
     if downloaded is not None:
         paths.append(downloaded)
@@ -65,6 +66,9 @@ def resolve_rule_args(args: Sequence[str]) -> list[Path]:
     paths: list[Path] = []
     for arg in args:
         if arg == SIGMAHQ:
+            # The download code only for this name: `--rules PATH` hunts need none of it.
+            from sentinelle.hunt.update import current_sigmahq
+
             downloaded = current_sigmahq()
             if downloaded is None:
                 raise RuleError(
