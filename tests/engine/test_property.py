@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pickle
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sentinelle.engine import ir
+from sentinelle.engine import bucket, ir
 from sentinelle.engine.compile import CompiledRules
 from sentinelle.engine.plan import Plan, RuleInfo, Variant
 from sentinelle.events import event_from_mapping
@@ -132,11 +133,20 @@ def test_compiled_equals_reference(
     reference = _compiled(tree_list, reference=True)
     # As a hunt gets the set from the cache: buckets built, pickled and unpickled.
     cached = restored(_compiled(tree_list, reference=False))
+    # Every bucket remembering its answer per event (only large ones do by default), each
+    # event matched twice: the second answer comes from the table, and events that share
+    # values (1 and True, absent and null...) meet each other's entries.
+    remembering = restored(_compiled(tree_list, reference=False))
     for fields in event_list:
         ev = event_from_mapping(fields)
         expected = [d.rule_id for d in reference.match(ev)]
         assert [d.rule_id for d in compiled.match(ev)] == expected, fields
         assert [d.rule_id for d in cached.match(ev)] == expected, fields
+        # (Its buckets are unpickled on first use: under the lowered threshold.)
+        with mock.patch.object(bucket, "EVENT_MEMO_MIN_RULES", 0):
+            for _ in range(2):
+                again = event_from_mapping(dict(fields))
+                assert [d.rule_id for d in remembering.match(again)] == expected, fields
 
 
 @settings(max_examples=200, deadline=None)
