@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from sentinelle.events import Event, EventBatch
 from sentinelle.hunt import run
 from sentinelle.hunt.outputs.jsonl import JsonlWriter
 from sentinelle.hunt.run import FileReader, Selection, correlate, run_hunt, tag_matches
+from sentinelle.hunt.spill import close_writers
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.readers import expand_paths, read_file
 from tests.hunt.helpers import make_detection
@@ -151,6 +153,56 @@ def _security_rules(shared_data: Path, cache: Path) -> CompiledRules:
     return load_compiled([rules], cache_dir=cache)
 
 
+class _InterruptedAtTheEnd:
+    """A progress display through which the user's Ctrl-C arrives once the files are read."""
+
+    def start(self, files: int) -> None:
+        pass
+
+    def advance(self, events: int) -> None:
+        pass
+
+    def file_done(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        raise KeyboardInterrupt
+
+
+def _open_spill_files() -> list[str]:
+    targets = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            targets.append(str(fd.readlink()))
+    return [t for t in targets if ".spill" in t]  # " (deleted)" once the hunt removed it
+
+
+def _failed_logons(path: Path, *, batch_size: int) -> Iterator[EventBatch]:
+    yield EventBatch(str(path), [_logon(100.0 + n, n, "admin") for n in range(1, 6)])
+
+
+def test_an_interrupted_hunt_leaves_no_spill_file_open(tmp_path: Path) -> None:
+    """The spill file of this process is closed however the hunt ends (it stayed open, in a
+    module-level table, for the life of the process when the hunt stopped on an exception)."""
+    rules_file = tmp_path / "brute.yml"
+    rules_file.write_text(FAILED_LOGONS)
+    compiled = load_compiled([rules_file], cache_dir=tmp_path / "cache")
+    files = [tmp_path / "dc1.log", tmp_path / "dc2.log"]
+    for path in files:
+        path.write_text("")
+    with pytest.raises(KeyboardInterrupt):
+        run_hunt(
+            files, compiled, _failed_logons, [], HuntSummary(), progress=_InterruptedAtTheEnd()
+        )
+    assert _open_spill_files() == []
+    buf = io.StringIO()  # the process hunts on as before
+    run_hunt(files, compiled, _failed_logons, [JsonlWriter(buf)], HuntSummary())
+    assert [json.loads(line)["rule_type"] for line in buf.getvalue().splitlines()] == [
+        "correlation"  # the failed logons only feed it (a base rule of a correlation is hidden)
+    ]
+    assert _open_spill_files() == []
+
+
 def _jsonl_hunt(
     files: list[Path], compiled: CompiledRules, reader: FileReader, jobs: int
 ) -> tuple[str, HuntSummary]:
@@ -251,16 +303,24 @@ def test_one_stream_reports_each_file_as_reading_them_one_by_one(
         ]
 
     seen: list[str] = []
-    streamed = run.hunt_files(
-        files, compiled, read_file, Selection(), spill, 64, on_file=lambda r: seen.append(r.path)
-    )
-    single = run.hunt_files(files, compiled, _one_by_one, Selection(), spill, 64)
+    try:  # hunt_files spills through this process's writer; its caller closes it
+        streamed = run.hunt_files(
+            files,
+            compiled,
+            read_file,
+            Selection(),
+            spill,
+            64,
+            on_file=lambda r: seen.append(r.path),
+        )
+        single = run.hunt_files(files, compiled, _one_by_one, Selection(), spill, 64)
+        doubled = run.hunt_files(twice, compiled, read_file, Selection(), spill, 64)
+        doubled_single = run.hunt_files(twice, compiled, _one_by_one, Selection(), spill, 64)
+    finally:
+        close_writers(spill)
     assert per_file(streamed) == per_file(single)
     assert seen == [str(f) for f in files]
-    doubled = run.hunt_files(twice, compiled, read_file, Selection(), spill, 64)
-    assert per_file(doubled) == per_file(
-        run.hunt_files(twice, compiled, _one_by_one, Selection(), spill, 64)
-    )
+    assert per_file(doubled) == per_file(doubled_single)
     assert doubled.results[0].events == doubled.results[1].events > 0
     assert streamed.results[0].detections > 0
     assert streamed.results[1].detections > 0  # inside the archive

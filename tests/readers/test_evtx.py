@@ -248,7 +248,10 @@ def test_stalled_input_is_reported_and_the_next_file_read(
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
-    limits = EvtxLimits(chunk_seconds=1.0, start_seconds=10.0, max_restarts=1)
+    # The deadline is what is tested, so the stall costs its whole length; it also bounds every
+    # chunk of the healthy file, so it must be generous for a busy machine (CI's two cores, a
+    # worker slowed by tracing): 1 s lost healthy chunks there.
+    limits = EvtxLimits(chunk_seconds=5.0, start_seconds=30.0, max_restarts=1)
     try:
         batches = list(read_evtx_files([(fifo, None), (multi_chunk_evtx, None)], limits=limits))
     finally:

@@ -561,6 +561,9 @@ def run_hunt(
             summary.state_evictions = [{"rule_id": e.rule_id, **e.as_dict()} for e in evictions()]
     finally:
         _WORKER_STATE.clear()
+        # However the hunt ended: this process's writer lives in a module-level table, so a
+        # hunt stopped by an exception would keep its spill file open for the life of the process.
+        close_writers(spill)
         shutil.rmtree(spill, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     for w in writers:
