@@ -1,4 +1,11 @@
-"""Shared fixtures: the location of the shared corpus, and a throwaway PostgreSQL server.
+"""Shared fixtures: the location of the shared corpus, and a throwaway PostgreSQL server; and the
+one rule for tests whose system tool is missing.
+
+A test that needs something the machine may lack (PostgreSQL, rsyslog and its TLS and RELP
+modules, softflowd, chromium, Pango, the C accelerator, the shared corpus) skips, saying what to
+install. ``.ci/run`` installs all of them and sets ``SENTINELLE_REQUIRE_ALL=1``: there a skip,
+whatever raised it, is a failure that gives the skip's reason, so CI cannot pass by not running
+what it was meant to run.
 
 ``pytest --postgres`` (or ``SENTINELLE_TEST_POSTGRES=1``) puts every Django test's database on
 a throwaway PostgreSQL server instead of SQLite (``make test-postgres`` runs the store and
@@ -10,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +25,44 @@ import pytest
 
 from sentinelle.paths import shared_data_dir
 from tests.postgres import PostgresServer, missing_reason, running_server
+
+REQUIRE_ALL = "SENTINELLE_REQUIRE_ALL"
+
+
+def every_test_must_run() -> bool:
+    return os.environ.get(REQUIRE_ALL) == "1"
+
+
+def _skip_reason(longrepr: object) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: why")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail") and every_test_must_run():
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped where every test must run ({REQUIRE_ALL}=1): {_skip_reason(report.longrepr)}"
+        )
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield  # a whole module skipped at import is a collection error there
+    if report.skipped and every_test_must_run():
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped where every test must run ({REQUIRE_ALL}=1): {_skip_reason(report.longrepr)}"
+        )
+    return report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

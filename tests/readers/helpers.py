@@ -3,7 +3,6 @@ whether the C accelerator of the record decoder is there."""
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
@@ -15,11 +14,8 @@ from sentinelle.readers import evtx_records
 
 
 def require_accelerator() -> None:
-    """Skip when the C accelerator was not built; fail instead where it must be (CI sets
-    SENTINELLE_REQUIRE_ACCELERATOR, since its machines have a C compiler)."""
+    """Skip when the C accelerator was not built (a failure in CI: tests/conftest.py)."""
     if evtx_records._native_decode is None:
-        if os.environ.get("SENTINELLE_REQUIRE_ACCELERATOR"):
-            pytest.fail("the C accelerator (readers/_evtxjson.c) was not built")
         pytest.skip(
             "the C accelerator (readers/_evtxjson.c) was not built: no C compiler, or"
             " SENTINELLE_PURE_PYTHON set at install"
