@@ -15,8 +15,8 @@ rule, fsync on every grouped commit) and real clients on loopback:
 2. **Latency** at half the sustained HTTP rate: one event in twenty carries its sending time
    and is matched by a rule of its own; from sending to the alert stored (its row's
    ``created``): p50 and p99.
-3. **Peak RSS** of the service's processes (the serving one, the detector) over a run and over
-   one ten times longer.
+3. **Peak RSS** of the service's processes (the serving one, the detector, its store) over a
+   run and over one ten times longer.
 4. **Restart** after ``kill -9`` with a journal of ``--journal-gb`` GB: from the new process to
    ``/readyz`` answering 200.
 
@@ -252,12 +252,15 @@ class Service:
         return time.perf_counter()
 
     def pids(self) -> list[int]:
+        """The serving process, the detector (matching) and its store process."""
         assert self.proc is not None
-        spawned = re.findall(r"event=detector.spawned pid=(\d+)", self.log.read_text())
-        return [self.proc.pid, *(int(p) for p in spawned[-1:])]
+        text = self.log.read_text()
+        spawned = re.findall(r"event=detector.spawned pid=(\d+)", text)
+        store = re.findall(r"event=detector.store_spawned pid=(\d+)", text)
+        return [self.proc.pid, *(int(p) for p in spawned[-1:] + store[-1:])]
 
     def cpu(self) -> list[float]:
-        """CPU seconds used so far by the serving process and the detector."""
+        """CPU seconds used so far by the serving process, the detector and its store."""
         return [process_cpu(pid) for pid in self.pids()]
 
     def stop(self) -> None:
@@ -325,7 +328,14 @@ class Sustained:
     matched: float
     accepted: float
     serving_cpu: float
-    detector_cpu: float
+    detector_cpu: float  # matching and storing together
+    store_cpu: float  # of which storing (the store process)
+
+
+def measured(service: Service, cpu: list[float]) -> tuple[float, float, float]:
+    """CPU seconds since ``cpu``: serving, detector (both its processes), storing alone."""
+    spent = [b - a for a, b in zip(cpu, service.cpu(), strict=True)]
+    return spent[0], sum(spent[1:]), sum(spent[2:])
 
 
 def sustained_http(service: Service, secret: str, docs: list[bytes]) -> Sustained:
@@ -335,9 +345,8 @@ def sustained_http(service: Service, secret: str, docs: list[bytes]) -> Sustaine
     post_all(service.http, secret, docs)
     accepted = time.perf_counter()
     done = service.wait_matched(before + len(docs))
-    serving, detector = (b - a for a, b in zip(cpu, service.cpu(), strict=True))
     return Sustained(
-        len(docs) / (done - started), len(docs) / (accepted - started), serving, detector
+        len(docs) / (done - started), len(docs) / (accepted - started), *measured(service, cpu)
     )
 
 
@@ -352,9 +361,8 @@ def sustained_tcp(service: Service, lines: list[bytes]) -> Sustained:
         time.sleep(0.05)
     accepted = time.perf_counter()
     done = service.wait_matched(before + len(lines))
-    serving, detector = (b - a for a, b in zip(cpu, service.cpu(), strict=True))
     return Sustained(
-        len(lines) / (done - started), len(lines) / (accepted - started), serving, detector
+        len(lines) / (done - started), len(lines) / (accepted - started), *measured(service, cpu)
     )
 
 
@@ -363,7 +371,7 @@ def report(name: str, got: Sustained, hunt: float, hunt_cpu: float) -> None:
         f"serve, {name}: {got.matched:,.0f} events/s matched and stored "
         f"({got.accepted:,.0f}/s accepted): {ratio(got.matched, hunt):.2f} of the hunt pipeline; "
         f"CPU serving {got.serving_cpu:.2f} s + detector {got.detector_cpu:.2f} s "
-        f"(hunt {hunt_cpu:.2f} s)"
+        f"(of which storing {got.store_cpu:.2f} s) (hunt {hunt_cpu:.2f} s)"
     )
 
 
@@ -542,9 +550,9 @@ def main() -> None:
                 finally:
                     service.stop()
             print(
-                f"peak RSS (serving, detector) over {len(docs):,} events: "
-                f"{peaks[0][0]:.0f} MB, {peaks[0][1]:.0f} MB; over {10 * len(docs):,}: "
-                f"{peaks[1][0]:.0f} MB, {peaks[1][1]:.0f} MB "
+                f"peak RSS (serving, detector, store) over {len(docs):,} events: "
+                f"{', '.join(f'{mb:.0f} MB' for mb in peaks[0])}; over {10 * len(docs):,}: "
+                f"{', '.join(f'{mb:.0f} MB' for mb in peaks[1])} "
                 f"(x{ratio(sum(peaks[1]), sum(peaks[0])):.2f})"
             )
         if "restart" in parts:

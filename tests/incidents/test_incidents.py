@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sentinelle.detections import Detection
 from sentinelle.events import Event
@@ -188,3 +190,22 @@ def test_a_serious_rule_repeated_across_a_site_is_one_wave(model: HospitalModel)
         ("pc-cen-0001",),
         ("pc-cen-0003",),
     ]
+
+
+@given(
+    st.text(alphabet=st.sampled_from("aZ0.:$-\\ \t1fe"), max_size=40)
+    | st.sampled_from(["10.0.0.5", "::1", "WS01.corp.local.", "SYSTEM", "corp\\Bob", "ws01$"])
+)
+def test_entity_keys_remembered_equal_those_worked_out(value: str) -> None:
+    """Keys are remembered by value (a stream names the same machines again and again); a
+    value asked twice, and a value too long to be remembered, get the key worked out."""
+    from sentinelle.incidents import entities as ent
+
+    for remembered, plain in (
+        (ent._host_key, ent._host),
+        (ent._address_key, ent._address),
+        (ent._account_key, ent._account),
+    ):
+        assert remembered(value) == remembered(value) == plain(value)
+        long = value + " " * ent._KEY_CACHED_CHARS + "x"
+        assert remembered(long) == plain(long)

@@ -108,6 +108,18 @@ class Served:
             assert time.monotonic() < deadline, "the detector was not started again"
             time.sleep(0.05)
 
+    def store_pid(self, detector: int) -> int:
+        """The pid of the store process of the detector ``detector`` (waits for its start)."""
+        deadline = time.monotonic() + 30
+        while True:
+            log = self.log.read_text()
+            after = log[log.rindex(f"event=detector.spawned pid={detector}\n") :]
+            found = re.search(r"event=detector.store_spawned pid=(\d+)", after)
+            if found:
+                return int(found.group(1))
+            assert time.monotonic() < deadline, "the detector started no store process"
+            time.sleep(0.05)
+
     def position(self) -> int:
         db = self.data / "sentinelle.db"
         try:
@@ -125,6 +137,9 @@ class Served:
 
 
 def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """Its store process (storing the slice before the one being matched), the detector and
+    the whole service, each killed twice at random moments: every event matched, no alert
+    twice."""
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "dump.yml").write_text(RULE)
@@ -146,11 +161,17 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
                 served.proc.kill()
                 served.proc.wait()
                 served.start()
-            else:  # the detector alone: the supervisor starts it again
+            elif kill % 3 == 1:  # the detector alone: the supervisor starts it again
                 pid = served.detector_pid(killed)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
+            else:  # its store process alone: the detector stops, and is started again
+                detector = served.detector_pid(killed)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(served.store_pid(detector), signal.SIGKILL)
+                killed.add(detector)
+                served.detector_pid(killed)
         deadline = time.monotonic() + 240
         while served.position() < EVENTS:
             assert time.monotonic() < deadline, f"detector stuck at {served.position()}"

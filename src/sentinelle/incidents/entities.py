@@ -7,6 +7,7 @@ system account, loopback, ``-``) would chain unrelated detections together and a
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -61,9 +62,26 @@ _JUNK = frozenset(
 )
 # The same few samples of a correlation are enough to know what it is about.
 _EVENTS_LOOKED_AT = 20
+# Keys by value, remembered: a stream of alerts names the same machines, addresses and
+# accounts again and again, and telling an address from a name parses it. Bounded in
+# entries (least recently used first out) and in size (a longer value is not remembered).
+_KEYS_CACHED = 16_384
+_KEY_CACHED_CHARS = 256
 
 
 def _host_key(value: str) -> str | None:
+    return _host_key_remembered(value) if len(value) <= _KEY_CACHED_CHARS else _host(value)
+
+
+def _address_key(value: str) -> str | None:
+    return _address_remembered(value) if len(value) <= _KEY_CACHED_CHARS else _address(value)
+
+
+def _account_key(value: str) -> str | None:
+    return _account_remembered(value) if len(value) <= _KEY_CACHED_CHARS else _account(value)
+
+
+def _host(value: str) -> str | None:
     name = value.strip().rstrip(".").lower()
     if name in _JUNK or name.endswith("$"):
         return None
@@ -74,7 +92,7 @@ def _host_key(value: str) -> str | None:
     return _address_key(name)
 
 
-def _address_key(value: str) -> str | None:
+def _address(value: str) -> str | None:
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -84,11 +102,16 @@ def _address_key(value: str) -> str | None:
     return f"ip:{address}"
 
 
-def _account_key(value: str) -> str | None:
+def _account(value: str) -> str | None:
     name = value.strip().lower()
     if name in _JUNK or name.endswith("$") or name.startswith("s-1-5-"):
         return None
     return "user:" + name.rpartition("\\")[2]
+
+
+_host_key_remembered = functools.lru_cache(maxsize=_KEYS_CACHED)(_host)
+_address_remembered = functools.lru_cache(maxsize=_KEYS_CACHED)(_address)
+_account_remembered = functools.lru_cache(maxsize=_KEYS_CACHED)(_account)
 
 
 def _from_fields(fields: Mapping[str, Any], out: set[str]) -> None:

@@ -10,7 +10,9 @@ Each slice of the journal is:
 2. matched by the compiled rule set (``engine.load_compiled``, the hunt's rule selection), the
    detections fed to the correlator, the flows to the network detectors;
 3. written in one store transaction with the journal position it ends at and the pickled
-   window state (correlator, flow decoder and detectors, live incident grouping).
+   window state (correlator, flow decoder and detectors, live incident grouping), by the store
+   (``service.storer``): in the service a second process, which stores slice N while this
+   one matches slice N+1.
 
 A crash anywhere replays from the last checkpoint; ids are deterministic, so nothing is stored
 twice. Rule changes are switched at a slice boundary: every record before it was matched by
@@ -29,26 +31,24 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentinelle.detections import Detection, level_rank
+from sentinelle.detections import Detection
 from sentinelle.errors import SentinelleError
 from sentinelle.events import EventBatch
-from sentinelle.incidents.entities import entities_of
 from sentinelle.service.config import ServeConfig
-from sentinelle.service.grouping import ImpactCache
 from sentinelle.service.journal import JournalEntry, JournalReader
 from sentinelle.service.log import log_event
 from sentinelle.service.normalise import Normalised, Normaliser
-from sentinelle.service.store import Places
+from sentinelle.service.store import NewAlert, identify
+from sentinelle.service.storer import CHECKPOINT, SliceOutput, StoreDied, StoreProcess, Storer
 from sentinelle.watch.hook import count_slice, due_counts
 
 log = logging.getLogger("sentinelle.service.detector")
-CHECKPOINT = "detector"
+__all__ = ["CHECKPOINT", "Detector", "DetectorState", "detector_main"]
 RULES_LOOK_SECONDS = 10.0  # how often the rule folders are looked at for changes
 REFUSED_RULES_LOGGED = 50  # refused rules logged one by one at each load
 # Arrival time that must pass after the last flow delivery before the flow clock is moved
@@ -99,38 +99,52 @@ def rules_digest(paths: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
+def load_model(config: ServeConfig) -> Any:
+    """The hospital model alerts are enriched from (None, logged, when it cannot be read)."""
+    from sentinelle.hospital import load_model as load
+
+    try:
+        return load(config.model_path())
+    except SentinelleError as exc:
+        log_event(log, "detector.model_unreadable", logging.ERROR, why=exc)
+        return None
+
+
 class Detector:
-    """One detector: load the rules, then slices of the journal until told to stop."""
+    """One detector: load the rules, then slices of the journal until told to stop.
+
+    With ``store_process``, :meth:`run` stores through a process of its own (``storer``:
+    slice N stored while slice N+1 is matched, as the service does); otherwise every slice is
+    stored in this process before the next is matched (:meth:`process`, as tests do)."""
 
     def __init__(
-        self, config: ServeConfig, stop: Callable[[], bool], reload: Any | None = None
+        self,
+        config: ServeConfig,
+        stop: Callable[[], bool],
+        reload: Any | None = None,
+        *,
+        store_process: bool = False,
+        database_url: str | None = None,
     ) -> None:
         self.config = config
         self.stop = stop
         self.reader = JournalReader(config.journal_path())
         self.normaliser = Normaliser()
-        self.model = self._load_model()
-        # The model's answers for alerts and incidents, kept for its life (the model is
-        # loaded once; a rule change keeps it).
-        self.places = Places(self.model)
-        self.impacts = ImpactCache(self.model)
+        self.store_process = store_process
+        self.database_url = database_url
+        self._storer: Storer | None = None  # the inline store, made when first needed
         self.compiled: Any = None
         self.digest = ""
         # Set by SIGHUP to this process, or by the runner (a flag shared between processes).
         self.reload_requested = reload if reload is not None else threading.Event()
-        self._suppressions: list[Any] = []
-        self._suppressions_at = 0.0
         self._quiet_at = 0.0
         self.metrics = _DetectorMetrics()
 
-    def _load_model(self) -> Any:
-        from sentinelle.hospital import load_model
-
-        try:
-            return load_model(self.config.model_path())
-        except SentinelleError as exc:
-            log_event(log, "detector.model_unreadable", logging.ERROR, why=exc)
-            return None
+    @property
+    def storer(self) -> Storer:
+        if self._storer is None:
+            self._storer = Storer(self.config, load_model(self.config))
+        return self._storer
 
     def load_rules(self) -> None:
         from sentinelle.engine import load_compiled
@@ -200,20 +214,29 @@ class Detector:
             state.correlator.limits = fresh.correlator.limits
         return int(row.position), state
 
-    def suppressions(self) -> list[Any]:
-        from sentinelle.service.store import active_suppressions
-
-        now = time.monotonic()
-        if now - self._suppressions_at >= self.config.detector.suppressions_seconds:
-            self._suppressions = active_suppressions()
-            self._suppressions_at = now
-        return self._suppressions
-
     def run(self) -> None:
         """Slices until ``stop()``; the last slice is checkpointed before returning."""
         self.load_rules()
         position, state = self.restore()
+        link = None
+        if self.store_process:
+            link = StoreProcess(self.config, self.database_url, state.incidents)
         log_event(log, "detector.started", position=position)
+        try:
+            position = self._slices(position, state, link)
+        finally:
+            if link is not None:
+                link.close()  # every slice sent is stored (and checkpointed) first
+        self.reader.close()
+        log_event(log, "detector.stopped", position=position)
+
+    def _slices(self, position: int, state: DetectorState, link: StoreProcess | None) -> int:
+        def store(out: SliceOutput) -> None:
+            if link is None:
+                self.store_inline(out, state)
+            else:
+                link.send(out)
+
         idle = self.config.detector.poll_seconds
         looked = time.monotonic()
         while not self.stop():
@@ -230,15 +253,30 @@ class Detector:
                 log_event(log, "detector.rules_switched", position=position)
             entries = self.reader.read(position, self.config.detector.batch_records)
             if not entries:
-                self.quiet(position, state)
+                quiet = self.quiet(position, state)
+                if quiet is not None:
+                    store(quiet)
+                if link is not None:
+                    link.check()  # a store that died while the journal is quiet: stop now
                 time.sleep(idle)
                 continue
-            position = self.process(entries, state)
-        self.reader.close()
-        log_event(log, "detector.stopped", position=position)
+            out = self.match(entries, state)
+            store(out)
+            position = out.end
+        return position
+
+    def store_inline(self, out: SliceOutput, state: DetectorState) -> None:
+        self.storer.write(out, state.incidents)
 
     def process(self, entries: Sequence[JournalEntry], state: DetectorState) -> int:
-        """Match one slice and store what it produced with its end position."""
+        """Match one slice and store what it produced with its end position (in this
+        process); the position it ends at."""
+        out = self.match(entries, state)
+        self.store_inline(out, state)
+        return out.end
+
+    def match(self, entries: Sequence[JournalEntry], state: DetectorState) -> SliceOutput:
+        """Match one slice: what to store for it (``state`` is moved past it)."""
         started = time.perf_counter()
         sliced = self.normaliser.slice(entries)
         count_slice(state, entries, sliced.events)  # the sources' rhythm (silent sources)
@@ -262,8 +300,7 @@ class Detector:
             if state.network.newest != float("-inf"):
                 state.flow_anchor = (state.network.newest, received)
         detections.extend(self.advance_flows(state, entries[-1].record.received))
-        end = entries[-1].seq
-        self.write(end, state, detections, sliced)
+        out = self.output(entries[-1].seq, state, detections, sliced)
         if sliced.flows:
             self.metrics.losses(state)
         if sliced.events and state.correlator is not None:
@@ -271,7 +308,30 @@ class Detector:
         self.metrics.note(
             len(entries), len(detections), len(sliced.issues), time.perf_counter() - started
         )
-        return end
+        return out
+
+    def output(
+        self, end: int, state: DetectorState, detections: list[Detection], sliced: Normalised
+    ) -> SliceOutput:
+        """What the store needs of a slice: each detection with its id and origin, the
+        watching counts due (taken out of the state before it is pickled), and the state
+        without the live grouping (the store's), pickled now, as of ``end``."""
+        alerts = []
+        for det in detections:
+            seq = det.event.record if det.event is not None else 0
+            alerts.append(
+                NewAlert(
+                    identify(det, sliced.event_id),
+                    det,
+                    sliced.event_id(seq) or "",
+                    sliced.input(seq) or ("network" if det.rule_type == "network" else ""),
+                    det.event.ref if det.event is not None else "",
+                )
+            )
+        counted = due_counts(state, time.time())
+        matched = dataclasses.replace(state, incidents=None)
+        blob = pickle.dumps(matched, protocol=pickle.HIGHEST_PROTOCOL)
+        return SliceOutput(end, alerts, counted, blob, self.digest)
 
     def correlated_at(self, det: Detection, arrived: dict[int, float]) -> Detection:
         """``det`` as the correlations see it: at its event's time, or at its arrival if that
@@ -299,99 +359,18 @@ class Detector:
             return []
         return list(state.network.advance(newest + (now - at)))
 
-    def quiet(self, position: int, state: DetectorState) -> None:
+    def quiet(self, position: int, state: DetectorState) -> SliceOutput | None:
         """The journal is read to its end: let the flow clock follow the wall clock (at most
-        once a second), and store what that closed with the same position."""
+        once a second); what that closed, to store with the same position."""
         now = time.time()
         if now - self._quiet_at < 1.0:
-            return
+            return None
         self._quiet_at = now
         detections = self.advance_flows(state, now)
-        if detections:
-            self.write(position, state, detections, Normalised())
-            self.metrics.losses(state)
-
-    def write(
-        self, end: int, state: DetectorState, detections: list[Detection], sliced: Normalised
-    ) -> None:
-        """Store what a slice produced, with its end position, in one transaction.
-
-        The number of queries does not grow with the number of alerts (up to
-        ``store.STORED_IDS_CHUNK`` a slice): one looks for those already stored, one inserts
-        the new ones, the slice's incidents take four whatever their number, the outbox one,
-        the checkpoint one; a merge of incidents and each suppression hit add a few."""
-        from django.db import transaction
-        from django.db.models import F
-        from django.utils import timezone
-
-        from sentinelle.service.bulk import insert_rows
-        from sentinelle.service.grouping import (
-            Member,
-            group_alerts,
-            merge_incidents,
-            store_incidents,
-        )
-        from sentinelle.service.store import NewAlert, alert_row, identify, outbox, stored_ids
-        from sentinelle.web.alerts.models import Suppression
-        from sentinelle.web.pipeline.models import Checkpoint
-        from sentinelle.web.watch.silencestore import write_counts
-
-        cfg = self.config.detector
-        suppressions = self.suppressions()
-        hits: dict[int, int] = {}
-        news: dict[str, NewAlert] = {}
-        for det in detections:
-            cover = next((s for s in suppressions if s.covers(det)), None)
-            if cover is not None:
-                hits[cover.id] = hits.get(cover.id, 0) + 1
-                continue
-            new_id = identify(det, sliced.event_id)
-            if new_id in news:
-                continue
-            seq = det.event.record if det.event is not None else 0
-            news[new_id] = NewAlert(
-                new_id,
-                det,
-                sliced.event_id(seq) or "",
-                sliced.input(seq) or ("network" if det.rule_type == "network" else ""),
-                det.event.ref if det.event is not None else "",
-            )
-        counted = due_counts(state, time.time())  # taken out before the state is pickled
-        now = timezone.now()
-        with transaction.atomic():
-            existing = stored_ids(list(news))
-            members = []
-            for new in news.values():
-                if new.id not in existing:
-                    keys = entities_of(new.detection)
-                    row = alert_row(new, self.places, keys, now)
-                    members.append(Member(row, new.detection, keys))
-            rows = [m.row for m in members]
-            # Live incidents: each alert joins (or opens) one, by the grouping's state; the
-            # rows get their incident before they are inserted.
-            groups, merges = group_alerts(
-                state.incidents,
-                members,
-                level_rank(cfg.incident_level),
-                cfg.incident_gap_seconds,
-                cfg.wave_gap_seconds,
-            )
-            stored = store_incidents(groups, merges, self.impacts)
-            insert_rows(rows, skip_conflicts=True)
-            merged = merge_incidents(merges, stored, self.impacts)
-            state.incidents.prune(max(cfg.incident_gap_seconds, cfg.wave_gap_seconds))
-            # The outbox: one row per (alert, route), sent later by the notifier.
-            insert_rows(outbox(rows, self.config.notifications.routes), skip_conflicts=True)
-            for sid, count in hits.items():
-                Suppression.objects.filter(pk=sid).update(hits=F("hits") + count, last_hit=now)
-            # With the checkpoint: a replay never counts twice.
-            write_counts(counted, self.model, self.config.notifications.routes)
-            # Pickled last: the grouping above changed the state this checkpoint must hold.
-            state_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            mark = {"position": end, "state": state_blob, "rules_digest": self.digest}
-            if not Checkpoint.objects.filter(name=CHECKPOINT).update(**mark, updated=now):
-                Checkpoint.objects.create(name=CHECKPOINT, **mark, updated=now)
-        self.metrics.alerts(rows, len(existing), sum(hits.values()), merged)
+        if not detections:
+            return None
+        self.metrics.losses(state)
+        return self.output(position, state, detections, Normalised())
 
 
 def network_losses(state: DetectorState) -> dict[str, int]:
@@ -444,13 +423,6 @@ class _DetectorMetrics:
                 if lost[at] is not None:
                     self.m.correlation_eviction_times.labels(rule_id, title, at).set(lost[at])
 
-    def alerts(self, rows: Sequence[Any], replayed: int, suppressed: int, merged: int) -> None:
-        for level, count in Counter(row.level for row in rows).items():
-            self.m.stored.labels(level).inc(count)
-        self.m.replayed.inc(replayed)
-        self.m.suppressed.inc(suppressed)
-        self.m.merged.inc(merged)
-
 
 def detector_main(config: ServeConfig, database_url: str | None, reload: Any = None) -> None:
     """Entry point of the detector process (started, and restarted, by the runner)."""
@@ -476,8 +448,18 @@ def detector_main(config: ServeConfig, database_url: str | None, reload: Any = N
     signal.signal(signal.SIGHUP, on_hup)
     # The service gone (killed with -9, the OOM killer): stop too, at once, so that the service
     # started again never has two detectors writing the store.
-    detector = Detector(config, lambda: stopping.is_set() or os.getppid() != parent, reload)
-    detector.run()
+    detector = Detector(
+        config,
+        lambda: stopping.is_set() or os.getppid() != parent,
+        reload,
+        store_process=True,
+        database_url=database_url or None,
+    )
+    try:
+        detector.run()
+    except StoreDied as exc:  # the runner starts the detector (and a new store) again
+        log_event(log, "detector.store_died", logging.ERROR, why=exc)
+        sys.exit(1)
 
 
 def die_with(parent: int) -> None:
