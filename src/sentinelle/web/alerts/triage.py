@@ -163,22 +163,70 @@ class AlertQuery:
         return found
 
     def _count_facets(self) -> dict[str, list[tuple[str, int]]]:
+        if connection.vendor == "postgresql":
+            rows = self._count_grouped()
+        else:
+            rows = {name: self._count_one(name) for name in FACETS}
         out: dict[str, list[tuple[str, int]]] = {}
-        for name, column in FACETS.items():
-            query = (
-                Alert.objects.filter(self.condition(without=name))
-                .exclude(**({} if name == "level" else {column: ""}))
-                .values_list(column)
-                # COUNT(*), not COUNT(id): the text primary key is not in the indexes, so
-                # counting it reads every row; COUNT(*) is answered from a covering index.
-                .annotate(n=Count("*"))
-                .order_by("-n", column)[:FACET_SIZE]
-            )
-            rows = self._run_covered(query, name)
+        for name, found in rows.items():
             if name == "level":
-                out[name] = [(LEVELS[min(int(v), len(LEVELS) - 1)], int(n)) for v, n in rows]
+                out[name] = [(LEVELS[min(int(v), len(LEVELS) - 1)], int(n)) for v, n in found]
             else:
-                out[name] = [(str(value), int(n)) for value, n in rows]
+                out[name] = [(str(value), int(n)) for value, n in found]
+        return out
+
+    def _count_one(self, name: str) -> list[tuple[Any, int]]:
+        column = FACETS[name]
+        query = (
+            Alert.objects.filter(self.condition(without=name))
+            .exclude(**({} if name == "level" else {column: ""}))
+            .values_list(column)
+            # COUNT(*), not COUNT(id): the text primary key is not in the indexes, so
+            # counting it reads every row; COUNT(*) is answered from a covering index.
+            .annotate(n=Count("*"))
+            .order_by("-n", column)[:FACET_SIZE]
+        )
+        return self._run_covered(query, name)
+
+    def _count_grouped(self) -> dict[str, list[tuple[Any, int]]]:
+        """PostgreSQL: the facets that count under the same condition in one scan (``GROUPING
+        SETS``), the top values of each kept by a window. A facet counts under every filter
+        but its own, so the facets of filters not set share the whole condition: a list with
+        no filter, or with a time range only, reads the alerts once instead of five times
+        (each read was 30 to 90 ms over 100,000 alerts)."""
+        shared = [name for name in FACETS if not getattr(self, name)]
+        batches = [(shared, "")] if shared else []
+        batches += [([name], name) for name in FACETS if getattr(self, name)]
+        out: dict[str, list[tuple[Any, int]]] = {}
+        for names, without in batches:
+            out.update(self._grouping_sets(names, without))
+        return {name: out.get(name, []) for name in FACETS}
+
+    def _grouping_sets(self, names: list[str], without: str) -> dict[str, list[tuple[Any, int]]]:
+        columns = [FACETS[name] for name in names]
+        filtered = Alert.objects.filter(self.condition(without=without)).order_by()
+        inner, params = filtered.values_list(*columns).query.sql_with_params()
+        # Names and columns are this module's constants (FACETS), never input; in each
+        # grouping set the other columns are NULL, so ordering by all of them orders by its own.
+        pairs = zip(names, columns, strict=True)
+        which = "CASE " + " ".join(f"WHEN GROUPING({c}) = 0 THEN '{n}'" for n, c in pairs) + " END"
+        value = "COALESCE(" + ", ".join(f"{c}::text" for c in columns) + ")"
+        empty = [f"(GROUPING({c}) = 0 AND {c} = '')" for c in columns if c != "level_rank"]
+        having = f"HAVING NOT ({' OR '.join(empty)})" if empty else ""
+        sets = ", ".join(f"({c})" for c in columns)
+        # No input in the text (see above): the filters are the parameters.
+        sql = (
+            f"SELECT facet, value, n FROM (SELECT {which} AS facet,"  # noqa: S608
+            f" {value} AS value, COUNT(*) AS n, ROW_NUMBER() OVER (PARTITION BY {which}"
+            f" ORDER BY COUNT(*) DESC, {', '.join(columns)}) AS rank"
+            f" FROM ({inner}) AS filtered GROUP BY GROUPING SETS ({sets}) {having}) AS counted"
+            f" WHERE rank <= {FACET_SIZE} ORDER BY facet, rank"
+        )
+        out: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for facet, found, n in cursor.fetchall():
+                out[facet].append((int(found) if facet == "level" else found, int(n)))
         return out
 
     def _run_covered(self, query: QuerySet[Any], facet: str) -> list[tuple[Any, int]]:
