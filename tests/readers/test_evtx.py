@@ -11,6 +11,7 @@ import os
 import random
 import struct
 import threading
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,6 +323,34 @@ def test_worker_normalised_records_equal_parent_normalised(multi_chunk_evtx: Pat
             right.raw,
         )
         assert left.fields == right.fields
+
+
+@pytest.mark.parametrize("backlog", [0, -1], ids=["worker-normalised", "parent-normalised"])
+def test_events_without_their_record_are_the_same_events(
+    multi_chunk_evtx: Path, tmp_path: Path, both_decoders: str, backlog: int
+) -> None:
+    """``keep_raw=False`` (the hunt's) only leaves ``raw`` empty, whichever side normalises and
+    whichever decoder runs, and for an EVTX file inside an archive too."""
+    limits = EvtxLimits(backlog_bytes=backlog)
+    kept = [e for b in read_evtx(multi_chunk_evtx, limits=limits) for e in b.events]
+    bare = [e for b in read_evtx(multi_chunk_evtx, limits=limits, keep_raw=False) for e in b.events]
+    assert len(kept) == len(bare) > 0
+    for left, right in zip(kept, bare, strict=True):
+        assert isinstance(left.raw, bytes) and right.raw is None
+        assert (left.source, left.record, left.timestamp, left.flags, left.fields) == (
+            right.source,
+            right.record,
+            right.timestamp,
+            right.flags,
+            right.fields,
+        )
+    archive = tmp_path / "logs.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(multi_chunk_evtx, "inside.evtx")
+    for read in (read_file(archive, keep_raw=False), read_paths([archive], keep_raw=False)):
+        inside = [e for b in read for e in b.events]
+        assert [e.fields for e in inside] == [e.fields for e in kept]
+        assert all(e.raw is None for e in inside)
 
 
 def test_the_worker_normalises_early_only_for_a_busy_consumer(

@@ -254,11 +254,13 @@ def _batches(
 
     rules = matcher if isinstance(matcher, WorkerRules) and spare_core() else None
     names = [str(p) for p in paths]
+    # No output reads an event's original record (the spill drops it): the EVTX reader need
+    # not copy each one (keep_raw).
     # A file named twice (the same folder given twice) could not be told from its twin.
     if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
         read_one: FileReader = reader
         if reader is read_file:
-            read_one = functools.partial(read_file, rules=rules, **read.kwargs())
+            read_one = functools.partial(read_file, rules=rules, keep_raw=False, **read.kwargs())
         for index, path in enumerate(paths):
             for batch in read_one(path, batch_size=batch_size):
                 yield index, batch
@@ -268,7 +270,9 @@ def _batches(
     # each side would wait for the other). Its batches come file after file, each named by
     # its file (an archive member: ``file!member``).
     index = 0
-    for batch in read_paths(paths, batch_size=batch_size, rules=rules, **read.kwargs()):
+    for batch in read_paths(
+        paths, batch_size=batch_size, rules=rules, keep_raw=False, **read.kwargs()
+    ):
         source = batch.source
         for later in range(index, len(names)):
             name = names[later]

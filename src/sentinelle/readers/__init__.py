@@ -170,19 +170,21 @@ def read_file(
     rules: WorkerRules | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     follow_symlinks: bool = False,
+    keep_raw: bool = True,
 ) -> Iterator[EventBatch]:
     """Normalised batches of one file of any supported format, archives included.
 
-    ``-`` reads standard input (see :func:`read_stream`). ``rules``: as for :func:`read_paths`.
-    ``limits``: what one hostile input may cost (see :class:`ReadLimits`). A symbolic link is
-    reported and not read unless ``follow_symlinks`` (see :func:`expand_paths`).
+    ``-`` reads standard input (see :func:`read_stream`). ``rules``, ``keep_raw``: as for
+    :func:`read_paths`. ``limits``: what one hostile input may cost (see :class:`ReadLimits`).
+    A symbolic link is reported and not read unless ``follow_symlinks`` (see
+    :func:`expand_paths`).
     """
     if str(path) == STDIN_PATH:
         return read_stream(sys.stdin.buffer, STDIN_SOURCE, batch_size=batch_size, limits=limits)
     refusal = _link_refusal(path, follow_symlinks)
     if refusal is not None:
         return iter((unreadable(str(path), refusal),))
-    return _read(Path(path), str(path), Reading(batch_size, limits), rules)
+    return _read(Path(path), str(path), Reading(batch_size, limits, keep_raw=keep_raw), rules)
 
 
 def read_stream(
@@ -209,6 +211,7 @@ def read_paths(
     rules: WorkerRules | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     follow_symlinks: bool = False,
+    keep_raw: bool = True,
 ) -> Iterator[EventBatch]:
     """Batches of every file under ``paths`` (see :func:`expand_paths`), file after file.
 
@@ -216,6 +219,9 @@ def read_paths(
     the compiled ``rules`` the consumer will run, that worker also runs them on part of the
     records while the consumer falls behind (see :func:`read_evtx_files`); the batches are
     the same, and the consumer's ``rules.match_batch`` gives the same detections.
+    ``keep_raw=False``: the EVTX readers leave each event's ``raw`` empty instead of copying
+    its record (other readers keep the text they have anyway), for a consumer that never reads
+    it, such as the hunt.
     """
     files = iter(_file_names(paths, follow_symlinks))
     held: list[tuple[str, str]] = []
@@ -236,10 +242,16 @@ def read_paths(
         path, fmt = first, sniffed(first)
         while True:
             if fmt == "evtx":
-                yield from read_evtx_files(evtx_run(path), batch_size=batch_size, rules=rules)
+                yield from read_evtx_files(
+                    evtx_run(path), batch_size=batch_size, rules=rules, keep_raw=keep_raw
+                )
             else:
                 yield from read_file(
-                    path, batch_size=batch_size, limits=limits, follow_symlinks=follow_symlinks
+                    path,
+                    batch_size=batch_size,
+                    limits=limits,
+                    follow_symlinks=follow_symlinks,
+                    keep_raw=keep_raw,
                 )
             if not held:
                 break
@@ -264,7 +276,9 @@ def _read(
         yield unreadable(source, exc.message)
         return
     if fmt == "evtx":
-        yield from read_evtx(path, source, batch_size=reading.batch_size, rules=rules)
+        yield from read_evtx(
+            path, source, batch_size=reading.batch_size, rules=rules, keep_raw=reading.keep_raw
+        )
         return
     try:
         info = path.stat()

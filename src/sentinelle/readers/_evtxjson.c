@@ -1229,14 +1229,23 @@ static uint64_t little_endian(const unsigned char *p, int width) {
  * ``make_event(fields, timestamp, source, record, text, flags)``. Returns (events, leftovers):
  * a record decoded here is its event; one that is not (another shape, or a SystemTime Python
  * must read) is None in ``events`` and (index, record id, text) in ``leftovers``, for the
- * Python paths. ValueError when the frame's count and sizes do not add up. */
+ * Python paths. With ``keep_raw`` false, an event's text is None: no copy of it is made (a
+ * leftover still gets its text). ValueError when the frame's count and sizes do not add up. */
 static PyObject *decode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "decode_frame(payload, source, make_event, no_flags)");
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decode_frame(payload, source, make_event, no_flags, keep_raw=True)");
         return NULL;
     }
     PyObject *source = args[1], *make_event = args[2], *no_flags = args[3];
+    int keep_raw = 1;
+    if (nargs == 5) {
+        keep_raw = PyObject_IsTrue(args[4]);
+        if (keep_raw < 0) {
+            return NULL;
+        }
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) != 0) {
         return NULL;
@@ -1268,16 +1277,21 @@ static PyObject *decode_frame(PyObject *module, PyObject *const *args, Py_ssize_
     for (uint64_t i = 0; i < count; i++) {
         Py_ssize_t length = (Py_ssize_t)little_endian(data + 4 + 8 * count + 4 * i, 4);
         int64_t header_id = (int64_t)little_endian(data + 4 + 8 * i, 8);
-        PyObject *text = PyBytes_FromStringAndSize((const char *)data + at, length);
-        if (text == NULL) {
-            goto done;
-        }
+        const char *start = (const char *)data + at;
         double ts;
         int has_ts;
         PyObject *fields = decode_text(data + at, length, &ts, &has_ts);
         at += (uint64_t)length;
+        /* The text for the event (when kept) or for the Python paths (a leftover). */
+        int decoded = fields != NULL && has_ts;
+        PyObject *text = decoded && !keep_raw ? Py_NewRef(Py_None)
+                                              : PyBytes_FromStringAndSize(start, length);
+        if (text == NULL) {
+            Py_XDECREF(fields);
+            goto done;
+        }
         PyObject *event = NULL;
-        if (fields != NULL && has_ts) {
+        if (decoded) {
             /* The System EventRecordID names the record (exported logs renumber the record
              * headers, so the header's id is only the fallback), as in evtx.py. */
             PyObject *record = PyDict_GetItemWithError(fields, K_EventRecordID);
@@ -1322,8 +1336,8 @@ static PyMethodDef methods[] = {
      "decode_usual(text) -> (fields, timestamp or None) for the usual EVTX record shape, "
      "None for any other (see sentinelle.readers.evtx_records)."},
     {"decode_frame", (PyCFunction)(void (*)(void))decode_frame, METH_FASTCALL,
-     "decode_frame(payload, source, make_event, no_flags) -> (events, leftovers) for one record "
-     "frame of the EVTX worker (see sentinelle.readers.evtx)."},
+     "decode_frame(payload, source, make_event, no_flags, keep_raw=True) -> (events, leftovers) "
+     "for one record frame of the EVTX worker (see sentinelle.readers.evtx)."},
     {NULL, NULL, 0, NULL},
 };
 

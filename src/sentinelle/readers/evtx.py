@@ -310,9 +310,12 @@ def read_evtx(
     batch_size: int = 2048,
     limits: EvtxLimits = DEFAULT_LIMITS,
     rules: WorkerRules | None = None,
+    keep_raw: bool = True,
 ) -> Iterator[EventBatch]:
     """Normalised batches of one EVTX file; damage is reported on the batches, never raised."""
-    return read_evtx_files([(path, source)], batch_size=batch_size, limits=limits, rules=rules)
+    return read_evtx_files(
+        [(path, source)], batch_size=batch_size, limits=limits, rules=rules, keep_raw=keep_raw
+    )
 
 
 def read_evtx_files(
@@ -321,6 +324,7 @@ def read_evtx_files(
     batch_size: int = 2048,
     limits: EvtxLimits = DEFAULT_LIMITS,
     rules: WorkerRules | None = None,
+    keep_raw: bool = True,
 ) -> Iterator[EventBatch]:
     """Batches of several EVTX files ``(path, source name)``, in order, parsed ahead in one worker.
 
@@ -346,7 +350,7 @@ def read_evtx_files(
                 added = list(itertools.islice(upcoming, _LOOKAHEAD - len(pending)))
                 for path, source in added:
                     name = str(path) if source is None else source
-                    pending.append(_Job(os.fspath(path), name, batch_size, rules))
+                    pending.append(_Job(os.fspath(path), name, batch_size, rules, keep_raw))
                 if added:
                     worker.request(list(pending)[-len(added) :])
             if not pending:
@@ -435,13 +439,19 @@ class _Pace:
 class _Job:
     """One EVTX file being read: its batches, and where to resume after a worker failure."""
 
-    __slots__ = ("builder", "finished", "path", "restarts", "seq", "source", "start")
+    __slots__ = ("builder", "finished", "keep_raw", "path", "restarts", "seq", "source", "start")
 
     def __init__(
-        self, path: str, source: str, batch_size: int, rules: WorkerRules | None = None
+        self,
+        path: str,
+        source: str,
+        batch_size: int,
+        rules: WorkerRules | None = None,
+        keep_raw: bool = True,
     ) -> None:
         self.path = path
         self.source = source
+        self.keep_raw = keep_raw
         self.builder = BatchBuilder(source, "evtx", batch_size, matched_by=rules)
         self.start = 0
         self.seq = 0  # number of the worker request reading it
@@ -475,7 +485,7 @@ def _step(worker: _Worker, job: _Job) -> bool:
         # pausing the cyclic collector meanwhile saves it scanning them again and again
         # (about a tenth of this process's time per record). It is restored right after.
         with collector_paused():
-            decode(payload, job.source, job.builder)
+            decode(payload, job.source, job.builder, job.keep_raw)
     elif kind == b"I":
         _chunk_issue(job.builder, job.source, orjson.loads(payload))
     elif kind == b"E":
@@ -516,8 +526,11 @@ def _texts(payload: bytes, start: int, sizes: tuple[int, ...]) -> list[bytes] | 
     return texts
 
 
-def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None:
-    """Records the worker flattened itself: only the flat fields are decoded here."""
+def _take_normalised(
+    payload: bytes, source: str, builder: BatchBuilder, keep_raw: bool = True
+) -> None:
+    """Records the worker flattened itself: only the flat fields are decoded here (those it
+    matched keep their text whatever ``keep_raw`` says: their fields are decoded from it)."""
     try:
         ids, sizes, meta_at = _frame_head(payload)
         meta_len = _U32.unpack_from(payload, meta_at)[0]
@@ -540,7 +553,7 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
                 number = fields.get("EventRecordID")
         except (TypeError, ValueError, AttributeError):
             # Not a row the worker makes (it could not flatten the record): decode it here.
-            _decode_one(record_id, text, source, builder)
+            _decode_one(record_id, text, source, builder, keep_raw)
             continue
         if number.__class__ is not int:
             number = record_id
@@ -553,7 +566,7 @@ def _take_normalised(payload: bytes, source: str, builder: BatchBuilder) -> None
                 ts, source, number, text, flags, hits if hits.__class__ is list else None
             )
         else:
-            event = Event(fields, ts, source, number, text, flags)
+            event = Event(fields, ts, source, number, text if keep_raw else None, flags)
         events.append(event)
 
 
@@ -612,8 +625,10 @@ def _matched_event(
     return _MatchedEvent(None, ts, source, record, raw, flags, hits)  # type: ignore[arg-type]
 
 
-def _decode_one(record_id: int, text: bytes, source: str, builder: BatchBuilder) -> None:
-    event = _decoded_event(record_id, text, source, builder)
+def _decode_one(
+    record_id: int, text: bytes, source: str, builder: BatchBuilder, keep_raw: bool = True
+) -> None:
+    event = _decoded_event(record_id, text, source, builder, keep_raw=keep_raw)
     if event is not None:
         builder.events.append(event)
 
@@ -624,8 +639,10 @@ def _decoded_event(
     source: str,
     builder: BatchBuilder,
     decode: Callable[[bytes], tuple[dict[str, Any], float | None, tuple[str, ...]]] = decode_record,
+    keep_raw: bool = True,
 ) -> Event | None:
-    """The event of one record's text, or None when it cannot be decoded (then reported).
+    """The event of one record's text (kept as its ``raw`` unless ``keep_raw`` is false), or
+    None when it cannot be decoded (then reported).
 
     The System EventRecordID (what Event Viewer shows) names the record; exported logs renumber
     the record headers, so the header's id is only the fallback."""
@@ -637,22 +654,26 @@ def _decoded_event(
     number = fields.get("EventRecordID")
     if number.__class__ is not int:
         number = record_id
-    return Event(fields, ts, source, number, text, flags)
+    return Event(fields, ts, source, number, text if keep_raw else None, flags)
 
 
-def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
+def _decode_records(
+    payload: bytes, source: str, builder: BatchBuilder, keep_raw: bool = True
+) -> None:
     decode_frame = evtx_records.native_frame
     if decode_frame is not None:
         # The C accelerator makes the events of the usual records; the rest come back here.
         try:
-            events, leftovers = decode_frame(payload, source, Event, NO_FLAGS)
+            events, leftovers = decode_frame(payload, source, Event, NO_FLAGS, keep_raw)
         except ValueError as exc:
             builder.issue(source, f"malformed record frame: {exc}", "chunk")
             return
         if leftovers:
             # Shapes the typed path would refuse too, mostly: straight to the general one.
             for index, record_id, text in leftovers:
-                events[index] = _decoded_event(record_id, text, source, builder, decode_general)
+                events[index] = _decoded_event(
+                    record_id, text, source, builder, decode_general, keep_raw
+                )
             events = [event for event in events if event is not None]
         builder.events.extend(events)
         return
@@ -666,4 +687,4 @@ def _decode_records(payload: bytes, source: str, builder: BatchBuilder) -> None:
         builder.issue(source, f"malformed record frame ({len(ids)} ids)", "chunk")
         return
     for record_id, text in zip(ids, texts, strict=True):
-        _decode_one(record_id, text, source, builder)
+        _decode_one(record_id, text, source, builder, keep_raw)

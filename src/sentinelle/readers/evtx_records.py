@@ -38,9 +38,10 @@ from sentinelle.readers.winevent import (
 )
 
 NativeDecode = Callable[[bytes | str], tuple[dict[str, Any], float | None] | None]
-# decode_frame(payload, source, make_event, no_flags) -> (events, leftovers): see evtx.py.
+# decode_frame(payload, source, make_event, no_flags, keep_raw) -> (events, leftovers): see
+# evtx.py.
 NativeFrame = Callable[
-    [bytes, str, Callable[..., Any], tuple[str, ...]],
+    [bytes, str, Callable[..., Any], tuple[str, ...], bool],
     tuple[list[Any], list[tuple[int, int, bytes]]],
 ]
 

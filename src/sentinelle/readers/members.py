@@ -56,6 +56,9 @@ class Reading:
     top_size: int = 0
     spooled: int = 0
     expanded: int = 0
+    # Whether events keep their original record as ``raw``; a consumer that never reads it
+    # (the hunt) saves the EVTX readers a copy of every record.
+    keep_raw: bool = True
 
     def expansion_cap(self) -> int | None:
         """Decompressed bytes all members may reach together (None: no size to scale by)."""
@@ -95,7 +98,9 @@ def read_member(
                 yield unreadable(source, refused, fmt)
                 return
             if fmt == "evtx":
-                yield from read_evtx(spool.name, source, batch_size=reading.batch_size)
+                yield from read_evtx(
+                    spool.name, source, batch_size=reading.batch_size, keep_raw=reading.keep_raw
+                )
             else:
                 yield from archives.read_archive(Path(spool.name), fmt, source, reading, depth + 1)
     else:
