@@ -137,6 +137,8 @@ def test_compiled_equals_reference(
     # event matched twice: the second answer comes from the table, and events that share
     # values (1 and True, absent and null...) meet each other's entries.
     remembering = restored(_compiled(tree_list, reference=False))
+    batched = restored(_compiled(tree_list, reference=False))
+    expected_all: list[str] = []
     for fields in event_list:
         ev = event_from_mapping(fields)
         expected = [d.rule_id for d in reference.match(ev)]
@@ -147,6 +149,12 @@ def test_compiled_equals_reference(
             for _ in range(2):
                 again = event_from_mapping(dict(fields))
                 assert [d.rule_id for d in remembering.match(again)] == expected, fields
+        expected_all += expected
+    # A whole batch at once (the hunt's path, which looks buckets up itself), each event twice:
+    # the second time its bucket is known.
+    batch = [event_from_mapping(dict(fields)) for fields in event_list]
+    found = [d.rule_id for d in batched.match_batch([*batch, *batch])]
+    assert found == expected_all + expected_all, event_list
 
 
 @settings(max_examples=200, deadline=None)

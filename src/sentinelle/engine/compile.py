@@ -319,11 +319,31 @@ class CompiledRules:
             if owner is self:
                 return self._take_hits(batch.events)
         out: list[Detection] = []
-        match = self.match
+        if self.reference or self._guards:
+            match = self.match
+            for event in batch:
+                found = match(event)
+                if found:
+                    out.extend(found)
+            return out
+        # ``match``, ``hits`` and the memo look-up of ``_matching_rules`` inlined for the usual
+        # case (no guard fields, a bucket already met): three Python calls an event fewer, on
+        # every event a hunt reads. Anything else takes ``_matching_rules`` (same key, same
+        # answer: the property test matches whole batches against the reference).
+        memo = self._memo
+        detection = self._detection
         for event in batch:
-            found = match(event)
-            if found:
-                out.extend(found)
+            fields = event.fields
+            eid = fields.get("EventID")
+            idx: list[int] | None
+            try:
+                bucket = memo[(fields.get("Channel"), eid.__class__, eid, ())]
+            except (KeyError, TypeError):  # a bucket not met yet, or an unhashable value
+                idx = self._matching_rules(fields)
+            else:
+                idx = bucket.match(fields) if bucket is not None else None
+            if idx:
+                out.extend([detection(i, event) for i in idx])
         return out
 
     def _take_hits(self, events: list[Event]) -> list[Detection]:
