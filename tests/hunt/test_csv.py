@@ -222,3 +222,12 @@ def test_details_on_corpus_events_show_the_kind_and_lose_nothing(
     assert sample.startswith("Svc: ") and " ¦ Path: " in sample
     sample = details(Detection("r", "R", "high", 0.0, event=by_kind[("System", 104)]))
     assert sample.startswith("Log: ")  # the cleared log, from UserData
+
+
+@pytest.mark.parametrize("eid", ["²", "①", "-1"])
+def test_an_event_id_int_cannot_read_has_no_curated_details(eid: str) -> None:
+    """A superscript or circled digit passes ``str.isdigit`` but not ``int``: it stopped the
+    output ("invalid literal for int()") instead of falling back to the generic Details."""
+    ev = Event({"Channel": "Security", "EventID": eid, "SubjectUserName": "bob"}, 0.0, "x", 1)
+    assert kind_labels(ev.fields) is None
+    assert "SubjectUserName: bob" in details(Detection("r", "Rule", "high", 0.0, event=ev))

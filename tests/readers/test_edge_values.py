@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -198,3 +199,18 @@ def test_evtx_json(values: list[Any]) -> None:
 @given(EDGES)
 def test_winlogbeat(values: list[Any]) -> None:
     check(winlogbeat, values)
+
+
+# Characters Python counts as digits that ``int`` refuses (superscripts, circled numbers), beside
+# digits of another script that ``int`` reads: an id, a port or a protocol number made of them
+# stopped the whole file ("invalid literal for int()").
+NOT_ASCII_DIGITS = ["²", "-¹²", "①", "٣", "-٣"]
+
+
+@pytest.mark.parametrize(
+    "render",
+    [syslog, bsd_kv, cef, zeek, csv_rows, json_lines, evtx_json, winlogbeat],
+    ids=lambda render: render.__name__,
+)
+def test_digits_int_refuses(render: Callable[[list[Any]], tuple[str, list[str]]]) -> None:
+    check(render, NOT_ASCII_DIGITS)

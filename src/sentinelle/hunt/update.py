@@ -208,7 +208,7 @@ def download(url: str, dest: Path, max_bytes: int, timeout: float) -> str:
     try:
         with opener.open(url, timeout=timeout) as resp, dest.open("wb") as out:
             length = resp.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
+            if length is not None and length.isdecimal() and int(length) > max_bytes:
                 raise UpdateError(
                     f"package is {int(length)} bytes, more than the {max_bytes} allowed", where
                 )

@@ -75,6 +75,6 @@ _UNITS = {"k": 1 << 10, "m": MiB, "g": GiB}
 def _size(text: str) -> int | None:
     scale = _UNITS.get(text[-1:].lower(), 1)
     digits = text[:-1] if scale > 1 else text
-    if not digits.isdigit() or len(digits) > 18:
+    if not digits.isdecimal() or len(digits) > 18:
         return None
     return int(digits) * scale

@@ -135,7 +135,7 @@ def proto_name(value: Any) -> str | None:
     text = str(value).strip()
     if not text or text == "-":
         return None
-    if text.isdigit():
+    if text.isdecimal():
         return PROTOCOL_NAMES.get(int(text), text)
     return text.lower()
 
@@ -149,7 +149,7 @@ def to_int(value: Any) -> int | None:
         return int(value) if math.isfinite(value) and abs(value) < 2**63 else None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit() and len(text) < 20:
+        if text.isdecimal() and len(text) < 20:
             return int(text)
     return None
 

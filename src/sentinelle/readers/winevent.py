@@ -40,10 +40,12 @@ def as_int(value: Any) -> Any:
     """An int for integer-looking values (``"4624"``, ``"0x10"`` stays text); else the value.
 
     Digits past what outputs encode (64 bits) stay text, as ``values.settle`` keeps them.
+    Decimal digits of any script, exactly what ``int`` reads (``isdigit`` also takes
+    superscripts and circled numbers, which stopped the reading of a whole file).
     """
     if isinstance(value, str):
         text = value.strip()
-        if (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())) and len(text) < 22:
+        if (text.isdecimal() or (text[:1] == "-" and text[1:].isdecimal())) and len(text) < 22:
             number = int(text)
             return number if INT_MIN <= number <= INT_MAX else value
     return value

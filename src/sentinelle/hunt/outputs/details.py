@@ -404,7 +404,7 @@ def _event_id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit() and len(value) < 10:
+    if isinstance(value, str) and value.isdecimal() and len(value) < 10:
         return int(value)
     return None
 
