@@ -1,11 +1,10 @@
 """The hunt's fast paths give what the plain ones give: timestamps, JSON lines, ATT&CK tags,
-and the choice to let the EVTX worker match."""
+detections through the spill."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import pickle
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,6 @@ from hypothesis import strategies as st
 
 from sentinelle.detections import Detection
 from sentinelle.events import Event, format_timestamp
-from sentinelle.hunt import run
 from sentinelle.hunt.attack import tactics_of, techniques_of
 from sentinelle.hunt.outputs.fields import json_safe
 from sentinelle.hunt.outputs.jsonl import dumps, one_line
@@ -61,17 +59,6 @@ def test_tags_parsed_once_read_the_same() -> None:
     assert [t.key for t in tactics_of(tags)] == ["execution", "defense_evasion"]
     assert tactics_of(list(tags)) == tactics_of(tags)
     assert techniques_of(tags) == techniques_of(list(tags)) == ["T1059.001"]
-
-
-@pytest.mark.parametrize(
-    ("load", "cores", "spare"), [(0.3, 2, True), (1.5, 2, False), (9, 8, False), (2.0, 8, True)]
-)
-def test_the_worker_matches_only_with_a_core_to_spare(
-    monkeypatch: pytest.MonkeyPatch, load: float, cores: int, spare: bool
-) -> None:
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
-    assert run.spare_core() is spare
 
 
 def test_a_detection_pickles_with_every_field() -> None:

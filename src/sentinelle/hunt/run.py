@@ -194,7 +194,7 @@ def hunt_files(
         current = done
         started = time.perf_counter()
         try:
-            for index, batch in _batches(paths[done:], reader, batch_size, matcher, read):
+            for index, batch in _batches(paths[done:], reader, batch_size, read):
                 if done + index != current:
                     outcome.results[current].seconds += time.perf_counter() - started
                     current, started = done + index, time.perf_counter()
@@ -241,18 +241,19 @@ def _batches(
     paths: Sequence[Path],
     reader: FileReader,
     batch_size: int,
-    matcher: Matcher,
     read: ReadOptions = ReadOptions(),
 ) -> Iterator[tuple[int, EventBatch]]:
     """(index of its file in ``paths``, batch) for every batch of ``paths``, file after file.
 
-    The standard reader is given the compiled rules, so that its EVTX worker can match part
-    of the records itself while this process is behind (``read_paths``), when a core would
-    otherwise idle (``spare_core``).
+    The EVTX worker only parses: the rules are never offered to it (``read_paths(rules=...)``).
+    Matching there cost more than it saved on two cores even with the second one idle: with
+    a fifth of the records of the mitre corpus x10 matched there, this process spent as much
+    CPU as without (handling the worker's rows costs about what decoding and matching a record
+    costs here) while the worker spent 0.33 s more (loading the rule set, decoding records one
+    by one), and the hunt took 0.22 s longer (docs/PERFORMANCE.md, "Hunt").
     """
-    from sentinelle.readers import WorkerRules, read_file, read_paths
+    from sentinelle.readers import read_file, read_paths
 
-    rules = matcher if isinstance(matcher, WorkerRules) and spare_core() else None
     names = [str(p) for p in paths]
     # No output reads an event's original record (the spill drops it): the EVTX reader need
     # not copy each one (keep_raw).
@@ -260,7 +261,7 @@ def _batches(
     if reader is not read_file or len(paths) < 2 or len(set(names)) < len(names):
         read_one: FileReader = reader
         if reader is read_file:
-            read_one = functools.partial(read_file, rules=rules, keep_raw=False, **read.kwargs())
+            read_one = functools.partial(read_file, keep_raw=False, **read.kwargs())
         for index, path in enumerate(paths):
             for batch in read_one(path, batch_size=batch_size):
                 yield index, batch
@@ -270,9 +271,7 @@ def _batches(
     # each side would wait for the other). Its batches come file after file, each named by
     # its file (an archive member: ``file!member``).
     index = 0
-    for batch in read_paths(
-        paths, batch_size=batch_size, rules=rules, keep_raw=False, **read.kwargs()
-    ):
+    for batch in read_paths(paths, batch_size=batch_size, keep_raw=False, **read.kwargs()):
         source = batch.source
         for later in range(index, len(names)):
             name = names[later]
@@ -280,22 +279,6 @@ def _batches(
                 index = later
                 break
         yield index, batch
-
-
-def spare_core() -> bool:
-    """Whether the machine has a core to spare beside this process (1-minute load average).
-
-    Matching in the EVTX worker costs more CPU in all than matching here (the worker loads
-    the rule set and the engine, and decodes records one by one): about 1.9 times the CPU per
-    record offloaded, plus 0.3 s to start (mitre corpus x10, SigmaHQ Windows rules). That pays
-    only with the worker's core otherwise idle; on a busy machine the same hunt took 10 % more
-    CPU and more wall time with it (docs/PERFORMANCE.md, "Hunt").
-    """
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this platform: assume the cores are free
-        return True
-    return load < (os.cpu_count() or 1) - 1
 
 
 def _note_issue(result: FileResult, issue: ReadIssue) -> None:
@@ -584,8 +567,8 @@ def auto_jobs(files: Sequence[Path], cores: int | None = None) -> int:
     the rule buckets its events need, unpickled from the compiled set: about 0.1 s for the
     SigmaHQ Windows rules), so small inputs are faster in one process; from
     ``BYTES_PER_AUTO_JOB`` of input per worker on, more workers win. A worker reading EVTX
-    keeps two cores busy (its parser process parses, and matches part of the records when the
-    worker falls behind), so EVTX input gets a worker per two cores: on two cores, one worker
+    keeps two cores busy (its parser process parses while it matches), so EVTX input gets a
+    worker per two cores: on two cores, one worker
     hunted the mitre corpus repeated 20 times in 8.3 to 8.6 s, two in 9.3 to 10.4 s. The EVTX
     share is judged by file name here, only to size the pool.
     """
