@@ -252,7 +252,7 @@ def _batches(
     costs here) while the worker spent 0.33 s more (loading the rule set, decoding records one
     by one), and the hunt took 0.22 s longer (docs/PERFORMANCE.md, "Hunt").
     """
-    from sentinelle.readers import read_file, read_paths
+    from sentinelle.readers import read_file, read_files
 
     names = [str(p) for p in paths]
     # No output reads an event's original record (the spill drops it): the EVTX reader need
@@ -271,7 +271,7 @@ def _batches(
     # each side would wait for the other). Its batches come file after file, each named by
     # its file (an archive member: ``file!member``).
     index = 0
-    for batch in read_paths(paths, batch_size=batch_size, keep_raw=False, **read.kwargs()):
+    for batch in read_files(names, batch_size=batch_size, keep_raw=False, **read.kwargs()):
         source = batch.source
         for later in range(index, len(names)):
             name = names[later]

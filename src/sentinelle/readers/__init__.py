@@ -53,6 +53,7 @@ __all__ = [
     "expand_paths",
     "prestart_worker",
     "read_file",
+    "read_files",
     "read_paths",
     "read_stream",
     "sniff_format",
@@ -223,7 +224,29 @@ def read_paths(
     its record (other readers keep the text they have anyway), for a consumer that never reads
     it, such as the hunt.
     """
-    files = iter(_file_names(paths, follow_symlinks))
+    yield from read_files(
+        _file_names(paths, follow_symlinks),
+        batch_size=batch_size,
+        rules=rules,
+        limits=limits,
+        follow_symlinks=follow_symlinks,
+        keep_raw=keep_raw,
+    )
+
+
+def read_files(
+    names: Iterable[str],
+    *,
+    batch_size: int = 2048,
+    rules: WorkerRules | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    follow_symlinks: bool = False,
+    keep_raw: bool = True,
+) -> Iterator[EventBatch]:
+    """:func:`read_paths` for file names already expanded (by :func:`expand_paths`), read as
+    named: a hunt expands its inputs once (a stat and a Path per file, again, cost it about
+    as much as sniffing the file)."""
+    files = iter(names)
     held: list[tuple[str, str]] = []
 
     def sniffed(path: str) -> str:
