@@ -268,3 +268,25 @@ def test_canonical_timestamps_are_the_floats_python_computes(stamp: str) -> None
 )
 def test_other_timestamps_are_left_to_python(stamp: str) -> None:
     _stamp_is_python_s(stamp)
+
+
+def test_an_accelerator_built_from_another_source_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module compiled before its source changed (an editable install not rebuilt after a
+    pull) would refuse the arguments the Python side now passes, and every EVTX file would
+    fail: it is left unused, with a warning, and the Python paths decode."""
+    import types
+
+    from sentinelle import readers
+    from sentinelle.readers import _evtxjson
+
+    assert _evtxjson.ABI == evtx_records.ACCELERATOR_ABI  # this build is the current one
+    stale = types.ModuleType("sentinelle.readers._evtxjson")
+    stale.decode_usual = _evtxjson.decode_usual  # type: ignore[attr-defined]
+    stale.decode_frame = _evtxjson.decode_frame  # type: ignore[attr-defined]
+    monkeypatch.setattr(readers, "_evtxjson", stale)
+    with pytest.warns(RuntimeWarning, match="built from another version"):
+        assert evtx_records._accelerator() == (None, None)
+    stale.ABI = evtx_records.ACCELERATOR_ABI  # type: ignore[attr-defined]
+    assert evtx_records._accelerator() == (stale.decode_usual, stale.decode_frame)

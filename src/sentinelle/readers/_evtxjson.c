@@ -1392,9 +1392,20 @@ static struct PyModuleDef module_def = {
     NULL,
 };
 
+/* The calling convention of this module's functions, checked by evtx_records before it uses
+ * them: a module built from an older source (an editable install not rebuilt after a pull)
+ * is then left unused instead of failing every EVTX file. Raised whenever a signature changes
+ * (2: decode_frame's keep_raw). */
+#define ACCELERATOR_ABI 2
+
 PyMODINIT_FUNC PyInit__evtxjson(void) {
     if (intern_names() != 0) {
         return NULL;
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module != NULL && PyModule_AddIntConstant(module, "ABI", ACCELERATOR_ABI) != 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

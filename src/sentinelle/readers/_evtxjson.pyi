@@ -2,6 +2,8 @@
 from collections.abc import Callable
 from typing import Any
 
+ABI: int
+
 def decode_usual(
     text: bytes | bytearray | memoryview | str, /
 ) -> tuple[dict[str, Any], float | None] | None: ...

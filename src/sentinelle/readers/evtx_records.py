@@ -21,6 +21,7 @@ without it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -46,12 +47,26 @@ NativeFrame = Callable[
 ]
 
 
+# The accelerator's calling convention these paths use (``ACCELERATOR_ABI`` in _evtxjson.c).
+ACCELERATOR_ABI = 2
+
+
 def _accelerator() -> tuple[NativeDecode | None, NativeFrame | None]:
     try:
-        from sentinelle.readers._evtxjson import decode_frame, decode_usual
+        from sentinelle.readers import _evtxjson
     except ImportError:  # not compiled (no C compiler at install): the Python paths do it all
         return None, None
-    return decode_usual, decode_frame
+    if getattr(_evtxjson, "ABI", None) != ACCELERATOR_ABI:
+        # Built from another version of its source (an editable install not rebuilt since):
+        # its functions would refuse these paths' arguments, and every EVTX file would fail.
+        warnings.warn(
+            "sentinelle.readers._evtxjson was built from another version of its source and is "
+            "not used (EVTX decoding is slower until the package is reinstalled)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None, None
+    return _evtxjson.decode_usual, _evtxjson.decode_frame
 
 
 _native_decode, native_frame = _accelerator()
