@@ -493,3 +493,37 @@ def test_a_refused_rule_is_logged_with_where_and_why(
         ).load_rules()
     refused = [r.getMessage() for r in caplog.records if "detector.rule_refused" in r.getMessage()]
     assert len(refused) == 1 and "typo.yml" in refused[0] and "contians" in refused[0], refused
+
+
+def test_a_detector_whose_service_died_before_it_started_stops_at_once(
+    tmp_path: Path, rules: Path
+) -> None:
+    """The service may be killed while its detector is still starting (spawning takes a
+    second); the detector, whose parent is then another process, must not run on unseen
+    beside the next service's detector."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    from sentinelle.service.detector import detector_main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    # A store it could run on (this test's own database is not one a process can share).
+    made = (
+        "from pathlib import Path; from sentinelle.web import configure; "
+        f"configure(Path({str(data)!r}), None, migrate=True)"
+    )
+    subprocess.run([sys.executable, "-c", made], check=True, timeout=120)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a service that has died: its pid is not the detector's parent
+    config = ServeConfig(data_dir=str(data), rules=(str(rules),))
+    process = multiprocessing.get_context("spawn").Process(
+        target=detector_main, args=(config, None, None, gone.pid)
+    )
+    process.start()
+    process.join(20)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    assert process.exitcode == 1

@@ -424,12 +424,16 @@ class _DetectorMetrics:
                     self.m.correlation_eviction_times.labels(rule_id, title, at).set(lost[at])
 
 
-def detector_main(config: ServeConfig, database_url: str | None, reload: Any = None) -> None:
-    """Entry point of the detector process (started, and restarted, by the runner)."""
+def detector_main(
+    config: ServeConfig, database_url: str | None, reload: Any = None, parent: int | None = None
+) -> None:
+    """Entry point of the detector process (started, and restarted, by the runner, whose pid
+    is ``parent``: a spawned process takes a second to start, and a service killed meanwhile
+    would otherwise leave it running with init as its parent, taken for the service)."""
     from sentinelle.service.runner import setup_logging
     from sentinelle.web import configure
 
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     die_with(parent)
     setup_logging()
     configure(config.data_path(), database_url or None)

@@ -87,7 +87,7 @@ class DetectorSupervisor:
 
         self._process = self._ctx.Process(
             target=detector_main,
-            args=(self.config, self.database_url, self._reload),
+            args=(self.config, self.database_url, self._reload, os.getpid()),
             name="sentinelle-detector",
             daemon=False,
         )
