@@ -17,6 +17,7 @@ from sentinelle.hospital import (
     locate_detection,
     parse_action,
 )
+from sentinelle.hospital.impact import compromise_key
 
 DOWN = ServiceState.DOWN
 DEGRADED = ServiceState.DEGRADED
@@ -317,3 +318,22 @@ def test_a_component_can_be_reported_compromised(chu: HospitalModel) -> None:
     assert entry.path == ("file-shares", "directory")
     assert entry.cause == "reported compromised"
     assert set(report.states("telephony").values()) == {OK}
+
+
+def test_compromise_key_tells_apart_exactly_what_changes_the_states(chu: HospitalModel) -> None:
+    """A remembered assessment is reused for the same key: names the model does not know
+    and another host of an asset already named change no state, a new asset or component
+    does. Equal keys give equal states and risks; different ones here do not."""
+
+    def states(names: list[str]) -> list[tuple[str, str, str, bool]]:
+        report = assess(chu, compromised=names)
+        return [(e.site, e.component, str(e.state), e.at_risk) for e in report.entries]
+
+    base = ["www01"]
+    same = [["www01", "nowhere-7", "ws-unknown-9"], ["www02", "www01"], ["WWW01.example."]]
+    for names in same:
+        assert compromise_key(chu, names) == compromise_key(chu, base)
+        assert states(names) == states(base)
+    for names in (["www01", "dc-nord01"], ["web-servers"], []):
+        assert compromise_key(chu, names) != compromise_key(chu, base)
+    assert states(["www01", "dc-nord01"]) != states(base)

@@ -283,6 +283,20 @@ def assess(
     return evaluator.report([str(a) for a in action_list])
 
 
+def compromise_key(model: HospitalModel, compromised: Iterable[str]) -> frozenset[tuple[Any, ...]]:
+    """What the states in ``assess(model, compromised=...)`` depend on: the components and
+    assets the names resolve to (whole, or by some of their hosts). Names that match nothing
+    change no state (only the report's unresolved list), nor do which or how many hosts of
+    one asset are named (they change the causes' wording): equal keys, equal states and risks.
+    Costs lookups, not an assessment, for callers that remember assessments."""
+    inputs = _Inputs(model)
+    inputs.add_names((), (), compromised)
+    key: set[tuple[Any, ...]] = {("component", *k) for k in inputs.risky}
+    for asset_id, hit in inputs.hits.items():
+        key.add(("asset", asset_id, hit.whole_compromised is not None, bool(hit.compromised)))
+    return frozenset(key)
+
+
 def check_names(
     model: HospitalModel,
     *,

@@ -18,6 +18,7 @@ from typing import Any
 
 from sentinelle.detections import Detection, level_rank
 from sentinelle.hospital import HospitalModel, assess
+from sentinelle.hospital.impact import compromise_key
 from sentinelle.hunt.attack import tactics_of
 from sentinelle.incidents.entities import accounts_of, addresses_of, entities_of, hosts_of
 
@@ -302,20 +303,22 @@ def _on(host: str) -> str:
 
 class ImpactCache:
     """An incident's impact on services by its compromised hosts, assessed once per set of
-    hosts for the life of the model (the detector loads it once): alerts keep naming the same
-    machines, and each assessment runs the whole impact engine. Bounded: emptied when full."""
+    model parts they resolve to (``hospital.compromise_key``), for the life of the model (the
+    detector loads it once): alerts keep naming the same machines, an incident grows by
+    machines the model does not know, and each assessment runs the whole impact engine.
+    Bounded: emptied when full."""
 
     LIMIT = 4_096
 
     def __init__(self, model: HospitalModel | None) -> None:
         self.model = model
-        self._services: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self._services: dict[frozenset[tuple[Any, ...]], list[dict[str, Any]]] = {}
 
     def impact(self, hosts: Sequence[str]) -> dict[str, Any] | None:
         """``{"computed", "compromised", "services"}``; None without a model."""
         if self.model is None:
             return None
-        key = tuple(hosts)
+        key = compromise_key(self.model, hosts)
         services = self._services.get(key)
         if services is None:
             services = impact_of(self.model, hosts)["services"]

@@ -62,15 +62,18 @@ class Normaliser:
     """Journal records into events, through the readers' own functions."""
 
     def __init__(self) -> None:
-        from sentinelle.readers.syslog import YearGuess
+        from sentinelle.readers.jsonl import normalise_document
+        from sentinelle.readers.syslog import YearGuess, parse_syslog
 
         self._years: dict[str, YearGuess] = {}
         self._year_guess = YearGuess
+        # Looked up once: an import statement run per record cost 2 to 3 us each.
+        self._parse_syslog = parse_syslog
+        self._normalise_document = normalise_document
 
     def event(self, entry: JournalEntry) -> Event | None:
-        from sentinelle.readers.jsonl import normalise_document
-        from sentinelle.readers.syslog import parse_syslog
-
+        parse_syslog = self._parse_syslog
+        normalise_document = self._normalise_document
         record = entry.record
         if record.kind is RecordKind.SYSLOG:
             line = record.data.decode("utf-8", "replace").rstrip("\r\n")
