@@ -460,11 +460,17 @@ def _split_host_port(text: str) -> tuple[str, int | None]:
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
-        return host, int(port) if port.isdigit() else None
+        return host, _port(port) if port else None
     if text.count(":") == 1:
         host, _, port = text.partition(":")
-        return host, int(port) if port.isdigit() and len(port) <= 5 else -1
+        return host, _port(port)
     return text, None
+
+
+def _port(text: str) -> int:
+    """A port's number, or -1 (out of range) for anything ``int`` would not read as one:
+    ``isdecimal`` is what ``int`` takes ('²' passes ``isdigit`` and makes ``int`` raise)."""
+    return int(text) if text.isdecimal() and len(text) <= 5 else -1
 
 
 def _valid_host(text: str) -> bool:

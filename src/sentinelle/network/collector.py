@@ -27,7 +27,7 @@ def parse_listen(text: str) -> tuple[str, int]:
         host = host[1:-1]
     elif ":" in host:
         raise ConfigError(f"write IPv6 addresses as [ADDRESS]:PORT, got {text!r}", where)
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not port_text.isdecimal() or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"bad port in {text!r}", where)
     return host, int(port_text)
 

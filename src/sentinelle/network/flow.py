@@ -135,7 +135,7 @@ def _proto_field(value: Any) -> int | None:
         return value if 0 <= value <= 255 else None
     if isinstance(value, str):
         text = value.strip().lower()
-        if text.isdigit():
+        if text.isdecimal() and len(text) <= 20:
             number = int(text)
             return number if number <= 255 else None
         return PROTO_NUMBERS.get(text)

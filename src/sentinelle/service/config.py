@@ -144,7 +144,7 @@ class ServeConfig:
 def parse_address(value: str, name: str = "address") -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6) into its parts; ConfigError when malformed."""
     host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not port_text.isdecimal():
         raise ConfigError(f"{name}: expected HOST:PORT or 'off', got {value!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

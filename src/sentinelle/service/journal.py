@@ -112,7 +112,8 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
         return found
     for name in names:
         stem, dot, suffix = name.partition(".")
-        if dot and "." + suffix == SEGMENT_SUFFIX and stem.isdigit() and len(stem) == _NAME_DIGITS:
+        named = stem.isdecimal() and len(stem) == _NAME_DIGITS  # isdecimal: what int reads
+        if dot and "." + suffix == SEGMENT_SUFFIX and named:
             found.append((int(stem), directory / name))
     found.sort()
     return found

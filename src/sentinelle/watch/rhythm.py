@@ -318,6 +318,6 @@ def _event_id(value: Any) -> int:
         return -1
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value.strip()[:9])
     return -1

@@ -213,7 +213,7 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]) -> dic
         rows = rows.filter(status=filters.status)
     if filters.cursor:
         (last_id,) = _decode(filters.cursor, 1)
-        if not last_id.isdigit() or len(last_id) > 18:
+        if not last_id.isdecimal() or len(last_id) > 18:
             raise HttpError(400, "cursor: not a cursor this API gave")
         rows = rows.filter(id__lt=int(last_id))
     page = list(rows[: limit + 1])

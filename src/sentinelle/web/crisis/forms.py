@@ -66,7 +66,7 @@ class LogEntryForm(forms.Form):
     def clean_incidents(self) -> list[int]:
         raw = self.cleaned_data.get("incidents") or ""
         words = [w.lstrip("#") for w in re.split(r"[\s,;]+", raw) if w]
-        if any(not w.isdigit() or len(w) > 12 for w in words):
+        if any(not w.isdecimal() or len(w) > 12 for w in words):
             raise forms.ValidationError(gettext("Write incident numbers only."))
         wanted = sorted({int(w) for w in words})
         found = set(Incident.objects.filter(pk__in=wanted).values_list("pk", flat=True))

@@ -395,7 +395,7 @@ def evidence_upload(request: HttpRequest, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(Incident, pk=incident_id)
     limit = int(settings.SENTINELLE_EVIDENCE_MAX_BYTES)
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit + FORM_MARGIN:
+    if declared.isdecimal() and int(declared) > limit + FORM_MARGIN:
         # Refused before the body is read: nothing of it reaches the disk.
         messages.error(request, _("The file is larger than %(n)d bytes.") % {"n": limit})
         return _back(incident, "evidence")
