@@ -200,6 +200,12 @@ def start_server(data_dir: Path, database_url: str | None) -> tuple[subprocess.P
     return serve_web_app(data_dir, database_url)
 
 
+def stop_web_app(process: subprocess.Popen[bytes]) -> None:
+    from tests.web.livestore import stop_web_app as stop
+
+    stop(process)
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -550,8 +556,7 @@ def board_child(backend: str, database_url: str | None, args: argparse.Namespace
             "load_average": os.getloadavg()[0],
         }
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_web_app(process)
         connections.close_all()
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -629,8 +634,7 @@ def child(backend: str, database_url: str | None, args: argparse.Namespace) -> d
         result["load_average"] = os.getloadavg()[0]
         return result
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_web_app(process)
         connections.close_all()
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -40,6 +40,8 @@ def serve_web_app(
         env["SENTINELLE_DATABASE_URL"] = database_url
     command = [sys.executable, "-m", "uvicorn", "sentinelle.web.asgi:application"]
     options = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    # As the service does: open live streams (a browser's feed) do not hold a stop for ever.
+    options += ["--timeout-graceful-shutdown", "5"]
     process = subprocess.Popen(
         [*command, *options, "--lifespan", "off"], cwd=ROOT, env=env, stderr=stderr
     )
@@ -53,6 +55,17 @@ def serve_web_app(
                 process.kill()
                 raise RuntimeError("the web app did not start") from None
             time.sleep(0.2)
+
+
+def stop_web_app(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server of :func:`serve_web_app`: SIGTERM, then SIGKILL if it outlives its graceful
+    shutdown (a server left running holds its port and its store's files past the test)."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.livestore import ROOT, serve_web_app
+from tests.web.livestore import ROOT, serve_web_app, stop_web_app
 
 SYNC_ITERATOR_WARNING = "must consume synchronous iterators"
 EVIDENCE_BYTES = 3 * 1024 * 1024 + 17  # many chunks, and a last one that is not full
@@ -72,7 +72,6 @@ def test_static_files_and_evidence_under_uvicorn_without_the_sync_iterator_warni
             assert headers["x-content-type-options"] == "nosniff"
             assert "sandbox" in headers["content-security-policy"]
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            stop_web_app(process)
     printed = log.read_text(encoding="utf-8", errors="replace")
     assert SYNC_ITERATOR_WARNING not in printed, printed[-2000:]

@@ -18,7 +18,7 @@ import pytest
 
 from tests.browsing import WAIT_SECONDS, live
 from tests.web.conftest import PASSWORD
-from tests.web.livestore import serve_web_app
+from tests.web.livestore import serve_web_app, stop_web_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -85,8 +85,7 @@ def _serve(data_dir: Path) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}", data_dir, hostile_id, incident_id)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_web_app(process)
 
 
 @dataclass
