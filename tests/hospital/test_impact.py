@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -18,6 +20,7 @@ from sentinelle.hospital import (
     parse_action,
 )
 from sentinelle.hospital.impact import compromise_key
+from sentinelle.hospital.locate import SOURCE_IS_SUBJECT
 
 DOWN = ServiceState.DOWN
 DEGRADED = ServiceState.DEGRADED
@@ -254,6 +257,27 @@ def test_locate_detection_uses_the_victim_side(chu: HospitalModel) -> None:
     assert edge.id == "edge-firewalls" and edge.carries == ("internet",)
     report = assess(chu, compromised=[a.id for a in locate_detection(chu, logon)])
     assert set(report.states("file-shares").values()) == {AT_RISK}
+
+
+def test_an_exfiltration_is_about_the_internal_host_that_sends(chu: HospitalModel) -> None:
+    """The exfiltration detector groups by the internal sender; its flows' destinations are
+    outside. A scan's source stays unused: it may be the attacker's own machine."""
+    from sentinelle.network.exfil import EXFIL_RULE_ID
+
+    assert EXFIL_RULE_ID in SOURCE_IS_SUBJECT
+    flow = event_from_mapping({"src_ip": "10.10.0.20", "dst_ip": "198.51.100.9"})
+    exfil = Detection(
+        rule_id=EXFIL_RULE_ID,
+        rule_title="Unusual outbound volume from an internal host",
+        level="high",
+        timestamp=0.0,
+        rule_type="network",
+        group={"src_ip": "10.10.0.20"},
+        events=(flow,),
+    )
+    assert [a.id for a in locate_detection(chu, exfil)] == ["dpi-servers"]
+    scan = replace(exfil, rule_id="net-scan-hosts", group={"src_ip": "10.10.0.20"})
+    assert locate_detection(chu, scan) == []
 
 
 def test_instance_cuts_must_name_a_site_where_the_component_runs(chu: HospitalModel) -> None:

@@ -25,12 +25,20 @@ def assets_for_detection(model: HospitalModel, *names: str | None) -> list[Asset
 # the detection's ``Computer``: network detectors group by destination, Windows events carry
 # the computer, Sysmon network events the destination.
 VICTIM_FIELDS = ("dst_ip", "DestinationIp", "DestinationHostname", "Computer", "Hostname", "host")
+# Network rules whose source is the machine they are about: a host sending unusual volumes out
+# is the compromised one (its destinations are the attacker's side). Any other detection's
+# source address is never used.
+SOURCE_IS_SUBJECT = frozenset({"net-exfil-volume"})
 
 
 def victim_names(detection: Detection) -> list[str | None]:
     """The names a detection gives for the machine it is about, in the order tried: its
-    computer, then the victim fields of its group and events (``VICTIM_FIELDS``)."""
+    computer, the source of a rule in :data:`SOURCE_IS_SUBJECT`, then the victim fields of its
+    group and events (``VICTIM_FIELDS``)."""
     names: list[str | None] = [detection.computer]
+    if detection.rule_id in SOURCE_IS_SUBJECT:
+        source = detection.group.get("src_ip")
+        names.append(source if isinstance(source, str) else None)
     sources: list[dict[str, Any]] = [detection.group]
     events = [detection.event] if detection.event is not None else list(detection.events[:20])
     sources.extend(ev.fields for ev in events)

@@ -18,6 +18,7 @@ from sentinelle.network.baseline import Baseline, SlotClock
 from sentinelle.network.config import NetworkConfig
 from sentinelle.network.flow import FlowRecord
 
+EXFIL_RULE_ID = "net-exfil-volume"  # hospital.locate.SOURCE_IS_SUBJECT: placed by its sender
 EXFIL_TAGS = ("attack.exfiltration", "attack.t1048")
 _MAX_PEERS = 64  # external peers remembered per host and window
 _SAMPLES = 12  # flow records kept per host and window, so that a detection points back
@@ -147,7 +148,7 @@ class ExfilTracker:
             "sample_records": sorted({f.origin for f in state.samples}),
         }
         return Detection(
-            rule_id="net-exfil-volume",
+            rule_id=EXFIL_RULE_ID,
             rule_title="Unusual outbound volume from an internal host",
             level="high",
             timestamp=end,
