@@ -20,7 +20,7 @@ from sentinelle.events import Event, EventBatch
 from sentinelle.hunt import run
 from sentinelle.hunt.outputs.jsonl import JsonlWriter
 from sentinelle.hunt.run import FileReader, Selection, correlate, run_hunt, tag_matches
-from sentinelle.hunt.spill import close_writers
+from sentinelle.hunt.spill import RunSink, close_writers
 from sentinelle.hunt.summary import HuntSummary
 from sentinelle.readers import expand_paths, read_file
 from tests.hunt.helpers import make_detection
@@ -246,6 +246,52 @@ def test_many_small_runs_merge_to_the_same_timeline(
     monkeypatch.setattr(run, "MAX_OPEN_RUNS", 3)
     got, _ = _jsonl_hunt(files, compiled, read_file, jobs=2)
     assert got == expected
+
+
+def _logon_storm(path: Path, *, batch_size: int) -> Iterator[EventBatch]:
+    """Failed logons of a few users, out of time order, different in every file."""
+    seed = sum(map(ord, path.name))
+    events = [
+        _logon(float((seed * 7 + n * 13) % 400), n, f"user{(seed + n) % 3}") for n in range(40)
+    ]
+    for start in range(0, len(events), 16):
+        yield EventBatch(str(path), events[start : start + 16])
+
+
+@pytest.mark.parametrize("held", [0, 30, 1_000_000])
+def test_runs_held_in_memory_up_to_the_bound_give_the_same_timeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: int
+) -> None:
+    """The hunt in one process keeps its runs in memory up to ``HELD_DETECTIONS``, spills past
+    it: nothing held, part of it held, all of it held, the same timeline as workers that
+    always spill."""
+    rules_file = tmp_path / "brute.yml"
+    rules_file.write_text(FAILED_LOGONS.replace("timespan: 5m", "timespan: 5m\n    generate: true"))
+    compiled = load_compiled([rules_file], cache_dir=tmp_path / "cache")
+    files = [tmp_path / f"dc{i}.log" for i in range(6)]
+    for path in files:
+        path.write_text("")
+    monkeypatch.setattr(run, "RUN_SIZE", 7)
+    expected, _ = _jsonl_hunt(files, compiled, _logon_storm, jobs=2)
+    lines = expected.splitlines()
+    assert len(lines) > 240  # every failed logon, and the correlations among them
+    assert {json.loads(line)["rule_type"] for line in lines} == {"detection", "correlation"}
+
+    sinks: list[RunSink] = []
+
+    class Counted(RunSink):
+        def __init__(self, directory: Path, budget: int = 0) -> None:
+            super().__init__(directory, budget)
+            sinks.append(self)
+
+    monkeypatch.setattr(run, "RunSink", Counted)
+    monkeypatch.setattr(run, "HELD_DETECTIONS", held)
+    got, _ = _jsonl_hunt(files, compiled, _logon_storm, jobs=1)
+    assert got == expected
+    assert [s.budget for s in sinks] == [held]
+    # A run is cut after each batch (16, 16, 8 events a file): with a bound of 30, the first
+    # 16 are held, the next 16 would pass it and go to disk, the file's last 8 still fit.
+    assert sinks[0].held == {0: 0, 30: 24, 1_000_000: 240}[held]
 
 
 def _never_build(self: object, variants: object) -> None:

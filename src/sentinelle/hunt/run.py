@@ -8,7 +8,8 @@ Stages, each bounded in memory whatever the input size:
    take tasks of a few files (``plan_tasks``), stream their batches through the engine, keep
    the detections that fall inside ``--since``/``--until``, and append them as sorted *runs* to
    their spill file (``spill.py``; a run is cut every ``RUN_SIZE`` detections). They send back
-   per-file counts and read issues.
+   per-file counts and read issues. A hunt in one process keeps its runs in memory up to
+   ``HELD_DETECTIONS`` detections and spills only past them.
 2. **Merge**: the parent merges the runs by ``Detection.sort_key`` (time, source, record, rule),
    so the order never depends on which worker finished first: the output is byte-identical
    whatever ``--jobs`` is.
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sentinelle.detections import Detection, level_rank
 from sentinelle.events import EventBatch, ReadIssue
 from sentinelle.hunt.outputs import TimelineWriter
-from sentinelle.hunt.spill import FAN_IN, Run, close_writers, merge_runs, process_writer
+from sentinelle.hunt.spill import FAN_IN, AnyRun, RunSink, close_writers, merge_runs
 from sentinelle.hunt.summary import FileResult, HuntSummary
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 # process holds them across all its files, so this bounds its memory (20,000 let a 20x corpus
 # take 36 % more than one; 2,048: 10 %).
 RUN_SIZE = 2048
+# Detections the hunt in one process keeps in memory as sorted runs before it spills to disk
+# (about 2.5 KB each: 80 MB at most; see spill.py). Workers always spill: their runs must reach
+# the parent.
+HELD_DETECTIONS = 16 * RUN_SIZE
 MAX_OPEN_RUNS = FAN_IN  # runs merged at once; more are merged in passes first
 MAX_HOSTS = 4096  # computers with detections the parent collects to judge a hospital model
 BYTES_PER_AUTO_JOB = 32 * 1024 * 1024  # input that pays for one more worker (see auto_jobs)
@@ -152,7 +157,7 @@ class _Outcome:
     """A worker's answer for one task (a few files): one result per file, and their runs."""
 
     results: list[FileResult]
-    runs: list[Run] = field(default_factory=list)
+    runs: list[AnyRun] = field(default_factory=list)
 
 
 # -- worker side -------------------------------------------------------------------------------
@@ -172,13 +177,16 @@ def hunt_files(
     progress: Callable[[int], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     read: ReadOptions = ReadOptions(),
+    held: int = 0,
 ) -> _Outcome:
-    """Read and match ``paths`` one after the other, spill their detections as sorted runs.
+    """Read and match ``paths`` one after the other, spill their detections as sorted runs
+    (the first ``held`` detections' runs stay in memory).
 
     ``on_file`` is given each file's result as soon as the file is done, in order. Never raises
     for a file: what goes wrong with one is reported on its result.
     """
     outcome = _Outcome([FileResult(path=str(path)) for path in paths])
+    sink = RunSink(spill, held)
     pending: list[Detection] = []
     reported = 0
 
@@ -217,7 +225,7 @@ def hunt_files(
                                 if host:
                                     result.hosts.add(host)
                     if len(pending) >= RUN_SIZE:
-                        outcome.runs.append(process_writer(spill).write(pending))
+                        outcome.runs.append(sink.write(pending))
                         pending = []
                 if progress is not None:
                     progress(n)
@@ -233,7 +241,7 @@ def hunt_files(
         finished(done)
     if pending:
         # One run for the whole task: fewer, larger runs make the merge cheaper.
-        outcome.runs.append(process_writer(spill).write(pending))
+        outcome.runs.append(sink.write(pending))
     return outcome
 
 
@@ -466,7 +474,7 @@ def run_hunt(
     spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
     # Largest first, so a big file does not start last and leave the other workers idle.
     tasks = plan_tasks(files)
-    runs: list[Run] = []
+    runs: list[AnyRun] = []
     if progress is not None:
         progress.start(len(files))
     try:
@@ -492,6 +500,7 @@ def run_hunt(
                 progress.advance if progress is not None else None,
                 file_done,
                 read=read,
+                held=HELD_DETECTIONS,
             )
             runs.extend(outcome.runs)
         else:

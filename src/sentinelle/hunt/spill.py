@@ -1,4 +1,11 @@
-"""Sorted runs of detections on disk: how a hunt keeps its memory flat whatever it finds.
+"""Sorted runs of detections, on disk past a bound: how a hunt keeps its memory flat whatever
+it finds.
+
+A process may keep its first runs in memory (``RunSink``: at most ``budget`` detections in
+all, the hunt in one process does): pickling every detection to a file and reading it back
+cost that hunt about 0.1 s of CPU over the mitre corpus copied 10 times (16,020 detections),
+a file it never needed. Past the budget, its runs go to disk as below, so memory stays
+bounded whatever the input; the merge takes runs of both kinds alike.
 
 Each process appends its runs to one spill file of its own (opening a file per run costs more
 than matching a small EVTX file), flushing after every run so that a run is complete on disk
@@ -16,7 +23,7 @@ import heapq
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +39,16 @@ class Run:
     path: str
     start: int
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRun:
+    """A sorted run kept in the memory of the process that merges it."""
+
+    detections: list[Detection]
+
+
+AnyRun = Run | HeldRun
 
 
 def sort_key(det: Detection) -> tuple[float, str, int, str]:
@@ -81,7 +98,28 @@ def close_writers(directory: Path) -> None:
         _WRITERS.pop(key).close()
 
 
-def _read(run: Run, handles: dict[str, BinaryIO]) -> Iterator[Detection]:
+class RunSink:
+    """Where one process puts its sorted runs: kept in memory while they hold at most
+    ``budget`` detections in all, appended to its spill file in ``directory`` past that (a
+    forked worker's runs must reach its parent: its budget is 0)."""
+
+    def __init__(self, directory: Path, budget: int = 0) -> None:
+        self.directory = directory
+        self.budget = budget
+        self.held = 0  # detections in the runs kept in memory so far
+
+    def write(self, dets: Iterable[Detection]) -> AnyRun:
+        ordered = sorted(dets, key=sort_key)
+        if self.held + len(ordered) <= self.budget:
+            self.held += len(ordered)
+            return HeldRun(ordered)
+        return process_writer(self.directory).write(ordered, presorted=True)
+
+
+def _read(run: AnyRun, handles: dict[str, BinaryIO]) -> Iterator[Detection]:
+    if isinstance(run, HeldRun):
+        yield from run.detections
+        return
     fh = handles.get(run.path)
     if fh is None:
         fh = handles[run.path] = open(run.path, "rb")  # noqa: PTH123, SIM115 (closed by merge)
@@ -94,7 +132,9 @@ def _read(run: Run, handles: dict[str, BinaryIO]) -> Iterator[Detection]:
         yield from chunk
 
 
-def merge_runs(runs: list[Run], directory: Path, fan_in: int = FAN_IN) -> Iterator[Detection]:
+def merge_runs(
+    runs: Sequence[AnyRun], directory: Path, fan_in: int = FAN_IN
+) -> Iterator[Detection]:
     """Every detection of ``runs`` in ``sort_key`` order, at most ``fan_in`` runs at a time."""
     handles: dict[str, BinaryIO] = {}
     try:
