@@ -296,6 +296,10 @@ class LiveDemo:
         service: Service | None = None
         feeder: Feeder | None = None
         previous = signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        # Ctrl-C raises KeyboardInterrupt here even when this process was started with SIGINT
+        # ignored (as everything a non-interactive shell starts with '&' is): Python then
+        # leaves it ignored, and the demo, its service running, would never stop on it.
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             say(f"generating the two nights under {self.out / 'scenarios'} ...")
             folders = generate_nights(self.out, self.seed, self.scale)
@@ -333,6 +337,7 @@ class LiveDemo:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
             if feeder is not None:
                 feeder.close()
             status = 130

@@ -73,6 +73,11 @@ def test_the_live_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
     demo = subprocess.Popen(
         [
             sys.executable,
+            # Started as a non-interactive shell starts a job with '&': SIGINT ignored, which a
+            # Python process keeps unless it sets its own handler; Ctrl-C must stop it anyway.
+            "-c",
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+            " os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
             "-m",
             "sentinelle.cli.main",
             "demo",
@@ -120,7 +125,13 @@ def test_the_live_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
         assert '<tr id="alert-' in renaming, "the ransomware's encryption was not detected"
     finally:
         demo.send_signal(signal.SIGINT)
-        rest, _ = demo.communicate(timeout=90)
+        try:
+            rest, _ = demo.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            demo.terminate()  # the demo's SIGTERM stops its service too
+            rest, _ = demo.communicate(timeout=90)
+            lines.append(rest)
+            raise AssertionError("Ctrl-C did not stop the demo:\n" + "".join(lines)) from None
         lines.append(rest)
     output = "".join(lines)
     assert demo.returncode == 0, output
