@@ -3,8 +3,9 @@ it finds.
 
 A process may keep its first runs in memory (``RunSink``: at most ``budget`` detections in
 all, the hunt in one process does): pickling every detection to a file and reading it back
-cost that hunt 0.03 to 0.05 s of CPU over the mitre corpus copied 10 times (16,020
-detections, held: 24 MB more peak memory), for a file it never needed. Past the budget, its
+cost that hunt 0.02 s of CPU over the mitre corpus copied 10 times (16,020 detections, the
+median of 10 alternated runs; held, they add 24 MB to its peak memory; docs/PERFORMANCE.md),
+for a file it never needed. Past the budget, its
 runs go to disk as below, so memory stays bounded whatever the input; the merge takes runs of
 both kinds alike.
 
