@@ -8,7 +8,9 @@ with :meth:`Rsyslog.write` and stop rsyslog with :meth:`Rsyslog.stop` (SIGTERM: 
 its queue holds first, within ``queue.timeoutShutdown``).
 
 With ``relp=True`` it forwards over RELP (``omrelp``) instead: every message is kept until the
-receiver answers it, and sent again after a reconnection if it was not.
+receiver answers it, and sent again after a reconnection if it was not. With ``tls`` too, that
+RELP session runs over TLS (omrelp's ``tls="on"``: librelp's GnuTLS driver), checking the
+receiver's certificate by name.
 
 Reusable by any test that needs a real sender: ``numbered_lines`` makes lines a test can count.
 CI installs rsyslog, rsyslog-gnutls and rsyslog-relp (``.ci/run``); without them the tests skip,
@@ -83,7 +85,6 @@ class Rsyslog:
     ) -> None:
         assert RSYSLOGD is not None
         assert framing in ("octet-counted", "traditional")
-        assert not (relp and tls), "RELP over TLS is not what these tests run"
         self.relp = relp
         self.folder = folder
         self.target = target
@@ -99,7 +100,7 @@ class Rsyslog:
         host, port = self.target
         globals_ = [f'workDirectory="{self.work}"', 'maxMessageSize="64k"']
         driver = ""
-        if self.tls is not None:
+        if self.tls is not None and not self.relp:
             globals_.append(f'defaultNetstreamDriverCAFile="{self.tls.ca}"')
             if self.tls.cert is not None and self.tls.key is not None:
                 globals_.append(f'defaultNetstreamDriverCertFile="{self.tls.cert}"')
@@ -118,7 +119,7 @@ class Rsyslog:
             output = [
                 'module(load="omrelp")',
                 f'action(type="omrelp" target="{host}" port="{port}" '
-                f'template="RSYSLOG_SyslogProtocol23Format" {queue})',
+                f'template="RSYSLOG_SyslogProtocol23Format" {self._relp_tls()} {queue})',
             ]
         else:
             output = [
@@ -136,6 +137,20 @@ class Rsyslog:
                 "",
             ]
         )
+
+    def _relp_tls(self) -> str:
+        """omrelp's own TLS parameters (it does not use the global netstream driver's)."""
+        if self.tls is None:
+            return ""
+        options = [
+            'tls="on"',
+            f'tls.caCert="{self.tls.ca}"',
+            'tls.authMode="name"',
+            f'tls.permittedPeer=["{self.tls.peer_name}"]',
+        ]
+        if self.tls.cert is not None and self.tls.key is not None:
+            options += [f'tls.myCert="{self.tls.cert}"', f'tls.myPrivKey="{self.tls.key}"']
+        return " ".join(options)
 
     def start(self) -> Rsyslog:
         assert RSYSLOGD is not None

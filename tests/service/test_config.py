@@ -72,6 +72,22 @@ def test_every_input_limit_and_the_client_ca_reach_the_inputs() -> None:
     assert InputsConfig.from_serve(ServeConfig()).limits == InputLimits()
 
 
+def test_relp_over_tls_takes_the_tls_files_and_needs_them() -> None:
+    from sentinelle.service.inputs import InputsConfig
+
+    text = "syslog_relp_tls: 0.0.0.0:2515\ntls_certificate: /s/cert.pem\ntls_key: /s/key.pem\n"
+    inputs = InputsConfig.from_serve(parse_config(text))
+    assert inputs.syslog_relp_tls == ("0.0.0.0", 2515) and inputs.syslog_tls is None
+    assert inputs.tls is not None and inputs.tls.cert == Path("/s/cert.pem")
+    with pytest.raises(ConfigError, match="RELP over TLS listener needs a certificate and a key"):
+        InputsConfig.from_serve(parse_config("syslog_relp_tls: 127.0.0.1:2515\n"))
+    with pytest.raises(ConfigError, match=r"serve\.yml:1: syslog_relp_tls: expected HOST:PORT"):
+        parse_config("syslog_relp_tls: nowhere\n", "serve.yml")
+    with pytest.raises(ConfigError, match=r"--syslog-relp-tls"):
+        with_overrides(ServeConfig(), syslog_relp_tls="nowhere")
+    assert with_overrides(ServeConfig(), syslog_relp_tls="off").address("syslog_relp_tls") is None
+
+
 def test_flags_override_the_file() -> None:
     config = with_overrides(parse_config("http: 0.0.0.0:80\n"), http="127.0.0.1:9", rules=["x"])
     assert config.http == "127.0.0.1:9" and config.rules == ("x",)
@@ -103,5 +119,11 @@ def test_print_config_shows_every_setting(tmp_path: Path) -> None:
     assert shown == ServeConfig(
         data_dir="", syslog_udp="off", model=shown.model
     )  # every setting, read back as it was
-    for name in ("max_connections_per_source", "refused_lines_listed", "tls_client_ca"):
+    names = (
+        "max_connections_per_source",
+        "refused_lines_listed",
+        "tls_client_ca",
+        "syslog_relp_tls",
+    )
+    for name in names:
         assert f"{name}:" in done.stdout

@@ -49,6 +49,15 @@ def serve(
             metavar="HOST:PORT",
         ),
     ] = None,
+    syslog_relp_tls: Annotated[
+        str | None,
+        typer.Option(
+            "--syslog-relp-tls",
+            help="Syslog over RELP over TLS (omrelp's tls=\"on\"; the --config file's "
+            "tls_certificate and tls_key), or off.",
+            metavar="HOST:PORT",
+        ),
+    ] = None,
     netflow: Annotated[
         str | None,
         typer.Option(
@@ -89,6 +98,7 @@ def serve(
         syslog_tcp=syslog_tcp,
         syslog_tls=syslog_tls,
         syslog_relp=syslog_relp,
+        syslog_relp_tls=syslog_relp_tls,
         netflow=netflow,
         rules=rules or None,
         model=str(model) if model is not None else None,

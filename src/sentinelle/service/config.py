@@ -26,7 +26,15 @@ from sentinelle.service.journal import JournalLimits
 
 OFF = "off"
 _JOURNAL = JournalLimits()
-LISTENERS = ("http", "syslog_udp", "syslog_tcp", "syslog_tls", "syslog_relp", "netflow")
+LISTENERS = (
+    "http",
+    "syslog_udp",
+    "syslog_tcp",
+    "syslog_tls",
+    "syslog_relp",
+    "syslog_relp_tls",
+    "netflow",
+)
 # Numbers that may be 0 (every other one must be positive).
 _MAY_BE_ZERO = frozenset({"min_free_bytes", "udp_linger", "folder_stable_seconds"})
 
@@ -97,7 +105,8 @@ class ServeConfig:
     syslog_tcp: str = "127.0.0.1:5514"
     syslog_tls: str = OFF
     syslog_relp: str = OFF  # RELP (rsyslog's omrelp): each message answered once journaled
-    tls_certificate: str = ""  # PEM files for syslog over TLS
+    syslog_relp_tls: str = OFF  # RELP over TLS (omrelp's tls="on"): the same TLS files
+    tls_certificate: str = ""  # PEM files for syslog over TLS and RELP over TLS
     tls_key: str = ""
     tls_client_ca: str = ""  # PEM: when set, TLS senders must show a certificate it signed
     netflow: str = "127.0.0.1:2055"

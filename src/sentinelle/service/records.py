@@ -29,10 +29,11 @@ class RecordKind(StrEnum):
 class Record:
     """One record accepted from an input.
 
-    ``input`` names the listener (``syslog-udp``, ``syslog-tcp``, ``syslog-tls``, ``http``,
-    ``bulk``, ``netflow``, ``folder``); ``sender`` who sent it (peer address without port, the
-    token's name, or the file's path); ``key`` the sender's own id or position when it has one
-    (``path#record``, an Elasticsearch bulk ``_id``), else empty and the content decides the id.
+    ``input`` names the listener (``syslog-udp``, ``syslog-tcp``, ``syslog-tls``, ``syslog-relp``,
+    ``syslog-relp-tls``, ``http``, ``bulk``, ``netflow``, ``folder``); ``sender`` who sent it
+    (peer address without port, the token's name, or the file's path); ``key`` the sender's own
+    id or position when it has one (``path#record``, an Elasticsearch bulk ``_id``), else empty
+    and the content decides the id.
     """
 
     input: str

@@ -3,7 +3,9 @@ in the journal; the framer cut anywhere gives the same frames; hostile streams e
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinelle.service.inputs import InputsConfig
+from sentinelle.service.inputs import InputsConfig, TlsFiles
 from sentinelle.service.inputs.relp import RelpError, RelpFrame, RelpFramer, response
 from sentinelle.service.journal import Journal
+from tests.service.certificates import make_pki
 from tests.service.harness import GatedSink, Metrics, running_inputs, wait_records
 from tests.service.inputs.test_clients import numbers
-from tests.service.rsyslog import Rsyslog, needs_relp, numbered_lines
+from tests.service.rsyslog import Rsyslog, TlsClient, needs_relp, numbered_lines
 
 LOOPBACK = ("127.0.0.1", 0)
 OFFERS = b"relp_version=0\nrelp_software=librelp,1.11.0,https://www.rsyslog.com\ncommands=syslog"
@@ -134,14 +137,118 @@ def test_response_frames_count_their_bytes() -> None:
 @needs_relp
 @pytest.mark.network
 @pytest.mark.slow
+@pytest.mark.parametrize("transport", ["plain", "tls", "mutual-tls"])
 def test_rsyslog_forwards_a_file_over_relp(
-    rsyslog: Callable[..., Rsyslog], journal: Journal, journal_dir: Path
+    rsyslog: Callable[..., Rsyslog],
+    journal: Journal,
+    journal_dir: Path,
+    tmp_path: Path,
+    transport: str,
 ) -> None:
-    with running_inputs(InputsConfig(syslog_relp=LOOPBACK), journal) as (inputs, _):
-        sender = rsyslog(inputs.addresses["syslog-relp"], relp=True)
+    """Over RELP, and over RELP over TLS (with or without client certificates required)."""
+    counters = Metrics()
+    client: TlsClient | None = None
+    if transport == "plain":
+        name, config = "syslog-relp", InputsConfig(syslog_relp=LOOPBACK)
+    else:
+        pki = make_pki(tmp_path / "pki")
+        client_ca = pki.ca if transport == "mutual-tls" else None
+        files = TlsFiles(pki.server_cert, pki.server_key, client_ca=client_ca)
+        name, config = "syslog-relp-tls", InputsConfig(syslog_relp_tls=LOOPBACK, tls=files)
+        # omrelp always shows its own certificate: without one, librelp offers only anonymous
+        # key exchange, which no certificate-checking server shares (docs/SERVICE.md).
+        client = TlsClient(pki.ca, "localhost", pki.client_cert, pki.client_key)
+    with running_inputs(config, journal) as (inputs, _):
+        address = inputs.addresses[name]
+        if client is not None:
+            # A plain RELP client on the TLS port is refused (its "open" is no TLS hello).
+            with socket.create_connection(address) as plain:
+                plain.sendall(OPEN)
+                assert read_answers(plain, 1, 5) == []
+        sender = rsyslog(address, relp=True, tls=client)
         sender.write(numbered_lines(500))
         records = wait_records(journal_dir, 500, timeout=30)
         assert len(records) == 500, sender.output()
         assert sender.stop() == 0
     assert numbers(records) == set(range(500))
-    assert {r.input for r in records} == {"syslog-relp"}
+    assert {r.input for r in records} == {name}
+    assert counters.delta("events", input=name) == 500
+    failed = counters.delta("connections", input=name, outcome="tls-failed")
+    assert failed == (0 if client is None else 1)
+
+
+# --- RELP over TLS --------------------------------------------------------------------------
+
+
+class RelpTlsClient:
+    """A RELP sender over TLS whose first frame leaves in the same segment as its side of the
+    handshake's end (TLS 1.3: its Finished), as librelp's often does: the server then reads
+    both at once, before its TLS transport is handed over."""
+
+    def __init__(self, address: tuple[str, int], ca: Path, first: bytes) -> None:
+        self.sock = socket.create_connection(address, timeout=5)
+        context = ssl.create_default_context(cafile=str(ca))
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                self.incoming.write(self.sock.recv(65536))
+        self.tls.write(first)
+        self.sock.sendall(self.outgoing.read())  # Finished and the first frame together
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self.sock.sendall(self.outgoing.read())
+
+    def answers(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        framer = RelpFramer(65536)
+        got: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.1)
+        while len(got) < count and time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            self.incoming.write(data)
+            with contextlib.suppress(ssl.SSLWantReadError):
+                while plain := self.tls.read(65536):
+                    got += [
+                        b"%d %s %s" % (f.txnr, f.command.encode(), f.data)  # type: ignore[union-attr]
+                        for f in framer.feed(plain)
+                    ]
+        return got
+
+
+def test_relp_over_tls_answers_inside_tls_and_refuses_plain_relp(
+    journal: Journal, journal_dir: Path, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    counters = Metrics()
+    config = InputsConfig(syslog_relp_tls=LOOPBACK, tls=TlsFiles(pki.server_cert, pki.server_key))
+    with running_inputs(config, journal) as (inputs, _):
+        address = inputs.addresses["syslog-relp-tls"]
+        with socket.create_connection(address) as plain:
+            plain.sendall(OPEN)
+            assert read_answers(plain, 1, 5) == []  # no TLS hello: closed, never answered
+        with contextlib.closing(RelpTlsClient(address, pki.ca, OPEN)) as client:
+            (opened,) = client.answers(1)
+            assert opened.startswith(b"1 rsp 200 OK\nrelp_version=0")
+            client.send(frame(2, "syslog", b"<13>first") + frame(3, "syslog", b"<13>second"))
+            assert client.answers(2) == [b"2 rsp 200 OK", b"3 rsp 200 OK"]
+            client.send(frame(4, "close"))
+            assert client.answers(1) == [b"4 rsp "]
+        records = wait_records(journal_dir, 2)
+    assert [r.data for r in records] == [b"<13>first", b"<13>second"]
+    assert {(r.input, r.sender) for r in records} == {("syslog-relp-tls", "127.0.0.1")}
+    assert counters.delta("connections", input="syslog-relp-tls", outcome="tls-failed") == 1
+    assert counters.delta("events", input="syslog-relp-tls") == 2

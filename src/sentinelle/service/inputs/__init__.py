@@ -1,5 +1,5 @@
-"""The inputs of ``sentinelle serve``: syslog (UDP, TCP, TLS, RELP), NetFlow/IPFIX, the watched
-folder.
+"""The inputs of ``sentinelle serve``: syslog (UDP, TCP, TLS, RELP, RELP over TLS),
+NetFlow/IPFIX, the watched folder.
 
 Every listener treats its peer as hostile (``limits``), turns what it receives into
 :class:`~sentinelle.service.records.Record` s, and hands them to the journal; a stream sender
@@ -91,6 +91,15 @@ class Inputs:
             from sentinelle.service.inputs.relp import RelpServer
 
             built.append(RelpServer("syslog-relp", config.syslog_relp, sink, limits))
+        if config.syslog_relp_tls is not None:
+            from sentinelle.service.inputs.relp import RelpServer
+
+            assert config.tls is not None  # InputsConfig checks it
+            built.append(
+                RelpServer(
+                    "syslog-relp-tls", config.syslog_relp_tls, sink, limits, config.tls.context()
+                )
+            )
         if config.netflow is not None:
             built.append(
                 DatagramInput(

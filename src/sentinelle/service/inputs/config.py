@@ -23,8 +23,9 @@ Listen = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class TlsFiles:
-    """The syslog TLS listener's certificate chain and key (PEM), and optionally the CA whose
-    client certificates it requires (mutual TLS, RFC 5425 section 5.2)."""
+    """The TLS listeners' certificate chain and key (PEM), and optionally the CA whose client
+    certificates they require (mutual TLS, RFC 5425 section 5.2). Syslog over TLS and RELP over
+    TLS share them."""
 
     cert: Path
     key: Path
@@ -49,8 +50,9 @@ class InputsConfig:
     syslog_udp: Listen | None = None
     syslog_tcp: Listen | None = None
     syslog_tls: Listen | None = None
-    tls: TlsFiles | None = None  # required when syslog_tls is set
+    tls: TlsFiles | None = None  # required when syslog_tls or syslog_relp_tls is set
     syslog_relp: Listen | None = None
+    syslog_relp_tls: Listen | None = None
     netflow: Listen | None = None
     folder: Path | None = None  # the watched folder
     limits: InputLimits = field(default_factory=InputLimits)
@@ -58,6 +60,8 @@ class InputsConfig:
     def __post_init__(self) -> None:
         if self.syslog_tls is not None and self.tls is None:
             raise ConfigError("the syslog TLS listener needs a certificate and a key")
+        if self.syslog_relp_tls is not None and self.tls is None:
+            raise ConfigError("the RELP over TLS listener needs a certificate and a key")
 
     @classmethod
     def from_serve(cls, config: ServeConfig) -> InputsConfig:
@@ -80,6 +84,7 @@ class InputsConfig:
             syslog_tls=config.address("syslog_tls"),
             tls=tls,
             syslog_relp=config.address("syslog_relp"),
+            syslog_relp_tls=config.address("syslog_relp_tls"),
             netflow=config.address("netflow"),
             folder=Path(config.watch_folder).expanduser() if config.watch_folder else None,
             limits=config.inputs,

@@ -5,8 +5,8 @@ so that an operator sees a flood (``rate-limited``, ``backlog``), a full disk (`
 broken sender (``malformed``, ``oversized``) or a probe (``auth``) in numbers. Label values are
 always from a fixed set of words, never text a peer sent: a peer cannot make new series.
 
-Inputs: ``syslog-udp``, ``syslog-tcp``, ``syslog-tls``, ``netflow``, ``http``, ``bulk``,
-``folder``.
+Inputs: ``syslog-udp``, ``syslog-tcp``, ``syslog-tls``, ``syslog-relp``, ``syslog-relp-tls``,
+``netflow``, ``http``, ``bulk``, ``folder``.
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ class _RelpConnection(_Connection):
     def partial(self) -> bool:
         return self.relp.pending
 
-    def data_received(self, data: bytes) -> None:
+    def _receive(self, data: bytes) -> None:
         now = time.monotonic()
         self.last_data = now
         frames = self.relp.feed(data)

@@ -49,6 +49,7 @@ class _Connection(asyncio.Protocol):
         self.pending: deque[list[Record]] = deque()  # read, not yet submitted
         self.inflight = 0  # submitted, not yet durable
         self.ready = False  # handshake done (TLS), slot taken
+        self.early = bytearray()  # TLS: decrypted before start_tls returned (data_received)
         self.lost = False  # the peer is gone (or we closed): nothing more will be read
         self.timed_out = False
         self.reading = True
@@ -106,12 +107,21 @@ class _Connection(asyncio.Protocol):
         self.transport = upgraded
         self.ready = True
         self.last_data = time.monotonic()
-        self._update()
+        if self.early:
+            early = bytes(self.early)
+            self.early.clear()
+            self._receive(early)
+        else:
+            self._update()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost and not self._slot:
             return
         self.lost = True
+        if self.early:  # read, never handed over: taken like the rest (nothing answered)
+            early = bytes(self.early)
+            self.early.clear()
+            self._receive(early)
         if self._slot:
             self._slot = False
             self.server.slots.give_back(self.source)
@@ -131,6 +141,17 @@ class _Connection(asyncio.Protocol):
         return self.framer.pending
 
     def data_received(self, data: bytes) -> None:
+        if not self.ready:
+            # TLS 1.3: the sender's first bytes can come in the same read as its Finished, and
+            # asyncio hands them over before start_tls returns. Answered then (RELP), they
+            # would go out in clear on the raw transport, inside the TLS stream: kept until the
+            # handshake has returned the TLS transport. At most one read's worth.
+            self.early += data
+            return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        """What the sender sent (decrypted), once the connection is ready."""
         now = time.monotonic()
         self.last_data = now
         frames = self.framer.feed(data)
