@@ -4,7 +4,6 @@ is; fifty open lists cost one poll per tick; a line break cannot forge an event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from sentinelle.web.accounts.models import User
 from sentinelle.web.alerts.live import FEED
 from sentinelle.web.live import Message
 from tests.web.conftest import new_alert
+from tests.web.sse import event_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,24 +28,7 @@ def test_a_line_break_in_data_stays_inside_the_event() -> None:
 
 async def rows_from(chunks: AsyncIterator[bytes], wanted: int, seconds: float) -> list[str]:
     """The ``row`` events' data read from a stream, until ``wanted`` of them or the time."""
-    rows: list[str] = []
-    buffer = ""
-
-    async def read() -> None:
-        nonlocal buffer
-        async for chunk in chunks:
-            buffer += chunk.decode()
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                lines = block.split("\n")
-                if "event: row" in lines:
-                    rows.append("\n".join(x[6:] for x in lines if x.startswith("data: ")))
-                    if len(rows) >= wanted:
-                        return
-
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(read(), seconds)
-    return rows
+    return await event_data(chunks, "row", lambda rows: len(rows) >= wanted, seconds)
 
 
 async def close_connections() -> None:

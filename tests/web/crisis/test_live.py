@@ -5,7 +5,6 @@ sites only, and shows nothing once revoked."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,30 +16,14 @@ from django.test import AsyncClient, Client
 from sentinelle.web.accounts.models import User
 from sentinelle.web.crisis.board import refresh
 from sentinelle.web.crisis.models import Declaration, KioskScreen
+from tests.web.sse import event_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def swaps(chunks: AsyncIterator[bytes], until: str, seconds: float) -> list[str]:
     """The ``swap`` events' data, until one holds ``until`` (or the time is up)."""
-    found: list[str] = []
-    buffer = ""
-
-    async def read() -> None:
-        nonlocal buffer
-        async for chunk in chunks:
-            buffer += chunk.decode()
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                lines = block.split("\n")
-                if "event: swap" in lines:
-                    found.append("\n".join(x[6:] for x in lines if x.startswith("data: ")))
-                    if until in found[-1]:
-                        return
-
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(read(), seconds)
-    return found
+    return await event_data(chunks, "swap", lambda found: until in found[-1], seconds)
 
 
 async def opened(path: str, user: User | None = None) -> AsyncIterator[bytes]:
