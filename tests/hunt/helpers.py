@@ -17,6 +17,18 @@ from typing import Any
 from sentinelle.detections import Detection
 from sentinelle.events import Event
 
+# One rule of our own, for command-line tests that need no corpus: PowerShell's encoded
+# command in a Security 4688 event (see :func:`security_4688`).
+ENCODED_POWERSHELL = """
+title: Encoded PowerShell
+id: 0d9a1d36-7a4c-4c1e-9d4e-000000000001
+logsource: {product: windows, service: security}
+detection:
+    sel: {EventID: 4688, CommandLine|contains: ' -enc '}
+    condition: sel
+level: high
+"""
+
 
 def hunt_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a ``sentinelle`` run whose cache, data and configuration are in

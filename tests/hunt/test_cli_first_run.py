@@ -9,17 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.hunt.helpers import ENCODED_POWERSHELL as RULE
 from tests.hunt.helpers import hunt_env, run_hunt, security_4688
-
-RULE = """
-title: Encoded PowerShell
-id: 0d9a1d36-7a4c-4c1e-9d4e-000000000001
-logsource: {product: windows, service: security}
-detection:
-    sel: {EventID: 4688, CommandLine|contains: ' -enc '}
-    condition: sel
-level: high
-"""
 
 
 @pytest.fixture
