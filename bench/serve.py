@@ -39,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -197,11 +196,9 @@ class Service:
         return time.perf_counter() - started
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/readyz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        from sentinelle.service.runner import answers_ready
+
+        return answers_ready(f"http://127.0.0.1:{self.http}")
 
     def token(self) -> str:
         done = subprocess.run(

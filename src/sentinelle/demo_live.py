@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import yaml
 from sentinelle.errors import SentinelleError
 from sentinelle.hunt.rulesets import SHIPPED_RULES
 from sentinelle.scenarios import generate_scenario
+from sentinelle.service.runner import answers_ready
 
 DEMO_USER = "demo"
 # In the order they happened (December 2023, then March 2024): live detection's correlations
@@ -240,7 +240,7 @@ def start_service(out: Path, config: Path, http: str, timeout: float = 120.0) ->
     service = Service(process, f"http://{http}", log)
     deadline = time.monotonic() + timeout
     try:
-        while not _ready(service.url):
+        while not answers_ready(service.url):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
                 raise DemoError(f"the service did not become ready; its log ends with:\n{tail}")
@@ -249,14 +249,6 @@ def start_service(out: Path, config: Path, http: str, timeout: float = 120.0) ->
         stop_service(service)
         raise
     return service
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:  # noqa: S310
-            return bool(answer.status == 200)
-    except OSError:
-        return False
 
 
 def stop_service(service: Service, timeout: float = 60.0) -> int:

@@ -25,6 +25,7 @@ from sentinelle.service.ids import alert_id
 from sentinelle.service.journal import Journal, JournalLimits, JournalReader
 from sentinelle.service.normalise import journal_batches
 from sentinelle.service.records import Record, RecordKind
+from sentinelle.service.runner import answers_ready
 from tests.service.test_detector import RULE
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -92,11 +93,7 @@ class Served:
         )
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return answers_ready(f"http://127.0.0.1:{self.port}")
 
     def detector_pid(self, killed: set[int]) -> int:
         """The running detector's pid (waits for the supervisor to start a new one)."""

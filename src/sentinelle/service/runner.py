@@ -38,6 +38,18 @@ log = logging.getLogger("sentinelle.service")
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def answers_ready(url: str) -> bool:
+    """Whether the service at ``url`` (``http://HOST:PORT``) answers ``/readyz`` with 200:
+    what the demo, the tests and the bench wait for after starting one."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:  # noqa: S310
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
 def setup_logging() -> None:
     """Structured lines on stderr: time, level, logger, then ``event=... key=value``."""
     root = logging.getLogger("sentinelle")
