@@ -352,13 +352,21 @@ def browser_latency(port: int, cookie: str, count: int) -> dict[str, float] | st
     }
 
 
-async def _viewer(port: int, cookie: str, wanted: set[str], got: dict[str, float]) -> None:
+async def open_stream(
+    port: int, cookie: str, path: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A server-sent events stream of the web app, over a raw socket (as a browser holds it)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        f"GET /alerts/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
         "Accept: text/event-stream\r\n\r\n".encode()
     )
     await writer.drain()
+    return reader, writer
+
+
+async def _viewer(port: int, cookie: str, wanted: set[str], got: dict[str, float]) -> None:
+    reader, writer = await open_stream(port, cookie, "/alerts/stream/")
     try:
         while len(got) < len(wanted):
             line = await reader.readline()
@@ -437,12 +445,7 @@ def store_alert_with_id(alert: str, n: int) -> None:
 
 async def _kiosk(port: int, cookie: str, got: dict[tuple[str, str], float], ready: Any) -> None:
     """One kiosk stream: when each (cell, status) first arrived."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        f"GET /crisis/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
-    )
-    await writer.drain()
+    reader, writer = await open_stream(port, cookie, "/crisis/stream/")
     try:
         while True:
             line = await reader.readline()
