@@ -10,6 +10,7 @@ import pytest
 
 from sentinelle.errors import ConfigError
 from sentinelle.service.config import ServeConfig, load_config, parse_config, with_overrides
+from tests.watch.servers import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "serve.example.yml"
 
@@ -127,3 +128,31 @@ def test_print_config_shows_every_setting(tmp_path: Path) -> None:
     )
     for name in names:
         assert f"{name}:" in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["--syslog-tls", "--syslog-relp-tls"])
+def test_a_tls_listener_without_its_files_stops_the_service_before_it_starts(
+    tmp_path: Path, flag: str
+) -> None:
+    """Refused with the reason alone: nothing started (a detector spawned before the check
+    died with a traceback when the service exited under it)."""
+    command = [sys.executable, "-m", "sentinelle.cli.main", "serve", "--data-dir", str(tmp_path)]
+    done = subprocess.run(
+        [
+            *command,
+            "--http",
+            f"127.0.0.1:{free_port()}",
+            "--syslog-udp",
+            "off",
+            flag,
+            f"127.0.0.1:{free_port()}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "needs a certificate and a key" in done.stderr
+    assert "Traceback" not in done.stderr and "detector.spawned" not in done.stderr
+    assert not (tmp_path / "journal").exists()

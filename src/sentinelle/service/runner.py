@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import multiprocessing
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinelle.service.config import ServeConfig
+from sentinelle.service.inputs import Inputs, InputsConfig
 from sentinelle.service.journal import Journal
 from sentinelle.service.log import log_event
 from sentinelle.service.runtime import Runtime, install
@@ -165,7 +165,8 @@ class Service:
         self.runtime: Runtime | None = None
         self.detector = DetectorSupervisor(config, self.database_url)
         self.notifier: Any = None
-        self.inputs: Any = None
+        self.inputs_config: InputsConfig | None = None
+        self.inputs: Inputs | None = None
         self.watch: Any = None  # probes and silent sources (sentinelle.watch.service)
         self._stop = asyncio.Event()
 
@@ -176,6 +177,9 @@ class Service:
         """What runs before the loop: the store's schema brought up to date, the journal."""
         from sentinelle.web import configure
 
+        # The listeners' settings checked first: a service that cannot listen as asked stops
+        # before it has started anything (a detector spawned meanwhile died with a traceback).
+        self.inputs_config = InputsConfig.from_serve(self.config)
         configure(self.config.data_path(), self.database_url, migrate=True)
         self.journal = Journal(self.config.journal_path(), self.config.journal.limits())
 
@@ -241,17 +245,10 @@ class Service:
         finally:
             await self._shutdown(server, serving, supervising, releasing, board)
 
-    async def _start_inputs(self) -> Any:
-        """The listeners (syslog, NetFlow, watched folder), where that package is installed."""
-        if importlib.util.find_spec("sentinelle.service.inputs") is None:
-            return None
-        inputs_module = importlib.import_module("sentinelle.service.inputs")
-        factory = getattr(inputs_module, "Inputs", None)
-        if factory is None:
-            log_event(log, "service.no_listeners", logging.WARNING, why="inputs not installed")
-            return None
-        assert self.journal is not None
-        inputs = factory(self.config, self.journal)
+    async def _start_inputs(self) -> Inputs:
+        """The listeners (syslog, NetFlow, watched folder)."""
+        assert self.journal is not None and self.inputs_config is not None
+        inputs = Inputs(self.inputs_config, self.journal)
         await inputs.start()
         return inputs
 
