@@ -30,9 +30,10 @@ from sentinelle.cli.main import app
 from sentinelle.readers.syslog import YearGuess, parse_syslog
 from sentinelle.service.ids import alert_id
 from sentinelle.service.journal import JournalReader
+from tests.ports import free_port
 from tests.service.rsyslog import Rsyslog, needs_relp, numbered_lines
 from tests.service.test_detector import RULE
-from tests.service.test_serve import Served, free_port, token
+from tests.service.test_serve import Served, token
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

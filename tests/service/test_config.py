@@ -10,7 +10,7 @@ import pytest
 
 from sentinelle.errors import ConfigError
 from sentinelle.service.config import ServeConfig, load_config, parse_config, with_overrides
-from tests.watch.servers import free_port
+from tests.ports import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "serve.example.yml"
 

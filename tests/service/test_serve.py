@@ -8,7 +8,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,16 +25,11 @@ from sentinelle.service.journal import Journal, JournalLimits, JournalReader
 from sentinelle.service.normalise import journal_batches
 from sentinelle.service.records import Record, RecordKind
 from sentinelle.service.runner import answers_ready
+from tests.ports import free_port
 from tests.service.test_detector import RULE
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 EVENTS = 3_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def record(n: int) -> Record:

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.ports import free_port
+
 
 @dataclass(frozen=True)
 class Certificate:
@@ -231,9 +233,3 @@ def dns_server(records: dict[str, str], *, delay: float = 0.0) -> Iterator[int]:
     finally:
         server.stop()
         server.server.server_close()
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

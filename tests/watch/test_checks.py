@@ -11,10 +11,10 @@ import pytest
 from sentinelle.hospital.probes import ProbeSpec
 from sentinelle.watch import Result, Status
 from sentinelle.watch.checks import Prober, documentation_name
+from tests.ports import free_port
 from tests.watch.probe_specs import probe
 from tests.watch.servers import (
     dns_server,
-    free_port,
     http_server,
     make_certificate,
     raw_server,

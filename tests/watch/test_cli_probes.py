@@ -9,8 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.ports import free_port
 from tests.watch.probe_specs import model_with_probes
-from tests.watch.servers import free_port, http_server
+from tests.watch.servers import http_server
 
 pytestmark = pytest.mark.network
 

@@ -16,8 +16,9 @@ from sentinelle.watch.scheduler import Limits
 from sentinelle.watch.state import ProbeBook
 from sentinelle.web.watch.observed import disagreements, observed_impact, observed_states
 from sentinelle.web.watch.probestore import store_probes
+from tests.ports import free_port
 from tests.watch.probe_specs import model_with_probes
-from tests.watch.servers import free_port, http_server
+from tests.watch.servers import http_server
 
 T0 = datetime(2027, 1, 15, 10, 0, tzinfo=UTC).timestamp()
 ROUTE = Route(name="crisis", urls=("json://127.0.0.1:9/",), min_level="high")

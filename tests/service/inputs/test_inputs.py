@@ -15,15 +15,10 @@ from sentinelle.service.config import ServeConfig
 from sentinelle.service.inputs import LIMITS_EXTRA, InputLimits, Inputs, InputsConfig
 from sentinelle.service.journal import Journal
 from sentinelle.service.runtime import Runtime, install
+from tests.ports import free_port
 from tests.service.harness import ServiceLoop
 
 pytestmark = pytest.mark.network
-
-
-def free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.django_db(transaction=True)
