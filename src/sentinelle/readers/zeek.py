@@ -74,7 +74,7 @@ def read_zeek_lines(lines: Iterator[Line]) -> Iterator[tuple[Line, Fields | None
         text = line.text
         if not text.strip():
             continue
-        if text.startswith("#"):
+        if text.startswith("#") and _is_directive(text, header):
             _header_line(text, header)
             continue
         if not header.names:
@@ -104,6 +104,18 @@ def read_zeek_lines(lines: Iterator[Line]) -> Iterator[tuple[Line, Fields | None
             )
             note = f"values not of their column's type kept as text: {shown}"
         yield line, fields, note
+
+
+# Zeek's header lines; Zeek escapes a '#' that starts a value, so any other line beginning
+# with '#' is read as data (a forged or damaged line costs its own record, with a reason,
+# instead of vanishing as a header nobody reads).
+DIRECTIVES = frozenset(
+    ("set_separator", "empty_field", "unset_field", "path", "open", "close", "fields", "types")
+)
+
+
+def _is_directive(text: str, header: ZeekHeader) -> bool:
+    return text.startswith("#separator") or (text[1:].partition(header.separator)[0] in DIRECTIVES)
 
 
 def _header_line(text: str, header: ZeekHeader) -> None:
