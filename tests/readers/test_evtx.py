@@ -11,6 +11,7 @@ import os
 import random
 import struct
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -351,6 +352,35 @@ def test_events_without_their_record_are_the_same_events(
         inside = [e for b in read for e in b.events]
         assert [e.fields for e in inside] == [e.fields for e in kept]
         assert all(e.raw is None for e in inside)
+
+
+def test_a_reader_that_never_wants_help_says_so_before_its_first_batch(
+    multi_chunk_evtx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the C accelerator and no rules this side never wants the worker to normalise. Told
+    # only after its first batch was consumed, the worker used to normalise the chunks that
+    # filled the pipe before that (importing the normaliser to do so, 30 ms of a hunt).
+    from sentinelle.readers import evtx as reader
+    from sentinelle.readers import evtx_records
+
+    if evtx_records.native_frame is None:
+        pytest.skip("the C accelerator is not built here")
+    normalised: list[int] = []
+    take = reader._take_normalised
+
+    def counted(*args: object, **kwargs: object) -> None:
+        normalised.append(1)
+        take(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader, "_take_normalised", counted)
+    files = [(multi_chunk_evtx, f"copy{i}.evtx") for i in range(40)]
+    events = 0
+    for i, batch in enumerate(read_evtx_files(files, batch_size=64)):
+        if i == 0:
+            time.sleep(0.5)  # a slow start (rules loading): the worker fills the pipe meanwhile
+        events += len(batch.events)
+    assert events > 0
+    assert normalised == []
 
 
 def test_the_worker_normalises_early_only_for_a_busy_consumer(
