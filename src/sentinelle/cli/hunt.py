@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sentinelle import STARTED
+from sentinelle.cli import ending
 from sentinelle.cli.inputs import FOLLOW_SYMLINKS_HELP, READ_LIMIT_HELP
 from sentinelle.cli.rules import print_rule_errors
 from sentinelle.detections import level_rank
@@ -558,6 +559,8 @@ def hunt(
         print_summary(err, summary)
     if stats is not None:
         _write_stats(stats, summary, notes)
+    # The rule set is the largest thing a hunt made: the process ends without freeing it.
+    ending.leave_at_exit(compiled, summary, files)
 
     if rule_errors:
         raise typer.Exit(2)

@@ -16,6 +16,7 @@ import sys
 
 import typer
 
+from sentinelle.cli import ending
 from sentinelle.errors import SentinelleError
 from sentinelle.gcpause import collector_paused
 from sentinelle.terminal import printable_lines
@@ -112,7 +113,13 @@ def main() -> None:
         with collector_paused():
             app = build_app(modules_for(sys.argv[1:]))
         gc.freeze()
-        app()
+        ending.begin()
+        try:
+            app()
+        except SystemExit as done:
+            if ending.anything_left():
+                ending.exit_leaving(done.code)
+            raise
     except SentinelleError as exc:
         # The message may quote an input (a path, a member's name, a model's value): shown, not
         # run, whatever raised it.
