@@ -473,7 +473,7 @@ def run_hunt(
     started, started_cpu = time.perf_counter(), time.process_time()
     spill = Path(tempfile.mkdtemp(prefix="sentinelle-hunt-"))
     # Largest first, so a big file does not start last and leave the other workers idle.
-    tasks = plan_tasks(files)
+    tasks = plan_tasks(files) if jobs > 1 else []
     runs: list[AnyRun] = []
     if progress is not None:
         progress.start(len(files))
@@ -489,9 +489,12 @@ def run_hunt(
 
         if jobs <= 1 or len(tasks) <= 1:
             # One process: all files in one pass, so that the reader streams them all ahead of
-            # the matching (see ``_batches``), in the order the tasks give.
+            # the matching (see ``_batches``), in the order given. Not largest first, which
+            # only balances workers: there it put the files that cost the EVTX parser process
+            # most per record all at the start, where this process then waited for it (the
+            # mitre corpus x10: 60 ms of waits, 15 ms in the order given; same timeline).
             outcome = hunt_files(
-                [Path(p) for task in tasks for p in task],
+                list(files),
                 matcher,
                 reader,
                 selection,
