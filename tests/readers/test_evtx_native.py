@@ -290,3 +290,38 @@ def test_an_accelerator_built_from_another_source_is_not_used(
         assert evtx_records._accelerator() == (None, None)
     stale.ABI = evtx_records.ACCELERATOR_ABI  # type: ignore[attr-defined]
     assert evtx_records._accelerator() == (stale.decode_usual, stale.decode_frame)
+
+
+# Characters that end the string scanner's runs (quote, backslash, controls), non-ASCII ones,
+# and plain ones, so that generated strings put them at every offset of the 16- and 8-byte
+# steps, and give the string cache (up to 48 bytes, hashed on its first, middle and last
+# words) spellings that share those words.
+_STRING_PARTS = st.sampled_from(['"', "\\", "\x01", "\x1f", "\x7f", "é", "€", "a", "Z", "/", ":"])
+
+
+@given(st.lists(st.text(_STRING_PARTS, max_size=70), min_size=1, max_size=4))
+def test_strings_of_every_length_and_spelling_are_decoded_exactly(values: list[str]) -> None:
+    """Each value as the typed path reads it, decoded twice (the second time from the string
+    cache when it is short and ASCII), and after other values that may share its slot."""
+    for value in [*values, *values]:
+        text = _with(SECURITY_4624, ["Event", "EventData", "Value"], value)
+        native = _native(text)
+        assert native is not None, text  # nothing here is outside the usual shape
+        assert native[0]["Value"] == value
+        assert type(native[0]["Value"]) is str
+        assert _agrees_or_declines(text)
+
+
+def test_the_string_cache_never_answers_with_another_spelling() -> None:
+    """Spellings of each length up to the cache's 48 bytes that differ from each other in one
+    byte anywhere (the 4,096 slots then hold several of them in turn): each comes back as
+    itself, the first time and from the cache."""
+    values = []
+    for base in ("C:/Windows/System32/svchost.exe -k netsvcs -p -s", "2020-06-23T09:35:56.8" * 3):
+        for length in (1, 7, 8, 9, 13, 16, 17, 23, 31, 40, 47, 48):
+            stem = base[:length]
+            values += [stem[:at] + c + stem[at + 1 :] for at in range(length) for c in "0A~"]
+    texts = [_with(SECURITY_4624, ["Event", "EventData", "Value"], v) for v in values]
+    for _ in range(2):
+        for value, text in zip(values, texts, strict=True):
+            assert _native(text)[0]["Value"] == value

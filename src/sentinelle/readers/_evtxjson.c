@@ -24,6 +24,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 #define MAX_DEPTH 64
 
@@ -68,6 +71,24 @@ static int scan_string(Cursor *c, const unsigned char **start, Py_ssize_t *lengt
     const unsigned char *p = ++c->p;
     *escaped = 0;
     while (p < c->end) {
+#if defined(__SSE2__) && defined(__GNUC__)
+        /* 16 bytes at a time where SSE2 is there (every x86-64): a quote, a backslash, or a
+         * byte below 0x20 (the bytes whose maximum with 0x1F is 0x1F) ends the run. */
+        const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+        const __m128i controls = _mm_set1_epi8(0x1F);
+        while (c->end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i hits = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                _mm_cmpeq_epi8(_mm_max_epu8(v, controls), controls));
+            int mask = _mm_movemask_epi8(hits);
+            if (mask) {
+                p += __builtin_ctz((unsigned int)mask);
+                goto special;
+            }
+            p += 16;
+        }
+#endif
         while (c->end - p >= 8) {
             uint64_t v;
             memcpy(&v, p, 8);
@@ -83,6 +104,9 @@ static int scan_string(Cursor *c, const unsigned char **start, Py_ssize_t *lengt
             }
             p += 8;
         }
+#if defined(__SSE2__) && defined(__GNUC__)
+    special:
+#endif
         if (p >= c->end) {
             break;
         }
@@ -221,21 +245,57 @@ bad:
 #define CACHE_MAX_LENGTH 48
 static PyObject *cache[CACHE_SIZE];
 
+static inline uint64_t load8(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8); /* a fixed size: compiled to one load */
+    return v;
+}
+
+/* Whether the n bytes at a and b are the same (n <= CACHE_MAX_LENGTH): words, not a call. */
+static inline int same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t n) {
+    if (n < 8) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (a[i] != b[i]) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    for (Py_ssize_t i = 0; i + 8 <= n; i += 8) {
+        if (load8(a + i) != load8(b + i)) {
+            return 0;
+        }
+    }
+    return load8(a + n - 8) == load8(b + n - 8); /* the tail, overlapping the last word */
+}
+
 static PyObject *plain_string(const unsigned char *s, Py_ssize_t n) {
     if (n > CACHE_MAX_LENGTH) {
         return PyUnicode_DecodeUTF8((const char *)s, n, NULL);
     }
+    /* The slot from the length and up to three words (first, middle, last: spellings that
+     * share a prefix, as paths and times do, differ there), every read within the string. */
     uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ULL;
-    for (Py_ssize_t i = 0; i < n; i += 8) {
+    if (n >= 8) {
+        h ^= load8(s) * 0xFF51AFD7ED558CCDULL;
+        h ^= load8(s + n - 8) * 0xC4CEB9FE1A85EC53ULL;
+        if (n > 16) {
+            h ^= load8(s + n / 2 - 4) * 0xD6E8FEB86659FD93ULL;
+        }
+    } else {
         uint64_t word = 0;
-        memcpy(&word, s + i, (size_t)(n - i < 8 ? n - i : 8));
-        h = (h ^ word) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            word |= (uint64_t)s[i] << (8 * i);
+        }
+        h ^= word * 0xFF51AFD7ED558CCDULL;
     }
+    h ^= h >> 32;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 29;
     PyObject **slot = &cache[h & (CACHE_SIZE - 1)];
     PyObject *hit = *slot;
     if (hit != NULL && PyUnicode_GET_LENGTH(hit) == n &&
-        memcmp(PyUnicode_DATA(hit), s, (size_t)n) == 0) {
+        same_bytes(PyUnicode_DATA(hit), s, n)) {
         return Py_NewRef(hit);
     }
     PyObject *text = PyUnicode_DecodeUTF8((const char *)s, n, NULL);
