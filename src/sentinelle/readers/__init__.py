@@ -131,15 +131,18 @@ def _link_refusal(path: str | Path, follow_symlinks: bool) -> str | None:
     return _LINK_FOLDER if os.path.isdir(path) else _LINK  # noqa: PTH112
 
 
-def sniff_format(path: str | Path) -> str:
+def sniff_format(path: str | Path, mode: int | None = None) -> str:
     """``evtx``, ``jsonl``, ``syslog``, ``cef``, ``kv``, ``zeek``, ``csv``, ``text``, ``gzip``,
     ``bzip2``, ``zip``, ``binary`` (unsupported) or ``empty``; raises ReadError if unreadable.
+
+    ``mode``: the file's ``st_mode`` when the caller has just read it (not a link's own).
     """
     try:
         # Plain descriptors: sniffing runs once per file, where a buffered file object costs
         # more than the read. Magic numbers need the first 4 KiB (EVTX: up to the first chunk
         # signature); only text formats need the whole sniff window.
-        mode = os.stat(path).st_mode  # noqa: PTH116 - a Path object per file costs more
+        if mode is None:
+            mode = os.stat(path).st_mode  # noqa: PTH116 - a Path object per file costs more
         if stat.S_ISDIR(mode):
             raise ReadError("is a directory", Location(str(path)))
         if not stat.S_ISREG(mode):
@@ -250,7 +253,17 @@ def read_files(
     held: list[tuple[str, str]] = []
 
     def sniffed(path: str) -> str:
-        return "link" if _link_refusal(path, follow_symlinks) else _sniff_quietly(path)
+        # One lstat tells a link (refused unless followed) and, for anything else, the mode
+        # the sniff needs: a system call a file fewer than asking each in turn.
+        if path == STDIN_PATH:
+            return "stream"
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return _sniff_quietly(path)  # reported as unreadable
+        if stat.S_ISLNK(mode):
+            return "link" if _link_refusal(path, follow_symlinks) else _sniff_quietly(path)
+        return _sniff_quietly(path, mode)
 
     def evtx_run(first: str) -> Iterator[tuple[str | Path, str | None]]:
         yield first, first
@@ -281,11 +294,11 @@ def read_files(
             path, fmt = held.pop()
 
 
-def _sniff_quietly(path: str | Path) -> str:
+def _sniff_quietly(path: str | Path, mode: int | None = None) -> str:
     if str(path) == STDIN_PATH:
         return "stream"  # sniffed when read: reading it now would consume it
     try:
-        return sniff_format(path)
+        return sniff_format(path, mode)
     except ReadError:
         return "unreadable"
 
