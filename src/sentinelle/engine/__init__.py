@@ -153,10 +153,10 @@ def _key(
 
     With ``directory``, the key last found for rule files with the same stamps is taken from
     there, without reading them (``cache.remembered_key``)."""
-    from sentinelle.sigma.files import read_rule_file, rule_files
+    from sentinelle.sigma.files import read_rule_file, rule_file_names
     from sentinelle.sigma.logsources import default_logsource_text
 
-    files, _ = rule_files(paths)
+    files, _ = rule_file_names(paths)
     parts: list[tuple[str, bytes]] = [("<logsources>", default_logsource_text())]
     parts += [(f"<logsources:{p}>", read_rule_file(p)) for p in logsource_files]
     parts.append(("<placeholders>", placeholder_bytes))
@@ -164,17 +164,17 @@ def _key(
     stamps = [file_stamp(f) for f in files] if directory is not None else []
     stamps_key = ""
     if directory is not None:
-        stamped = [(f"<stamp:{f}>", stamp) for f, stamp in zip(files, stamps, strict=True)]
+        stamped = [("<stamp:" + f + ">", stamp) for f, stamp in zip(files, stamps, strict=True)]
         stamps_key = cache_key([*parts, *stamped])
         known = remembered_key(directory, stamps_key)
         if known is not None:
             return known
     for f in files:
         try:
-            parts.append((str(f), read_rule_file(f)))
+            parts.append((f, read_rule_file(f)))
         except RuleError as exc:
             # Too big or unreadable: the loader reports it; the key must still change with it.
-            parts.append((str(f), b"\0" + str(exc).encode()))
+            parts.append((f, b"\0" + str(exc).encode()))
     key = cache_key(parts)
     if directory is not None and settled(stamps):
         with contextlib.suppress(OSError):  # a read-only cache only costs the next run a read

@@ -21,7 +21,14 @@ MAX_RULE_FILE_BYTES = 1024 * 1024
 
 def rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[RuleError]]:
     """Expand files and directories into the sorted list of rule files they hold."""
-    files: list[Path] = []
+    names, errors = rule_file_names(paths)
+    return [Path(name) for name in names], errors
+
+
+def rule_file_names(paths: Sequence[str | Path]) -> tuple[list[str], list[RuleError]]:
+    """``rule_files`` as the text of each Path: what the cache key of every hunt lists, where a
+    Path object per file cost about as much as the walk."""
+    files: list[str] = []
     errors: list[RuleError] = []
     for raw in paths:
         path = Path(raw)
@@ -29,9 +36,9 @@ def rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[RuleError]
             found: list[tuple[tuple[str, ...], str]] = []
             _walk(os.fspath(path), (), found)
             found.sort()  # by parts, as Paths sort
-            files.extend(Path(name) for _, name in found)
+            files.extend(name for _, name in found)
         elif path.is_file():
-            files.append(path)
+            files.append(str(path))
         else:
             errors.append(RuleError("no such file or directory", Location(str(path))))
     return files, errors
@@ -66,7 +73,7 @@ def _walk(folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...]
             _walk(entry.path, (*parts, name), found)
 
 
-def read_rule_file(path: Path, max_bytes: int = MAX_RULE_FILE_BYTES) -> bytes:
+def read_rule_file(path: str | Path, max_bytes: int = MAX_RULE_FILE_BYTES) -> bytes:
     """The bytes of one rule file; ``RuleError`` when it is larger than ``max_bytes``.
 
     The size is checked before reading (a 2 GiB file costs a ``stat``, not 2 GiB of memory),
