@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sentinelle.cli.inputs import input_files
 from sentinelle.detections import Detection
 from sentinelle.engine import CompiledRules, load_compiled
 from sentinelle.engine.bucket import Bucket
@@ -391,6 +392,13 @@ def test_auto_jobs_grows_with_the_input(tmp_path: Path) -> None:
     assert run.auto_jobs([big_evtx, big_evtx, big_evtx], cores=8) == 4
     assert run.auto_jobs([big_evtx], cores=2) == 1
     assert run.auto_jobs([big_evtx, big], cores=8) == 5  # half EVTX: 1.5 cores per worker
+    # The sizes input_files read while telling the files apart are taken as they are.
+    sizes: dict[Path, int] = {}
+    files, _ = input_files([tmp_path], sizes=sizes)
+    assert sizes == {p: p.stat().st_size for p in files}
+    assert run.auto_jobs(files, cores=8) == run.auto_jobs(files, cores=8, sizes=sizes) == 5
+    unseen = tmp_path / "not-there.log"
+    assert run.auto_jobs([unseen], cores=8, sizes={unseen: 9 * run.BYTES_PER_AUTO_JOB}) == 8
 
 
 def test_tasks_group_small_files_and_keep_big_ones_alone(tmp_path: Path) -> None:

@@ -428,6 +428,7 @@ def hunt(
             check_output(target, option)
     chosen = output_format(output, fmt, sys.stdout.isatty())
     reader: FileReader = read_file
+    sizes: dict[Path, int] = {}  # of the input files, from the stat that tells them apart
     if journal is not None:
         from sentinelle.service.normalise import read_journal
 
@@ -435,10 +436,10 @@ def hunt(
     else:
         if not paths:
             raise typer.BadParameter("give files or folders, or --journal DIR", param_hint="PATH")
-        files, repeated = input_files(paths, follow_symlinks=follow_symlinks)
+        files, repeated = input_files(paths, follow_symlinks=follow_symlinks, sizes=sizes)
         if repeated:
             err.print(Text(f"note: {repeated} file(s) named more than once are read once"))
-    workers = jobs or auto_jobs(files)
+    workers = jobs or auto_jobs(files, sizes=sizes)
     if workers == 1 and any(p.suffix.lower() == ".evtx" for p in files):
         prestart_worker()  # the EVTX parser boots while the rules load
 

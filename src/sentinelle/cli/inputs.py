@@ -45,10 +45,13 @@ def reader_limits(overrides: Sequence[str]) -> ReadLimits:
         raise typer.BadParameter(exc.message, param_hint="--read-limit") from exc
 
 
-def input_files(paths: Sequence[Path], *, follow_symlinks: bool = False) -> tuple[list[Path], int]:
+def input_files(
+    paths: Sequence[Path], *, follow_symlinks: bool = False, sizes: dict[Path, int] | None = None
+) -> tuple[list[Path], int]:
     """Every log file under ``paths`` (``-`` is standard input), each once, and how many
     were named more than once (the same file through two arguments, a folder and a file in it,
-    a link) and are read once."""
+    a link) and are read once. ``sizes``, when given, gets each file's size in bytes (from the
+    ``stat`` that tells it apart: none of a file that cannot be read)."""
     from sentinelle.readers import STDIN_PATH, expand_paths
 
     missing = [p for p in paths if str(p) != STDIN_PATH and not p.exists()]
@@ -62,7 +65,7 @@ def input_files(paths: Sequence[Path], *, follow_symlinks: bool = False) -> tupl
     seen: set[object] = set()
     unique: list[Path] = []
     for path in files:
-        key = _identity(path)
+        key = _identity(path, sizes)
         if key in seen:
             continue
         seen.add(key)
@@ -70,13 +73,15 @@ def input_files(paths: Sequence[Path], *, follow_symlinks: bool = False) -> tupl
     return unique, len(files) - len(unique)
 
 
-def _identity(path: Path) -> object:
+def _identity(path: Path, sizes: dict[Path, int] | None = None) -> object:
     if str(path) == "-":
         return "-"
     try:
         st = path.stat()
     except OSError:
         return str(path.absolute())  # reading it will report the problem
+    if sizes is not None:
+        sizes[path] = st.st_size
     return (st.st_dev, st.st_ino)
 
 

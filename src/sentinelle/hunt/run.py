@@ -34,7 +34,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -572,7 +572,9 @@ def run_hunt(
     return summary
 
 
-def auto_jobs(files: Sequence[Path], cores: int | None = None) -> int:
+def auto_jobs(
+    files: Sequence[Path], cores: int | None = None, *, sizes: Mapping[Path, int] | None = None
+) -> int:
     """Workers for ``--jobs 0``: the cores the input can keep busy.
 
     A worker pays a start-up cost the parent cannot share (its own EVTX parser process, and
@@ -582,11 +584,13 @@ def auto_jobs(files: Sequence[Path], cores: int | None = None) -> int:
     keeps two cores busy (its parser process parses while it matches), so EVTX input gets a
     worker per two cores: on two cores, one worker
     hunted the mitre corpus repeated 20 times in 8.3 to 8.6 s, two in 9.3 to 10.4 s. The EVTX
-    share is judged by file name here, only to size the pool.
+    share is judged by file name here, only to size the pool. ``sizes``: the files' sizes
+    where already known (``cli.inputs.input_files``), else a stat each.
     """
-    sizes = [(p, _size(p)) for p in files]
-    total = sum(size for _, size in sizes)
-    evtx = sum(size for p, size in sizes if p.suffix.lower() == ".evtx")
+    known = sizes or {}
+    sized = [(p, known[p] if p in known else _size(p)) for p in files]
+    total = sum(size for _, size in sized)
+    evtx = sum(size for p, size in sized if p.suffix.lower() == ".evtx")
     cores_per_worker = 1 + (evtx / total if total else 0)
     usable = int((cores or os.cpu_count() or 1) / cores_per_worker)
     return max(1, min(usable, total // BYTES_PER_AUTO_JOB))
