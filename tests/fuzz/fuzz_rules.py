@@ -8,8 +8,6 @@ matchers and the reference evaluator agreeing.
 from __future__ import annotations
 
 import functools
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.fuzz import harness
@@ -21,7 +19,7 @@ with harness.instrumentation(__name__ == "__main__"):
 if TYPE_CHECKING:
     from sentinelle.sigma.logsources import LogsourceMap
 
-_PATH = Path(tempfile.mkdtemp(prefix="sentinelle-fuzz-rules-")) / "rule.yml"
+_PATH = harness.scratch_dir("rules") / "rule.yml"
 # Events the compiled rules meet: fields and values rules commonly test, dashes, a number.
 _EVENTS: tuple[dict[str, object], ...] = (
     {"EventID": 4625, "Channel": "Security", "CommandLine": "cmd /c whoami -all", "x": 1},

@@ -9,11 +9,16 @@ raises on a violated property (any exception is a finding), and ends with
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import io
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +29,24 @@ if TYPE_CHECKING:
 # Nothing of Sentinelle is imported here at module level: a target imports the code it fuzzes
 # inside ``instrumentation()``, which must see those modules first to instrument them.
 FuzzTarget = Callable[[bytes], None]
+
+
+# The folder a target's scratch files go in when ``tests.fuzz.run`` drives it under libFuzzer,
+# which ends the process without its exit handlers (the run removes that folder itself).
+SCRATCH_ENV = "SENTINELLE_FUZZ_SCRATCH"
+
+
+def scratch_dir(name: str) -> Path:
+    """A folder for the scratch files of target ``name``, removed when the run ends: the run's
+    own under libFuzzer, else a temporary one removed at exit (each run left one in /tmp)."""
+    given = os.environ.get(SCRATCH_ENV)
+    if given:
+        folder = Path(given) / "scratch"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    made = tempfile.mkdtemp(prefix=f"sentinelle-fuzz-{name}-")
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    return Path(made)
 
 
 def have_atheris() -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,9 @@ def _atheris(name: str, seconds: int, out: Path) -> bool:
                 stderr=subprocess.STDOUT,
                 timeout=seconds * 2 + INPUT_SECONDS + 60,
                 check=False,
+                # libFuzzer ends the process without its exit handlers: a target's scratch
+                # files go in this run's folder, removed with it (see harness.scratch_dir).
+                env={**os.environ, harness.SCRATCH_ENV: str(out)},
             )
         except subprocess.TimeoutExpired:
             print(f"{name}: did not stop in time; see {log}", file=sys.stderr)
