@@ -256,13 +256,13 @@ def read_files(
         # One lstat tells a link (refused unless followed) and, for anything else, the mode
         # the sniff needs: a system call a file fewer than asking each in turn.
         if path == STDIN_PATH:
-            return "stream"
+            return "stream"  # sniffed when read: reading it now would consume it
         try:
             mode = os.lstat(path).st_mode
         except OSError:
             return _sniff_quietly(path)  # reported as unreadable
-        if stat.S_ISLNK(mode):
-            return "link" if _link_refusal(path, follow_symlinks) else _sniff_quietly(path)
+        if stat.S_ISLNK(mode):  # refused when read (read_file says why) unless followed
+            return _sniff_quietly(path) if follow_symlinks else "link"
         return _sniff_quietly(path, mode)
 
     def evtx_run(first: str) -> Iterator[tuple[str | Path, str | None]]:
@@ -294,9 +294,7 @@ def read_files(
             path, fmt = held.pop()
 
 
-def _sniff_quietly(path: str | Path, mode: int | None = None) -> str:
-    if str(path) == STDIN_PATH:
-        return "stream"  # sniffed when read: reading it now would consume it
+def _sniff_quietly(path: str, mode: int | None = None) -> str:
     try:
         return sniff_format(path, mode)
     except ReadError:
