@@ -101,8 +101,9 @@ class HuntSummary:
     state_evictions: list[dict[str, Any]] = field(default_factory=list)
     # What follows from a detection's rule and level alone (the counts by level, rule, tactic
     # and technique) is counted per (rule id, title, level, tags) while detections stream, one
-    # dict entry a detection, and spread over those counters when one is read: seven counter
-    # updates a detection cost the hunt of the mitre corpus x10 about 25 ms.
+    # dict entry a detection, and spread over those counters when one is read (summing the
+    # 16,020 detections of the mitre corpus x10 took 46 to 52 ms with seven counter updates
+    # each, 32 to 33 ms so).
     _per_rule: dict[tuple[str, str, str, tuple[str, ...]], int] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -127,8 +128,7 @@ class HuntSummary:
     def add(self, det: Detection) -> None:
         """Count one detection that the hunt shows."""
         self.detections += 1
-        tags = det.tags if det.tags.__class__ is tuple else tuple(det.tags)
-        key = (det.rule_id, det.rule_title, det.level, tags)
+        key = (det.rule_id, det.rule_title, det.level, tuple(det.tags))  # a tuple: as it is
         per_rule = self._per_rule
         per_rule[key] = per_rule.get(key, 0) + 1
         host = det.computer
