@@ -201,11 +201,8 @@ def test_entity_keys_remembered_equal_those_worked_out(value: str) -> None:
     value asked twice, and a value too long to be remembered, get the key worked out."""
     from sentinelle.incidents import entities as ent
 
-    for remembered, plain in (
-        (ent._host_key, ent._host),
-        (ent._address_key, ent._address),
-        (ent._account_key, ent._account),
-    ):
+    for remembered in (ent._host_key, ent._address_key, ent._account_key):
+        plain = remembered.__wrapped__  # type: ignore[attr-defined]  # the key worked out
         assert remembered(value) == remembered(value) == plain(value)
         long = value + " " * ent._KEY_CACHED_CHARS + "x"
         assert remembered(long) == plain(long)

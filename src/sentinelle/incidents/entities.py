@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sentinelle.detections import Detection
@@ -69,19 +69,19 @@ _KEYS_CACHED = 16_384
 _KEY_CACHED_CHARS = 256
 
 
+def _remembered(key_of: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """``key_of``, its answers for values up to ``_KEY_CACHED_CHARS`` remembered."""
+    cached = functools.lru_cache(maxsize=_KEYS_CACHED)(key_of)
+
+    @functools.wraps(key_of)
+    def key(value: str) -> str | None:
+        return cached(value) if len(value) <= _KEY_CACHED_CHARS else key_of(value)
+
+    return key
+
+
+@_remembered
 def _host_key(value: str) -> str | None:
-    return _host_key_remembered(value) if len(value) <= _KEY_CACHED_CHARS else _host(value)
-
-
-def _address_key(value: str) -> str | None:
-    return _address_remembered(value) if len(value) <= _KEY_CACHED_CHARS else _address(value)
-
-
-def _account_key(value: str) -> str | None:
-    return _account_remembered(value) if len(value) <= _KEY_CACHED_CHARS else _account(value)
-
-
-def _host(value: str) -> str | None:
     name = value.strip().rstrip(".").lower()
     if name in _JUNK or name.endswith("$"):
         return None
@@ -92,7 +92,8 @@ def _host(value: str) -> str | None:
     return _address_key(name)
 
 
-def _address(value: str) -> str | None:
+@_remembered
+def _address_key(value: str) -> str | None:
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -102,16 +103,12 @@ def _address(value: str) -> str | None:
     return f"ip:{address}"
 
 
-def _account(value: str) -> str | None:
+@_remembered
+def _account_key(value: str) -> str | None:
     name = value.strip().lower()
     if name in _JUNK or name.endswith("$") or name.startswith("s-1-5-"):
         return None
     return "user:" + name.rpartition("\\")[2]
-
-
-_host_key_remembered = functools.lru_cache(maxsize=_KEYS_CACHED)(_host)
-_address_remembered = functools.lru_cache(maxsize=_KEYS_CACHED)(_address)
-_account_remembered = functools.lru_cache(maxsize=_KEYS_CACHED)(_account)
 
 
 def _from_fields(fields: Mapping[str, Any], out: set[str]) -> None:
